@@ -28,7 +28,6 @@ $(VENV)/.installed: pyproject.toml requirements.yml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/ansible-galaxy collection install -r requirements.yml -p .ansible/collections >/dev/null
 	touch $@
 
 .PHONY: venv
