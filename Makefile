@@ -59,6 +59,17 @@ demo: venv ## Validate and show the inventory
 	akm inventory show inventory/production
 	ansible-inventory -i inventory/production/akm.yml --graph
 
+.PHONY: converge
+converge: venv ## Converge the lab with playbooks/site.yml (make lab first)
+	ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+
+.PHONY: molecule
+molecule: venv ## Every role's molecule scenario on the lab: converge, idempotence, verify (make lab first)
+	@set -e; for role in roles/*/; do \
+		echo "== molecule $$role"; \
+		(cd $$role && AKM_MOLECULE_INVENTORY=$${AKM_MOLECULE_INVENTORY:-$(CURDIR)/$(LAB_INVENTORY)} molecule test); \
+	done
+
 .PHONY: bench
 bench: venv ## Measure speed and memory against each issue's anchor (tables with ratios)
 	python bench/inventory.py
