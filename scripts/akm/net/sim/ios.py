@@ -391,7 +391,7 @@ class Session:
     def exec(self, line: str) -> str:
         words = line.split()
         command = _abbrev(words[0], ("enable", "disable", "exit", "logout", "quit", "terminal", "show",
-                                     "configure", "write", "copy", "dir", "ping"))
+                                     "configure", "write", "copy", "dir", "delete"))
         if command is None:
             raise InvalidInput(0)
         if command == "enable":
@@ -428,6 +428,19 @@ class Session:
             raise InvalidInput(1)
         if command == "copy":
             return self.copy(words[1:])
+        if command == "delete":
+            target = words[-1]
+            if len(words) < 2 or not target.startswith("flash:") or target[6:] not in self.device.flash:
+                return f"%Error deleting {target} (No such file or directory)\r\n"
+            if "/force" not in words:
+                def confirm(_answer: str) -> str:
+                    self.device.flash.pop(target[6:], None)
+                    return ""
+
+                self.pending = (confirm, f"Delete filename [{target[6:]}]? ")
+                return ""
+            self.device.flash.pop(target[6:])
+            return ""
         if command == "dir":
             rows = [f"  {n + 1:>3}  -rwx  {len(t):>8}  {name}" for n, (name, t) in enumerate(sorted(
                 self.device.flash.items()))]

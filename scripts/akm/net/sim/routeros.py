@@ -411,13 +411,20 @@ class Session:
         self.user = user
         self.menu = ""
         self.closed = False
+        self.pending = None  # a question waiting for its answer: (handler, prompt)
 
     @property
     def prompt(self) -> str:
+        if self.pending:
+            return self.pending[1]
         return self.device.prompt(self.user, self.menu)
 
     def run_line(self, line: str) -> str:
         """Execute a typed line and return its output (lines joined with CRLF)."""
+        if self.pending:
+            handler, _ = self.pending
+            self.pending = None
+            return handler(line.strip())
         try:
             outputs = [self.execute(s) for s in split_statements(line)]
         except CommandError as exc:
@@ -472,6 +479,11 @@ class Session:
         if menu == "file" and command == "print":
             names = sorted(self.device.backups)
             return "".join(f"{n:>2} {name}.backup  backup\r\n" for n, name in enumerate(names))
+        if menu == "file" and command == "remove" and args:
+            name = unquote(args[0].split("=", 1)[-1]).removesuffix(".backup")
+            if self.device.backups.pop(name, None) is None:
+                raise CommandError(f"no such item ({args[0]})")
+            return ""
         if menu == "system" and command == "reboot":
             raise Reboot()
         column = len(" ".join(words[: index])) + 2 if index else 1
@@ -696,8 +708,18 @@ class Session:
         if command == "load":
             if name not in self.device.backups:
                 raise CommandError("failure: no such file")
-            self.device.restore(self.device.backups[name])
-            raise Reboot()
+            if self.user == "scheduler":
+                self.device.restore(self.device.backups[name])
+                raise Reboot()
+
+            def answer(reply: str) -> str:
+                if reply.lower().startswith("y"):
+                    self.device.restore(self.device.backups[name])
+                    raise Reboot()
+                return ""
+
+            self.pending = (answer, "Restore and reboot? [y/N]: ")
+            return ""
         raise CommandError(f"bad command name {command} (line 1 column 1)")
 
     def _export(self, menu: str, args: list[str]) -> str:
