@@ -40,18 +40,38 @@ class Lab:
     def start(self, count: int) -> None:
         names = [f"sim-{n:03d}" for n in range(1, count + 1)]
         self.credentials = {
-            name: {"username": "admin", "password": secrets.token_urlsafe(12), "secret": secrets.token_urlsafe(8)}
+            name: {
+                "username": "admin",
+                "password": secrets.token_urlsafe(12),
+                "secret": secrets.token_urlsafe(8),
+            }
             for name in names
         }
         cred_file = self.tmp / "sim-credentials.json"
         cred_file.write_text(json.dumps({"devices": self.credentials}))
         os.chmod(cred_file, 0o600)
-        write_vault(self.vault_file, self.password_file,
-                    {f"vault_net_{n.replace('-', '_')}": c for n, c in self.credentials.items()})
+        write_vault(
+            self.vault_file,
+            self.password_file,
+            {f"vault_net_{n.replace('-', '_')}": c for n, c in self.credentials.items()},
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "akm.net.sim", "--devices", str(count), "--credentials", str(cred_file),
-             "--ready-file", str(self.ready_file), "--state", str(self.tmp / "sim-state.json")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "akm.net.sim",
+                "--devices",
+                str(count),
+                "--credentials",
+                str(cred_file),
+                "--ready-file",
+                str(self.ready_file),
+                "--state",
+                str(self.tmp / "sim-state.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         line = self.process.stdout.readline()  # blocks until READY (or the process died)
         if line.strip() != "READY":

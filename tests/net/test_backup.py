@@ -19,7 +19,11 @@ def test_backup_of_all_devices_then_one_change_is_one_diff_and_one_commit(sim, t
     first = backup(targets, logins, folder, fast)
     assert [r.status for r in first.results] == ["changed"] * len(targets)
     assert sorted(p.name for p in folder.iterdir() if p.name != ".git") == [
-        "sim-001.rsc", "sim-002.cfg", "sim-003.rsc", "sim-004.cfg"]
+        "sim-001.rsc",
+        "sim-002.cfg",
+        "sim-003.rsc",
+        "sim-004.cfg",
+    ]
     assert "/system identity\nset name=sim-001\n" in (folder / "sim-001.rsc").read_text()
     assert "hostname sim-002\n" in (folder / "sim-002.cfg").read_text()
     assert git(folder, "rev-list", "--count", "HEAD").strip() == "1"
@@ -31,7 +35,9 @@ def test_backup_of_all_devices_then_one_change_is_one_diff_and_one_commit(sim, t
     assert git(folder, "rev-list", "--count", "HEAD").strip() == "2"
     diff = git(folder, "show", "--format=%s", "HEAD")
     assert diff.splitlines()[0] == "Config backup: 1 changed (sim-003)"
-    changed_lines = [line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")]
+    changed_lines = [
+        line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")
+    ]
     assert changed_lines == ["+/ip firewall address-list", "+add address=198.18.20.0/24 list=akm-staff"]
 
     third = backup(targets, logins, folder, fast)
@@ -56,8 +62,12 @@ def test_volatile_lines_never_cause_a_diff(sim, tmp_path, fast):
 
 
 def test_secrets_are_redacted(sim, tmp_path, fast):
-    sim.control.exec("sim-004", "enable secret 5 $1$placeholder$notarealhash", "username ops privilege 15 secret 5 $1$x$y",
-                     "snmp-server community placeholder-community RO")
+    sim.control.exec(
+        "sim-004",
+        "enable secret 5 $1$placeholder$notarealhash",
+        "username ops privilege 15 secret 5 $1$x$y",
+        "snmp-server community placeholder-community RO",
+    )
     sim.control.exec("sim-001", '/ppp secret add name=vpn-user password="placeholder pass"')
     targets = sim.targets("sim-001", "sim-004")
     folder = tmp_path / "netconfig"
@@ -78,8 +88,12 @@ def test_one_device_down_one_wrong_password_one_slow_while_the_others_succeed(si
     targets = sim.targets()
     run = backup(targets, sim.logins(targets), tmp_path / "netconfig", fast)
     statuses = {r.device: r.status for r in run.results}
-    assert statuses == {"sim-001": "unreachable", "sim-002": "auth_failed", "sim-003": "timeout",
-                        "sim-004": "changed"}
+    assert statuses == {
+        "sim-001": "unreachable",
+        "sim-002": "auth_failed",
+        "sim-003": "timeout",
+        "sim-004": "changed",
+    }
     assert not run.all_ok
     assert run.commit is not None
     assert sorted(p.name for p in (tmp_path / "netconfig").iterdir() if p.name != ".git") == ["sim-004.cfg"]

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from akm.net.backup import backup
-from akm.net.push import PushOptions, push, read_desired
 from akm.net.common import NetError
+from akm.net.push import PushOptions, push, read_desired
 from tests.net.conftest import wait_until
 
 ROS_DESIRED = """\
@@ -40,21 +40,30 @@ def desired_dir(tmp_path, files: dict[str, str]):
 
 
 def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_path, fast):
-    sim.control.exec("sim-001", "/ip firewall address-list add list=akm-staff address=198.18.20.0/24",
-                     "/ip firewall address-list add list=akm-old address=198.18.99.0/24")
+    sim.control.exec(
+        "sim-001",
+        "/ip firewall address-list add list=akm-staff address=198.18.20.0/24",
+        "/ip firewall address-list add list=akm-old address=198.18.99.0/24",
+    )
     targets = sim.targets("sim-001", "sim-002")
     logins = sim.logins(targets)
-    desired = read_desired(desired_dir(tmp_path, {"sim-001.rsc": ROS_DESIRED, "sim-002.cfg": IOS_DESIRED}), targets)
+    desired = read_desired(
+        desired_dir(tmp_path, {"sim-001.rsc": ROS_DESIRED, "sim-002.cfg": IOS_DESIRED}), targets
+    )
     seen = {}
     options = PushOptions(confirm="yes", timeouts=fast)
-    results = push(targets, logins, desired, options, report=lambda device, diff: seen.setdefault(device, diff))
+    results = push(
+        targets, logins, desired, options, report=lambda device, diff: seen.setdefault(device, diff)
+    )
 
     assert [(r.device, r.status) for r in results] == [("sim-001", "changed"), ("sim-002", "changed")]
     assert seen["sim-001"] == [
         "-/ip firewall address-list add address=198.18.99.0/24 list=akm-old",
         "+/ip firewall address-list add address=198.18.30.0/24 list=akm-readers",
-        '+/ip firewall filter add chain=forward action=accept src-address-list=akm-staff comment="akm: staff may browse"',
-        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp",
+        "+/ip firewall filter add chain=forward action=accept src-address-list=akm-staff "
+        'comment="akm: staff may browse"',
+        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers "
+        "dst-port=25 protocol=tcp",
     ]
     assert "+  permit tcp 198.18.30.0 0.0.0.255 any eq www" in seen["sim-002"]
 
@@ -65,7 +74,10 @@ def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_
     assert 'comment="akm: staff may browse"' in ros
     assert "akm-rollback" not in ros  # the safety net is gone once confirmed
     ios = (folder / "sim-002.cfg").read_text()
-    assert "interface GigabitEthernet0/3\n description readers\n no ip address\n ip access-group AKM-READERS in\n" in ios
+    assert (
+        "interface GigabitEthernet0/3\n description readers\n no ip address\n"
+        " ip access-group AKM-READERS in\n" in ios
+    )
     assert " permit tcp 198.18.30.0 0.0.0.255 any eq 443\n" in ios
     assert "hostname sim-002" in sim.control.request(op="config", device="sim-002")["config"]
 
@@ -81,7 +93,9 @@ def test_push_whose_post_check_fails_is_rolled_back(sim, tmp_path, fast):
     sim.control.fault("sim-003", ignore="firewall filter add")
     sim.control.fault("sim-004", ignore="deny ip any any")
     targets = sim.targets("sim-003", "sim-004")
-    desired = read_desired(desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets)
+    desired = read_desired(
+        desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets
+    )
     results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
     assert [r.status for r in results] == ["rolled_back", "rolled_back"]
     assert all("post-check failed" in r.detail for r in results)
@@ -93,7 +107,9 @@ def test_connection_dropped_mid_push_is_rolled_back_and_others_still_succeed(sim
     before = sim.control.config("sim-003")
     sim.control.fault("sim-003", drop_on="akm-readers")
     targets = sim.targets("sim-003", "sim-004")
-    desired = read_desired(desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets)
+    desired = read_desired(
+        desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets
+    )
     results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
     statuses = {r.device: r.status for r in results}
     assert statuses["sim-003"] == "rolled_back" and "apply failed" in results[0].detail
@@ -105,12 +121,19 @@ def test_connection_dropped_mid_push_is_rolled_back_and_others_still_succeed(sim
 def test_no_confirmation_in_time_rolls_back(sim, tmp_path, fast):
     before = {name: sim.control.config(name) for name in ("sim-001", "sim-002")}
     targets = sim.targets("sim-001", "sim-002")
-    text = {"sim-001.rsc": "/ip firewall address-list\nadd address=198.18.40.0/24 list=akm-digit\n",
-            "sim-002.cfg": "ip access-list extended AKM-DIGIT\n permit ip 198.18.40.0 0.0.0.255 any\n"}
+    text = {
+        "sim-001.rsc": "/ip firewall address-list\nadd address=198.18.40.0/24 list=akm-digit\n",
+        "sim-002.cfg": "ip access-list extended AKM-DIGIT\n permit ip 198.18.40.0 0.0.0.255 any\n",
+    }
     desired = read_desired(desired_dir(tmp_path, text), targets)
     asked = []
-    results = push(targets, sim.logins(targets), desired, PushOptions(confirm="ask", confirm_timeout=5, timeouts=fast),
-                   ask=lambda timeout: asked.append(timeout) or False)
+    results = push(
+        targets,
+        sim.logins(targets),
+        desired,
+        PushOptions(confirm="ask", confirm_timeout=5, timeouts=fast),
+        ask=lambda timeout: asked.append(timeout) or False,
+    )
     assert asked == [5]
     assert [r.status for r in results] == ["rolled_back", "rolled_back"]
     assert {name: sim.control.config(name) for name in before} == before
@@ -120,7 +143,9 @@ def test_routeros_rolls_back_by_itself_when_the_operator_never_answers(sim, tmp_
     """The tool is gone (here: the answer comes too late); the device's scheduler restores the backup."""
     before = sim.control.config("sim-001")
     targets = sim.targets("sim-001")
-    desired = read_desired(desired_dir(tmp_path, {"sim-001.rsc": "/system identity\nset name=renamed\n"}), targets)
+    desired = read_desired(
+        desired_dir(tmp_path, {"sim-001.rsc": "/system identity\nset name=renamed\n"}), targets
+    )
 
     def late_operator(timeout):
         assert "name=renamed" in sim.control.config("sim-001")
@@ -139,22 +164,39 @@ def test_unreachable_and_wrong_password_devices_fail_alone(sim, tmp_path, fast):
     sim.control.fault("sim-002", refuse_login=True)
     sim.control.fault("sim-003", delay=fast.command * 3)
     targets = sim.targets()
-    text = {"sim-001.rsc": ROS_DESIRED, "sim-002.cfg": IOS_DESIRED, "sim-003.rsc": ROS_DESIRED,
-            "sim-004.cfg": "ip access-list extended AKM-X\n permit ip any any\n"}
+    text = {
+        "sim-001.rsc": ROS_DESIRED,
+        "sim-002.cfg": IOS_DESIRED,
+        "sim-003.rsc": ROS_DESIRED,
+        "sim-004.cfg": "ip access-list extended AKM-X\n permit ip any any\n",
+    }
     desired = read_desired(desired_dir(tmp_path, text), targets)
     results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
     assert {r.device: r.status for r in results} == {
-        "sim-001": "unreachable", "sim-002": "auth_failed", "sim-003": "timeout", "sim-004": "changed"}
+        "sim-001": "unreachable",
+        "sim-002": "auth_failed",
+        "sim-003": "timeout",
+        "sim-004": "changed",
+    }
 
 
 def test_desired_files_are_checked_before_any_device_is_touched(sim, tmp_path):
     targets = sim.targets()
-    folder = desired_dir(tmp_path, {"sim-001.cfg": "hostname x\n", "nobody.rsc": "/system identity\n",
-                                    "sim-003.rsc": "/ip firewall address-list\nadd list=a address=1.2.3.4\nbogus\n"})
+    folder = desired_dir(
+        tmp_path,
+        {
+            "sim-001.cfg": "hostname x\n",
+            "nobody.rsc": "/system identity\n",
+            "sim-003.rsc": "/ip firewall address-list\nadd list=a address=1.2.3.4\nbogus\n",
+        },
+    )
     with pytest.raises(NetError) as caught:
         read_desired(folder, targets)
     assert sorted(p.code for p in caught.value.problems) == [
-        "net.desired-bad-line", "net.desired-unknown-device", "net.desired-wrong-platform"]
+        "net.desired-bad-line",
+        "net.desired-unknown-device",
+        "net.desired-wrong-platform",
+    ]
     bad_line = next(p for p in caught.value.problems if p.code == "net.desired-bad-line")
     assert bad_line.line == 3
 
@@ -162,7 +204,9 @@ def test_desired_files_are_checked_before_any_device_is_touched(sim, tmp_path):
 def test_dry_run_changes_nothing(sim, tmp_path, fast):
     before = sim.control.config("sim-004")
     targets = sim.targets("sim-004")
-    desired = read_desired(desired_dir(tmp_path, {"sim-004.cfg": IOS_DESIRED.replace("READERS", "DRY")}), targets)
+    desired = read_desired(
+        desired_dir(tmp_path, {"sim-004.cfg": IOS_DESIRED.replace("READERS", "DRY")}), targets
+    )
     results = push(targets, sim.logins(targets), desired, replace(PushOptions(timeouts=fast), dry_run=True))
     assert results[0].status == "ok" and results[0].data["commands"]
     assert sim.control.config("sim-004") == before

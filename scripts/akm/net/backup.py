@@ -38,7 +38,9 @@ class BackupRun:
 
 
 def _git(folder: Path, *args: str) -> str:
-    done = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=folder, check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", *GIT_IDENTITY, *args], cwd=folder, check=True, capture_output=True, text=True
+    )
     return done.stdout
 
 
@@ -70,9 +72,15 @@ def _message(results: list[DeviceResult]) -> str:
     return subject + "\n\n" + "\n".join(body) + "\n"
 
 
-def backup(targets: list[Target], logins: dict[str, Login], folder: Path, timeouts: Timeouts = Timeouts(),
-           workers: int = 8) -> BackupRun:
+def backup(
+    targets: list[Target],
+    logins: dict[str, Login],
+    folder: Path,
+    timeouts: Timeouts | None = None,
+    workers: int = 8,
+) -> BackupRun:
     """Back up *targets* into *folder*; commit once if anything changed."""
+    timeouts = timeouts or Timeouts()
     started = utc_stamp()
     ensure_repository(folder)
 

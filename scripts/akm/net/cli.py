@@ -14,14 +14,28 @@ import sys
 from pathlib import Path
 
 from akm.i18n import _
-from akm.net.common import DeviceResult, NetError, Timeouts, default_evidence_dir, results_record, \
-    targets_from_inventory, write_evidence
+from akm.net.common import (
+    DeviceResult,
+    NetError,
+    Timeouts,
+    default_evidence_dir,
+    results_record,
+    targets_from_inventory,
+    write_evidence,
+)
 from akm.net.vault import default_password_file, default_vault_file, login_for, read_vault
 
 STATUS_TEXT = {
-    "ok": "ok", "changed": "changed", "unreachable": "unreachable", "auth_failed": "auth failed",
-    "timeout": "timeout", "error": "error", "rolled_back": "rolled back", "unchanged": "unchanged",
-    "applied": "applied", "planned": "planned",
+    "ok": "ok",
+    "changed": "changed",
+    "unreachable": "unreachable",
+    "auth_failed": "auth failed",
+    "timeout": "timeout",
+    "error": "error",
+    "rolled_back": "rolled back",
+    "unchanged": "unchanged",
+    "applied": "applied",
+    "planned": "planned",
 }
 
 
@@ -44,11 +58,15 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
 def print_summary(results: list[DeviceResult], out=sys.stdout) -> None:
     """Print one line per device: name, platform, outcome, seconds, detail."""
     header = (_("device"), _("platform"), _("result"), _("seconds"), _("detail"))
-    rows = [(r.device, r.platform, _(STATUS_TEXT.get(r.status, r.status)), f"{r.seconds:.2f}", r.detail)
-            for r in results]
+    rows = [
+        (r.device, r.platform, _(STATUS_TEXT.get(r.status, r.status)), f"{r.seconds:.2f}", r.detail)
+        for r in results
+    ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out)
+        print(
+            "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out
+        )
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -76,13 +94,22 @@ def _push(args: argparse.Namespace) -> int:
     desired = read_desired(args.desired, targets)
     targets = [t for t in targets if t.name in desired]
     options = PushOptions(
-        dry_run=args.dry_run, confirm=args.confirm, confirm_timeout=args.confirm_timeout,
-        save=not args.no_save, timeouts=_timeouts(args), workers=args.workers,
+        dry_run=args.dry_run,
+        confirm=args.confirm,
+        confirm_timeout=args.confirm_timeout,
+        save=not args.no_save,
+        timeouts=_timeouts(args),
+        workers=args.workers,
     )
     results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
     evidence = args.evidence or default_evidence_dir()
-    path = write_evidence(evidence, "push", results_record("push", results[0].data.get("started", ""), results)
-                          if results else results_record("push", "", results))
+    path = write_evidence(
+        evidence,
+        "push",
+        results_record("push", results[0].data.get("started", ""), results)
+        if results
+        else results_record("push", "", results),
+    )
     print_summary(results)
     print(_("evidence: {path}").format(path=path))
     return 0 if all(r.ok for r in results) else 1
@@ -100,8 +127,13 @@ def _ask_operator(timeout: float) -> bool:
 
     if not sys.stdin.isatty():
         return False
-    print(_("Keep the changes? Type yes within {seconds} seconds, or they are rolled back: ").format(
-        seconds=int(timeout)), end="", flush=True)
+    print(
+        _("Keep the changes? Type yes within {seconds} seconds, or they are rolled back: ").format(
+            seconds=int(timeout)
+        ),
+        end="",
+        flush=True,
+    )
     ready, _w, _x = select.select([sys.stdin], [], [], timeout)
     if not ready:
         print()
@@ -119,25 +151,40 @@ def _health(args: argparse.Namespace) -> int:
     for result in results:
         if result.ok:
             data = result.data
-            print(_("{device}: uptime {uptime}, interfaces up {up}/{total}, with errors: {errors}").format(
-                device=result.device, uptime=data.get("uptime", "?"), up=data.get("up", 0),
-                total=data.get("total", 0), errors=", ".join(data.get("with_errors", [])) or "-"))
+            print(
+                _("{device}: uptime {uptime}, interfaces up {up}/{total}, with errors: {errors}").format(
+                    device=result.device,
+                    uptime=data.get("uptime", "?"),
+                    up=data.get("up", 0),
+                    total=data.get("total", 0),
+                    errors=", ".join(data.get("with_errors", [])) or "-",
+                )
+            )
     print_summary(results)
     print(_("evidence: {path}").format(path=path))
     return 0 if all(r.ok for r in results) else 1
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inventory", type=Path, default=Path(os.environ.get("AKM_INVENTORY", "inventory/production")),
-                        help=_("inventory directory (default: AKM_INVENTORY or inventory/production)"))
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        default=Path(os.environ.get("AKM_INVENTORY", "inventory/production")),
+        help=_("inventory directory (default: AKM_INVENTORY or inventory/production)"),
+    )
     parser.add_argument("--vault", type=Path, help=_("ansible-vault file with the device credentials"))
-    parser.add_argument("--vault-password-file", type=Path,
-                        help=_("file with the vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)"))
+    parser.add_argument(
+        "--vault-password-file",
+        type=Path,
+        help=_("file with the vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)"),
+    )
     parser.add_argument("--device", action="append", help=_("only this device (repeatable)"))
     parser.add_argument("--evidence", type=Path, help=_("evidence directory (default: AKM_EVIDENCE_DIR)"))
     parser.add_argument("--workers", type=int, default=8, help=_("devices handled at the same time"))
     parser.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for one command"))
-    parser.add_argument("--connect-timeout", type=float, default=10.0, help=_("seconds to wait for a connection"))
+    parser.add_argument(
+        "--connect-timeout", type=float, default=10.0, help=_("seconds to wait for a connection")
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,14 +199,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("push", help=_("apply desired configuration lines with automatic rollback"))
     _common(p)
-    p.add_argument("desired", type=Path,
-                   help=_("a file of CLI lines for one device, or a directory of <hostname>.rsc/.cfg files"))
+    p.add_argument(
+        "desired",
+        type=Path,
+        help=_("a file of CLI lines for one device, or a directory of <hostname>.rsc/.cfg files"),
+    )
     p.add_argument("--dry-run", action="store_true", help=_("show the differences only"))
-    p.add_argument("--confirm", choices=("ask", "yes"), default="ask",
-                   help=_("ask the operator to keep the change (ask) or keep it after the checks pass (yes)"))
-    p.add_argument("--confirm-timeout", type=float, default=120.0,
-                   help=_("seconds the operator has to confirm before the device rolls back by itself"))
-    p.add_argument("--no-save", action="store_true", help=_("do not write the change to startup configuration"))
+    p.add_argument(
+        "--confirm",
+        choices=("ask", "yes"),
+        default="ask",
+        help=_("ask the operator to keep the change (ask) or keep it after the checks pass (yes)"),
+    )
+    p.add_argument(
+        "--confirm-timeout",
+        type=float,
+        default=120.0,
+        help=_("seconds the operator has to confirm before the device rolls back by itself"),
+    )
+    p.add_argument(
+        "--no-save", action="store_true", help=_("do not write the change to startup configuration")
+    )
     p.set_defaults(handler=_push)
 
     p = sub.add_parser("health", help=_("interfaces up/down, errors and uptime of every device"))

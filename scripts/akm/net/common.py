@@ -88,14 +88,33 @@ def targets_from_inventory(inventory, names: Iterable[str] = ()) -> list[Target]
         targets.append(Target(asset.hostname, net.platform, host, int(net.port), net.credentials))
     unknown = wanted - {t.name for t in targets}
     if unknown:
-        raise NetError([Problem(str(inventory.root), None, "device", "net.unknown-device",
-                                _("no network device named {names} in the inventory").format(
-                                    names=", ".join(sorted(unknown))),
-                                _("use a hostname of an asset that has a net block"))])
+        raise NetError(
+            [
+                Problem(
+                    str(inventory.root),
+                    None,
+                    "device",
+                    "net.unknown-device",
+                    _("no network device named {names} in the inventory").format(
+                        names=", ".join(sorted(unknown))
+                    ),
+                    _("use a hostname of an asset that has a net block"),
+                )
+            ]
+        )
     if not targets:
-        raise NetError([Problem(str(inventory.root), None, "net", "net.no-devices",
-                                _("the inventory has no network device with a supported platform"),
-                                _("give routers and switches a net block (platform, credentials)"))])
+        raise NetError(
+            [
+                Problem(
+                    str(inventory.root),
+                    None,
+                    "net",
+                    "net.no-devices",
+                    _("the inventory has no network device with a supported platform"),
+                    _("give routers and switches a net block (platform, credentials)"),
+                )
+            ]
+        )
     return targets
 
 
@@ -109,10 +128,20 @@ def open_session(target: Target, login: Login, timeouts: Timeouts):
     except OSError as exc:
         raise Unreachable(str(exc)) from None
     connection = ConnectHandler(
-        device_type=target.platform, host=target.host, port=target.port, username=login.username,
-        password=login.password, secret=login.secret, conn_timeout=timeouts.connect,
-        auth_timeout=timeouts.connect, banner_timeout=timeouts.connect, read_timeout_override=timeouts.command,
-        session_timeout=timeouts.command, allow_agent=False, use_keys=False, fast_cli=True,
+        device_type=target.platform,
+        host=target.host,
+        port=target.port,
+        username=login.username,
+        password=login.password,
+        secret=login.secret,
+        conn_timeout=timeouts.connect,
+        auth_timeout=timeouts.connect,
+        banner_timeout=timeouts.connect,
+        read_timeout_override=timeouts.command,
+        session_timeout=timeouts.command,
+        allow_agent=False,
+        use_keys=False,
+        fast_cli=True,
     )
     if target.platform == "cisco_ios":
         connection.enable()
@@ -141,8 +170,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def run_parallel(targets: list[Target], work: Callable[[Target], DeviceResult], workers: int) -> list[DeviceResult]:
+def run_parallel(
+    targets: list[Target], work: Callable[[Target], DeviceResult], workers: int
+) -> list[DeviceResult]:
     """Run *work* for every target (at most *workers* at a time); results in target order."""
+
     def guarded(target: Target) -> DeviceResult:
         started = time.perf_counter()
         try:
@@ -182,8 +214,13 @@ def write_evidence(evidence_dir: Path, kind: str, record: dict) -> Path:
 
 
 def results_record(kind: str, started: str, results: list[DeviceResult], **extra) -> dict:
-    return {"kind": f"net.{kind}", "started": started, "finished": utc_stamp(),
-            "devices": [asdict(r) for r in results], **extra}
+    return {
+        "kind": f"net.{kind}",
+        "started": started,
+        "finished": utc_stamp(),
+        "devices": [asdict(r) for r in results],
+        **extra,
+    }
 
 
 def send(connection, command: str, timeouts: Timeouts, expect: str | None = None) -> str:
@@ -192,8 +229,17 @@ def send(connection, command: str, timeouts: Timeouts, expect: str | None = None
         output = connection.send_command(command, expect_string=expect, read_timeout=timeouts.command)
     else:
         output = connection.send_command(command, read_timeout=timeouts.command)
-    for marker in ("% Invalid input", "% Incomplete command", "% Ambiguous command", "failure:",
-                   "bad command name", "expected end of command", "syntax error", "no such item", "%Error"):
+    for marker in (
+        "% Invalid input",
+        "% Incomplete command",
+        "% Ambiguous command",
+        "failure:",
+        "bad command name",
+        "expected end of command",
+        "syntax error",
+        "no such item",
+        "%Error",
+    ):
         if marker in output:
             raise CommandRejected(f"{command}: {output.strip().splitlines()[-1]}")
     return output

@@ -71,7 +71,7 @@ def ros_words(line: str) -> list[str]:
 
 def ros_unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r'\\(.)', r"\1", value[1:-1])
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
 
 
@@ -83,7 +83,9 @@ def ros_quote(value: str) -> str:
 
 def ros_props(words: list[str]) -> dict[str, str]:
     """``key=value`` words as a mapping of unquoted values."""
-    return {k: ros_unquote(v) for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("["))}
+    return {
+        k: ros_unquote(v) for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("["))
+    }
 
 
 def ros_sections(text: str) -> dict[str, list[str]]:
@@ -134,8 +136,13 @@ class RouterOS(Platform):
         re.compile(r"^# [a-z]{3}/\d{2}/\d{4} \d{2}:\d{2}:\d{2} by RouterOS"),
     )
     secrets = (
-        (re.compile(r'\b(password|secret|private-key|pre-shared-key|passphrase|auth-key|authentication-password|'
-                    r'encryption-password|wpa2?-pre-shared-key)=("(?:\\.|[^"\\])*"|\S+)'), r"\1=" + REDACTED),
+        (
+            re.compile(
+                r"\b(password|secret|private-key|pre-shared-key|passphrase|auth-key|authentication-password|"
+                r'encryption-password|wpa2?-pre-shared-key)=("(?:\\.|[^"\\])*"|\S+)'
+            ),
+            r"\1=" + REDACTED,
+        ),
     )
     read_command = "/export terse"
     rollback_backup = "akm-pre-push"
@@ -166,8 +173,10 @@ class RouterOS(Platform):
                         undo = " ".join(f"{k}={ros_quote(old[k])}" for k in changed if k in old)
                         if undo:
                             plan.undo.insert(0, f"{menu} set {undo}")
-                        plan.diff += [f"-{menu} set " + " ".join(f"{k}={old.get(k, '')}" for k in changed),
-                                      f"+{menu} {line}"]
+                        plan.diff += [
+                            f"-{menu} set " + " ".join(f"{k}={old.get(k, '')}" for k in changed),
+                            f"+{menu} {line}",
+                        ]
             for key, line in present_keys.items():
                 if key not in wanted_keys:
                     props = dict(key[1])
@@ -189,10 +198,24 @@ class RouterOS(Platform):
 
 # --- Cisco IOS --------------------------------------------------------------------------------------
 
-IOS_PORTS = {"80": "www", "53": "domain", "21": "ftp", "23": "telnet", "25": "smtp", "110": "pop3",
-             "20": "ftp-data"}
-IOS_UDP_PORTS = {"53": "domain", "67": "bootps", "68": "bootpc", "69": "tftp", "123": "ntp", "161": "snmp",
-                 "514": "syslog"}
+IOS_PORTS = {
+    "80": "www",
+    "53": "domain",
+    "21": "ftp",
+    "23": "telnet",
+    "25": "smtp",
+    "110": "pop3",
+    "20": "ftp-data",
+}
+IOS_UDP_PORTS = {
+    "53": "domain",
+    "67": "bootps",
+    "68": "bootpc",
+    "69": "tftp",
+    "123": "ntp",
+    "161": "snmp",
+    "514": "syslog",
+}
 
 
 def ios_normalise(line: str) -> str:
@@ -206,8 +229,12 @@ def ios_normalise(line: str) -> str:
     i = 0
     while i < len(words):
         word = words[i]
-        if i + 1 < len(words) and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", word) and words[i + 1] in (
-                "0.0.0.0", "255.255.255.255") and (not out or out[-1] != "host"):
+        if (
+            i + 1 < len(words)
+            and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", word)
+            and words[i + 1] in ("0.0.0.0", "255.255.255.255")
+            and (not out or out[-1] != "host")
+        ):
             out += ["host", word] if words[i + 1] == "0.0.0.0" else ["any"]
             i += 2
             continue
@@ -222,7 +249,11 @@ def ios_blocks(text: str) -> list[tuple[str, list[str]]]:
     """Group running-config lines into (top line, child lines) blocks, skipping ``!`` and the header."""
     blocks: list[tuple[str, list[str]]] = []
     for raw in text.replace("\r\n", "\n").split("\n"):
-        if not raw.strip() or raw.strip().startswith("!") or raw.strip() in ("end", "Building configuration..."):
+        if (
+            not raw.strip()
+            or raw.strip().startswith("!")
+            or raw.strip() in ("end", "Building configuration...")
+        ):
             continue
         if raw.startswith("Current configuration"):
             continue
@@ -282,8 +313,11 @@ class IOS(Platform):
                 present = have.get(top, [])
                 add = [c for c in wanted if c not in present]
                 directions = {c.split()[-1] for c in wanted if c.startswith("ip access-group ")}
-                remove = [c for c in present if c.startswith("ip access-group ") and c.split()[-1] in directions
-                          and c not in wanted]
+                remove = [
+                    c
+                    for c in present
+                    if c.startswith("ip access-group ") and c.split()[-1] in directions and c not in wanted
+                ]
                 if not add and not remove:
                     continue
                 plan.apply += [top, *[f"no {c}" for c in remove], *add]

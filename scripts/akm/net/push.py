@@ -22,6 +22,7 @@ One device failing never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +30,18 @@ from pathlib import Path
 
 from akm.errors import Problem
 from akm.i18n import _
-from akm.net.common import CommandRejected, DeviceResult, NetError, Target, Timeouts, classify, open_session, \
-    run_parallel, send, utc_stamp
+from akm.net.common import (
+    CommandRejected,
+    DeviceResult,
+    NetError,
+    Target,
+    Timeouts,
+    classify,
+    open_session,
+    run_parallel,
+    send,
+    utc_stamp,
+)
 from akm.net.platforms import PLATFORMS, Plan
 from akm.net.vault import Login
 
@@ -54,8 +65,18 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
     by_name = {t.name: t for t in targets}
     files = sorted(path.iterdir()) if path.is_dir() else [path]
     if not path.exists():
-        raise NetError([Problem(str(path), None, "", "net.desired-missing", _("the desired configuration does not exist"),
-                                _("give a file or a directory made by akm policy build"))])
+        raise NetError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "",
+                    "net.desired-missing",
+                    _("the desired configuration does not exist"),
+                    _("give a file or a directory made by akm policy build"),
+                )
+            ]
+        )
     desired: dict[str, list[str]] = {}
     problems = []
     for file in files:
@@ -64,37 +85,75 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
         name = file.stem
         target = by_name.get(name)
         if target is None:
-            problems.append(Problem(str(file), None, "", "net.desired-unknown-device",
-                                    _("no selected network device is named {name}").format(name=name),
-                                    _("name the file after the device's hostname")))
+            problems.append(
+                Problem(
+                    str(file),
+                    None,
+                    "",
+                    "net.desired-unknown-device",
+                    _("no selected network device is named {name}").format(name=name),
+                    _("name the file after the device's hostname"),
+                )
+            )
             continue
         expected = PLATFORMS[target.platform].suffix
         if file.suffix != expected:
-            problems.append(Problem(str(file), None, "", "net.desired-wrong-platform",
-                                    _("{name} is a {platform} device; its file must end in {suffix}").format(
-                                        name=name, platform=target.platform, suffix=expected),
-                                    _("rename the file or check the device's platform in the inventory")))
+            problems.append(
+                Problem(
+                    str(file),
+                    None,
+                    "",
+                    "net.desired-wrong-platform",
+                    _("{name} is a {platform} device; its file must end in {suffix}").format(
+                        name=name, platform=target.platform, suffix=expected
+                    ),
+                    _("rename the file or check the device's platform in the inventory"),
+                )
+            )
             continue
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(file), None, "", "net.desired-unreadable", str(exc),
-                                    _("write the file as UTF-8 text")))
+            problems.append(
+                Problem(
+                    str(file), None, "", "net.desired-unreadable", str(exc), _("write the file as UTF-8 text")
+                )
+            )
             continue
         if target.platform == "mikrotik_routeros":
             for number, line in enumerate(lines, start=1):
                 stripped = line.strip()
-                if stripped and not stripped.startswith(("#", "/", "add ", "set ")) and not line.startswith(" "):
-                    problems.append(Problem(str(file), number, "", "net.desired-bad-line",
-                                            _("a RouterOS line must be a menu (/...), add or set"),
-                                            _("write it the way /export does")))
+                if (
+                    stripped
+                    and not stripped.startswith(("#", "/", "add ", "set "))
+                    and not line.startswith(" ")
+                ):
+                    problems.append(
+                        Problem(
+                            str(file),
+                            number,
+                            "",
+                            "net.desired-bad-line",
+                            _("a RouterOS line must be a menu (/...), add or set"),
+                            _("write it the way /export does"),
+                        )
+                    )
         desired[name] = [line for line in lines if not line.lstrip().startswith("#")]
     if problems:
         raise NetError(problems)
     if not desired:
-        raise NetError([Problem(str(path), None, "", "net.desired-empty",
-                                _("no desired configuration for any selected device"),
-                                _("files are named <hostname>.rsc (RouterOS) or <hostname>.cfg (IOS)"))])
+        raise NetError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "",
+                    "net.desired-empty",
+                    _("no desired configuration for any selected device"),
+                    _("files are named <hostname>.rsc (RouterOS) or <hostname>.cfg (IOS)"),
+                )
+            ]
+        )
     return desired
 
 
@@ -118,7 +177,9 @@ def _arm(connection, target: Target, options: PushOptions) -> None:
         send(connection, f'/system scheduler add name={job} interval={seconds}s on-event="{event}"', t)
     else:
         name = PLATFORMS[target.platform].rollback_file
-        connection.send_command(f"copy running-config flash:{name}", expect_string=r"\?", read_timeout=t.command)
+        connection.send_command(
+            f"copy running-config flash:{name}", expect_string=r"\?", read_timeout=t.command
+        )
         output = connection.send_command("\n", expect_string=r"#", read_timeout=t.command)
         if "bytes copied" not in output:
             raise CommandRejected(f"copy running-config flash:{name}: {output.strip()}")
@@ -140,7 +201,9 @@ def _apply(connection, target: Target, plan: Plan, timeouts: Timeouts) -> None:
         output = connection.send_config_set(lines, read_timeout=timeouts.command)
         for marker in ("% Invalid input", "% Incomplete command", "% Ambiguous command"):
             if marker in output:
-                raise CommandRejected(output.split(marker)[0].strip().splitlines()[-2] if "^" in output else marker)
+                raise CommandRejected(
+                    output.split(marker)[0].strip().splitlines()[-2] if "^" in output else marker
+                )
     if hostname:
         connection.send_config_set(hostname, cmd_verify=False, read_timeout=timeouts.command)
         connection.set_base_prompt()
@@ -153,8 +216,11 @@ def _rollback(target: Target, login: Login, options: PushOptions) -> None:
     try:
         if target.platform == "mikrotik_routeros":
             name = PLATFORMS[target.platform].rollback_backup
-            connection.send_command(f"/system backup load name={name} password=\"\"",
-                                    expect_string=r"\[y/N\]", read_timeout=t.command)
+            connection.send_command(
+                f'/system backup load name={name} password=""',
+                expect_string=r"\[y/N\]",
+                read_timeout=t.command,
+            )
             try:
                 connection.write_channel("y\r\n")
                 connection.read_channel_timing(read_timeout=2)
@@ -165,10 +231,8 @@ def _rollback(target: Target, login: Login, options: PushOptions) -> None:
             send(connection, f"configure replace flash:{name} force", t)
             send(connection, f"delete /force flash:{name}", t)
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a dropped session cannot be closed politely
             connection.disconnect()
-        except Exception:  # noqa: BLE001 - the session may already be gone after a reboot
-            pass
 
 
 def _disarm(connection, target: Target, options: PushOptions) -> bool:
@@ -197,7 +261,7 @@ def _connect(target: Target, login: Login, options: PushOptions):
     for _attempt in range(options.reconnect_attempts):
         try:
             return open_session(target, login, options.timeouts)
-        except Exception as exc:  # noqa: BLE001 - classified by the caller if every attempt fails
+        except Exception as exc:
             last = exc
             status, _detail = classify(exc)
             if status == "auth_failed":
@@ -210,9 +274,14 @@ def _connect(target: Target, login: Login, options: PushOptions):
 # --- the run ----------------------------------------------------------------------------------------
 
 
-def push(targets: list[Target], logins: dict[str, Login], desired: dict[str, list[str]], options: PushOptions,
-         ask: Callable[[float], bool] = lambda timeout: False,
-         report: Callable[[str, list[str]], None] = lambda device, diff: None) -> list[DeviceResult]:
+def push(
+    targets: list[Target],
+    logins: dict[str, Login],
+    desired: dict[str, list[str]],
+    options: PushOptions,
+    ask: Callable[[float], bool] = lambda timeout: False,
+    report: Callable[[str, list[str]], None] = lambda device, diff: None,
+) -> list[DeviceResult]:
     """Push *desired* to *targets*; return one result per device (see the module docstring)."""
     started = utc_stamp()
 
@@ -225,12 +294,22 @@ def push(targets: list[Target], logins: dict[str, Login], desired: dict[str, lis
             before = _read(connection, target, options.timeouts)
             plan = platform.plan(before, desired[target.name])
             report(target.name, plan.diff)
-            data = {"started": started, "diff": plan.diff, "commands": plan.apply, "before": platform.clean(before)}
+            data = {
+                "started": started,
+                "diff": plan.diff,
+                "commands": plan.apply,
+                "before": platform.clean(before),
+            }
             if plan.empty:
                 return DeviceResult(target.name, target.platform, "ok", _("already as desired"), data=data)
             if options.dry_run:
-                return DeviceResult(target.name, target.platform, "ok",
-                                    _("dry run: {n} commands not applied").format(n=len(plan.apply)), data=data)
+                return DeviceResult(
+                    target.name,
+                    target.platform,
+                    "ok",
+                    _("dry run: {n} commands not applied").format(n=len(plan.apply)),
+                    data=data,
+                )
             _arm(connection, target, options)
             armed = True
             _apply(connection, target, plan, options.timeouts)
@@ -238,13 +317,16 @@ def push(targets: list[Target], logins: dict[str, Login], desired: dict[str, lis
             if not armed:
                 raise
             status, detail = classify(exc)
-            return _rolled_back(target, login, options, _("apply failed ({status}: {detail})").format(
-                status=status, detail=detail), data=data)
+            return _rolled_back(
+                target,
+                login,
+                options,
+                _("apply failed ({status}: {detail})").format(status=status, detail=detail),
+                data=data,
+            )
         finally:
-            try:
+            with contextlib.suppress(Exception):  # a dropped session cannot be closed politely
                 connection.disconnect()
-            except Exception:  # noqa: BLE001 - a dropped session cannot be closed politely
-                pass
         try:
             check = _connect(target, login, options)
             try:
@@ -252,25 +334,44 @@ def push(targets: list[Target], logins: dict[str, Login], desired: dict[str, lis
             finally:
                 check.disconnect()
             remaining = platform.plan(after, desired[target.name])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             status, detail = classify(exc)
-            return _rolled_back(target, login, options, _("post-check failed ({status}: {detail})").format(
-                status=status, detail=detail), data=data)
+            return _rolled_back(
+                target,
+                login,
+                options,
+                _("post-check failed ({status}: {detail})").format(status=status, detail=detail),
+                data=data,
+            )
         if not remaining.empty:
             data["remaining"] = remaining.diff
-            return _rolled_back(target, login, options, _("post-check failed: {n} differences remain").format(
-                n=len(remaining.diff)), data=data)
+            return _rolled_back(
+                target,
+                login,
+                options,
+                _("post-check failed: {n} differences remain").format(n=len(remaining.diff)),
+                data=data,
+            )
         data["applied"] = True
-        return DeviceResult(target.name, target.platform, "changed", _("applied, awaiting confirmation"), data=data)
+        return DeviceResult(
+            target.name, target.platform, "changed", _("applied, awaiting confirmation"), data=data
+        )
 
-    results = _finish_run(targets, logins, options, ask, run_parallel(targets, prepare_and_apply, options.workers))
+    results = _finish_run(
+        targets, logins, options, ask, run_parallel(targets, prepare_and_apply, options.workers)
+    )
     for result in results:
         result.data.pop("before", None)
     return results
 
 
-def _finish_run(targets: list[Target], logins: dict[str, Login], options: PushOptions,
-                ask: Callable[[float], bool], results: list[DeviceResult]) -> list[DeviceResult]:
+def _finish_run(
+    targets: list[Target],
+    logins: dict[str, Login],
+    options: PushOptions,
+    ask: Callable[[float], bool],
+    results: list[DeviceResult],
+) -> list[DeviceResult]:
     """Ask once for confirmation, then keep or roll back every device that passed its post-check."""
     pending = [r for r in results if r.data.get("applied")]
     if not pending:
@@ -290,11 +391,18 @@ def _finish_run(targets: list[Target], logins: dict[str, Login], options: PushOp
         finally:
             connection.disconnect()
         if not kept:
-            return DeviceResult(target.name, target.platform, "rolled_back",
-                                _("the device rolled back by itself before the confirmation arrived"), data=data)
+            return DeviceResult(
+                target.name,
+                target.platform,
+                "rolled_back",
+                _("the device rolled back by itself before the confirmation arrived"),
+                data=data,
+            )
         return DeviceResult(target.name, target.platform, "changed", _("applied and confirmed"), data=data)
 
-    finished = {r.device: r for r in run_parallel([by_name[r.device] for r in pending], finish, options.workers)}
+    finished = {
+        r.device: r for r in run_parallel([by_name[r.device] for r in pending], finish, options.workers)
+    }
     return [finished.get(r.device, r) for r in results]
 
 
@@ -309,17 +417,32 @@ def _rolled_back(target: Target, login: Login, options: PushOptions, reason: str
         finally:
             connection.disconnect()
         if "before" in data and restored != data["before"]:
-            return DeviceResult(target.name, target.platform, "error",
-                                _("{reason}; the rollback did not restore the previous configuration").format(
-                                    reason=reason), data=data)
-    except Exception as exc:  # noqa: BLE001
+            return DeviceResult(
+                target.name,
+                target.platform,
+                "error",
+                _("{reason}; the rollback did not restore the previous configuration").format(reason=reason),
+                data=data,
+            )
+    except Exception as exc:
         status, detail = classify(exc)
         if target.platform == "mikrotik_routeros":
             note = _("the device's scheduler restores the saved backup by itself")
         else:
             note = _("restore flash:{file} by hand").format(file=PLATFORMS[target.platform].rollback_file)
-        return DeviceResult(target.name, target.platform, "error",
-                            _("{reason}; rollback failed ({status}: {detail}); {note}").format(
-                                reason=reason, status=status, detail=detail, note=note), data=data)
-    return DeviceResult(target.name, target.platform, "rolled_back", _("{reason}; rolled back").format(reason=reason),
-                        data=data)
+        return DeviceResult(
+            target.name,
+            target.platform,
+            "error",
+            _("{reason}; rollback failed ({status}: {detail}); {note}").format(
+                reason=reason, status=status, detail=detail, note=note
+            ),
+            data=data,
+        )
+    return DeviceResult(
+        target.name,
+        target.platform,
+        "rolled_back",
+        _("{reason}; rolled back").format(reason=reason),
+        data=data,
+    )

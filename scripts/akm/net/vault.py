@@ -55,32 +55,60 @@ def read_vault(vault_file: Path, password_file: Path | None) -> dict:
     from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted
 
     if password_file is None:
-        raise _problem(vault_file, "net.vault-password-missing", _("no vault password file was given"),
-                       _("pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"))
+        raise _problem(
+            vault_file,
+            "net.vault-password-missing",
+            _("no vault password file was given"),
+            _("pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"),
+        )
     if not vault_file.is_file():
-        raise _problem(vault_file, "net.vault-missing", _("the vault file does not exist"),
-                       _("create it with ansible-vault create, or pass --vault"))
+        raise _problem(
+            vault_file,
+            "net.vault-missing",
+            _("the vault file does not exist"),
+            _("create it with ansible-vault create, or pass --vault"),
+        )
     if not password_file.is_file():
-        raise _problem(password_file, "net.vault-password-missing", _("the vault password file does not exist"),
-                       _("pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"))
+        raise _problem(
+            password_file,
+            "net.vault-password-missing",
+            _("the vault password file does not exist"),
+            _("pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"),
+        )
     data = vault_file.read_bytes()
     if not is_encrypted(data):
-        raise _problem(vault_file, "net.vault-not-encrypted", _("the vault file is not encrypted"),
-                       _("encrypt it with ansible-vault encrypt; credentials are never kept in plain text"))
+        raise _problem(
+            vault_file,
+            "net.vault-not-encrypted",
+            _("the vault file is not encrypted"),
+            _("encrypt it with ansible-vault encrypt; credentials are never kept in plain text"),
+        )
     secret = VaultSecret(password_file.read_bytes().strip())
     try:
         plain = VaultLib([("default", secret)]).decrypt(data)
     except AnsibleError:
-        raise _problem(vault_file, "net.vault-decrypt", _("the vault cannot be decrypted with this password"),
-                       _("check the vault password file")) from None
+        raise _problem(
+            vault_file,
+            "net.vault-decrypt",
+            _("the vault cannot be decrypted with this password"),
+            _("check the vault password file"),
+        ) from None
     try:
         loaded = yaml.safe_load(plain) or {}
     except yaml.YAMLError:
-        raise _problem(vault_file, "net.vault-yaml", _("the decrypted vault is not valid YAML"),
-                       _("edit it with ansible-vault edit")) from None
+        raise _problem(
+            vault_file,
+            "net.vault-yaml",
+            _("the decrypted vault is not valid YAML"),
+            _("edit it with ansible-vault edit"),
+        ) from None
     if not isinstance(loaded, dict):
-        raise _problem(vault_file, "net.vault-yaml", _("the decrypted vault is not a mapping of variables"),
-                       _("edit it with ansible-vault edit"))
+        raise _problem(
+            vault_file,
+            "net.vault-yaml",
+            _("the decrypted vault is not a mapping of variables"),
+            _("edit it with ansible-vault edit"),
+        )
     return loaded
 
 
@@ -88,15 +116,21 @@ def login_for(variables: dict, name: str, vault_file: Path | str) -> Login:
     """Return the credentials held in vault variable *name*."""
     value = variables.get(name)
     if value is None:
-        raise _problem(vault_file, "net.credentials-missing",
-                       _("the vault has no variable {name}").format(name=name),
-                       _("add {name}: {{username: ..., password: ...}} with ansible-vault edit").format(name=name),
-                       field=name)
+        raise _problem(
+            vault_file,
+            "net.credentials-missing",
+            _("the vault has no variable {name}").format(name=name),
+            _("add {name}: {{username: ..., password: ...}} with ansible-vault edit").format(name=name),
+            field=name,
+        )
     if not isinstance(value, dict) or not value.get("username") or not value.get("password"):
-        raise _problem(vault_file, "net.credentials-shape",
-                       _("vault variable {name} must be a mapping with username and password").format(name=name),
-                       _("write it as {name}: {{username: ..., password: ..., secret: ...}}").format(name=name),
-                       field=name)
+        raise _problem(
+            vault_file,
+            "net.credentials-shape",
+            _("vault variable {name} must be a mapping with username and password").format(name=name),
+            _("write it as {name}: {{username: ..., password: ..., secret: ...}}").format(name=name),
+            field=name,
+        )
     return Login(str(value["username"]), str(value["password"]), str(value.get("secret") or ""))
 
 

@@ -18,8 +18,21 @@ VERSION = "15.2(7)E8"
 MODEL = "WS-C2960X-24TS-L"
 SERIAL = "FOC0000SIM1"
 
-PORT_NAMES = {"www": 80, "domain": 53, "ftp": 21, "telnet": 23, "smtp": 25, "pop3": 110, "ntp": 123,
-              "ftp-data": 20, "bootps": 67, "bootpc": 68, "tftp": 69, "snmp": 161, "syslog": 514}
+PORT_NAMES = {
+    "www": 80,
+    "domain": 53,
+    "ftp": 21,
+    "telnet": 23,
+    "smtp": 25,
+    "pop3": 110,
+    "ntp": 123,
+    "ftp-data": 20,
+    "bootps": 67,
+    "bootpc": 68,
+    "tftp": 69,
+    "snmp": 161,
+    "syslog": 514,
+}
 SHOWN_PORT = {80: "www", 53: "domain", 21: "ftp", 23: "telnet", 25: "smtp", 110: "pop3", 20: "ftp-data"}
 UDP_SHOWN = {53: "domain", 67: "bootps", 68: "bootpc", 69: "tftp", 123: "ntp", 161: "snmp", 514: "syslog"}
 
@@ -71,7 +84,7 @@ def interface_name(text: str) -> str | None:
 
 
 def _address(words: list[str], at: int) -> tuple[str, int]:
-    """Parse an ACL address (``any``, ``host A``, ``A W``) at *at*; return its shown form and the next index."""
+    """Parse an ACL address (``any``, ``host A``, ``A W``) at *at*; return its shown form and next index."""
     if at >= len(words):
         raise InvalidInput(at)
     word = words[at].lower()
@@ -93,7 +106,11 @@ def _address(words: list[str], at: int) -> tuple[str, int]:
 
 
 def _port(words: list[str], at: int, protocol: str) -> tuple[str, int]:
-    if at >= len(words) or words[at] not in ("eq", "neq", "gt", "lt", "range") or protocol not in ("tcp", "udp"):
+    if (
+        at >= len(words)
+        or words[at] not in ("eq", "neq", "gt", "lt", "range")
+        or protocol not in ("tcp", "udp")
+    ):
         return "", at
     operator = words[at]
     count = 2 if operator == "range" else 1
@@ -125,7 +142,9 @@ def ace(words: list[str]) -> str:
     destination_port, at = _port(words, at, protocol)
     tail = []
     while at < len(words):
-        if words[at] in ("log", "established") or (protocol == "icmp" and words[at] in ("echo", "echo-reply")):
+        if words[at] in ("log", "established") or (
+            protocol == "icmp" and words[at] in ("echo", "echo-reply")
+        ):
             tail.append(words[at])
             at += 1
         else:
@@ -149,9 +168,9 @@ class IOS:
         self.ports: dict[str, Port] = {}
         for n in range(1, ports + 1):
             self.ports[f"GigabitEthernet0/{n}"] = Port(
-                f"GigabitEthernet0/{n}", "0200.5e{:02x}.{:02x}{:02x}".format(index // 256 % 256, index % 256, n)
+                f"GigabitEthernet0/{n}", f"0200.5e{index // 256 % 256:02x}.{index % 256:02x}{n:02x}"
             )
-        self.ports["Vlan1"] = Port("Vlan1", "0200.5e{:02x}.{:02x}00".format(index // 256 % 256, index % 256))
+        self.ports["Vlan1"] = Port("Vlan1", f"0200.5e{index // 256 % 256:02x}.{index % 256:02x}00")
         self.startup: str = ""
         self.flash: dict[str, str] = {}
         self.last_change = time.time()
@@ -162,9 +181,19 @@ class IOS:
 
     def config_lines(self) -> list[str]:
         """The configuration commands in running-config order (without volatile lines)."""
-        lines = ["version 15.2", "no service pad", "service timestamps debug datetime msec",
-                 "service timestamps log datetime msec", "no service password-encryption", "!",
-                 f"hostname {self.hostname}", "!", "boot-start-marker", "boot-end-marker", "!"]
+        lines = [
+            "version 15.2",
+            "no service pad",
+            "service timestamps debug datetime msec",
+            "service timestamps log datetime msec",
+            "no service password-encryption",
+            "!",
+            f"hostname {self.hostname}",
+            "!",
+            "boot-start-marker",
+            "boot-end-marker",
+            "!",
+        ]
         if self.enable_secret:
             lines += [f"enable secret 5 {self.enable_secret}", "!"]
         for user, secret in sorted(self.users.items()):
@@ -194,10 +223,18 @@ class IOS:
         body = self.config_lines()
         stamp = time.strftime("%H:%M:%S UTC %a %b %d %Y", time.gmtime(self.last_change))
         text = "\n".join(body)
-        head = [
-            "Building configuration...", "", f"Current configuration : {len(text) + 1} bytes", "!",
-            f"! Last configuration change at {stamp} by admin", "!",
-        ] if volatile else []
+        head = (
+            [
+                "Building configuration...",
+                "",
+                f"Current configuration : {len(text) + 1} bytes",
+                "!",
+                f"! Last configuration change at {stamp} by admin",
+                "!",
+            ]
+            if volatile
+            else []
+        )
         return "\r\n".join(head + body) + "\r\n"
 
     def config_text(self) -> str:
@@ -214,8 +251,12 @@ class IOS:
         session.mode = "config"
         for line in text.splitlines():
             stripped = line.strip()
-            if (not stripped or stripped.startswith("!") or stripped in ("end", "Building configuration...")
-                    or stripped.startswith("Current configuration")):
+            if (
+                not stripped
+                or stripped.startswith("!")
+                or stripped in ("end", "Building configuration...")
+                or stripped.startswith("Current configuration")
+            ):
                 continue
             if not line.startswith(" ") and session.mode != "config":
                 session.mode = "config"
@@ -240,29 +281,39 @@ class IOS:
         days, rest = divmod(rest, 86400)
         hours, rest = divmod(rest, 3600)
         minutes = rest // 60
-        parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in
-                 ((weeks, "week"), (days, "day"), (hours, "hour")) if n]
+        parts = [
+            f"{n} {unit}{'s' if n != 1 else ''}"
+            for n, unit in ((weeks, "week"), (days, "day"), (hours, "hour"))
+            if n
+        ]
         parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
         restarted = time.strftime("%H:%M:%S UTC %a %b %d %Y", time.gmtime(self.booted))
         lines = [
-            f"Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version {VERSION}, RELEASE SOFTWARE (fc1)",
+            "Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), "
+            f"Version {VERSION}, RELEASE SOFTWARE (fc1)",
             "Copyright (c) 1986-2023 by Cisco Systems, Inc.",
-            "Compiled Fri 14-Apr-23 04:07 by prod_rel_team", "",
+            "Compiled Fri 14-Apr-23 04:07 by prod_rel_team",
+            "",
             "ROM: Bootstrap program is C2960X boot loader",
-            "BOOTLDR: C2960X Boot Loader (C2960X-HBOOT-M) Version 15.2(7r)E8, RELEASE SOFTWARE (fc1)", "",
+            "BOOTLDR: C2960X Boot Loader (C2960X-HBOOT-M) Version 15.2(7r)E8, RELEASE SOFTWARE (fc1)",
+            "",
             f"{self.hostname} uptime is {', '.join(parts)}",
             "System returned to ROM by power-on",
             f"System restarted at {restarted}",
             'System image file is "flash:c2960x-universalk9-mz.152-7.E8.bin"',
-            "Last reload reason: power-on", "",
+            "Last reload reason: power-on",
+            "",
             f"cisco {MODEL} (APM86XXX) processor (revision B0) with 524288K bytes of memory.",
             f"Processor board ID {SERIAL}",
             "Last reset from power-on",
-            f"{len(self.ports) - 1} Gigabit Ethernet interfaces", "",
+            f"{len(self.ports) - 1} Gigabit Ethernet interfaces",
+            "",
             "Base ethernet MAC Address       : 02:00:5E:00:00:01",
             f"Model number                    : {MODEL}",
-            f"System serial number            : {SERIAL}", "",
-            "Configuration register is 0xF", "",
+            f"System serial number            : {SERIAL}",
+            "",
+            "Configuration register is 0xF",
+            "",
         ]
         return "\r\n".join(lines) + "\r\n"
 
@@ -349,8 +400,11 @@ class Session:
             return self.pending[1]
         name = self.device.hostname[:20]
         return {
-            "exec": f"{name}>", "enable": f"{name}#", "config": f"{name}(config)#",
-            "config-if": f"{name}(config-if)#", "config-ext-nacl": f"{name}(config-ext-nacl)#",
+            "exec": f"{name}>",
+            "enable": f"{name}#",
+            "config": f"{name}(config)#",
+            "config-if": f"{name}(config-if)#",
+            "config-ext-nacl": f"{name}(config-ext-nacl)#",
             "enable-password": "Password: ",
         }[self.mode]
 
@@ -390,8 +444,23 @@ class Session:
 
     def exec(self, line: str) -> str:
         words = line.split()
-        command = _abbrev(words[0], ("enable", "disable", "exit", "logout", "quit", "terminal", "show",
-                                     "configure", "write", "copy", "dir", "delete"))
+        command = _abbrev(
+            words[0],
+            (
+                "enable",
+                "disable",
+                "exit",
+                "logout",
+                "quit",
+                "terminal",
+                "show",
+                "configure",
+                "write",
+                "copy",
+                "dir",
+                "delete",
+            ),
+        )
         if command is None:
             raise InvalidInput(0)
         if command == "enable":
@@ -433,6 +502,7 @@ class Session:
             if len(words) < 2 or not target.startswith("flash:") or target[6:] not in self.device.flash:
                 return f"%Error deleting {target} (No such file or directory)\r\n"
             if "/force" not in words:
+
                 def confirm(_answer: str) -> str:
                     self.device.flash.pop(target[6:], None)
                     return ""
@@ -442,23 +512,27 @@ class Session:
             self.device.flash.pop(target[6:])
             return ""
         if command == "dir":
-            rows = [f"  {n + 1:>3}  -rwx  {len(t):>8}  {name}" for n, (name, t) in enumerate(sorted(
-                self.device.flash.items()))]
+            rows = [
+                f"  {n + 1:>3}  -rwx  {len(t):>8}  {name}"
+                for n, (name, t) in enumerate(sorted(self.device.flash.items()))
+            ]
             return "Directory of flash:/\r\n\r\n" + "\r\n".join(rows) + "\r\n"
         raise InvalidInput(0)
 
     def show(self, words: list[str]) -> str:
         if not words:
             raise InvalidInput(1, "% Incomplete command.")
-        what = _abbrev(words[0], ("running-config", "startup-config", "version", "interfaces", "ip",
-                                  "access-lists", "clock"))
+        what = _abbrev(
+            words[0],
+            ("running-config", "startup-config", "version", "interfaces", "ip", "access-lists", "clock"),
+        )
         device = self.device
         if what == "running-config":
             if self.mode == "exec":
                 raise InvalidInput(1)
             return device.running_config()
         if what == "startup-config":
-            return "Using {} out of 65536 bytes\r\n{}".format(len(device.startup), device.startup)
+            return f"Using {len(device.startup)} out of 65536 bytes\r\n{device.startup}"
         if what == "version":
             return device.show_version()
         if what == "interfaces":
@@ -466,7 +540,12 @@ class Session:
             if len(words) > 1 and not only:
                 raise InvalidInput(2)
             return device.show_interfaces(only)
-        if what == "ip" and len(words) >= 3 and _abbrev(words[1], ("interface",)) and _abbrev(words[2], ("brief",)):
+        if (
+            what == "ip"
+            and len(words) >= 3
+            and _abbrev(words[1], ("interface",))
+            and _abbrev(words[2], ("brief",))
+        ):
             return device.show_ip_interface_brief()
         if what == "access-lists":
             return device.show_access_lists(words[1] if len(words) > 1 else None)
@@ -479,6 +558,7 @@ class Session:
             raise InvalidInput(1)
         target = words[1]
         if _abbrev(target, ("startup-config",)) == "startup-config":
+
             def save(_answer: str) -> str:
                 self.device.startup = self.device.running_config(volatile=False)
                 return "Building configuration...\r\n[OK]\r\n"
@@ -503,17 +583,21 @@ class Session:
             return f"%Error opening {source} (File not found)\r\n"
         text = self.device.flash[source[6:]]
         if "force" not in words[1:]:
+
             def answer(reply: str) -> str:
                 if reply.lower().startswith("y"):
                     self.device.load_config(text)
                     return "Total number of passes: 1\r\nRollback Done\r\n\r\n"
                 return ""
 
-            self.pending = (answer, "This will apply all necessary additions and deletions\r\n"
-                            "to replace the current running configuration with the\r\n"
-                            "contents of the specified configuration file, which is\r\n"
-                            "assumed to be a complete configuration, not a partial\r\n"
-                            "configuration. Enter Y if you are sure you want to proceed. ? [no]: ")
+            self.pending = (
+                answer,
+                "This will apply all necessary additions and deletions\r\n"
+                "to replace the current running configuration with the\r\n"
+                "contents of the specified configuration file, which is\r\n"
+                "assumed to be a complete configuration, not a partial\r\n"
+                "configuration. Enter Y if you are sure you want to proceed. ? [no]: ",
+            )
             return ""
         self.device.load_config(text)
         return "Total number of passes: 1\r\nRollback Done\r\n\r\n"
@@ -531,8 +615,9 @@ class Session:
         shift = 1 if negate else 0
         if first in ("exit", "end"):
             if self.mode == "config" or first == "end":
-                self.mode, self.context = ("enable", "") if self.mode == "config" or first == "end" else (
-                    "config", "")
+                self.mode, self.context = (
+                    ("enable", "") if self.mode == "config" or first == "end" else ("config", "")
+                )
             else:
                 self.mode, self.context = "config", ""
             return ""
@@ -606,9 +691,30 @@ class Session:
                 raise InvalidInput(shift + 1)
             self.mode, self.context = "config", ""
             return self.configure(line)
-        keyword = _abbrev(first, ("hostname", "interface", "ip", "enable", "username", "ntp", "logging",
-                                  "snmp-server", "service", "version", "boot-start-marker", "boot-end-marker",
-                                  "aaa", "line", "login", "transport", "banner", "vlan", "spanning-tree"))
+        keyword = _abbrev(
+            first,
+            (
+                "hostname",
+                "interface",
+                "ip",
+                "enable",
+                "username",
+                "ntp",
+                "logging",
+                "snmp-server",
+                "service",
+                "version",
+                "boot-start-marker",
+                "boot-end-marker",
+                "aaa",
+                "line",
+                "login",
+                "transport",
+                "banner",
+                "vlan",
+                "spanning-tree",
+            ),
+        )
         if keyword is None:
             raise InvalidInput(shift)
         if keyword == "hostname":
@@ -654,18 +760,30 @@ class Session:
         if keyword == "username":
             if negate:
                 device.users.pop(body[1], None)
-            elif len(body) >= 4 and body[-2] in ("secret", "password") or len(body) >= 5:
+            elif (len(body) >= 4 and body[-2] in ("secret", "password")) or len(body) >= 5:
                 device.users[body[1]] = body[-1]
             else:
                 raise InvalidInput(shift + 2)
             device.touch()
             return ""
-        if keyword in ("version", "boot-start-marker", "boot-end-marker", "aaa", "line", "login", "transport",
-                       "service", "banner"):
+        if keyword in (
+            "version",
+            "boot-start-marker",
+            "boot-end-marker",
+            "aaa",
+            "line",
+            "login",
+            "transport",
+            "service",
+            "banner",
+        ):
             return ""
         text = " ".join(body)
-        if keyword == "ip" and len(body) >= 2 and not _abbrev(body[1], ("ssh", "domain-name", "default-gateway",
-                                                                        "name-server", "route")):
+        if (
+            keyword == "ip"
+            and len(body) >= 2
+            and not _abbrev(body[1], ("ssh", "domain-name", "default-gateway", "name-server", "route"))
+        ):
             raise InvalidInput(shift + 1)
         if negate:
             device.globals = [g for g in device.globals if g != text]

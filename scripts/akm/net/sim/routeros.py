@@ -59,7 +59,7 @@ def split_statements(line: str) -> list[str]:
             continue
         current.append(ch)
     if quoted or depth:
-        raise CommandError("syntax error (line 1 column {})".format(len(line)))
+        raise CommandError(f"syntax error (line 1 column {len(line)})")
     parts.append("".join(current))
     return [p.strip() for p in parts if p.strip()]
 
@@ -89,7 +89,7 @@ def tokenize(line: str) -> list[str]:
             continue
         current.append(ch)
     if quoted or depth:
-        raise CommandError("syntax error (line 1 column {})".format(len(line)))
+        raise CommandError(f"syntax error (line 1 column {len(line)})")
     if current:
         tokens.append("".join(current))
     return tokens
@@ -122,8 +122,12 @@ def quote(value: str) -> str:
     if value and re.fullmatch(r"[A-Za-z0-9._:/,*+@%=-]+", value) and "=" not in value:
         return value
     escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\r", "\\r")
-        .replace("\n", "\\n").replace("\t", "\\t")
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("$", "\\$")
+        .replace("\r", "\\r")
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
     )
     return f'"{escaped}"'
 
@@ -192,36 +196,86 @@ class TableSpec:
 
 
 FILTER_KEYS = (
-    "chain", "action", "protocol", "src-address", "dst-address", "src-address-list", "dst-address-list",
-    "src-port", "dst-port", "in-interface", "out-interface", "in-interface-list", "out-interface-list",
-    "connection-state", "jump-target", "reject-with", "log", "log-prefix", "comment", "disabled",
+    "chain",
+    "action",
+    "protocol",
+    "src-address",
+    "dst-address",
+    "src-address-list",
+    "dst-address-list",
+    "src-port",
+    "dst-port",
+    "in-interface",
+    "out-interface",
+    "in-interface-list",
+    "out-interface-list",
+    "connection-state",
+    "jump-target",
+    "reject-with",
+    "log",
+    "log-prefix",
+    "comment",
+    "disabled",
 )
 
 TABLES = {
     spec.path: spec
     for spec in (
-        TableSpec("interface", ("name", "default-name", "type", "mtu", "mac-address", "comment", "disabled"),
-                  columns=("name", "type", "mtu", "mac-address"), fixed=True),
-        TableSpec("ip address", ("address", "interface", "network", "comment", "disabled"),
-                  required=("address", "interface"), unique=("address", "interface"),
-                  columns=("address", "network", "interface")),
-        TableSpec("ip firewall address-list", ("list", "address", "timeout", "comment", "disabled"),
-                  required=("list", "address"), unique=("list", "address"),
-                  columns=("list", "address", "creation-time", "timeout")),
-        TableSpec("ip firewall filter", FILTER_KEYS, required=("chain",), defaults=(("action", "accept"),),
-                  columns=("chain", "action", "src-address-list", "dst-address-list", "protocol", "dst-port")),
-        TableSpec("ppp secret", ("name", "password", "service", "profile", "comment", "disabled"),
-                  required=("name",), unique=("name",), sensitive=("password",),
-                  columns=("name", "service", "profile")),
-        TableSpec("system scheduler", ("name", "start-date", "start-time", "interval", "on-event", "policy",
-                                       "comment", "disabled"),
-                  required=("name",), unique=("name",), columns=("name", "start-time", "interval", "on-event")),
+        TableSpec(
+            "interface",
+            ("name", "default-name", "type", "mtu", "mac-address", "comment", "disabled"),
+            columns=("name", "type", "mtu", "mac-address"),
+            fixed=True,
+        ),
+        TableSpec(
+            "ip address",
+            ("address", "interface", "network", "comment", "disabled"),
+            required=("address", "interface"),
+            unique=("address", "interface"),
+            columns=("address", "network", "interface"),
+        ),
+        TableSpec(
+            "ip firewall address-list",
+            ("list", "address", "timeout", "comment", "disabled"),
+            required=("list", "address"),
+            unique=("list", "address"),
+            columns=("list", "address", "creation-time", "timeout"),
+        ),
+        TableSpec(
+            "ip firewall filter",
+            FILTER_KEYS,
+            required=("chain",),
+            defaults=(("action", "accept"),),
+            columns=("chain", "action", "src-address-list", "dst-address-list", "protocol", "dst-port"),
+        ),
+        TableSpec(
+            "ppp secret",
+            ("name", "password", "service", "profile", "comment", "disabled"),
+            required=("name",),
+            unique=("name",),
+            sensitive=("password",),
+            columns=("name", "service", "profile"),
+        ),
+        TableSpec(
+            "system scheduler",
+            ("name", "start-date", "start-time", "interval", "on-event", "policy", "comment", "disabled"),
+            required=("name",),
+            unique=("name",),
+            columns=("name", "start-time", "interval", "on-event"),
+        ),
     )
 }
 SINGLETONS = {"system identity": ("name",)}
 READ_ONLY = ("system resource", "system backup", "file")
-EXPORT_ORDER = ("interface", "ppp secret", "ip address", "ip firewall address-list", "ip firewall filter",
-                "system identity", "system scheduler")
+EXPORT_ORDER = (
+    "interface",
+    "ppp secret",
+    "ip address",
+    "ip firewall address-list",
+    "ip firewall filter",
+    "system identity",
+    "system scheduler",
+)
 MENUS = set(TABLES) | set(SINGLETONS) | set(READ_ONLY) | {"ip", "ip firewall", "system", "ppp"}
 LIST_COMMANDS = ("add", "remove", "set", "print", "find", "disable", "enable", "export", "edit")
 
@@ -251,10 +305,18 @@ class RouterOS:
         self.backups: dict[str, dict] = {}
         self.links: dict[str, Interface] = {}
         for n in range(1, ports + 1):
-            mac = "02:00:5E:{:02X}:{:02X}:{:02X}".format(index // 256 % 256, index % 256, n)
+            mac = f"02:00:5E:{index // 256 % 256:02X}:{index % 256:02X}:{n:02X}"
             self.links[f"ether{n}"] = Interface(f"ether{n}", mac)
-            self._insert("interface", {"name": f"ether{n}", "default-name": f"ether{n}", "type": "ether",
-                                        "mtu": "1500", "mac-address": mac})
+            self._insert(
+                "interface",
+                {
+                    "name": f"ether{n}",
+                    "default-name": f"ether{n}",
+                    "type": "ether",
+                    "mtu": "1500",
+                    "mac-address": mac,
+                },
+            )
         self.changed = False
 
     # -- session-facing ------------------------------------------------------------------------------
@@ -270,9 +332,9 @@ class RouterOS:
     def banner(self) -> str:
         return (
             "\r\n\r\n"
-            "  MikroTik RouterOS {v} (c) 1999-2024       https://www.mikrotik.com/\r\n\r\n"
+            f"  MikroTik RouterOS {VERSION} (c) 1999-2024       https://www.mikrotik.com/\r\n\r\n"
             "Press F1 for help\r\n\r\n"
-        ).format(v=VERSION)
+        )
 
     def tick(self, now: float | None = None) -> list[str]:
         """Expire dynamic entries and run due scheduler jobs; return the scripts that ran."""
@@ -302,8 +364,11 @@ class RouterOS:
     # -- state persistence ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        return {"items": copy.deepcopy(self.items), "singletons": copy.deepcopy(self.singletons),
-                "next_id": self.next_id}
+        return {
+            "items": copy.deepcopy(self.items),
+            "singletons": copy.deepcopy(self.singletons),
+            "next_id": self.next_id,
+        }
 
     def restore(self, snap: dict) -> None:
         self.items = copy.deepcopy(snap["items"])
@@ -331,21 +396,34 @@ class RouterOS:
         self.changed = True
         return item
 
-    def export(self, menu: str = "", sensitive: bool = False, terse: bool = False, header: bool = True,
-               verbose: bool = False) -> str:
+    def export(
+        self,
+        menu: str = "",
+        sensitive: bool = False,
+        terse: bool = False,
+        header: bool = True,
+        verbose: bool = False,
+    ) -> str:
         """Build ``/export`` output for *menu* (and what is below it)."""
         lines = []
         if header:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-            lines += [f"# {stamp} by RouterOS {VERSION}", "# software id = SIM0-0001", "#",
-                      "# model = CCR2004-1G-12S+2XS", f"# serial number = {SERIAL}"]
+            lines += [
+                f"# {stamp} by RouterOS {VERSION}",
+                "# software id = SIM0-0001",
+                "#",
+                "# model = CCR2004-1G-12S+2XS",
+                f"# serial number = {SERIAL}",
+            ]
         for path in EXPORT_ORDER:
             if menu and not (path == menu or path.startswith(menu + " ")):
                 continue
             if path in SINGLETONS:
                 props = self.singletons[path]
                 lines.append(f"/{path}")
-                lines.append(_wrap("set " + " ".join(f"{k}={quote(v)}" for k, v in sorted(props.items())), terse))
+                lines.append(
+                    _wrap("set " + " ".join(f"{k}={quote(v)}" for k, v in sorted(props.items())), terse)
+                )
                 continue
             spec = TABLES[path]
             if path == "interface":
@@ -374,12 +452,24 @@ class RouterOS:
     def resource(self) -> str:
         uptime = format_duration(time.time() - self.booted)
         rows = [
-            ("uptime", uptime), ("version", f"{VERSION} (stable)"), ("build-time", "Oct/10/2024 14:03:32"),
-            ("factory-software", "7.1"), ("free-memory", "812.4MiB"), ("total-memory", "1024.0MiB"),
-            ("cpu", "ARM64"), ("cpu-count", "4"), ("cpu-frequency", "1700MHz"), ("cpu-load", "1%"),
-            ("free-hdd-space", "98.6MiB"), ("total-hdd-space", "128.0MiB"),
-            ("write-sect-since-reboot", "120"), ("write-sect-total", "4211"), ("bad-blocks", "0%"),
-            ("architecture-name", "arm64"), ("board-name", "CCR2004-1G-12S+2XS"), ("platform", "MikroTik"),
+            ("uptime", uptime),
+            ("version", f"{VERSION} (stable)"),
+            ("build-time", "Oct/10/2024 14:03:32"),
+            ("factory-software", "7.1"),
+            ("free-memory", "812.4MiB"),
+            ("total-memory", "1024.0MiB"),
+            ("cpu", "ARM64"),
+            ("cpu-count", "4"),
+            ("cpu-frequency", "1700MHz"),
+            ("cpu-load", "1%"),
+            ("free-hdd-space", "98.6MiB"),
+            ("total-hdd-space", "128.0MiB"),
+            ("write-sect-since-reboot", "120"),
+            ("write-sect-total", "4211"),
+            ("bad-blocks", "0%"),
+            ("architecture-name", "arm64"),
+            ("board-name", "CCR2004-1G-12S+2XS"),
+            ("platform", "MikroTik"),
         ]
         return "\r\n".join(f"{k:>25}: {v}" for k, v in rows) + "\r\n"
 
@@ -486,7 +576,7 @@ class Session:
             return ""
         if menu == "system" and command == "reboot":
             raise Reboot()
-        column = len(" ".join(words[: index])) + 2 if index else 1
+        column = len(" ".join(words[:index])) + 2 if index else 1
         raise CommandError(f"bad command name {command} (line 1 column {column})")
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -616,7 +706,9 @@ class Session:
         condition: list[str] = []
         if "where" in args:
             condition = args[args.index("where") + 1 :]
-        items = [(n, i) for n, i in enumerate(self.device.items[path]) if not condition or _matches(i, condition)]
+        items = [
+            (n, i) for n, i in enumerate(self.device.items[path]) if not condition or _matches(i, condition)
+        ]
         if count_only:
             return f"{len(items)}\r\n"
         if path == "interface" and "stats" in args:
@@ -638,7 +730,7 @@ class Session:
         columns = [c for c in spec.columns]
         header = "Flags: X - DISABLED; D - DYNAMIC" + ("; R - RUNNING" if path == "interface" else "")
         table = [["#", *[c.upper() for c in columns]]]
-        for n, item, props in lines:
+        for n, _item, props in lines:
             table.append([str(n), *[props.get(c, "") for c in columns]])
         widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
         out = [header, "Columns: " + ", ".join(c.upper() for c in columns)]
@@ -667,20 +759,28 @@ class Session:
             ordered["actual-mtu"] = item.props.get("mtu", "1500")
             ordered.pop("mac-address", None)
             ordered["mac-address"] = item.props["mac-address"]
-            ordered["last-link-up-time"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.device.booted))
+            ordered["last-link-up-time"] = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(self.device.booted)
+            )
             ordered["link-downs"] = str(link.link_downs)
         return ordered
 
     def _interface_stats(self, items: list[tuple[int, Item]]) -> str:
-        header = "Flags: R - RUNNING\r\nColumns: NAME, RX-BYTE, TX-BYTE, RX-PACKET, TX-PACKET, RX-ERROR, TX-ERROR\r\n"
-        rows = [" #   NAME     RX-BYTE   TX-BYTE  RX-PACKET  TX-PACKET  RX-ERROR  TX-ERROR"]
+        header = (
+            "Flags: R - RUNNING\r\nColumns: NAME, RX-BYTE, TX-BYTE, RX-PACKET, TX-PACKET, RX-DROP, TX-DROP, "
+            "TX-QUEUE-DROP, RX-ERROR, TX-ERROR\r\n"
+        )
+        rows = [
+            " #   NAME     RX-BYTE   TX-BYTE  RX-PACKET  TX-PACKET  RX-DROP  TX-DROP  TX-QUEUE-DROP  RX-ERROR"
+            "  TX-ERROR"
+        ]
         for n, item in items:
             link = self.device.links[item.props["default-name"]]
             up = "R" if link.running else " "
-            uptime = int(time.time() - self.device.booted) + 1
+            uptime = int(time.time() - self.device.booted) + 1 if link.running else 0
             rows.append(
                 f"{n:>2} {up} {item.props['name']:<8} {uptime * 1500:>8} {uptime * 900:>9} {uptime * 3:>10} "
-                f"{uptime * 2:>10} {link.rx_errors:>9} {link.tx_errors:>9}"
+                f"{uptime * 2:>10} {0:>8} {0:>8} {0:>14} {link.rx_errors:>9} {link.tx_errors:>9}"
             )
         return header + "\r\n".join(rows) + "\r\n"
 
@@ -724,15 +824,19 @@ class Session:
 
     def _export(self, menu: str, args: list[str]) -> str:
         for arg in args:
-            if arg not in ("hide-sensitive", "show-sensitive", "terse", "verbose", "compact") and not arg.startswith(
-                "file="
-            ):
+            if arg not in (
+                "hide-sensitive",
+                "show-sensitive",
+                "terse",
+                "verbose",
+                "compact",
+            ) and not arg.startswith("file="):
                 raise CommandError("expected end of command (line 1 column 8)")
         return self.device.export(menu, sensitive="show-sensitive" in args, terse="terse" in args)
 
 
 def _matches(item: Item, words: list[str]) -> bool:
-    """Evaluate a ``find``/``where`` condition: ``key=value``, ``key~"regex"``, flags, ``and``/``or``/``!``."""
+    """Evaluate a ``find``/``where`` condition: ``key=value``, ``key~"re"``, flags, ``and``/``or``/``!``."""
     result: bool | None = None
     joiner = "and"
     for word in words:

@@ -28,8 +28,14 @@ import asyncssh
 from akm.net.sim import ios, routeros
 
 PLATFORMS = ("mikrotik_routeros", "cisco_ios")
-FAULT_KEYS = {"down": bool, "refuse_login": bool, "delay": float, "drop_after": int, "drop_on": str,
-              "ignore": str}
+FAULT_KEYS = {
+    "down": bool,
+    "refuse_login": bool,
+    "delay": float,
+    "drop_after": int,
+    "drop_on": str,
+    "ignore": str,
+}
 
 
 class SimulatorError(Exception):
@@ -90,8 +96,13 @@ class _Server(asyncssh.SSHServer):
 class Simulator:
     """All devices of one simulator process."""
 
-    def __init__(self, specs: list[dict], credentials: dict, state_file: Path | None = None,
-                 host_key: Path | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[dict],
+        credentials: dict,
+        state_file: Path | None = None,
+        host_key: Path | None = None,
+    ) -> None:
         self.devices: dict[str, Device] = {}
         self.state_file = state_file
         saved = {}
@@ -105,22 +116,33 @@ class Simulator:
             except ValueError:
                 loopback = False
             if not loopback:
-                raise SimulatorError(f"{name}: host {host} is not a loopback address; the simulator serves 127.0.0.0/8 only")
+                raise SimulatorError(
+                    f"{name}: host {host} is not a loopback address; the simulator serves 127.0.0.0/8 only"
+                )
             if platform not in PLATFORMS:
-                raise SimulatorError(f"{name}: platform {platform} is not simulated (only {', '.join(PLATFORMS)})")
+                raise SimulatorError(
+                    f"{name}: platform {platform} is not simulated (only {', '.join(PLATFORMS)})"
+                )
             cred = credentials.get("devices", {}).get(name) or credentials.get("default")
             if not cred:
                 raise SimulatorError(f"{name}: no credentials in the credentials file")
-            model = routeros.RouterOS(name, index) if platform == "mikrotik_routeros" else ios.IOS(name, index)
+            model = (
+                routeros.RouterOS(name, index) if platform == "mikrotik_routeros" else ios.IOS(name, index)
+            )
             record = saved.get(name)
             if record and record.get("platform") == platform:
                 model.load_config(record["config"])
                 if isinstance(model, ios.IOS):
                     model.startup = record["config"]
             model.changed = False
-            self.devices[name] = Device(name, platform, host, int(spec.get("port", 0)),
-                                        Credentials(cred["username"], cred["password"], cred.get("secret", "")),
-                                        model)
+            self.devices[name] = Device(
+                name,
+                platform,
+                host,
+                int(spec.get("port", 0)),
+                Credentials(cred["username"], cred["password"], cred.get("secret", "")),
+                model,
+            )
         if host_key and host_key.exists():
             self.key = asyncssh.read_private_key(str(host_key))
         else:
@@ -142,12 +164,20 @@ class Simulator:
     async def _listen(self, device: Device) -> None:
         try:
             device.server = await asyncssh.create_server(
-                lambda d=device: _Server(d), device.host, device.port, server_host_keys=[self.key],
-                process_factory=lambda process, d=device: self._session(d, process), line_editor=False,
-                encoding="utf-8", login_timeout=30, keepalive_interval=0,
+                lambda d=device: _Server(d),
+                device.host,
+                device.port,
+                server_host_keys=[self.key],
+                process_factory=lambda process, d=device: self._session(d, process),
+                line_editor=False,
+                encoding="utf-8",
+                login_timeout=30,
+                keepalive_interval=0,
             )
         except OSError as exc:
-            raise SimulatorError(f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}") from exc
+            raise SimulatorError(
+                f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}"
+            ) from exc
         device.port = device.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -233,7 +263,9 @@ class Simulator:
                             commands += 1
                             limit = device.faults.get("drop_after")
                             pattern = device.faults.get("drop_on")
-                            if (limit is not None and commands > limit) or (pattern and re.search(pattern, line)):
+                            if (limit is not None and commands > limit) or (
+                                pattern and re.search(pattern, line)
+                            ):
                                 conn.abort()
                                 return
                             delay = device.faults.get("delay")
@@ -305,7 +337,10 @@ class Simulator:
     def _save(self) -> None:
         if not self.state_file:
             return
-        data = {name: {"platform": d.platform, "config": d.model.config_text()} for name, d in self.devices.items()}
+        data = {
+            name: {"platform": d.platform, "config": d.model.config_text()}
+            for name, d in self.devices.items()
+        }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.chmod(tmp, 0o600)
@@ -319,8 +354,13 @@ class Simulator:
         if op == "ping":
             return {"ok": True}
         if op == "devices":
-            return {"ok": True, "devices": {n: {"platform": d.platform, "host": d.host, "port": d.port}
-                                            for n, d in self.devices.items()}}
+            return {
+                "ok": True,
+                "devices": {
+                    n: {"platform": d.platform, "host": d.host, "port": d.port}
+                    for n, d in self.devices.items()
+                },
+            }
         name = request.get("device")
         if name not in self.devices:
             return {"ok": False, "error": f"unknown device {name!r}"}
@@ -372,8 +412,11 @@ class Simulator:
             return {"ok": True}
         if op == "latency":
             samples = sorted(device.latency)
-            return {"ok": True, "count": len(samples),
-                    "median": samples[len(samples) // 2] if samples else None}
+            return {
+                "ok": True,
+                "count": len(samples),
+                "median": samples[len(samples) // 2] if samples else None,
+            }
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     async def serve_control(self, path: Path) -> asyncio.AbstractServer:
