@@ -35,9 +35,7 @@ def test_backup_of_all_devices_then_one_change_is_one_diff_and_one_commit(sim, t
     assert git(folder, "rev-list", "--count", "HEAD").strip() == "2"
     diff = git(folder, "show", "--format=%s", "HEAD")
     assert diff.splitlines()[0] == "Config backup: 1 changed (sim-003)"
-    changed_lines = [
-        line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")
-    ]
+    changed_lines = [line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")]
     assert changed_lines == ["+/ip firewall address-list", "+add address=198.18.20.0/24 list=akm-staff"]
 
     third = backup(targets, logins, folder, fast)

@@ -47,14 +47,10 @@ def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_
     )
     targets = sim.targets("sim-001", "sim-002")
     logins = sim.logins(targets)
-    desired = read_desired(
-        desired_dir(tmp_path, {"sim-001.rsc": ROS_DESIRED, "sim-002.cfg": IOS_DESIRED}), targets
-    )
+    desired = read_desired(desired_dir(tmp_path, {"sim-001.rsc": ROS_DESIRED, "sim-002.cfg": IOS_DESIRED}), targets)
     seen = {}
     options = PushOptions(confirm="yes", timeouts=fast)
-    results = push(
-        targets, logins, desired, options, report=lambda device, diff: seen.setdefault(device, diff)
-    )
+    results = push(targets, logins, desired, options, report=lambda device, diff: seen.setdefault(device, diff))
 
     assert [(r.device, r.status) for r in results] == [("sim-001", "changed"), ("sim-002", "changed")]
     assert seen["sim-001"] == [
@@ -62,8 +58,7 @@ def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_
         "+/ip firewall address-list add address=198.18.30.0/24 list=akm-readers",
         "+/ip firewall filter add chain=forward action=accept src-address-list=akm-staff "
         'comment="akm: staff may browse"',
-        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers "
-        "dst-port=25 protocol=tcp",
+        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp",
     ]
     assert "+  permit tcp 198.18.30.0 0.0.0.255 any eq www" in seen["sim-002"]
 
@@ -75,8 +70,7 @@ def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_
     assert "akm-rollback" not in ros  # the safety net is gone once confirmed
     ios = (folder / "sim-002.cfg").read_text()
     assert (
-        "interface GigabitEthernet0/3\n description readers\n no ip address\n"
-        " ip access-group AKM-READERS in\n" in ios
+        "interface GigabitEthernet0/3\n description readers\n no ip address\n ip access-group AKM-READERS in\n" in ios
     )
     assert " permit tcp 198.18.30.0 0.0.0.255 any eq 443\n" in ios
     assert "hostname sim-002" in sim.control.request(op="config", device="sim-002")["config"]
@@ -93,9 +87,7 @@ def test_push_whose_post_check_fails_is_rolled_back(sim, tmp_path, fast):
     sim.control.fault("sim-003", ignore="firewall filter add")
     sim.control.fault("sim-004", ignore="deny ip any any")
     targets = sim.targets("sim-003", "sim-004")
-    desired = read_desired(
-        desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets
-    )
+    desired = read_desired(desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets)
     results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
     assert [r.status for r in results] == ["rolled_back", "rolled_back"]
     assert all("post-check failed" in r.detail for r in results)
@@ -107,9 +99,7 @@ def test_connection_dropped_mid_push_is_rolled_back_and_others_still_succeed(sim
     before = sim.control.config("sim-003")
     sim.control.fault("sim-003", drop_on="akm-readers")
     targets = sim.targets("sim-003", "sim-004")
-    desired = read_desired(
-        desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets
-    )
+    desired = read_desired(desired_dir(tmp_path, {"sim-003.rsc": ROS_DESIRED, "sim-004.cfg": IOS_DESIRED}), targets)
     results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
     statuses = {r.device: r.status for r in results}
     assert statuses["sim-003"] == "rolled_back" and "apply failed" in results[0].detail
@@ -143,9 +133,7 @@ def test_routeros_rolls_back_by_itself_when_the_operator_never_answers(sim, tmp_
     """The tool is gone (here: the answer comes too late); the device's scheduler restores the backup."""
     before = sim.control.config("sim-001")
     targets = sim.targets("sim-001")
-    desired = read_desired(
-        desired_dir(tmp_path, {"sim-001.rsc": "/system identity\nset name=renamed\n"}), targets
-    )
+    desired = read_desired(desired_dir(tmp_path, {"sim-001.rsc": "/system identity\nset name=renamed\n"}), targets)
 
     def late_operator(timeout):
         assert "name=renamed" in sim.control.config("sim-001")
@@ -204,9 +192,7 @@ def test_desired_files_are_checked_before_any_device_is_touched(sim, tmp_path):
 def test_dry_run_changes_nothing(sim, tmp_path, fast):
     before = sim.control.config("sim-004")
     targets = sim.targets("sim-004")
-    desired = read_desired(
-        desired_dir(tmp_path, {"sim-004.cfg": IOS_DESIRED.replace("READERS", "DRY")}), targets
-    )
+    desired = read_desired(desired_dir(tmp_path, {"sim-004.cfg": IOS_DESIRED.replace("READERS", "DRY")}), targets)
     results = push(targets, sim.logins(targets), desired, replace(PushOptions(timeouts=fast), dry_run=True))
     assert results[0].status == "ok" and results[0].data["commands"]
     assert sim.control.config("sim-004") == before

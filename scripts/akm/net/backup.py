@@ -38,9 +38,7 @@ class BackupRun:
 
 
 def _git(folder: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *GIT_IDENTITY, *args], cwd=folder, check=True, capture_output=True, text=True
-    )
+    done = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=folder, check=True, capture_output=True, text=True)
     return done.stdout
 
 

@@ -55,18 +55,16 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
     return Timeouts(connect=args.connect_timeout, command=args.timeout)
 
 
-def print_summary(results: list[DeviceResult], out=sys.stdout) -> None:
+def print_summary(results: list[DeviceResult], out=None) -> None:
     """Print one line per device: name, platform, outcome, seconds, detail."""
+    out = out or sys.stdout
     header = (_("device"), _("platform"), _("result"), _("seconds"), _("detail"))
     rows = [
-        (r.device, r.platform, _(STATUS_TEXT.get(r.status, r.status)), f"{r.seconds:.2f}", r.detail)
-        for r in results
+        (r.device, r.platform, _(STATUS_TEXT.get(r.status, r.status)), f"{r.seconds:.2f}", r.detail) for r in results
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print(
-            "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out
-        )
+        print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -182,9 +180,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evidence", type=Path, help=_("evidence directory (default: AKM_EVIDENCE_DIR)"))
     parser.add_argument("--workers", type=int, default=8, help=_("devices handled at the same time"))
     parser.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for one command"))
-    parser.add_argument(
-        "--connect-timeout", type=float, default=10.0, help=_("seconds to wait for a connection")
-    )
+    parser.add_argument("--connect-timeout", type=float, default=10.0, help=_("seconds to wait for a connection"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -217,9 +213,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=120.0,
         help=_("seconds the operator has to confirm before the device rolls back by itself"),
     )
-    p.add_argument(
-        "--no-save", action="store_true", help=_("do not write the change to startup configuration")
-    )
+    p.add_argument("--no-save", action="store_true", help=_("do not write the change to startup configuration"))
     p.set_defaults(handler=_push)
 
     p = sub.add_parser("health", help=_("interfaces up/down, errors and uptime of every device"))

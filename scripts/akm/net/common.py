@@ -95,9 +95,7 @@ def targets_from_inventory(inventory, names: Iterable[str] = ()) -> list[Target]
                     None,
                     "device",
                     "net.unknown-device",
-                    _("no network device named {names} in the inventory").format(
-                        names=", ".join(sorted(unknown))
-                    ),
+                    _("no network device named {names} in the inventory").format(names=", ".join(sorted(unknown))),
                     _("use a hostname of an asset that has a net block"),
                 )
             ]
@@ -170,9 +168,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def run_parallel(
-    targets: list[Target], work: Callable[[Target], DeviceResult], workers: int
-) -> list[DeviceResult]:
+def run_parallel(targets: list[Target], work: Callable[[Target], DeviceResult], workers: int) -> list[DeviceResult]:
     """Run *work* for every target (at most *workers* at a time); results in target order."""
 
     def guarded(target: Target) -> DeviceResult:

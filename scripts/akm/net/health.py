@@ -116,9 +116,7 @@ def health(
             connection.disconnect()
         data["total"] = len(data["interfaces"])
         data["up"] = sum(1 for i in data["interfaces"] if i["up"])
-        data["down"] = sorted(
-            i["name"] for i in data["interfaces"] if not i["up"] and not i.get("admin_down")
-        )
+        data["down"] = sorted(i["name"] for i in data["interfaces"] if not i["up"] and not i.get("admin_down"))
         data["with_errors"] = sorted(i["name"] for i in data["interfaces"] if i["errors"])
         return DeviceResult(target.name, target.platform, "ok", data=data)
 

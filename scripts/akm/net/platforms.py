@@ -83,9 +83,7 @@ def ros_quote(value: str) -> str:
 
 def ros_props(words: list[str]) -> dict[str, str]:
     """``key=value`` words as a mapping of unquoted values."""
-    return {
-        k: ros_unquote(v) for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("["))
-    }
+    return {k: ros_unquote(v) for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("["))}
 
 
 def ros_sections(text: str) -> dict[str, list[str]]:
@@ -249,11 +247,7 @@ def ios_blocks(text: str) -> list[tuple[str, list[str]]]:
     """Group running-config lines into (top line, child lines) blocks, skipping ``!`` and the header."""
     blocks: list[tuple[str, list[str]]] = []
     for raw in text.replace("\r\n", "\n").split("\n"):
-        if (
-            not raw.strip()
-            or raw.strip().startswith("!")
-            or raw.strip() in ("end", "Building configuration...")
-        ):
+        if not raw.strip() or raw.strip().startswith("!") or raw.strip() in ("end", "Building configuration..."):
             continue
         if raw.startswith("Current configuration"):
             continue

@@ -115,19 +115,13 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
-                Problem(
-                    str(file), None, "", "net.desired-unreadable", str(exc), _("write the file as UTF-8 text")
-                )
+                Problem(str(file), None, "", "net.desired-unreadable", str(exc), _("write the file as UTF-8 text"))
             )
             continue
         if target.platform == "mikrotik_routeros":
             for number, line in enumerate(lines, start=1):
                 stripped = line.strip()
-                if (
-                    stripped
-                    and not stripped.startswith(("#", "/", "add ", "set "))
-                    and not line.startswith(" ")
-                ):
+                if stripped and not stripped.startswith(("#", "/", "add ", "set ")) and not line.startswith(" "):
                     problems.append(
                         Problem(
                             str(file),
@@ -177,9 +171,7 @@ def _arm(connection, target: Target, options: PushOptions) -> None:
         send(connection, f'/system scheduler add name={job} interval={seconds}s on-event="{event}"', t)
     else:
         name = PLATFORMS[target.platform].rollback_file
-        connection.send_command(
-            f"copy running-config flash:{name}", expect_string=r"\?", read_timeout=t.command
-        )
+        connection.send_command(f"copy running-config flash:{name}", expect_string=r"\?", read_timeout=t.command)
         output = connection.send_command("\n", expect_string=r"#", read_timeout=t.command)
         if "bytes copied" not in output:
             raise CommandRejected(f"copy running-config flash:{name}: {output.strip()}")
@@ -201,9 +193,7 @@ def _apply(connection, target: Target, plan: Plan, timeouts: Timeouts) -> None:
         output = connection.send_config_set(lines, read_timeout=timeouts.command)
         for marker in ("% Invalid input", "% Incomplete command", "% Ambiguous command"):
             if marker in output:
-                raise CommandRejected(
-                    output.split(marker)[0].strip().splitlines()[-2] if "^" in output else marker
-                )
+                raise CommandRejected(output.split(marker)[0].strip().splitlines()[-2] if "^" in output else marker)
     if hostname:
         connection.send_config_set(hostname, cmd_verify=False, read_timeout=timeouts.command)
         connection.set_base_prompt()
@@ -353,13 +343,9 @@ def push(
                 data=data,
             )
         data["applied"] = True
-        return DeviceResult(
-            target.name, target.platform, "changed", _("applied, awaiting confirmation"), data=data
-        )
+        return DeviceResult(target.name, target.platform, "changed", _("applied, awaiting confirmation"), data=data)
 
-    results = _finish_run(
-        targets, logins, options, ask, run_parallel(targets, prepare_and_apply, options.workers)
-    )
+    results = _finish_run(targets, logins, options, ask, run_parallel(targets, prepare_and_apply, options.workers))
     for result in results:
         result.data.pop("before", None)
     return results
@@ -400,9 +386,7 @@ def _finish_run(
             )
         return DeviceResult(target.name, target.platform, "changed", _("applied and confirmed"), data=data)
 
-    finished = {
-        r.device: r for r in run_parallel([by_name[r.device] for r in pending], finish, options.workers)
-    }
+    finished = {r.device: r for r in run_parallel([by_name[r.device] for r in pending], finish, options.workers)}
     return [finished.get(r.device, r) for r in results]
 
 

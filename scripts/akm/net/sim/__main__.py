@@ -58,9 +58,7 @@ async def _serve(args: argparse.Namespace, specs: list[dict], credentials: dict)
     ready = {
         "pid": os.getpid(),
         "control": str(control_path) if control_path else None,
-        "devices": {
-            n: {"platform": d.platform, "host": d.host, "port": d.port} for n, d in simulator.devices.items()
-        },
+        "devices": {n: {"platform": d.platform, "host": d.host, "port": d.port} for n, d in simulator.devices.items()},
     }
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
@@ -84,9 +82,7 @@ async def _serve(args: argparse.Namespace, specs: list[dict], credentials: dict)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m akm.net.sim", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--inventory", type=Path, help="serve the simulated network devices of this inventory"
-    )
+    source.add_argument("--inventory", type=Path, help="serve the simulated network devices of this inventory")
     source.add_argument("--devices", type=int, help="serve N generated devices (bench)")
     parser.add_argument("--platform", choices=[*PLATFORMS, "mixed"], default="mixed")
     parser.add_argument("--base-port", type=int, default=0, help="first port of --devices (0: free ports)")
@@ -96,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("AKM_SIM_CREDENTIALS"),
         help="JSON credentials file made at run time (or AKM_SIM_CREDENTIALS)",
     )
-    parser.add_argument(
-        "--state", type=Path, help="JSON file keeping the devices' configuration across restarts"
-    )
+    parser.add_argument("--state", type=Path, help="JSON file keeping the devices' configuration across restarts")
     parser.add_argument("--ready-file", type=Path, help="written (JSON) when every port listens")
     parser.add_argument("--control", type=Path, help="control socket (default: beside the ready file)")
     parser.add_argument("--host-key", type=Path, help="SSH host key to use (made if missing)")

@@ -106,11 +106,7 @@ def _address(words: list[str], at: int) -> tuple[str, int]:
 
 
 def _port(words: list[str], at: int, protocol: str) -> tuple[str, int]:
-    if (
-        at >= len(words)
-        or words[at] not in ("eq", "neq", "gt", "lt", "range")
-        or protocol not in ("tcp", "udp")
-    ):
+    if at >= len(words) or words[at] not in ("eq", "neq", "gt", "lt", "range") or protocol not in ("tcp", "udp"):
         return "", at
     operator = words[at]
     count = 2 if operator == "range" else 1
@@ -142,9 +138,7 @@ def ace(words: list[str]) -> str:
     destination_port, at = _port(words, at, protocol)
     tail = []
     while at < len(words):
-        if words[at] in ("log", "established") or (
-            protocol == "icmp" and words[at] in ("echo", "echo-reply")
-        ):
+        if words[at] in ("log", "established") or (protocol == "icmp" and words[at] in ("echo", "echo-reply")):
             tail.append(words[at])
             at += 1
         else:
@@ -282,15 +276,12 @@ class IOS:
         hours, rest = divmod(rest, 3600)
         minutes = rest // 60
         parts = [
-            f"{n} {unit}{'s' if n != 1 else ''}"
-            for n, unit in ((weeks, "week"), (days, "day"), (hours, "hour"))
-            if n
+            f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((weeks, "week"), (days, "day"), (hours, "hour")) if n
         ]
         parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
         restarted = time.strftime("%H:%M:%S UTC %a %b %d %Y", time.gmtime(self.booted))
         lines = [
-            "Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), "
-            f"Version {VERSION}, RELEASE SOFTWARE (fc1)",
+            f"Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version {VERSION}, RELEASE SOFTWARE (fc1)",
             "Copyright (c) 1986-2023 by Cisco Systems, Inc.",
             "Compiled Fri 14-Apr-23 04:07 by prod_rel_team",
             "",
@@ -540,12 +531,7 @@ class Session:
             if len(words) > 1 and not only:
                 raise InvalidInput(2)
             return device.show_interfaces(only)
-        if (
-            what == "ip"
-            and len(words) >= 3
-            and _abbrev(words[1], ("interface",))
-            and _abbrev(words[2], ("brief",))
-        ):
+        if what == "ip" and len(words) >= 3 and _abbrev(words[1], ("interface",)) and _abbrev(words[2], ("brief",)):
             return device.show_ip_interface_brief()
         if what == "access-lists":
             return device.show_access_lists(words[1] if len(words) > 1 else None)
@@ -615,9 +601,7 @@ class Session:
         shift = 1 if negate else 0
         if first in ("exit", "end"):
             if self.mode == "config" or first == "end":
-                self.mode, self.context = (
-                    ("enable", "") if self.mode == "config" or first == "end" else ("config", "")
-                )
+                self.mode, self.context = ("enable", "") if self.mode == "config" or first == "end" else ("config", "")
             else:
                 self.mode, self.context = "config", ""
             return ""

@@ -421,9 +421,7 @@ class RouterOS:
             if path in SINGLETONS:
                 props = self.singletons[path]
                 lines.append(f"/{path}")
-                lines.append(
-                    _wrap("set " + " ".join(f"{k}={quote(v)}" for k, v in sorted(props.items())), terse)
-                )
+                lines.append(_wrap("set " + " ".join(f"{k}={quote(v)}" for k, v in sorted(props.items())), terse))
                 continue
             spec = TABLES[path]
             if path == "interface":
@@ -706,9 +704,7 @@ class Session:
         condition: list[str] = []
         if "where" in args:
             condition = args[args.index("where") + 1 :]
-        items = [
-            (n, i) for n, i in enumerate(self.device.items[path]) if not condition or _matches(i, condition)
-        ]
+        items = [(n, i) for n, i in enumerate(self.device.items[path]) if not condition or _matches(i, condition)]
         if count_only:
             return f"{len(items)}\r\n"
         if path == "interface" and "stats" in args:
@@ -759,9 +755,7 @@ class Session:
             ordered["actual-mtu"] = item.props.get("mtu", "1500")
             ordered.pop("mac-address", None)
             ordered["mac-address"] = item.props["mac-address"]
-            ordered["last-link-up-time"] = time.strftime(
-                "%Y-%m-%d %H:%M:%S", time.localtime(self.device.booted)
-            )
+            ordered["last-link-up-time"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.device.booted))
             ordered["link-downs"] = str(link.link_downs)
         return ordered
 
@@ -771,8 +765,7 @@ class Session:
             "TX-QUEUE-DROP, RX-ERROR, TX-ERROR\r\n"
         )
         rows = [
-            " #   NAME     RX-BYTE   TX-BYTE  RX-PACKET  TX-PACKET  RX-DROP  TX-DROP  TX-QUEUE-DROP  RX-ERROR"
-            "  TX-ERROR"
+            " #   NAME     RX-BYTE   TX-BYTE  RX-PACKET  TX-PACKET  RX-DROP  TX-DROP  TX-QUEUE-DROP  RX-ERROR  TX-ERROR"
         ]
         for n, item in items:
             link = self.device.links[item.props["default-name"]]

@@ -120,15 +120,11 @@ class Simulator:
                     f"{name}: host {host} is not a loopback address; the simulator serves 127.0.0.0/8 only"
                 )
             if platform not in PLATFORMS:
-                raise SimulatorError(
-                    f"{name}: platform {platform} is not simulated (only {', '.join(PLATFORMS)})"
-                )
+                raise SimulatorError(f"{name}: platform {platform} is not simulated (only {', '.join(PLATFORMS)})")
             cred = credentials.get("devices", {}).get(name) or credentials.get("default")
             if not cred:
                 raise SimulatorError(f"{name}: no credentials in the credentials file")
-            model = (
-                routeros.RouterOS(name, index) if platform == "mikrotik_routeros" else ios.IOS(name, index)
-            )
+            model = routeros.RouterOS(name, index) if platform == "mikrotik_routeros" else ios.IOS(name, index)
             record = saved.get(name)
             if record and record.get("platform") == platform:
                 model.load_config(record["config"])
@@ -175,9 +171,7 @@ class Simulator:
                 keepalive_interval=0,
             )
         except OSError as exc:
-            raise SimulatorError(
-                f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}"
-            ) from exc
+            raise SimulatorError(f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}") from exc
         device.port = device.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -263,9 +257,7 @@ class Simulator:
                             commands += 1
                             limit = device.faults.get("drop_after")
                             pattern = device.faults.get("drop_on")
-                            if (limit is not None and commands > limit) or (
-                                pattern and re.search(pattern, line)
-                            ):
+                            if (limit is not None and commands > limit) or (pattern and re.search(pattern, line)):
                                 conn.abort()
                                 return
                             delay = device.faults.get("delay")
@@ -337,10 +329,7 @@ class Simulator:
     def _save(self) -> None:
         if not self.state_file:
             return
-        data = {
-            name: {"platform": d.platform, "config": d.model.config_text()}
-            for name, d in self.devices.items()
-        }
+        data = {name: {"platform": d.platform, "config": d.model.config_text()} for name, d in self.devices.items()}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.chmod(tmp, 0o600)
@@ -357,8 +346,7 @@ class Simulator:
             return {
                 "ok": True,
                 "devices": {
-                    n: {"platform": d.platform, "host": d.host, "port": d.port}
-                    for n, d in self.devices.items()
+                    n: {"platform": d.platform, "host": d.host, "port": d.port} for n, d in self.devices.items()
                 },
             }
         name = request.get("device")
