@@ -124,10 +124,12 @@ def test_restarted_simulator_keeps_saved_configuration(tmp_path):
 
 def test_ios_ace_normalisation():
     assert (
-        ios.ace("permit tcp 198.18.20.0 0.0.0.255 any eq 80".split()) == "permit tcp 198.18.20.0 0.0.0.255 any eq www"
+        ios.ace(["permit", "tcp", "198.18.20.0", "0.0.0.255", "any", "eq", "80"])
+        == "permit tcp 198.18.20.0 0.0.0.255 any eq www"
     )
     assert (
-        ios.ace("deny ip 198.18.30.7 0.0.0.0 0.0.0.0 255.255.255.255 log".split()) == "deny ip host 198.18.30.7 any log"
+        ios.ace(["deny", "ip", "198.18.30.7", "0.0.0.0", "0.0.0.0", "255.255.255.255", "log"])
+        == "deny ip host 198.18.30.7 any log"
     )
     with pytest.raises(ios.InvalidInput):
-        ios.ace("permit tcp any any eq nosuchport".split())
+        ios.ace(["permit", "tcp", "any", "any", "eq", "nosuchport"])
