@@ -396,7 +396,7 @@ class Session:
             "config": f"{name}(config)#",
             "config-if": f"{name}(config-if)#",
             "config-ext-nacl": f"{name}(config-ext-nacl)#",
-            "enable-password": "Password: ",
+            "asking-enable": "Password: ",
         }[self.mode]
 
     def run_line(self, line: str, secret: str) -> str:
@@ -405,7 +405,7 @@ class Session:
             handler, _ = self.pending
             self.pending = None
             return handler(line.strip())
-        if self.mode == "enable-password":
+        if self.mode == "asking-enable":
             if line == secret:
                 self.mode = "enable"
                 return ""
@@ -456,7 +456,7 @@ class Session:
             raise InvalidInput(0)
         if command == "enable":
             if self.mode == "exec":
-                self.mode = "enable-password"
+                self.mode = "asking-enable"
             return ""
         if command == "disable":
             self.mode = "exec"

@@ -285,7 +285,7 @@ class Simulator:
                         echo.append("\r\n" + session.prompt)
                     else:
                         buffer += ch
-                        if getattr(session, "mode", "") != "enable-password":
+                        if getattr(session, "mode", "") != "asking-enable":
                             echo.append(ch)
                 if echo:
                     process.stdout.write("".join(echo))
