@@ -196,3 +196,32 @@ def test_dry_run_changes_nothing(sim, tmp_path, fast):
     results = push(targets, sim.logins(targets), desired, replace(PushOptions(timeouts=fast), dry_run=True))
     assert results[0].status == "ok" and results[0].data["commands"]
     assert sim.control.config("sim-004") == before
+
+
+def test_redacted_secrets_are_never_pushed(sim, tmp_path):
+    targets = sim.targets()
+    folder = desired_dir(tmp_path, {"sim-002.cfg": "enable secret 5 <redacted>\nhostname x\n"})
+    with pytest.raises(NetError) as caught:
+        read_desired(folder, targets)
+    assert [(p.code, p.line) for p in caught.value.problems] == [("net.desired-redacted", 1)]
+
+
+def test_a_stored_backup_restores_a_routeros_device(sim, tmp_path, fast):
+    """The restore path: the stored file of a backup is the desired state of a push."""
+    targets = sim.targets("sim-003")
+    logins = sim.logins(targets)
+    sim.control.exec("sim-003", "/ip firewall address-list add list=keep address=198.18.20.77")
+    folder = tmp_path / "netconfig"
+    backup(targets, logins, folder, fast)
+    sim.control.exec(
+        "sim-003",
+        "/ip firewall address-list remove [find list=keep]",
+        "/ip firewall address-list add list=intruder address=198.18.99.1",
+        "/system identity set name=tampered",
+    )
+    desired = read_desired(folder / "sim-003.rsc", targets)
+    results = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast))
+    assert results[0].status == "changed", results[0].detail
+    again = backup(targets, logins, folder, fast)
+    assert again.results[0].status == "ok" and again.commit is None
+    sim.control.exec("sim-003", "/ip firewall address-list remove [find list=keep]")

@@ -21,22 +21,24 @@ from akm.net.common import (
     default_evidence_dir,
     results_record,
     targets_from_inventory,
+    utc_stamp,
     write_evidence,
 )
 from akm.net.vault import default_password_file, default_vault_file, login_for, read_vault
 
-STATUS_TEXT = {
-    "ok": "ok",
-    "changed": "changed",
-    "unreachable": "unreachable",
-    "auth_failed": "auth failed",
-    "timeout": "timeout",
-    "error": "error",
-    "rolled_back": "rolled back",
-    "unchanged": "unchanged",
-    "applied": "applied",
-    "planned": "planned",
-}
+
+def status_text(status: str) -> str:
+    """The translated name of an outcome class."""
+    names = {
+        "ok": _("ok"),
+        "changed": _("changed"),
+        "unreachable": _("unreachable"),
+        "auth_failed": _("auth failed"),
+        "timeout": _("timeout"),
+        "error": _("error"),
+        "rolled_back": _("rolled back"),
+    }
+    return names.get(status, status)
 
 
 def _load(args: argparse.Namespace):
@@ -59,9 +61,7 @@ def print_summary(results: list[DeviceResult], out=None) -> None:
     """Print one line per device: name, platform, outcome, seconds, detail."""
     out = out or sys.stdout
     header = (_("device"), _("platform"), _("result"), _("seconds"), _("detail"))
-    rows = [
-        (r.device, r.platform, _(STATUS_TEXT.get(r.status, r.status)), f"{r.seconds:.2f}", r.detail) for r in results
-    ]
+    rows = [(r.device, r.platform, status_text(r.status), f"{r.seconds:.2f}", r.detail) for r in results]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out)
@@ -99,15 +99,10 @@ def _push(args: argparse.Namespace) -> int:
         timeouts=_timeouts(args),
         workers=args.workers,
     )
+    started = utc_stamp()
     results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
     evidence = args.evidence or default_evidence_dir()
-    path = write_evidence(
-        evidence,
-        "push",
-        results_record("push", results[0].data.get("started", ""), results)
-        if results
-        else results_record("push", "", results),
-    )
+    path = write_evidence(evidence, "push", results_record("push", started, results))
     print_summary(results)
     print(_("evidence: {path}").format(path=path))
     return 0 if all(r.ok for r in results) else 1
@@ -143,9 +138,10 @@ def _health(args: argparse.Namespace) -> int:
     from akm.net.health import health
 
     targets, logins = _load(args)
+    started = utc_stamp()
     results = health(targets, logins, _timeouts(args), args.workers)
     evidence = args.evidence or default_evidence_dir()
-    path = write_evidence(evidence, "health", results_record("health", "", results))
+    path = write_evidence(evidence, "health", results_record("health", started, results))
     for result in results:
         if result.ok:
             data = result.data

@@ -42,7 +42,7 @@ from akm.net.common import (
     send,
     utc_stamp,
 )
-from akm.net.platforms import PLATFORMS, Plan
+from akm.net.platforms import PLATFORMS, REDACTED, Plan
 from akm.net.vault import Login
 
 
@@ -118,6 +118,18 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
                 Problem(str(file), None, "", "net.desired-unreadable", str(exc), _("write the file as UTF-8 text"))
             )
             continue
+        for number, line in enumerate(lines, start=1):
+            if REDACTED in line:
+                problems.append(
+                    Problem(
+                        str(file),
+                        number,
+                        "",
+                        "net.desired-redacted",
+                        _("the line holds a redacted secret, which must never be pushed to a device"),
+                        _("remove the line, or put the real value in from ansible-vault by hand"),
+                    )
+                )
         if target.platform == "mikrotik_routeros":
             for number, line in enumerate(lines, start=1):
                 stripped = line.strip()
