@@ -36,7 +36,15 @@ def specs_from_inventory(path: Path) -> list[dict]:
         if net is None or net.platform not in PLATFORMS:
             continue
         host = net.host or (str(asset.address) if asset.address else "")
-        specs.append({"name": asset.hostname, "platform": net.platform, "host": host, "port": net.port})
+        specs.append(
+            {
+                "name": asset.hostname,
+                "platform": net.platform,
+                "host": host,
+                "port": net.port,
+                "credentials": net.credentials,
+            }
+        )
     return specs
 
 
