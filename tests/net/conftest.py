@@ -37,7 +37,7 @@ class Lab:
         self.process: subprocess.Popen | None = None
         self.credentials: dict = {}
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, *extra: str) -> None:
         names = [f"sim-{n:03d}" for n in range(1, count + 1)]
         self.credentials = {
             name: {
@@ -68,6 +68,7 @@ class Lab:
                 str(self.ready_file),
                 "--state",
                 str(self.tmp / "sim-state.json"),
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -78,6 +79,9 @@ class Lab:
             raise RuntimeError("simulator did not start: " + self.process.stderr.read())
         self.ready = json.loads(self.ready_file.read_text())
         self.control = SimControl(self.ready["control"])
+        for name, info in self.ready["devices"].items():
+            if info["platform"] == "cisco_ios":  # the switches' baseline: the archive IOS rollback needs
+                self.control.exec(name, "archive", "path flash:akm-archive")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -9,7 +9,7 @@ import pytest
 from akm.net.backup import backup
 from akm.net.common import NetError
 from akm.net.push import PushOptions, push, read_desired
-from tests.net.conftest import wait_until
+from tests.net.conftest import Lab, wait_until
 
 ROS_DESIRED = """\
 /ip firewall address-list
@@ -225,3 +225,26 @@ def test_a_stored_backup_restores_a_routeros_device(sim, tmp_path, fast):
     again = backup(targets, logins, folder, fast)
     assert again.results[0].status == "ok" and again.commit is None
     sim.control.exec("sim-003", "/ip firewall address-list remove [find list=keep]")
+
+
+def test_ios_reverts_by_itself_when_the_confirmation_never_comes(tmp_path, fast):
+    """IOS ``configure terminal revert timer``: here a simulator minute lasts one second."""
+    lab = Lab(tmp_path)
+    lab.start(2, "--ios-minute", "1")
+    try:
+        before = lab.control.config("sim-002")
+        targets = lab.targets("sim-002")
+        desired = read_desired(desired_dir(tmp_path, {"sim-002.cfg": "hostname renamed-switch\n"}), targets)
+
+        def late_operator(timeout):
+            assert "hostname renamed-switch" in lab.control.config("sim-002")
+            assert wait_until(lambda: lab.control.config("sim-002") == before)
+            return True
+
+        options = PushOptions(confirm="ask", confirm_timeout=1, grace=0, timeouts=fast)
+        results = push(targets, lab.logins(targets), desired, options, ask=late_operator)
+        assert results[0].status == "rolled_back"
+        assert "by itself" in results[0].detail
+        assert lab.control.config("sim-002") == before
+    finally:
+        lab.stop()

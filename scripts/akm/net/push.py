@@ -23,6 +23,8 @@ One device failing never stops the others.
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from akm.net.common import (
 )
 from akm.net.platforms import PLATFORMS, REDACTED, Plan
 from akm.net.vault import Login
+
+ARCHIVE_PATH = "akm-archive"
 
 
 @dataclass
@@ -189,7 +193,20 @@ def _arm(connection, target: Target, options: PushOptions) -> None:
             raise CommandRejected(f"copy running-config flash:{name}: {output.strip()}")
 
 
-def _apply(connection, target: Target, plan: Plan, timeouts: Timeouts) -> None:
+def _ensure_archive(connection, timeouts: Timeouts) -> None:
+    """Give IOS the configuration archive its ``revert timer`` needs (a one-time, visible change)."""
+    output = connection.send_config_set(["archive", f"path flash:{ARCHIVE_PATH}"], read_timeout=timeouts.command)
+    if "% " in output:
+        raise CommandRejected(output.strip().splitlines()[-1])
+
+
+def _revert_minutes(options: PushOptions) -> int:
+    """Minutes of the IOS ``revert timer``: the confirmation time plus grace, rounded up, 1 to 120."""
+    return max(1, min(120, math.ceil((options.confirm_timeout + options.grace) / 60)))
+
+
+def _apply(connection, target: Target, plan: Plan, options: PushOptions) -> None:
+    timeouts = options.timeouts
     if target.platform == "mikrotik_routeros":
         for line in plan.apply:
             if line.startswith("/system identity set"):
@@ -201,13 +218,23 @@ def _apply(connection, target: Target, plan: Plan, timeouts: Timeouts) -> None:
         return
     hostname = [line for line in plan.apply if line.startswith("hostname ")]
     lines = [line for line in plan.apply if not line.startswith("hostname ")]
+    # the device reverts by itself unless ``configure confirm`` arrives in time (archive feature)
+    output = connection.config_mode(config_command=f"configure terminal revert timer {_revert_minutes(options)}")
+    if "%" in output:
+        raise CommandRejected(output.strip().splitlines()[-1])
     if lines:
-        output = connection.send_config_set(lines, read_timeout=timeouts.command)
+        output = connection.send_config_set(
+            lines, enter_config_mode=False, exit_config_mode=False, read_timeout=timeouts.command
+        )
         for marker in ("% Invalid input", "% Incomplete command", "% Ambiguous command"):
             if marker in output:
                 raise CommandRejected(output.split(marker)[0].strip().splitlines()[-2] if "^" in output else marker)
     if hostname:
-        connection.send_config_set(hostname, cmd_verify=False, read_timeout=timeouts.command)
+        # the prompt carries the hostname: wait for any configuration prompt, then learn the new one
+        for line in hostname:
+            connection.send_command(line, expect_string=r"\(config[^)]*\)#", read_timeout=timeouts.command)
+    connection.exit_config_mode()
+    if hostname:
         connection.set_base_prompt()
 
 
@@ -249,7 +276,10 @@ def _disarm(connection, target: Target, options: PushOptions) -> bool:
         send(connection, f"/file remove {platform.rollback_backup}.backup", t)
         return True
     name = PLATFORMS[target.platform].rollback_file
+    confirmed = connection.send_command("configure confirm", read_timeout=t.command)
     send(connection, f"delete /force flash:{name}", t)
+    if "No Rollback Confirmed Change pending" in confirmed:
+        return False
     if options.save:
         output = connection.send_command("write memory", read_timeout=t.command)
         if "[OK]" not in output:
@@ -312,9 +342,12 @@ def push(
                     _("dry run: {n} commands not applied").format(n=len(plan.apply)),
                     data=data,
                 )
+            if target.platform == "cisco_ios" and not re.search(r"^archive$", before, re.M):
+                _ensure_archive(connection, options.timeouts)
+                data["before"] = platform.clean(_read(connection, target, options.timeouts))
             _arm(connection, target, options)
             armed = True
-            _apply(connection, target, plan, options.timeouts)
+            _apply(connection, target, plan, options)
         except Exception as exc:
             if not armed:
                 raise

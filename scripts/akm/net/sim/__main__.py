@@ -22,6 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
+from akm.net.sim import ios
 from akm.net.sim.server import PLATFORMS, Simulator, SimulatorError
 
 
@@ -104,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="written (JSON) when every port listens")
     parser.add_argument("--control", type=Path, help="control socket (default: beside the ready file)")
     parser.add_argument("--host-key", type=Path, help="SSH host key to use (made if missing)")
+    parser.add_argument(
+        "--ios-minute",
+        type=float,
+        default=60.0,
+        help="real seconds in a minute of IOS 'revert timer' (tests shorten it)",
+    )
     args = parser.parse_args(argv)
+    ios.IOS.minute = args.ios_minute
     if not args.credentials or not Path(args.credentials).is_file():
         print(
             "akm.net.sim: a credentials file is required (--credentials or AKM_SIM_CREDENTIALS)",

@@ -148,9 +148,14 @@ def ace(words: list[str]) -> str:
 
 
 class IOS:
-    """Configuration and run-time state of one simulated Cisco IOS switch."""
+    """Configuration and run-time state of one simulated Cisco IOS switch.
+
+    ``minute`` is how many real seconds a minute of ``configure terminal revert timer`` lasts (60 on a
+    real switch; tests shorten it with the simulator's ``--ios-minute``).
+    """
 
     platform = "cisco_ios"
+    minute = 60.0
 
     def __init__(self, name: str, index: int = 1, ports: int = 8) -> None:
         self.booted = time.time()
@@ -167,6 +172,8 @@ class IOS:
         self.ports["Vlan1"] = Port("Vlan1", f"0200.5e{index // 256 % 256:02x}.{index % 256:02x}00")
         self.startup: str = ""
         self.flash: dict[str, str] = {}
+        self.archive_path = ""
+        self.revert: tuple[float, str] | None = None  # (deadline, configuration to go back to)
         self.last_change = time.time()
         self.changed = False
         self.startup = self.running_config(volatile=False)
@@ -194,6 +201,8 @@ class IOS:
             lines.append(f"username {user} privilege 15 secret 5 {secret}")
         lines += ["no aaa new-model", "!"]
         lines += [*self.globals, "!"]
+        if self.archive_path:
+            lines += ["archive", f" path {self.archive_path}", "!"]
         for port in self.ports.values():
             lines.append(f"interface {port.name}")
             if port.description:
@@ -236,7 +245,7 @@ class IOS:
 
     def load_config(self, text: str) -> None:
         """Make *text* (running-config lines) the configuration: the ``configure replace`` path."""
-        self.enable_secret, self.users = "", {}
+        self.enable_secret, self.users, self.archive_path = "", {}, ""
         self.globals, self.acls = [], {}
         for port in self.ports.values():
             port.description, port.address, port.shutdown = "", "", False
@@ -259,6 +268,16 @@ class IOS:
             except InvalidInput:
                 continue
         self.touch()
+
+    def tick(self, now: float | None = None) -> bool:
+        """Revert to the archived configuration when an unconfirmed change's timer ran out."""
+        now = time.time() if now is None else now
+        if self.revert and now >= self.revert[0]:
+            text = self.revert[1]
+            self.revert = None
+            self.load_config(text)
+            return True
+        return False
 
     def touch(self) -> None:
         self.last_change = time.time()
@@ -396,6 +415,7 @@ class Session:
             "config": f"{name}(config)#",
             "config-if": f"{name}(config-if)#",
             "config-ext-nacl": f"{name}(config-ext-nacl)#",
+            "config-archive": f"{name}(config-archive)#",
             "asking-enable": "Password: ",
         }[self.mode]
 
@@ -475,7 +495,28 @@ class Session:
         if self.mode == "exec":
             raise InvalidInput(0)
         if command == "configure":
+            if len(words) == 2 and _abbrev(words[1], ("confirm",)):
+                if self.device.revert is None:
+                    return "%No Rollback Confirmed Change pending\r\n"
+                self.device.revert = None
+                return ""
             if len(words) >= 2 and _abbrev(words[1], ("terminal",)):
+                if len(words) > 2:
+                    if (
+                        len(words) != 5
+                        or _abbrev(words[2], ("revert",)) != "revert"
+                        or _abbrev(words[3], ("timer",)) != "timer"
+                        or not words[4].isdigit()
+                        or not 1 <= int(words[4]) <= 120
+                    ):
+                        raise InvalidInput(min(len(words) - 1, 4))
+                    if not self.device.archive_path:
+                        return "%Rollback Confirmed Change: archive path is not configured\r\n"
+                    if self.device.revert is None:
+                        self.device.revert = (
+                            time.time() + int(words[4]) * self.device.minute,
+                            self.device.running_config(volatile=False),
+                        )
                 self.mode = "config"
                 return "Enter configuration commands, one per line.  End with CNTL/Z.\r\n"
             if len(words) >= 3 and _abbrev(words[1], ("replace",)):
@@ -585,6 +626,7 @@ class Session:
                 "configuration. Enter Y if you are sure you want to proceed. ? [no]: ",
             )
             return ""
+        self.device.revert = None
         self.device.load_config(text)
         return "Total number of passes: 1\r\nRollback Done\r\n\r\n"
 
@@ -605,6 +647,18 @@ class Session:
             else:
                 self.mode, self.context = "config", ""
             return ""
+        if self.mode == "config-archive":
+            keyword = _abbrev(first, ("path", "maximum", "write-memory"))
+            if keyword == "path":
+                if not negate and (len(body) != 2 or ":" not in body[1]):
+                    raise InvalidInput(shift + 1)
+                device.archive_path = "" if negate else body[1]
+                device.touch()
+                return ""
+            if keyword is not None:
+                return ""
+            self.mode, self.context = "config", ""
+            return self.configure(line)
         if self.mode == "config-ext-nacl":
             if first in ("permit", "deny", "remark") or first.isdigit():
                 entries = device.acls[self.context]
@@ -675,6 +729,13 @@ class Session:
                 raise InvalidInput(shift + 1)
             self.mode, self.context = "config", ""
             return self.configure(line)
+        if first == "archive":
+            if negate:
+                device.archive_path = ""
+                device.touch()
+                return ""
+            self.mode = "config-archive"
+            return ""
         keyword = _abbrev(
             first,
             (

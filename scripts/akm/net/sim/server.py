@@ -312,6 +312,8 @@ class Simulator:
         dirty = False
         for device in self.devices.values():
             model = device.model
+            if isinstance(model, ios.IOS):
+                model.tick()
             if isinstance(model, routeros.RouterOS):
                 for script in model.tick():
                     try:
