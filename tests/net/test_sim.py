@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from netmiko import ConnectHandler
 
@@ -133,3 +135,29 @@ def test_ios_ace_normalisation():
     )
     with pytest.raises(ios.InvalidInput):
         ios.ace(["permit", "tcp", "any", "any", "eq", "nosuchport"])
+
+
+def test_simulator_refuses_an_inventory_with_real_addresses(tmp_path, repo, capsys):
+    """The production inventory's devices are on the centre's addresses: never served, never contacted."""
+    from akm.net.sim.__main__ import main
+
+    credentials = tmp_path / "creds.json"
+    credentials.write_text('{"default": {"username": "a", "password": "placeholder"}}')  # pragma: allowlist secret
+    assert main(["--inventory", str(repo / "inventory" / "production"), "--credentials", str(credentials)]) == 2
+    assert "is not a loopback address" in capsys.readouterr().err
+
+
+def test_lab_credentials_are_made_at_run_time_and_kept(tmp_path, repo):
+    from akm.net.sim.credentials import make
+    from akm.net.vault import read_vault
+
+    password_file = tmp_path / "pw"
+    password_file.write_text("placeholder-lab-vault-password")
+    vault, out = tmp_path / "vault.yml", tmp_path / "sim.json"
+    assert make(repo / "inventory" / "lab", vault, password_file, out) == ["vault_net_mikrotik", "vault_net_sw_core"]
+    first = read_vault(vault, password_file)
+    assert make(repo / "inventory" / "lab", vault, password_file, out) == []
+    assert read_vault(vault, password_file) == first
+    devices = json.loads(out.read_text())["devices"]
+    assert devices["mikrotik"]["password"] == first["vault_net_mikrotik"]["password"]
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
