@@ -119,6 +119,7 @@ def _ask_operator(timeout: float) -> bool:
     import select
 
     if not sys.stdin.isatty():
+        print(_("no terminal to ask for confirmation; rolling back (use --confirm yes in playbooks)"))
         return False
     print(
         _("Keep the changes? Type yes within {seconds} seconds, or they are rolled back: ").format(
