@@ -33,7 +33,7 @@ interface GigabitEthernet0/3
 
 def desired_dir(tmp_path, files: dict[str, str]):
     folder = tmp_path / "desired"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for name, text in files.items():
         (folder / name).write_text(text)
     return folder
@@ -248,3 +248,20 @@ def test_ios_reverts_by_itself_when_the_confirmation_never_comes(tmp_path, fast)
         assert lab.control.config("sim-002") == before
     finally:
         lab.stop()
+
+
+def test_firewall_rule_order_is_applied(sim, tmp_path, fast):
+    rules = [
+        "add action=accept chain=forward comment=first",
+        "add action=drop chain=forward comment=second",
+        "add action=accept chain=forward comment=third",
+    ]
+    targets = sim.targets("sim-003")
+    logins = sim.logins(targets)
+    for n, order in enumerate((rules, [rules[0], rules[2], rules[1]])):
+        folder = desired_dir(tmp_path / str(n), {"sim-003.rsc": "/ip firewall filter\n" + "\n".join(order) + "\n"})
+        results = push(targets, logins, read_desired(folder, targets), PushOptions(confirm="yes", timeouts=fast))
+        assert results[0].status == "changed", results[0].detail
+        exported = [line for line in sim.control.config("sim-003").splitlines() if "comment=" in line]
+        assert [line.split("comment=")[1] for line in exported] == [r.split("comment=")[1] for r in order]
+    sim.control.exec("sim-003", "/ip firewall filter remove [find]")

@@ -113,7 +113,8 @@ def ros_sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
-ROS_DEFAULTS = {"/ip firewall filter": {"action": "accept"}}
+ROS_DEFAULTS = {"/ip firewall filter": {"action": "accept"}, "/ip firewall nat": {"action": "accept"}}
+ROS_ORDERED = frozenset({"/ip firewall filter", "/ip firewall nat", "/ip firewall mangle"})
 
 
 def ros_key(line: str, menu: str = "") -> tuple:
@@ -148,8 +149,10 @@ class RouterOS(Platform):
 
     def plan(self, current: str, desired: list[str]) -> Plan:
         """Compare menu by menu. A menu named in *desired* is owned: its entries become exactly the
-        desired ones (``add`` what is missing, ``remove`` what is not desired); ``set`` lines of singleton
-        menus are applied when a value differs. Menus not named are left alone."""
+        desired ones (``add`` what is missing, ``remove`` what is not desired; in firewall rule menus,
+        where order matters, everything after the first difference is replaced in the desired order);
+        ``set`` lines of singleton menus are applied when a value differs. Menus not named are left
+        alone."""
         have = ros_sections(current)
         want = ros_sections("\n".join(desired))
         plan = Plan()
@@ -175,6 +178,9 @@ class RouterOS(Platform):
                             f"-{menu} set " + " ".join(f"{k}={old.get(k, '')}" for k in changed),
                             f"+{menu} {line}",
                         ]
+            if menu in ROS_ORDERED:
+                self._plan_ordered(plan, menu, present, lines)
+                continue
             for key, line in present_keys.items():
                 if key not in wanted_keys:
                     props = dict(key[1])
@@ -188,6 +194,24 @@ class RouterOS(Platform):
                     plan.undo.insert(0, f"{menu} remove [find {self._match(props)}]")
                     plan.diff.append(f"+{menu} {line}")
         return plan
+
+    def _plan_ordered(self, plan: Plan, menu: str, present: list[str], lines: list[str]) -> None:
+        """Rules whose order matters: keep the common leading part, replace the rest in desired order."""
+        have = [(ros_key(line, menu), line) for line in present if line.startswith("add ")]
+        want = [(ros_key(line, menu), line) for line in lines if line.startswith("add ")]
+        prefix = 0
+        while prefix < min(len(have), len(want)) and have[prefix][0] == want[prefix][0]:
+            prefix += 1
+        if prefix == len(have) == len(want):
+            return
+        for key, line in have[prefix:]:
+            plan.apply.append(f"{menu} remove [find {self._match(dict(key[1]))}]")
+            plan.undo.append(f"{menu} {line}")
+            plan.diff.append(f"-{menu} {line}")
+        for key, line in want[prefix:]:
+            plan.apply.append(f"{menu} {line}")
+            plan.undo.insert(0, f"{menu} remove [find {self._match(dict(key[1]))}]")
+            plan.diff.append(f"+{menu} {line}")
 
     @staticmethod
     def _match(props: dict[str, str]) -> str:
