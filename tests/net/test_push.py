@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +14,11 @@ from tests.net.conftest import Lab, wait_until
 
 ROS_DESIRED = """\
 /ip firewall address-list
-add address=198.18.20.0/24 list=akm-staff
-add address=198.18.30.0/24 list=akm-readers
+add address=198.18.20.0/24 list=akm-staff comment="akm: staff"
+add address=198.18.30.0/24 list=akm-readers comment="akm: readers"
 /ip firewall filter
 add chain=forward action=accept src-address-list=akm-staff comment="akm: staff may browse"
-add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp
+add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp comment="akm: no mail"
 """
 
 IOS_DESIRED = """\
@@ -42,8 +43,9 @@ def desired_dir(tmp_path, files: dict[str, str]):
 def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_path, fast):
     sim.control.exec(
         "sim-001",
-        "/ip firewall address-list add list=akm-staff address=198.18.20.0/24",
-        "/ip firewall address-list add list=akm-old address=198.18.99.0/24",
+        '/ip firewall address-list add list=akm-staff address=198.18.20.0/24 comment="akm: staff"',
+        '/ip firewall address-list add list=akm-old address=198.18.99.0/24 comment="akm: old"',
+        "/ip firewall address-list add list=manual address=198.18.50.1",
     )
     targets = sim.targets("sim-001", "sim-002")
     logins = sim.logins(targets)
@@ -54,18 +56,20 @@ def test_push_applies_only_the_difference_and_shows_in_the_next_backup(sim, tmp_
 
     assert [(r.device, r.status) for r in results] == [("sim-001", "changed"), ("sim-002", "changed")]
     assert seen["sim-001"] == [
-        "-/ip firewall address-list add address=198.18.99.0/24 list=akm-old",
-        "+/ip firewall address-list add address=198.18.30.0/24 list=akm-readers",
+        '-/ip firewall address-list add address=198.18.99.0/24 comment="akm: old" list=akm-old',
+        '+/ip firewall address-list add address=198.18.30.0/24 list=akm-readers comment="akm: readers"',
         "+/ip firewall filter add chain=forward action=accept src-address-list=akm-staff "
         'comment="akm: staff may browse"',
-        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp",
+        "+/ip firewall filter add chain=forward action=drop src-address-list=akm-readers dst-port=25 protocol=tcp "
+        'comment="akm: no mail"',
     ]
     assert "+  permit tcp 198.18.30.0 0.0.0.255 any eq www" in seen["sim-002"]
 
     folder = tmp_path / "netconfig"
     backup(targets, logins, folder, fast)
     ros = (folder / "sim-001.rsc").read_text()
-    assert "add address=198.18.30.0/24 list=akm-readers" in ros and "akm-old" not in ros
+    assert 'add address=198.18.30.0/24 comment="akm: readers" list=akm-readers' in ros and "akm-old" not in ros
+    assert "add address=198.18.50.1 list=manual" in ros  # not the policy's: left alone
     assert 'comment="akm: staff may browse"' in ros
     assert "akm-rollback" not in ros  # the safety net is gone once confirmed
     ios = (folder / "sim-002.cfg").read_text()
@@ -220,7 +224,7 @@ def test_a_stored_backup_restores_a_routeros_device(sim, tmp_path, fast):
         "/system identity set name=tampered",
     )
     desired = read_desired(folder / "sim-003.rsc", targets)
-    results = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast))
+    results = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast, owner=""))
     assert results[0].status == "changed", results[0].detail
     again = backup(targets, logins, folder, fast)
     assert again.results[0].status == "ok" and again.commit is None
@@ -260,8 +264,31 @@ def test_firewall_rule_order_is_applied(sim, tmp_path, fast):
     logins = sim.logins(targets)
     for n, order in enumerate((rules, [rules[0], rules[2], rules[1]])):
         folder = desired_dir(tmp_path / str(n), {"sim-003.rsc": "/ip firewall filter\n" + "\n".join(order) + "\n"})
-        results = push(targets, logins, read_desired(folder, targets), PushOptions(confirm="yes", timeouts=fast))
+        options = PushOptions(confirm="yes", timeouts=fast, owner="")
+        results = push(targets, logins, read_desired(folder, targets), options)
         assert results[0].status == "changed", results[0].detail
         exported = [line for line in sim.control.config("sim-003").splitlines() if "comment=" in line]
         assert [line.split("comment=")[1] for line in exported] == [r.split("comment=")[1] for r in order]
     sim.control.exec("sim-003", "/ip firewall filter remove [find]")
+
+
+POLICY_OUTPUT = Path(__file__).parent / "policy-output"
+
+
+def test_policy_build_layout_is_pushed_once_and_then_is_no_change(sim, fast):
+    """The layout of ``akm policy build`` (routeros/<host>.rsc, ios/<host>.txt, comments, a timed grant,
+    a time-range): the first push changes both devices, a second push finds nothing to do."""
+    targets = sim.targets("sim-001", "sim-002")
+    logins = sim.logins(targets)
+    desired = read_desired(POLICY_OUTPUT, targets, known=["sim-003", "sim-004"])
+    assert sorted(desired) == ["sim-001", "sim-002"]
+    first = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast))
+    assert [r.status for r in first] == ["changed", "changed"], [r.detail for r in first]
+    ros = sim.control.config("sim-001")
+    assert "akm-grant-scanner" not in ros.split("/ip firewall filter")[0]  # the timed entry is dynamic
+    assert "dst-address-list=!akm-lan" in ros and "time=8h-17h,mon,tue,wed,thu,fri" in ros
+    ios = sim.control.config("sim-002")
+    assert " permit udp 198.18.30.0 0.0.0.255 host 198.18.30.1 eq domain\n" in ios
+    assert "time-range AKM-WORKDAYS\n periodic Monday Tuesday Wednesday Thursday Friday 08:00 to 17:00\n" in ios
+    second = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast))
+    assert [(r.status, r.data["commands"]) for r in second] == [("ok", []), ("ok", [])]

@@ -50,6 +50,7 @@ def _load(args: argparse.Namespace):
     vault_file = args.vault or default_vault_file(Path(inventory.root))
     variables = read_vault(vault_file, args.vault_password_file or default_password_file())
     logins = {t.name: login_for(variables, t.credentials, vault_file) for t in targets}
+    args.known_devices = [a.hostname for a in inventory.assets if a.net is not None]
     return targets, logins
 
 
@@ -89,7 +90,7 @@ def _push(args: argparse.Namespace) -> int:
     from akm.net.push import PushOptions, push, read_desired
 
     targets, logins = _load(args)
-    desired = read_desired(args.desired, targets)
+    desired = read_desired(args.desired, targets, args.known_devices)
     targets = [t for t in targets if t.name in desired]
     options = PushOptions(
         dry_run=args.dry_run,
@@ -98,6 +99,7 @@ def _push(args: argparse.Namespace) -> int:
         save=not args.no_save,
         timeouts=_timeouts(args),
         workers=args.workers,
+        owner=args.owner,
     )
     started = utc_stamp()
     results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
@@ -211,6 +213,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=_("seconds the operator has to confirm before the device rolls back by itself"),
     )
     p.add_argument("--no-save", action="store_true", help=_("do not write the change to startup configuration"))
+    p.add_argument(
+        "--owner",
+        default="akm",
+        help=_("RouterOS entries whose comment starts with this are managed; '' manages all (restoring a backup)"),
+    )
     p.set_defaults(handler=_push)
 
     p = sub.add_parser("health", help=_("interfaces up/down, errors and uptime of every device"))

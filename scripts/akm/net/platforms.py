@@ -37,6 +37,8 @@ class Platform:
 
     name = ""
     suffix = ".txt"
+    desired_suffixes: tuple[str, ...] = ()
+    dynamic_command = ""
     backup_command = ""
     volatile: tuple[re.Pattern, ...] = ()
     secrets: tuple[tuple[re.Pattern, str], ...] = ()
@@ -57,8 +59,13 @@ class Platform:
             lines.pop()
         return "\n".join(lines) + "\n"
 
-    def plan(self, current: str, desired: list[str]) -> Plan:
+    def plan(self, current: str, desired: list[str], owner: str = "") -> Plan:
+        """The commands turning *current* into *desired*; *owner* is the comment prefix of owned entries."""
         raise NotImplementedError
+
+    def dynamic_lines(self, output: str) -> list[str]:
+        """State that is not configuration but must be compared (RouterOS dynamic address-list entries)."""
+        return []
 
 
 # --- RouterOS ---------------------------------------------------------------------------------------
@@ -114,6 +121,7 @@ def ros_sections(text: str) -> dict[str, list[str]]:
 
 
 ROS_DEFAULTS = {"/ip firewall filter": {"action": "accept"}, "/ip firewall nat": {"action": "accept"}}
+DYNAMIC_MENU = "/ip firewall address-list (dynamic)"
 ROS_ORDERED = frozenset({"/ip firewall filter", "/ip firewall nat", "/ip firewall mangle"})
 
 
@@ -129,6 +137,8 @@ class RouterOS(Platform):
 
     name = "mikrotik_routeros"
     suffix = ".rsc"
+    desired_suffixes = (".rsc",)
+    dynamic_command = "/ip firewall address-list print terse where dynamic"
     backup_command = "/export terse"
     volatile = (
         re.compile(r"^# \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} by RouterOS"),
@@ -147,53 +157,76 @@ class RouterOS(Platform):
     rollback_backup = "akm-pre-push"
     rollback_job = "akm-rollback"
 
-    def plan(self, current: str, desired: list[str]) -> Plan:
-        """Compare menu by menu. A menu named in *desired* is owned: its entries become exactly the
-        desired ones (``add`` what is missing, ``remove`` what is not desired; in firewall rule menus,
-        where order matters, everything after the first difference is replaced in the desired order);
-        ``set`` lines of singleton menus are applied when a value differs. Menus not named are left
-        alone."""
+    def dynamic_lines(self, output: str) -> list[str]:
+        lines = []
+        for row in output.replace("\r\n", "\n").split("\n"):
+            found = re.search(r"\blist=(\S+) address=(\S+)", row)
+            if found:
+                lines.append(f"add list={found.group(1)} address={found.group(2)}")
+        return [DYNAMIC_MENU, *lines] if lines else []
+
+    def plan(self, current: str, desired: list[str], owner: str = "") -> Plan:
+        """Compare menu by menu. A menu named in *desired* is owned: its entries (only those whose comment
+        starts with *owner*, when given, or that are exactly desired) become exactly the desired ones — ``add`` what is missing,
+        ``remove`` what is not desired; in firewall rule menus, where order matters, everything after the
+        first difference is replaced in the desired order. An address-list entry with a ``timeout`` is
+        dynamic on the device: it is added only when its list and address are not there at all. ``set``
+        lines of singleton menus are applied when a value differs. Menus not named are left alone."""
         have = ros_sections(current)
         want = ros_sections("\n".join(desired))
+        dynamic = {ros_key(line)[1] for line in have.pop(DYNAMIC_MENU, [])}
         plan = Plan()
         for menu, lines in want.items():
-            present = have.get(menu, [])
-            present_keys = {ros_key(line, menu): line for line in present if line.startswith("add ")}
-            wanted_keys = {ros_key(line, menu): line for line in lines if line.startswith("add ")}
+            wanted_all = {ros_key(line, menu) for line in lines if line.startswith("add ")}
+            present = [
+                line
+                for line in have.get(menu, [])
+                if not line.startswith("add ")
+                or ros_props(ros_words(line)[1:]).get("comment", "").startswith(owner)
+                or ros_key(line, menu) in wanted_all
+            ]
             for line in lines:
                 if line.startswith("set "):
-                    props = ros_props(ros_words(line)[1:])
-                    old = {}
-                    for existing in present:
-                        if existing.startswith("set "):
-                            old.update(ros_props(ros_words(existing)[1:]))
-                    changed = {k: v for k, v in props.items() if old.get(k) != v}
-                    if changed:
-                        words = " ".join(f"{k}={ros_quote(v)}" for k, v in changed.items())
-                        plan.apply.append(f"{menu} set {words}")
-                        undo = " ".join(f"{k}={ros_quote(old[k])}" for k in changed if k in old)
-                        if undo:
-                            plan.undo.insert(0, f"{menu} set {undo}")
-                        plan.diff += [
-                            f"-{menu} set " + " ".join(f"{k}={old.get(k, '')}" for k in changed),
-                            f"+{menu} {line}",
-                        ]
+                    self._plan_set(plan, menu, line, present)
             if menu in ROS_ORDERED:
                 self._plan_ordered(plan, menu, present, lines)
                 continue
+            present_keys = {ros_key(line, menu): line for line in present if line.startswith("add ")}
+            wanted_keys = {ros_key(line, menu): line for line in lines if line.startswith("add ")}
+            listed = {(dict(k[1]).get("list"), dict(k[1]).get("address")) for k in present_keys}
             for key, line in present_keys.items():
                 if key not in wanted_keys:
-                    props = dict(key[1])
-                    plan.apply.append(f"{menu} remove [find {self._match(props)}]")
+                    plan.apply.append(f"{menu} remove [find {self._match(dict(key[1]))}]")
                     plan.undo.append(f"{menu} {line}")
                     plan.diff.append(f"-{menu} {line}")
             for key, line in wanted_keys.items():
-                if key not in present_keys:
-                    plan.apply.append(f"{menu} {line}")
-                    props = dict(key[1])
-                    plan.undo.insert(0, f"{menu} remove [find {self._match(props)}]")
-                    plan.diff.append(f"+{menu} {line}")
+                props = dict(key[1])
+                if "timeout" in props:
+                    entry = (props.get("list"), props.get("address"))
+                    if entry in listed or ros_key(f"add list={entry[0]} address={entry[1]}")[1] in dynamic:
+                        continue
+                elif key in present_keys:
+                    continue
+                plan.apply.append(f"{menu} {line}")
+                plan.undo.insert(0, f"{menu} remove [find {self._match(props)}]")
+                plan.diff.append(f"+{menu} {line}")
         return plan
+
+    def _plan_set(self, plan: Plan, menu: str, line: str, present: list[str]) -> None:
+        props = ros_props(ros_words(line)[1:])
+        old: dict[str, str] = {}
+        for existing in present:
+            if existing.startswith("set "):
+                old.update(ros_props(ros_words(existing)[1:]))
+        changed = {k: v for k, v in props.items() if old.get(k) != v}
+        if not changed:
+            return
+        words = " ".join(f"{k}={ros_quote(v)}" for k, v in changed.items())
+        plan.apply.append(f"{menu} set {words}")
+        undo = " ".join(f"{k}={ros_quote(old[k])}" for k in changed if k in old)
+        if undo:
+            plan.undo.insert(0, f"{menu} set {undo}")
+        plan.diff += [f"-{menu} set " + " ".join(f"{k}={old.get(k, '')}" for k in changed), f"+{menu} {line}"]
 
     def _plan_ordered(self, plan: Plan, menu: str, present: list[str], lines: list[str]) -> None:
         """Rules whose order matters: keep the common leading part, replace the rest in desired order."""
@@ -215,7 +248,7 @@ class RouterOS(Platform):
 
     @staticmethod
     def _match(props: dict[str, str]) -> str:
-        return " and ".join(f"{k}={ros_quote(v)}" for k, v in sorted(props.items()) if k not in ("disabled",))
+        return " and ".join(f"{k}={ros_quote(v)}" for k, v in sorted(props.items()) if k not in ("disabled", "timeout"))
 
 
 # --- Cisco IOS --------------------------------------------------------------------------------------
@@ -287,6 +320,7 @@ class IOS(Platform):
 
     name = "cisco_ios"
     suffix = ".cfg"
+    desired_suffixes = (".cfg", ".txt")
     backup_command = "show running-config"
     read_command = "show running-config"
     rollback_file = "akm-pre-push.cfg"
@@ -305,11 +339,12 @@ class IOS(Platform):
         (re.compile(r"^(\s*key(?:-string)?(?: \d+)?) \S+$"), r"\1 " + REDACTED),
     )
 
-    def plan(self, current: str, desired: list[str]) -> Plan:
+    def plan(self, current: str, desired: list[str], owner: str = "") -> Plan:
         """Compare block by block. An ``ip access-list extended`` block in *desired* is owned whole
-        (rewritten when any entry differs, since order matters); ``interface`` blocks get their desired
-        child lines, and an ``ip access-group`` for the same direction that is not desired is removed;
-        other top lines (``hostname``...) are set when missing."""
+        (rewritten when any entry differs, since order matters); a ``time-range`` block's periods become
+        exactly the desired ones; ``interface`` blocks get their desired child lines, and an
+        ``ip access-group`` for the same direction that is not desired is removed; other top lines
+        (``hostname``...) are set when missing. *owner* is not needed: IOS blocks are named."""
         have = {top: children for top, children in ios_blocks(current)}
         plan = Plan()
         for top, children in ios_blocks("\n".join(desired)):
@@ -326,6 +361,23 @@ class IOS(Platform):
                 plan.undo.insert(0, f"no {top}")
                 if present is not None:
                     plan.undo[1:1] = [top, *present]
+                continue
+            if top.startswith("time-range "):
+                present = have.get(top)
+                if present == wanted:
+                    continue
+                remove = [c for c in present or [] if c not in wanted]
+                add = [c for c in wanted if c not in (present or [])]
+                plan.apply += [top, *[f"no {c}" for c in remove], *add]
+                if present is None:
+                    plan.undo.insert(0, f"no {top}")
+                else:
+                    plan.undo += [top, *[f"no {c}" for c in add], *remove]
+                plan.diff += [
+                    top if present is not None else f"+{top}",
+                    *[f"-  {c}" for c in remove],
+                    *[f"+  {c}" for c in add],
+                ]
                 continue
             if top.startswith("interface "):
                 present = have.get(top, [])

@@ -26,7 +26,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,54 +62,72 @@ class PushOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     workers: int = 8
     reconnect_attempts: int = 10
+    owner: str = "akm"
 
 
-def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
-    """Read desired lines: a directory of ``<hostname>.rsc|.cfg`` files, or one such file."""
+def _problem(file: Path, line: int | None, code: str, message: str, hint: str) -> Problem:
+    return Problem(str(file), line, "", code, message, hint)
+
+
+def _candidates(path: Path) -> list[Path]:
+    """The files a desired state may be in: *path* itself, or a directory's files and those of its
+    ``routeros/`` and ``ios/`` subdirectories (the layout of ``akm policy build``)."""
+    if not path.is_dir():
+        return [path]
+    files = [p for p in sorted(path.iterdir()) if p.is_file()]
+    for sub in ("routeros", "ios"):
+        if (path / sub).is_dir():
+            files += [p for p in sorted((path / sub).iterdir()) if p.is_file()]
+    return files
+
+
+def read_desired(path: Path, targets: list[Target], known: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Read the desired state of *targets*: files named ``<hostname>.rsc`` (RouterOS) or
+    ``<hostname>.cfg``/``.txt`` (IOS). A file of an inventory device that is not selected (*known*)
+    is skipped; a file of no device is a problem. Every problem is reported, and nothing is sent."""
     by_name = {t.name: t for t in targets}
-    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    known = set(known) | set(by_name)
     if not path.exists():
         raise NetError(
             [
-                Problem(
-                    str(path),
+                _problem(
+                    path,
                     None,
-                    "",
                     "net.desired-missing",
                     _("the desired configuration does not exist"),
                     _("give a file or a directory made by akm policy build"),
                 )
             ]
         )
+    suffixes = {s for p in PLATFORMS.values() for s in p.desired_suffixes}
     desired: dict[str, list[str]] = {}
     problems = []
-    for file in files:
-        if file.suffix not in (".rsc", ".cfg"):
+    for file in _candidates(path):
+        if file.suffix not in suffixes:
             continue
         name = file.stem
         target = by_name.get(name)
         if target is None:
-            problems.append(
-                Problem(
-                    str(file),
-                    None,
-                    "",
-                    "net.desired-unknown-device",
-                    _("no selected network device is named {name}").format(name=name),
-                    _("name the file after the device's hostname"),
+            if name not in known:
+                problems.append(
+                    _problem(
+                        file,
+                        None,
+                        "net.desired-unknown-device",
+                        _("no selected network device is named {name}").format(name=name),
+                        _("name the file after the device's hostname"),
+                    )
                 )
-            )
             continue
-        expected = PLATFORMS[target.platform].suffix
-        if file.suffix != expected:
+        allowed = PLATFORMS[target.platform].desired_suffixes
+        if file.suffix not in allowed:
             problems.append(
-                Problem(
-                    str(file),
+                _problem(
+                    file,
                     None,
-                    "",
                     "net.desired-wrong-platform",
                     _("{name} is a {platform} device; its file must end in {suffix}").format(
-                        name=name, platform=target.platform, suffix=expected
+                        name=name, platform=target.platform, suffix=" / ".join(allowed)
                     ),
                     _("rename the file or check the device's platform in the inventory"),
                 )
@@ -118,17 +136,14 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(
-                Problem(str(file), None, "", "net.desired-unreadable", str(exc), _("write the file as UTF-8 text"))
-            )
+            problems.append(_problem(file, None, "net.desired-unreadable", str(exc), _("write the file as UTF-8 text")))
             continue
         for number, line in enumerate(lines, start=1):
             if REDACTED in line:
                 problems.append(
-                    Problem(
-                        str(file),
+                    _problem(
+                        file,
                         number,
-                        "",
                         "net.desired-redacted",
                         _("the line holds a redacted secret, which must never be pushed to a device"),
                         _("remove the line, or put the real value in from ansible-vault by hand"),
@@ -139,25 +154,34 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
                 stripped = line.strip()
                 if stripped and not stripped.startswith(("#", "/", "add ", "set ")) and not line.startswith(" "):
                     problems.append(
-                        Problem(
-                            str(file),
+                        _problem(
+                            file,
                             number,
-                            "",
                             "net.desired-bad-line",
                             _("a RouterOS line must be a menu (/...), add or set"),
                             _("write it the way /export does"),
                         )
                     )
-        desired[name] = [line for line in lines if not line.lstrip().startswith("#")]
+        if name in desired:
+            problems.append(
+                _problem(
+                    file,
+                    None,
+                    "net.desired-duplicate",
+                    _("there is more than one desired file for {name}").format(name=name),
+                    _("keep one file per device"),
+                )
+            )
+        comment = "#" if target.platform == "mikrotik_routeros" else "!"
+        desired[name] = [line for line in lines if not line.lstrip().startswith(comment)]
     if problems:
         raise NetError(problems)
     if not desired:
         raise NetError(
             [
-                Problem(
-                    str(path),
+                _problem(
+                    path,
                     None,
-                    "",
                     "net.desired-empty",
                     _("no desired configuration for any selected device"),
                     _("files are named <hostname>.rsc (RouterOS) or <hostname>.cfg (IOS)"),
@@ -171,8 +195,16 @@ def read_desired(path: Path, targets: list[Target]) -> dict[str, list[str]]:
 
 
 def _read(connection, target: Target, timeouts: Timeouts) -> str:
+    """The device's configuration."""
+    return send(connection, PLATFORMS[target.platform].read_command, timeouts)
+
+
+def _with_dynamic(connection, target: Target, timeouts: Timeouts, config: str) -> str:
+    """*config* followed by the dynamic state a plan compares too (RouterOS timed address-list entries)."""
     platform = PLATFORMS[target.platform]
-    return send(connection, platform.read_command, timeouts)
+    if not platform.dynamic_command:
+        return config
+    return config + "\n" + "\n".join(platform.dynamic_lines(send(connection, platform.dynamic_command, timeouts)))
 
 
 def _arm(connection, target: Target, options: PushOptions) -> None:
@@ -324,7 +356,9 @@ def push(
         armed = False
         try:
             before = _read(connection, target, options.timeouts)
-            plan = platform.plan(before, desired[target.name])
+            plan = platform.plan(
+                _with_dynamic(connection, target, options.timeouts, before), desired[target.name], options.owner
+            )
             report(target.name, plan.diff)
             data = {
                 "started": started,
@@ -365,10 +399,10 @@ def push(
         try:
             check = _connect(target, login, options)
             try:
-                after = _read(check, target, options.timeouts)
+                after = _with_dynamic(check, target, options.timeouts, _read(check, target, options.timeouts))
             finally:
                 check.disconnect()
-            remaining = platform.plan(after, desired[target.name])
+            remaining = platform.plan(after, desired[target.name], options.owner)
         except Exception as exc:
             status, detail = classify(exc)
             return _rolled_back(

@@ -138,7 +138,10 @@ def ace(words: list[str]) -> str:
     destination_port, at = _port(words, at, protocol)
     tail = []
     while at < len(words):
-        if words[at] in ("log", "established") or (protocol == "icmp" and words[at] in ("echo", "echo-reply")):
+        if words[at] == "time-range" and at + 1 < len(words):
+            tail += words[at : at + 2]
+            at += 2
+        elif words[at] in ("log", "established") or (protocol == "icmp" and words[at] in ("echo", "echo-reply")):
             tail.append(words[at])
             at += 1
         else:
@@ -173,6 +176,7 @@ class IOS:
         self.startup: str = ""
         self.flash: dict[str, str] = {}
         self.archive_path = ""
+        self.time_ranges: dict[str, list[str]] = {}
         self.revert: tuple[float, str] | None = None  # (deadline, configuration to go back to)
         self.last_change = time.time()
         self.changed = False
@@ -219,6 +223,10 @@ class IOS:
             lines.append(f"ip access-list extended {name}")
             lines += [f" {entry}" for entry in entries]
             lines.append("!")
+        for name, periods in self.time_ranges.items():
+            lines.append(f"time-range {name}")
+            lines += [f" {p}" for p in periods]
+            lines.append("!")
         lines += ["line con 0", "line vty 0 4", " login local", " transport input ssh", "!", "end"]
         return lines
 
@@ -245,7 +253,7 @@ class IOS:
 
     def load_config(self, text: str) -> None:
         """Make *text* (running-config lines) the configuration: the ``configure replace`` path."""
-        self.enable_secret, self.users, self.archive_path = "", {}, ""
+        self.enable_secret, self.users, self.archive_path, self.time_ranges = "", {}, "", {}
         self.globals, self.acls = [], {}
         for port in self.ports.values():
             port.description, port.address, port.shutdown = "", "", False
@@ -416,6 +424,7 @@ class Session:
             "config-if": f"{name}(config-if)#",
             "config-ext-nacl": f"{name}(config-ext-nacl)#",
             "config-archive": f"{name}(config-archive)#",
+            "config-time-range": f"{name}(config-time-range)#",
             "asking-enable": "Password: ",
         }[self.mode]
 
@@ -647,6 +656,21 @@ class Session:
             else:
                 self.mode, self.context = "config", ""
             return ""
+        if self.mode == "config-time-range":
+            if first in ("periodic", "absolute"):
+                text = " ".join(body)
+                periods = device.time_ranges[self.context]
+                if negate:
+                    if text in periods:
+                        periods.remove(text)
+                elif text not in periods:
+                    if first == "periodic" and " to " not in text:
+                        raise InvalidInput(shift + len(body), "% Incomplete command.")
+                    periods.append(text)
+                device.touch()
+                return ""
+            self.mode, self.context = "config", ""
+            return self.configure(line)
         if self.mode == "config-archive":
             keyword = _abbrev(first, ("path", "maximum", "write-memory"))
             if keyword == "path":
@@ -729,6 +753,18 @@ class Session:
                 raise InvalidInput(shift + 1)
             self.mode, self.context = "config", ""
             return self.configure(line)
+        if first == "time-range":
+            if len(body) != 2:
+                raise InvalidInput(shift + 1)
+            if negate:
+                if device.time_ranges.pop(body[1], None) is not None:
+                    device.touch()
+                return ""
+            if body[1] not in device.time_ranges:
+                device.time_ranges[body[1]] = []
+                device.touch()
+            self.mode, self.context = "config-time-range", body[1]
+            return ""
         if first == "archive":
             if negate:
                 device.archive_path = ""

@@ -119,7 +119,7 @@ def unquote(value: str) -> str:
 
 def quote(value: str) -> str:
     """Write a value the way ``/export`` does: bare when safe, else quoted with escapes."""
-    if value and re.fullmatch(r"[A-Za-z0-9._:/,*+@%=-]+", value) and "=" not in value:
+    if value and re.fullmatch(r"!?[A-Za-z0-9._:/,*+@%-]+", value):
         return value
     escaped = (
         value.replace("\\", "\\\\")
@@ -136,10 +136,10 @@ def parse_duration(text: str) -> float:
     """Read a RouterOS time value (``300``, ``5m``, ``1d2h``, ``00:05:00``) as seconds."""
     if re.fullmatch(r"\d+", text):
         return float(text)
-    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2})", text)
+    match = re.fullmatch(r"(?:(\d+)d)?(\d+):(\d{2}):(\d{2})", text)
     if match:
-        h, m, s = (int(g) for g in match.groups())
-        return float(h * 3600 + m * 60 + s)
+        d, h, m, s = (int(g or 0) for g in match.groups())
+        return float(((d * 24 + h) * 60 + m) * 60 + s)
     match = re.fullmatch(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
     if not match or not text:
         raise CommandError(f"value of timeout is out of range or invalid: {text}")
@@ -214,6 +214,7 @@ FILTER_KEYS = (
     "reject-with",
     "log",
     "log-prefix",
+    "time",
     "comment",
     "disabled",
 )
