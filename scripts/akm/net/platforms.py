@@ -166,12 +166,13 @@ class RouterOS(Platform):
         return [DYNAMIC_MENU, *lines] if lines else []
 
     def plan(self, current: str, desired: list[str], owner: str = "") -> Plan:
-        """Compare menu by menu. A menu named in *desired* is owned: its entries (only those whose comment
-        starts with *owner*, when given, or that are exactly desired) become exactly the desired ones —
-        ``add`` what is missing, ``remove`` what is not desired; in firewall rule menus, where order matters, everything after the
-        first difference is replaced in the desired order. An address-list entry with a ``timeout`` is
-        dynamic on the device: it is added only when its list and address are not there at all. ``set``
-        lines of singleton menus are applied when a value differs. Menus not named are left alone."""
+        """Compare menu by menu. A menu named in *desired* is owned: its entries (only those whose
+        comment starts with *owner*, when given, or that are exactly desired) become exactly the desired
+        ones — ``add`` what is missing, ``remove`` what is not desired; in firewall rule menus, where
+        order matters, everything after the first difference is replaced in the desired order. An
+        address-list entry with a ``timeout`` is dynamic on the device: it is added only when its list
+        and address are not there at all. ``set`` lines of singleton menus are applied when a value
+        differs. Menus not named are left alone."""
         have = ros_sections(current)
         want = ros_sections("\n".join(desired))
         dynamic = {ros_key(line)[1] for line in have.pop(DYNAMIC_MENU, [])}
