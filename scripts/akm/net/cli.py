@@ -177,7 +177,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", action="append", help=_("only this device (repeatable)"))
     parser.add_argument("--evidence", type=Path, help=_("evidence directory (default: AKM_EVIDENCE_DIR)"))
-    parser.add_argument("--workers", type=int, default=8, help=_("devices handled at the same time"))
+    parser.add_argument("--workers", type=int, default=32, help=_("devices handled at the same time"))
     parser.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for one command"))
     parser.add_argument("--connect-timeout", type=float, default=10.0, help=_("seconds to wait for a connection"))
 
