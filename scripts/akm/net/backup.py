@@ -75,7 +75,7 @@ def backup(
     logins: dict[str, Login],
     folder: Path,
     timeouts: Timeouts | None = None,
-    workers: int = 8,
+    workers: int = 32,
 ) -> BackupRun:
     """Back up *targets* into *folder*; commit once if anything changed."""
     timeouts = timeouts or Timeouts()

@@ -103,7 +103,7 @@ COLLECTORS = {"mikrotik_routeros": routeros_health, "cisco_ios": ios_health}
 
 
 def health(
-    targets: list[Target], logins: dict[str, Login], timeouts: Timeouts | None = None, workers: int = 8
+    targets: list[Target], logins: dict[str, Login], timeouts: Timeouts | None = None, workers: int = 32
 ) -> list[DeviceResult]:
     """Collect the health of every target in parallel."""
     timeouts = timeouts or Timeouts()

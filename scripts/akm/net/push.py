@@ -60,7 +60,7 @@ class PushOptions:
     grace: float = 60.0
     save: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
-    workers: int = 8
+    workers: int = 32
     reconnect_attempts: int = 10
     owner: str = "akm"
 
