@@ -419,7 +419,7 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
                 Problem(
                     file_name,
                     number,
-                    "",
+                    f"categories[{index}].lists[{list_index}]",
                     code,
                     _("{value!r} is not a domain name").format(value=entry),
                     _("write one domain per line, e.g. example.uz; a domain also covers its subdomains"),
@@ -516,6 +516,7 @@ def _check_services(checker: _Checker, items: list[Located]) -> dict[str, Compil
     compiled = {}
     for index, located in enumerate(items):
         service = located.record
+        before = len(checker.problems)
         nets: list[IPv4Network] = []
         for position, selector in enumerate(service.hosts):
             if not (selector.startswith("host:") or selector.startswith("profile:")):
@@ -547,15 +548,16 @@ def _check_services(checker: _Checker, items: list[Located]) -> dict[str, Compil
                 continue
             ports.append((proto, first, last))
         if not nets:
-            checker.add(
-                located,
-                ("hosts",),
-                "policy.service-no-hosts",
-                _("service {id!r} runs on no in-use host of the inventory").format(id=service.id),
-                _("name a host or profile that has in-use hosts with addresses"),
-                section="services",
-                index=index,
-            )
+            if len(checker.problems) == before:
+                checker.add(
+                    located,
+                    ("hosts",),
+                    "policy.service-no-hosts",
+                    _("service {id!r} runs on no in-use host of the inventory").format(id=service.id),
+                    _("name a host or profile that has in-use hosts with addresses"),
+                    section="services",
+                    index=index,
+                )
             continue
         compiled[service.id] = CompiledService(
             service.id,

@@ -95,9 +95,23 @@ def _read(files: list[Path], problems: list[Problem]) -> tuple[dict[str, list], 
     singles: dict[str, Any] = {}
     known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
     for path in files:
-        data, found = load_yaml(path)
-        problems.extend(found)
         name = display_path(path)
+        try:
+            data, found = load_yaml(path)
+        except ValueError as exc:
+            # PyYAML builds dates itself and raises a bare ValueError for e.g. 2027-02-30.
+            problems.append(
+                _problem(
+                    name,
+                    None,
+                    "",
+                    "policy.bad-value",
+                    _("a value cannot be read: {reason}").format(reason=exc),
+                    _("check the dates in this file; write them as YYYY-MM-DD"),
+                )
+            )
+            continue
+        problems.extend(found)
         if data is None:
             if not found:
                 problems.append(
@@ -154,7 +168,7 @@ def _read(files: list[Path], problems: list[Problem]) -> tuple[dict[str, list], 
                         )
                     )
                     continue
-                lists[key].extend((item, index) for index, item in enumerate(value))
+                lists[key].extend((item, index, name, value.lines[index]) for index, item in enumerate(value))
             else:
                 problems.append(
                     _problem(
@@ -169,12 +183,42 @@ def _read(files: list[Path], problems: list[Problem]) -> tuple[dict[str, list], 
     return lists, singles
 
 
-def _validate(model: type, item: Any, section: str, index: int, problems: list[Problem]) -> Located | None:
+def _hint(field_: str) -> str:
+    leaf = field_.rsplit(".", 1)[-1].split("[", 1)[0]
+    selectors = _("write all, segment:ID, department:ID, profile:NAME, person:LOGIN or host:HOSTNAME")
+    targets = _("write internet, category:ID or service:ID")
+    return {
+        "who": selectors,
+        "restricted": selectors,
+        "hosts": _("write host:HOSTNAME or profile:NAME, e.g. profile:file_server"),
+        "allow": targets,
+        "deny": targets,
+        "ports": _("write tcp/445 or udp/6000-6100"),
+        "from": _('write the time as "HH:MM" in quotes, e.g. "09:00"'),
+        "to": _('write the time as "HH:MM" in quotes, e.g. "18:00"'),
+        "lists": _("write a path ending in .txt relative to the policy directory"),
+        "id": _("use lowercase Latin letters, digits, '_' or '-', starting with a letter"),
+        "expiry_warning_days": _("write a whole number of days, e.g. 14"),
+        "proxy_port": _("write a port number, e.g. 3128"),
+        "log_retention_days": _("write a whole number of days, e.g. 365"),
+        "approved_by": _("write the login of the person who approved, as in the inventory's people:"),
+    }.get(leaf, "")
+
+
+def _validate(
+    model: type,
+    item: Any,
+    section: str,
+    index: int,
+    problems: list[Problem],
+    file: str = "",
+    line: int | None = None,
+) -> Located | None:
     if not isinstance(item, dict):
         problems.append(
             _problem(
-                getattr(item, "file", ""),
-                getattr(item, "line", None),
+                getattr(item, "file", file),
+                getattr(item, "line", line),
                 f"{section}[{index}]",
                 "policy.item-not-a-mapping",
                 _("each item must be a block of fields, not {value!r}").format(value=item),
@@ -185,7 +229,20 @@ def _validate(model: type, item: Any, section: str, index: int, problems: list[P
     try:
         return Located(model.model_validate(item), item)
     except ValidationError as exc:
-        problems.extend(problems_from(exc, item, section, index))
+        for problem in problems_from(exc, item, section, index):
+            field_ = problem.field
+            if section in SINGLE_SECTIONS:
+                field_ = section + field_[len(section) + 3 :]
+            problem = Problem(
+                problem.file,
+                problem.line,
+                field_,
+                problem.code,
+                problem.message,
+                problem.hint or _hint(field_),
+                problem.severity,
+            )
+            problems.append(problem)
         return None
 
 
@@ -228,8 +285,8 @@ def load_policy(path: Path | str) -> RawPolicy:
     for section, model in SECTIONS.items():
         sections[section] = [
             located
-            for item, index in lists[section]
-            if (located := _validate(model, item, section, index, problems)) is not None
+            for item, index, file, line in lists[section]
+            if (located := _validate(model, item, section, index, problems, file, line)) is not None
         ]
     settings = None
     if "settings" in singles:
