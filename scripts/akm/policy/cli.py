@@ -202,7 +202,9 @@ def cmd_query(args: argparse.Namespace) -> int:
                 site=target[5:], categories=", ".join(found) if found else _("none")
             )
         )
-    units = [nets] if selector.startswith(("segment:", "all")) else [(n,) for n in nets]
+    units = (
+        [nets] if selector.startswith(("segment:", "all")) else [(IPv4Network(a),) for n in nets for a in n]
+    )
     allowed_all = True
     for unit in units:
         answer = decide(policy, unit, target, policy.at)

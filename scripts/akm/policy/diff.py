@@ -132,7 +132,7 @@ def _principals(policies: list[CompiledPolicy]) -> dict[str, list[tuple[IPv4Netw
         for selector, nets in sorted(policy.selectors.items()):
             kind = selector.partition(":")[0]
             if kind in {"department", "profile", "person", "host"} and nets and selector not in found:
-                found[selector] = [(net,) for net in nets]
+                found[selector] = [(IPv4Network(address),) for net in nets for address in net]
     return found
 
 
