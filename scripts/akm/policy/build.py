@@ -29,9 +29,7 @@ def render(
     files: dict[str, str] = {}
     for name in platforms or sorted(GENERATORS):
         files.update(GENERATORS[name](options).generate(policy))
-    manifest = "".join(
-        f"{hashlib.sha256(files[path].encode()).hexdigest()}  {path}\n" for path in sorted(files)
-    )
+    manifest = "".join(f"{hashlib.sha256(files[path].encode()).hexdigest()}  {path}\n" for path in sorted(files))
     files[MARKER] = manifest
     return files
 

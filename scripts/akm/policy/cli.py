@@ -202,9 +202,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 site=target[5:], categories=", ".join(found) if found else _("none")
             )
         )
-    units = (
-        [nets] if selector.startswith(("segment:", "all")) else [(IPv4Network(a),) for n in nets for a in n]
-    )
+    units = [nets] if selector.startswith(("segment:", "all")) else [(IPv4Network(a),) for n in nets for a in n]
     allowed_all = True
     for unit in units:
         answer = decide(policy, unit, target, policy.at)
@@ -214,9 +212,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         else:
             reason = f"{answer.decision.label} ({answer.decision.file}:{answer.decision.line})"
             if answer.decision.expires is not None:
-                reason += " " + _("until {date}").format(
-                    date=i18n.format_date(answer.decision.expires.date())
-                )
+                reason += " " + _("until {date}").format(date=i18n.format_date(answer.decision.expires.date()))
         verdict = _("allowed") if answer.action == "allow" else _("denied")
         print(f"{name}: {verdict} — {reason}")
         allowed_all &= answer.action == "allow"
@@ -239,9 +235,7 @@ def register(subparsers) -> None:
             default="inventory/production",
             help=_("inventory directory (default: inventory/production)"),
         )
-        sub.add_argument(
-            "-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)")
-        )
+        sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
         sub.add_argument(
             "--at",
             metavar=_("DATETIME"),

@@ -39,9 +39,7 @@ CLIENT_KINDS = frozenset({"workstation", "laptop"})
 NETWORK_KINDS = frozenset({"router", "switch", "access_point"})
 PROFILES = frozenset(get_args(Profile))
 WEB_PORTS = ((80, 80), (443, 443))
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PORT = re.compile(r"^(tcp|udp)/([0-9]+)(?:-([0-9]+))?$")
 
 Networks = tuple[IPv4Network, ...]
@@ -216,9 +214,7 @@ class _Checker:
         field_ = section + (f"[{index}]" if index is not None else "")
         for key in path:
             field_ += f"[{key}]" if isinstance(key, int) else (f".{key}" if field_ else str(key))
-        self.problems.append(
-            Problem(located.file, located.line(*path), field_, code, message, hint, severity)
-        )
+        self.problems.append(Problem(located.file, located.line(*path), field_, code, message, hint, severity))
 
     # --- selectors ---------------------------------------------------------------------------------
 
@@ -234,9 +230,7 @@ class _Checker:
                 nets.append(IPv4Network(interface.ip))
         return tuple(collapse_addresses(nets))
 
-    def resolve(
-        self, selector: str, located: Located, path: tuple, section: str, index: int
-    ) -> Networks | None:
+    def resolve(self, selector: str, located: Located, path: tuple, section: str, index: int) -> Networks | None:
         """Return the addresses of *selector*, or report why it names nothing and return ``None``."""
         if selector in self.selectors:
             return self.selectors[selector]
@@ -248,9 +242,7 @@ class _Checker:
                 located,
                 path,
                 "policy.address-in-policy",
-                _("{value!r} is an address; the policy names things, the inventory holds addresses").format(
-                    value=name
-                ),
+                _("{value!r} is an address; the policy names things, the inventory holds addresses").format(value=name),
                 _("use the inventory's name, e.g. host:oqish-zali-01 or segment:readers"),
                 section=section,
                 index=index,
@@ -268,9 +260,7 @@ class _Checker:
             if name not in inv.departments:
                 self._unknown(located, path, section, index, "department", name, inv.departments)
                 return None
-            nets = self._client_networks(
-                a for a in inv.assets if a.department == name and a.kind not in NETWORK_KINDS
-            )
+            nets = self._client_networks(a for a in inv.assets if a.department == name and a.kind not in NETWORK_KINDS)
         elif kind == "profile":
             if name not in PROFILES:
                 self._unknown(located, path, section, index, "profile", name, PROFILES)
@@ -281,17 +271,13 @@ class _Checker:
                 self._unknown(located, path, section, index, "person", name, inv.people)
                 return None
             nets = self._client_networks(
-                a
-                for a in inv.assets
-                if a.responsible == name and a.kind in CLIENT_KINDS and "reader" not in a.profiles
+                a for a in inv.assets if a.responsible == name and a.kind in CLIENT_KINDS and "reader" not in a.profiles
             )
         elif kind == "host":
             try:
                 asset = inv.asset(name)
             except KeyError:
-                self._unknown(
-                    located, path, section, index, "host", name, {a.hostname: a for a in inv.assets}
-                )
+                self._unknown(located, path, section, index, "host", name, {a.hostname: a for a in inv.assets})
                 return None
             nets = self._client_networks([asset])
             if asset.status != "in_use":
@@ -474,9 +460,7 @@ def _check_categories(checker: _Checker, items: list[Located]) -> dict[str, Comp
                     index=index,
                 )
             else:
-                domains.extend(
-                    normalise_domain(s.domain) for s in lab.internet.sites if s.category == category.id
-                )
+                domains.extend(normalise_domain(s.domain) for s in lab.internet.sites if s.category == category.id)
         if not domains:
             checker.add(
                 located,
@@ -502,9 +486,7 @@ def _check_schedules(checker: _Checker, items: list[Located]) -> dict[str, Sched
                 located,
                 ("to",),
                 "policy.schedule-empty",
-                _("the schedule ends ({to}) before it starts ({start})").format(
-                    to=schedule.to, start=schedule.from_
-                ),
+                _("the schedule ends ({to}) before it starts ({start})").format(to=schedule.to, start=schedule.from_),
                 _('write from: earlier than to:, e.g. from: "09:00", to: "18:00"'),
                 section="schedules",
                 index=index,
@@ -612,17 +594,13 @@ def _check_settings(checker: _Checker, categories: dict) -> set[str]:
     for position, login in enumerate(settings.approvers):
         person = checker.inv.people.get(login)
         if person is None:
-            checker._unknown(
-                located, ("approvers", position), "settings", None, "person", login, checker.inv.people
-            )
+            checker._unknown(located, ("approvers", position), "settings", None, "person", login, checker.inv.people)
         elif "deputy_director" not in person.duties and "director" not in person.duties:
             checker.add(
                 located,
                 ("approvers", position),
                 "policy.approver-not-deputy",
-                _("{name} ({login}) is not a deputy director in the inventory").format(
-                    name=person.name, login=login
-                ),
+                _("{name} ({login}) is not a deputy director in the inventory").format(name=person.name, login=login),
                 _("only the director and the deputy directors may approve access grants"),
                 section="settings",
             )
@@ -676,13 +654,8 @@ def _check_grants(
                     located,
                     ("who",),
                     "policy.grant-no-hosts",
-                    _("{value!r} has no in-use computer with an address in the inventory").format(
-                        value=grant.who
-                    ),
-                    _(
-                        "a grant is enforced by address: give the person a workstation (responsible:) "
-                        "in the inventory"
-                    ),
+                    _("{value!r} has no in-use computer with an address in the inventory").format(value=grant.who),
+                    _("a grant is enforced by address: give the person a workstation (responsible:) in the inventory"),
                     section="grants",
                     index=index,
                 )
@@ -694,9 +667,7 @@ def _check_grants(
                 ("approved_by",),
                 "policy.unknown-approver",
                 _("there is no person {login!r} in the inventory").format(login=grant.approved_by),
-                _("write the login of the director ({director}) or of an allowed deputy").format(
-                    director=director.id
-                ),
+                _("write the login of the director ({director}) or of an allowed deputy").format(director=director.id),
                 section="grants",
                 index=index,
             )
@@ -799,9 +770,7 @@ def _check_rules(
         for position, selector in enumerate(rule.who):
             checker.resolve(selector, located, ("who", position), "rules", index)
         field_ = "allow" if rule.allow else "deny"
-        _check_targets(
-            checker, located, field_, rule.allow or rule.deny, "rules", index, categories, services
-        )
+        _check_targets(checker, located, field_, rule.allow or rule.deny, "rules", index, categories, services)
         _check_when(checker, located, "rules", index, schedules)
         if not any(p.severity == "error" for p in checker.problems[before:]):
             good.append(located)
@@ -856,9 +825,7 @@ def _check_shadowing(checker: _Checker, decisions: list[Decision], rules: dict[s
                     "rule {id} never takes effect: rule {other} (line {line}) already decides "
                     "{action} for the same hosts and sites"
                 ).format(id=later.id, other=other.id, line=other.line, action=other.action),
-                _("move rule {id} above rule {other}, or narrow rule {other}").format(
-                    id=later.id, other=other.id
-                ),
+                _("move rule {id} above rule {other}, or narrow rule {other}").format(id=later.id, other=other.id),
                 section="rules",
                 index=checker.raw.rules.index(located),
             )
@@ -901,9 +868,7 @@ def _check_grant_needed(checker: _Checker, grants: list[Located], decisions: lis
                 located,
                 ("allow",),
                 "policy.grant-not-needed",
-                _("grant {id} allows what {who} already may reach without it").format(
-                    id=grant.id, who=grant.who
-                ),
+                _("grant {id} allows what {who} already may reach without it").format(id=grant.id, who=grant.who),
                 _("delete the grant, or check that the restriction it lifts is written"),
                 severity="warning",
                 section="grants",

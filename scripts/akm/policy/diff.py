@@ -114,9 +114,7 @@ def _moments(policies: list[CompiledPolicy], at: datetime) -> list[tuple[str, da
         inside = next((m for m in hours if schedule_matches(schedule, m, zone)), None)
         if inside is not None:
             moments.append((f"schedule:{schedule_id}", inside))
-    outside = next(
-        (m for m in hours if not any(schedule_matches(s, m, zone) for s in schedules.values())), None
-    )
+    outside = next((m for m in hours if not any(schedule_matches(s, m, zone) for s in schedules.values())), None)
     if outside is not None:
         moments.append(("outside" if schedules else "always", outside))
     return moments
@@ -256,9 +254,7 @@ def render_text(result: DiffResult, inventory) -> list[str]:
     return lines
 
 
-def diff_revisions(
-    policy_dir: Path, inventory, rev1: str, rev2: str, at: datetime | None
-) -> tuple[DiffResult, list]:
+def diff_revisions(policy_dir: Path, inventory, rev1: str, rev2: str, at: datetime | None) -> tuple[DiffResult, list]:
     """Compile the policy at *rev1* and *rev2* and compare them; also return the errors of either."""
     with tempfile.TemporaryDirectory(prefix="akm-policy-diff-") as temp:
         compiled = []

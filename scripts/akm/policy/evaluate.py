@@ -49,9 +49,7 @@ def decide(policy: CompiledPolicy, nets: tuple[IPv4Network, ...], target: str, m
     for decision in policy.decisions:
         if decision.expires is not None and moment >= decision.expires:
             continue
-        if decision.when is not None and not schedule_matches(
-            policy.schedules[decision.when], moment, policy.zone
-        ):
+        if decision.when is not None and not schedule_matches(policy.schedules[decision.when], moment, policy.zone):
             continue
         if not any(_target_matches(t, target, categories) for t in decision.what):
             continue

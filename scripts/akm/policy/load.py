@@ -96,21 +96,7 @@ def _read(files: list[Path], problems: list[Problem]) -> tuple[dict[str, list], 
     known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
     for path in files:
         name = display_path(path)
-        try:
-            data, found = load_yaml(path)
-        except ValueError as exc:
-            # PyYAML builds dates itself and raises a bare ValueError for e.g. 2027-02-30.
-            problems.append(
-                _problem(
-                    name,
-                    None,
-                    "",
-                    "policy.bad-value",
-                    _("a value cannot be read: {reason}").format(reason=exc),
-                    _("check the dates in this file; write them as YYYY-MM-DD"),
-                )
-            )
-            continue
+        data, found = load_yaml(path)
         problems.extend(found)
         if data is None:
             if not found:
@@ -229,10 +215,10 @@ def _validate(
     try:
         return Located(model.model_validate(item), item)
     except ValidationError as exc:
-        for problem in problems_from(exc, item, section, index):
-            field_ = problem.field
-            if section in SINGLE_SECTIONS:
-                field_ = section + field_[len(section) + 3 :]
+        for problem in problems_from(exc, item, section):
+            inner = "" if problem.field == section else problem.field
+            where = section if section in SINGLE_SECTIONS else f"{section}[{index}]"
+            field_ = where + (f".{inner}" if inner and not inner.startswith("[") else inner)
             problem = Problem(
                 problem.file,
                 problem.line,

@@ -28,9 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 GrantId = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")]
 Login = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,31}$")]
-Selector = Annotated[
-    str, Field(pattern=r"^(all|(segment|department|profile|person|host):[a-z0-9][a-z0-9._-]{0,62})$")
-]
+Selector = Annotated[str, Field(pattern=r"^(all|(segment|department|profile|person|host):[a-z0-9][a-z0-9._-]{0,62})$")]
 Target = Annotated[str, Field(pattern=r"^(internet|(category|service):[a-z][a-z0-9_-]{0,39})$")]
 Port = Annotated[str, Field(pattern=r"^(tcp|udp)/[0-9]{1,5}(-[0-9]{1,5})?$")]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]

@@ -9,8 +9,7 @@ from akm.policy.generators.routeros import RouterosGenerator
 from akm.policy.generators.squid import SquidGenerator
 
 GENERATORS: dict[str, type[Generator]] = {
-    generator.name: generator
-    for generator in (SquidGenerator, NftablesGenerator, RouterosGenerator, IosGenerator)
+    generator.name: generator for generator in (SquidGenerator, NftablesGenerator, RouterosGenerator, IosGenerator)
 }
 
 __all__ = ["GENERATORS", "Generator", "Options"]

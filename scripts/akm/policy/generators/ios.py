@@ -63,9 +63,7 @@ class IosGenerator(Generator):
                 "!",
             ]
         gateways = policy.assets_with(profile="gateway")
-        managements = [
-            n for s in policy.inventory.segments.values() if s.purpose == "management" for n in [s.subnet]
-        ]
+        managements = [n for s in policy.inventory.segments.values() if s.purpose == "management" for n in [s.subnet]]
         for segment in sorted(policy.inventory.segments.values(), key=lambda s: s.vlan or 0):
             if segment.vlan is None or segment.purpose in {"wan", "management"}:
                 continue
@@ -76,9 +74,7 @@ class IosGenerator(Generator):
             for gateway in gateways:
                 ip = gateway.ip_on(segment.id)
                 if ip is not None:
-                    lines.append(
-                        f" permit tcp {ios_net(segment.subnet)} host {ip} eq {policy.settings.proxy_port}"
-                    )
+                    lines.append(f" permit tcp {ios_net(segment.subnet)} host {ip} eq {policy.settings.proxy_port}")
                     lines.append(f" permit udp {ios_net(segment.subnet)} host {ip} eq 53")
             for decision, service_id in self.service_decisions(policy):
                 who = policy.networks(decision.who)

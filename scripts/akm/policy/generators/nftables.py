@@ -85,9 +85,7 @@ class NftablesGenerator(Generator):
             if set_name not in seen_sets:
                 seen_sets.add(set_name)
                 timeout = seconds_until(decision.expires, policy.at) if decision.expires else None
-                comment = decision.label + (
-                    f" until {decision.expires.date().isoformat()}" if decision.expires else ""
-                )
+                comment = decision.label + (f" until {decision.expires.date().isoformat()}" if decision.expires else "")
                 sets += self._set(set_name, nets, comment, timeout)
             verdict = "accept" if decision.action == "allow" else "drop"
             service = policy.services[service_id]

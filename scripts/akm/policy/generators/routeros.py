@@ -42,9 +42,7 @@ class RouterosGenerator(Generator):
 
     def _list(self, name: str, nets, comment: str, timeout: int | None = None) -> list[str]:
         extra = f" timeout={_duration(timeout)}" if timeout else ""
-        return [
-            f"add list={name} address={net_text(n)}{extra} comment={_quote('akm: ' + comment)}" for n in nets
-        ]
+        return [f"add list={name} address={net_text(n)}{extra} comment={_quote('akm: ' + comment)}" for n in nets]
 
     def _time(self, policy: CompiledPolicy, decision: Decision) -> str:
         if decision.when is None:
@@ -97,9 +95,7 @@ class RouterosGenerator(Generator):
                     f"dst-address-list=!akm-lan protocol={proto} dst-port={listed} "
                     f"comment={_quote('akm: direct egress')}"
                 )
-        lists += [
-            f"add list=akm-proxy address={ip} comment={_quote('akm: the proxy')}" for ip in sorted(proxies)
-        ]
+        lists += [f"add list=akm-proxy address={ip} comment={_quote('akm: the proxy')}" for ip in sorted(proxies)]
         out = self.header(policy, "#", f"RouterOS address lists and filter rules of {hostname}")
         out += ["/ip firewall address-list", *lists, "/ip firewall filter"]
         out += [

@@ -54,9 +54,7 @@ class SquidGenerator(Generator):
                     category = policy.categories.get(target[9:])
                     if category is None or not category.domains:
                         continue
-                    lines.append(
-                        f"http_access {decision.action} {src} akm_cat_{safe_name(category.id)}{time_acl}"
-                    )
+                    lines.append(f"http_access {decision.action} {src} akm_cat_{safe_name(category.id)}{time_acl}")
         if lines:
             note = f"# {decision.label}"
             if decision.expires is not None:
@@ -75,9 +73,7 @@ class SquidGenerator(Generator):
         out += ["", "# Sites, one file per category."]
         for category in sorted(policy.categories.values(), key=lambda c: c.id):
             if category.domains:
-                out.append(
-                    f'acl akm_cat_{safe_name(category.id)} dstdomain "{directory}/acl/{category.id}.txt"'
-                )
+                out.append(f'acl akm_cat_{safe_name(category.id)} dstdomain "{directory}/acl/{category.id}.txt"')
         out += ["", "# Schedules (the gateway's clock is in the centre's time zone)."]
         for schedule in sorted(policy.schedules.values(), key=lambda s: s.id):
             days = "".join(SQUID_DAYS[d] for d in sorted(schedule.days, key=list(SQUID_DAYS).index))
@@ -117,8 +113,7 @@ class SquidGenerator(Generator):
                 f"# segment {segment}: {mbit:g} Mbit/s" + (f", {per_host:g} per host" if per_host else ""),
                 f"acl {acl} src " + " ".join(net_text(n) for n in nets),
                 f"delay_class {number} 2",
-                f"delay_parameters {number} {aggregate}/{aggregate} "
-                + (f"{host}/{host}" if host > 0 else "-1/-1"),
+                f"delay_parameters {number} {aggregate}/{aggregate} " + (f"{host}/{host}" if host > 0 else "-1/-1"),
                 f"delay_access {number} allow {acl}",
                 f"delay_access {number} deny all",
             ]
@@ -132,8 +127,7 @@ class SquidGenerator(Generator):
             f"http_port {policy.settings.proxy_port}",
             f"include {self.options.squid_dir}/akm-access.conf",
             "",
-            "# Access log for the reports: client address first;"
-            f" kept {policy.settings.log_retention_days} days.",
+            f"# Access log for the reports: client address first; kept {policy.settings.log_retention_days} days.",
             f"logformat akm {LOG_FORMAT}",
             f"access_log daemon:{log_dir}/access.log logformat=akm",
             "logfile_rotate 0",
