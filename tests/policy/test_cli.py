@@ -48,9 +48,7 @@ def test_check_fails_with_file_line_and_fix(capsys):
         "2026-11-25",
     )
     assert code != 0
-    assert (
-        "tests/policy/bad/26-not-an-approver.yml:20: grants[0].approved_by: d.karimova may not approve" in err
-    )
+    assert "tests/policy/bad/26-not-an-approver.yml:20: grants[0].approved_by: d.karimova may not approve" in err
     assert "Traceback" not in err
 
 

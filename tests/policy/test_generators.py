@@ -145,9 +145,7 @@ def test_nftables_ruleset_loads_atomically_twice(compiled, tmp_path, netns):
 @pytest.mark.skipif(not _netns_available(), reason="needs root, ip and nft for a network namespace")
 def test_nft_check_rejects_a_broken_ruleset(tmp_path, netns):
     ruleset = tmp_path / "bad.nft"
-    ruleset.write_text(
-        "table inet akm_policy {\n\tchain input { type filter hook input; policy maybe; }\n}\n"
-    )
+    ruleset.write_text("table inet akm_policy {\n\tchain input { type filter hook input; policy maybe; }\n}\n")
     result = subprocess.run(
         ["ip", "netns", "exec", netns, "nft", "-c", "-f", str(ruleset)], capture_output=True, check=False
     )

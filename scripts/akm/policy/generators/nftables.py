@@ -126,7 +126,7 @@ class NftablesGenerator(Generator):
             "\t\ttype filter hook forward priority filter; policy drop;",
             "\t\tct state established,related accept",
             "\t\tct state invalid drop",
-            '\t\tip saddr @management accept comment "management reaches every host"',
+            '\t\tip saddr @management ip daddr @lan accept comment "management reaches every LAN host"',
             *forward,
             '\t\tip saddr @lan ip daddr != @lan limit rate 10/second log prefix "akm-bypass " drop '
             'comment "direct egress bypasses the proxy"',

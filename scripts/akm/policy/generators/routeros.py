@@ -103,7 +103,8 @@ class RouterosGenerator(Generator):
             'comment="akm: management SSH is always allowed"',
             'add chain=forward action=accept connection-state=established,related comment="akm: established"',
             'add chain=forward action=drop connection-state=invalid comment="akm: invalid"',
-            'add chain=forward action=accept src-address-list=akm-management comment="akm: management"',
+            "add chain=forward action=accept src-address-list=akm-management dst-address-list=akm-lan "
+            'comment="akm: management reaches every LAN host"',
             'add chain=forward action=accept src-address-list=akm-proxy comment="akm: the proxy"',
             *filters,
             "add chain=forward action=drop src-address-list=akm-lan dst-address-list=!akm-lan log=yes "
