@@ -34,12 +34,16 @@ from akm.i18n import _
 from akm.inventory.model import Profile
 from akm.policy.load import Located, RawPolicy
 from akm.policy.model import DAYS, Schedule, Settings
+from akm.yamlsource import display_path
 
 CLIENT_KINDS = frozenset({"workstation", "laptop"})
 NETWORK_KINDS = frozenset({"router", "switch", "access_point"})
 PROFILES = frozenset(get_args(Profile))
 WEB_PORTS = ((80, 80), (443, 443))
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# A list file is first read in one sweep of the C regex engine (blank and comment lines match with an
+# empty name); only a file with a doubtful line is read line by line, to say which line is wrong.
+_LIST_LINE = re.compile(r"^[ \t]*(?:(?:\*?\.)?([a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9])?)\.?[ \t]*)?(?:#.*)?$", re.M)
+_DOMAIN_CHARS = re.compile(r"^[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9])?$")
 _PORT = re.compile(r"^(tcp|udp)/([0-9]+)(?:-([0-9]+))?$")
 
 Networks = tuple[IPv4Network, ...]
@@ -51,6 +55,18 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_domain(text: str) -> bool:
+    """True for a lowercase DNS name (letters, digits, ``_``, ``-``; no empty or dash-edged label) that
+    is not an IPv4 address. Written to be cheap: list files hold a million lines."""
+    return (
+        _DOMAIN_CHARS.match(text) is not None
+        and ".." not in text
+        and ".-" not in text
+        and "-." not in text
+        and not (text[-1].isdigit() and _is_address(text))
+    )
 
 
 def normalise_domain(text: str) -> str:
@@ -67,14 +83,29 @@ def collapse_domains(domains: Iterable[str]) -> tuple[str, ...]:
     A domain matches itself and its subdomains, so ``m.youtube.com`` adds nothing when ``youtube.com``
     is listed. Squid's ``dstdomain`` refuses such overlaps with a warning per line; removing them here
     keeps the list short and the parse quiet.
+
+    The result is sorted by the reversed text (``zu.elpmaxe``): Squid keeps ``dstdomain`` entries in a
+    splay tree ordered by comparing names from their last character, so feeding them in that order makes
+    each insert cheap. Measured with a million domains (bench/policy.py): about 1 s to parse instead of
+    13 s for the same names in another order.
     """
-    unique = set(domains)
-    kept: set[str] = set()
-    for domain in sorted(unique, key=lambda d: d.count(".")):
-        labels = domain.split(".")
-        if not any(".".join(labels[i:]) in kept for i in range(1, len(labels))):
-            kept.add(domain)
-    return tuple(sorted(kept, key=lambda d: (d.split(".")[::-1], d)))
+    reversed_sorted = sorted(domain[::-1] for domain in domains)
+    kept: list[str] = []
+    # One pass: a kept ancestor of a name is a text prefix of it, and no name sorted between the two can
+    # be kept without being its ancestor too, so the top of this stack is the only candidate to test.
+    stack: list[str] = []
+    previous = None
+    for name in reversed_sorted:
+        if name == previous:
+            continue
+        previous = name
+        while stack and not name.startswith(stack[-1]):
+            stack.pop()
+        if stack and name.startswith(stack[-1] + "."):
+            continue
+        kept.append(name)
+        stack.append(name)
+    return tuple(name[::-1] for name in kept)
 
 
 def parse_port(text: str) -> tuple[str, int, int]:
@@ -392,27 +423,37 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
             index=index,
         )
         return []
+    text = text.lower()
+    found = _LIST_LINE.findall(text)
+    if len(found) == text.count("\n") + 1 and not any(bad in text for bad in ("..", ".-", "-.")):
+        names = [name for name in found if name]
+        if not any(name[-1].isdigit() and _is_address(name) for name in names):
+            return names
     domains = []
-    file_name = f"{located.file.rsplit('/', 1)[0]}/{rel}" if "/" in located.file else rel
+    append = domains.append
+    file_name = display_path(path.resolve())
     for number, line in enumerate(text.splitlines(), start=1):
-        entry = line.split("#", 1)[0].strip()
+        if "#" in line:
+            line = line.split("#", 1)[0]
+        entry = line.strip()
         if not entry:
             continue
-        domain = normalise_domain(entry)
-        if not _DOMAIN.match(domain) or _is_address(domain):
-            code = "policy.address-in-policy" if _is_address(domain) else "policy.bad-domain"
-            checker.problems.append(
-                Problem(
-                    file_name,
-                    number,
-                    f"categories[{index}].lists[{list_index}]",
-                    code,
-                    _("{value!r} is not a domain name").format(value=entry),
-                    _("write one domain per line, e.g. example.uz; a domain also covers its subdomains"),
-                )
-            )
+        if entry[0] in "*." or entry[-1] == ".":
+            entry = normalise_domain(entry)
+        if entry and is_domain(entry):
+            append(entry)
             continue
-        domains.append(domain)
+        code = "policy.address-in-policy" if _is_address(entry) else "policy.bad-domain"
+        checker.problems.append(
+            Problem(
+                file_name,
+                number,
+                f"categories[{index}].lists[{list_index}]",
+                code,
+                _("{value!r} is not a domain name").format(value=line.strip()),
+                _("write one domain per line, e.g. example.uz; a domain also covers its subdomains"),
+            )
+        )
     return domains
 
 
@@ -434,7 +475,7 @@ def _check_categories(checker: _Checker, items: list[Located]) -> dict[str, Comp
                     section="categories",
                     index=index,
                 )
-            elif not _DOMAIN.match(domain):
+            elif not is_domain(domain):
                 checker.add(
                     located,
                     ("domains", position),
