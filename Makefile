@@ -39,8 +39,8 @@ venv: $(VENV)/.installed ## Create the Python virtual environment with the pinne
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, inventory and repo checks
 	yamllint -s .
-	ruff check scripts tests bench plugins
-	ruff format --check scripts tests bench plugins
+	ruff check .
+	ruff format --check .
 	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline
 	python -m akm.devtools collections argspecs
 	akm inventory check
