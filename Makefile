@@ -41,7 +41,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	yamllint -s .
 	ruff check .
 	ruff format --check .
-	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline
+	# The bad-input corpora hold deliberately broken YAML that the scanner's YAML reader cannot parse.
+	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline --exclude-files '^tests/[^/]+/bad/'
 	python -m akm.devtools collections argspecs
 	akm inventory check
 	ansible-lint
