@@ -39,9 +39,10 @@ venv: $(VENV)/.installed ## Create the Python virtual environment with the pinne
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, inventory and repo checks
 	yamllint -s .
-	ruff check scripts tests bench plugins
-	ruff format --check scripts tests bench plugins
-	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline
+	ruff check .
+	ruff format --check .
+	# The bad-input corpora hold deliberately broken YAML that the scanner's YAML reader cannot parse.
+	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline --exclude-files '^tests/[^/]+/bad/'
 	python -m akm.devtools collections argspecs
 	akm inventory check
 	ansible-lint
