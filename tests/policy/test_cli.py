@@ -83,6 +83,7 @@ def test_build_writes_every_platform(capsys, tmp_path):
         "squid/acl/social.txt",
         "squid/acl/video.txt",
         "squid/akm-access.conf",
+        "squid/logrotate",
         "squid/squid.conf",
     ]
 

@@ -12,6 +12,8 @@ Files:
     The whole configuration the gateway role installs: port, the include above, the access log in the
     ``akm`` format the reports read (client address first, so each line maps to a host and a person
     through the inventory).
+``squid/logrotate``
+    Daily rotation of that log, kept ``settings.log_retention_days`` days (for /etc/logrotate.d).
 
 Fair sharing uses Squid delay pools (class 2, one pool per segment: an aggregate bucket for the segment
 and one bucket per host). All web traffic of the LAN passes through Squid because the gateway drops
@@ -140,10 +142,31 @@ class SquidGenerator(Generator):
         ]
         return "\n".join(out) + "\n"
 
+    def _logrotate(self, policy: CompiledPolicy) -> str:
+        days = policy.settings.log_retention_days
+        out = self.header(policy, "#", f"rotation of the access log, kept {days} days (settings.log_retention_days)")
+        out += [
+            f"{self.options.squid_log_dir}/access.log {{",
+            "\tdaily",
+            f"\trotate {days}",
+            "\tcompress",
+            "\tdelaycompress",
+            "\tmissingok",
+            "\tnotifempty",
+            "\tdateext",
+            "\tsharedscripts",
+            "\tpostrotate",
+            "\t\ttest ! -e /run/squid.pid || /usr/sbin/squid -k rotate",
+            "\tendscript",
+            "}",
+        ]
+        return "\n".join(out) + "\n"
+
     def generate(self, policy: CompiledPolicy) -> dict[str, str]:
         files = {
             "squid/akm-access.conf": self._access(policy),
             "squid/squid.conf": self._squid_conf(policy),
+            "squid/logrotate": self._logrotate(policy),
         }
         for category in sorted(policy.categories.values(), key=lambda c: c.id):
             if category.domains:
