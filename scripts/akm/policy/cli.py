@@ -118,7 +118,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    options = Options(squid_dir=Path(args.squid_dir) if args.squid_dir else Options().squid_dir)
+    defaults = Options()
+    options = Options(
+        squid_dir=Path(args.squid_dir) if args.squid_dir else defaults.squid_dir,
+        squid_log_dir=Path(args.squid_log_dir) if args.squid_log_dir else defaults.squid_log_dir,
+    )
     files = render(policy, platforms, options)
     write_tree(files, Path(args.out))
     print(_("wrote {count} files to {out}").format(count=i18n.format_number(len(files)), out=args.out))
@@ -258,6 +262,11 @@ def register(subparsers) -> None:
         "--squid-dir",
         metavar=_("DIR"),
         help=_("where the Squid files will live on the gateway (default: /etc/squid/akm)"),
+    )
+    build.add_argument(
+        "--squid-log-dir",
+        metavar=_("DIR"),
+        help=_("where Squid writes the access log on the gateway (default: /var/log/squid/akm)"),
     )
     build.set_defaults(handler=cmd_build)
 
