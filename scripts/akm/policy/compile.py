@@ -1119,8 +1119,16 @@ def schedule_matches(schedule: Schedule, moment: datetime, zone: ZoneInfo) -> bo
 
 
 def policy_dir_for(inventory_path: Path) -> Path:
-    """The policy that belongs to an inventory: ``policies/access/<inventory directory name>``."""
-    return Path("policies/access") / inventory_path.resolve().name
+    """The policy that belongs to an inventory: ``policies/access/<inventory directory name>``, found
+    beside the inventory's repository (``<repo>/inventory/<name>`` → ``<repo>/policies/access/<name>``),
+    else relative to the working directory."""
+    inventory_dir = inventory_path.resolve()
+    if inventory_dir.is_file():
+        inventory_dir = inventory_dir.parent
+    beside = inventory_dir.parent.parent / "policies" / "access" / inventory_dir.name
+    if beside.is_dir():
+        return Path(display_path(beside))
+    return Path("policies/access") / inventory_dir.name
 
 
 __all__ = [
