@@ -171,3 +171,42 @@ def test_env_password_file_is_used(lab_inventory, capsys, monkeypatch):
     )
     assert code == 0, out
     assert os.path.exists(tmp / "e3" / "netconfig" / "sw-core.cfg")
+
+
+def test_the_built_access_policy_is_pushed_once_and_then_is_no_change(lab_inventory, capsys):
+    """``akm policy build`` output for the lab, pushed to the lab's simulated router and switch."""
+    inventory, password_file, tmp = lab_inventory
+    out = tmp / "policy-out"
+    code = main(
+        [
+            "--lang",
+            "en",
+            "policy",
+            "build",
+            "-i",
+            str(inventory),
+            "-p",
+            str(REPO / "policies" / "access" / "lab"),
+            "--out",
+            str(out),
+            "--only",
+            "routeros,ios",
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    common = [
+        "--inventory",
+        str(inventory),
+        "--vault-password-file",
+        str(password_file),
+        "--evidence",
+        str(tmp / "evidence-policy"),
+        "--timeout",
+        "10",
+    ]
+    code, first = run(capsys, "push", *common, str(out), "--confirm", "yes")
+    assert code == 0, first
+    assert "applied and confirmed" in first
+    code, second = run(capsys, "push", *common, str(out), "--confirm", "yes")
+    assert code == 0, second
+    assert second.count("already as desired") == 2

@@ -466,6 +466,9 @@ def _finish_run(
         return DeviceResult(target.name, target.platform, "changed", _("applied and confirmed"), data=data)
 
     finished = {r.device: r for r in run_parallel([by_name[r.device] for r in pending], finish, options.workers)}
+    for result in results:
+        if result.device in finished:
+            finished[result.device].seconds = round(finished[result.device].seconds + result.seconds, 3)
     return [finished.get(r.device, r) for r in results]
 
 
