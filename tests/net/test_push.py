@@ -292,3 +292,14 @@ def test_policy_build_layout_is_pushed_once_and_then_is_no_change(sim, fast):
     assert "time-range AKM-WORKDAYS\n periodic Monday Tuesday Wednesday Thursday Friday 08:00 to 17:00\n" in ios
     second = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast))
     assert [(r.status, r.data["commands"]) for r in second] == [("ok", []), ("ok", [])]
+
+
+def test_ios_connection_dropped_mid_push_is_rolled_back(sim, tmp_path, fast):
+    before = sim.control.config("sim-004")
+    sim.control.fault("sim-004", drop_on="eq 443")
+    targets = sim.targets("sim-004")
+    text = IOS_DESIRED.replace("READERS", "DROPPED").replace("GigabitEthernet0/3", "GigabitEthernet0/6")
+    desired = read_desired(desired_dir(tmp_path, {"sim-004.cfg": text}), targets)
+    results = push(targets, sim.logins(targets), desired, PushOptions(confirm="yes", timeouts=fast))
+    assert results[0].status == "rolled_back" and "apply failed" in results[0].detail
+    assert sim.control.config("sim-004") == before
