@@ -67,6 +67,7 @@ demo: venv ## Validate and show the inventory
 bench: venv ## Measure speed and memory against each issue's anchor (tables with ratios)
 	python bench/inventory.py
 	python bench/policy.py --domains 1000000
+	python bench/net.py
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)
