@@ -255,12 +255,12 @@ _ODD_NUMBER_FIRST = re.compile(r"[-+]?(?:0[0-9A-Za-z_]|_)")
 _QUOTED_DATE = bytes.maketrans(b"123456789'", b'000000000"')
 _RESOLVERS: dict[Any, list[tuple[str, re.Pattern]]] = _BaseLoader.yaml_implicit_resolvers
 _RESOLVED_FIRST = frozenset(_RESOLVERS)
+# A resolver for any first character (none by default) would make every text a candidate: decline all.
 _RESOLVED_ANY = None in _RESOLVERS
 # Every pattern of the resolver. Trying each on every candidate, whatever its first character, can only
 # find more values that are not text, never fewer: it errs on the side of the located reading.
 _RESOLVER_PATTERNS = tuple({id(regexp): regexp for rules in _RESOLVERS.values() for _tag, regexp in rules}.values())
-_VOUCHED_SCALARS = frozenset({str, int, bool, type(None), datetime.date})
-_CONTAINERS = frozenset({dict, list})
+_VOUCHED_SCALARS = frozenset({bool, type(None), datetime.date})
 
 
 def _in_subset(raw: bytes, text: str) -> bool:
@@ -294,10 +294,11 @@ def _events(data: Any) -> tuple[int, bool] | None:
     """
     numbers = False
     nodes = 1
+    containers = 1
     keys: set = set()
     texts: list[str] = []
-    containers = [data]
     pending = [data]
+    add_text, push, first, scalars = texts.append, pending.append, _RESOLVED_FIRST, _VOUCHED_SCALARS
     while pending:
         container = pending.pop()
         if type(container) is dict:
@@ -310,18 +311,18 @@ def _events(data: Any) -> tuple[int, bool] | None:
         for value in values:
             kind = type(value)
             if kind is str:
-                if _RESOLVED_ANY or value[:1] in _RESOLVED_FIRST:
-                    texts.append(value)
-            elif kind in _CONTAINERS:
-                pending.append(value)
-                containers.append(value)
+                if value[:1] in first:
+                    add_text(value)
+            elif kind is dict or kind is list:
+                push(value)
+                containers += 1
             elif kind is int:
                 numbers = True
-            elif kind not in _VOUCHED_SCALARS:
+            elif kind not in scalars:
                 return None
     if not all(type(key) is str for key in keys) or not _read_as_text([*keys, *texts]):
         return None
-    return 4 + nodes + len(containers), numbers
+    return 4 + nodes + containers, numbers
 
 
 def load_plain(path: Path) -> Any:
@@ -336,7 +337,7 @@ def load_plain(path: Path) -> Any:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if not _in_subset(raw, text):
+    if _RESOLVED_ANY or not _in_subset(raw, text):
         return None
     with gc_paused():
         try:
@@ -351,7 +352,7 @@ def load_plain(path: Path) -> Any:
         expected, numbers = counted
         if numbers and _odd_number(text):
             return None
-        parser = yaml._yaml.CParser(text)
+        parser = yaml._yaml.CParser(raw)
         try:
             found = parser.raw_parse()
         except yaml.YAMLError:

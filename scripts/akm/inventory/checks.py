@@ -122,9 +122,20 @@ def _reference(item, path, value, known: dict, what: str, written: set) -> Itera
 
 def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) -> Iterator[Problem]:
     """Report references to unknown ids. An id that is written but invalid is not reported again:
-    its own schema problem says what to fix."""
+    its own schema problem says what to fix. All names are first compared at once; only if one is
+    unknown are the records walked to locate it."""
     sections = ("departments", "rooms", "segments", "people", "data_classes")
     ids = {s: {r.id: r for r, _i in validated[s]} for s in sections}
+    assets = validated["assets"]
+    named = {
+        "departments": {r.department for s in ("rooms", "people", "assets") for r, _i in validated[s]},
+        "rooms": {r.room for r, _i in assets},
+        "people": {r.responsible for r, _i in assets},
+        "segments": {n.segment for r, _i in assets for n in r.interfaces},
+        "data_classes": {p.data_class for r, _i in assets for p in r.data},
+    }
+    if all(named[s] <= ids[s].keys() | written_ids[s] for s in sections):
+        return
     for record, item in validated["rooms"]:
         yield from _reference(
             item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
