@@ -243,9 +243,8 @@ _OUTSIDE_RULES: list[tuple[tuple[str, ...], re.Pattern]] = [
     (("<",), re.compile("<<")),
     # a quoted key glued to its value (JSON style), which YAML 1.1 does not have
     (('":', "':"), re.compile(r"[\"']:(?=\S)")),
-    # a second document, or the end of one
-    (("\n---", "\n..."), re.compile(r"\n(?:---|\.\.\.)(?=\s|$)")),
 ]
+_DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)(?=\s|$)")
 # A plain number with a leading zero or underscore: 012 is 10 in YAML 1.1 and 12 in YAML 1.2. Looked for
 # only in files where yaml-rs read a whole number, since it is a slow search.
 _ODD_NUMBER = re.compile(r"[\s\[{,][-+]?(?:0[0-9A-Za-z_]|_)")
@@ -271,7 +270,23 @@ def _in_subset(raw: bytes, text: str) -> bool:
     for needles, pattern in _OUTSIDE_RULES:
         if any(needle in text for needle in needles) and pattern.search(text):
             return False
-    return b'"0000-' not in raw.translate(_QUOTED_DATE)
+    return not _second_document(text) and b'"0000-' not in raw.translate(_QUOTED_DATE)
+
+
+def _second_document(text: str) -> bool:
+    """Whether *text* has a document marker (``---`` or ``...``) other than one ``---`` that opens it,
+    after nothing but comments and blank lines."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end == -1 else end
+        line = text[start:end].strip()
+        if line and not line.startswith("#"):
+            break
+        start = end + 1
+    if text.startswith("---", start) and text[start + 3 : start + 4] in ("", " ", "\n"):
+        start += 3
+    return ("\n---" in text or "\n..." in text) and _DOCUMENT_MARK.search(text, start) is not None
 
 
 def _odd_number(text: str) -> bool:

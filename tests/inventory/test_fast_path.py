@@ -113,6 +113,8 @@ DECLINED = [
     "\ufeffa: b\n",
     "%YAML 1.1\n---\na: b\n",
     "a: b\n...\n",
+    "# a header\n---\na: b\n---\nc: d\n",
+    "---\na: b\n--- \nc: d\n",
     "a: b\na: c\n",
     # both read text here, but the fast way cannot see the quotes, so it declines what plain would not be
     "a: 'yes'\nb: \"on\"\nc: '012'\n",
@@ -133,6 +135,8 @@ AGREEING = [
     "a: plain words\n  folded on two lines\n",
     "a: # a comment\n  - x # another\n",
     "mac: 00:11:22:33:44:55\n",
+    "# a header\n\n---\na: b\n",
+    "---\n# data\na: b  # ---\nc: '---'\n",
 ]
 
 
