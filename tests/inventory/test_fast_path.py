@@ -140,6 +140,37 @@ AGREEING = [
 ]
 
 
+# Corners of the grammar: the fast way may read or decline each, but must never read it differently.
+EDGES = [
+    "a: one\n  two\n\n  three\nb: c\n",
+    "a: 'one\n  two\n\n  three'\n",
+    'a: "one\n  two"\n',
+    "a: b   \nc: d # note\n",
+    "a: [x,\n  y, {z: w,\n  v: u}]\n",
+    "a:\n- b\n- c\n",
+    "- - a\n  - b\n- c\n",
+    "a:\nb: ~\nc: []\n",
+    "a: {b, c}\n",
+    "a: [b, c, ]\n",
+    "a: b: c\n",
+    "a:\n  b: 1\n c: 2\n",
+    "k" * 1100 + ": v\n",
+    "a: x\n#c\n  - y\n",
+    "a: 'x'y\n",
+    "a: -x\nb: - y\n",
+    "a: 1\n---\n",
+    "'a': 1\n\"b\": 2\n",
+    "a: 'O\u02bbzbek, \u00e7, \U0001f600'\n",
+]
+
+
+@pytest.mark.parametrize("text", EDGES)
+def test_corners_of_the_grammar_read_the_same_or_are_declined(text, tmp_path):
+    path = tmp_path / "case.yml"
+    path.write_text(text, encoding="utf-8")
+    check_agreement(path)
+
+
 @pytest.mark.parametrize("text", DISAGREEING)
 def test_each_disagreement_is_real(text):
     assert parsers_disagree(text)
