@@ -29,7 +29,7 @@ from akm.errors import Problem
 from akm.i18n import _
 from akm.lab import aptcache, image, internet, machines, network
 from akm.lab.plan import APT_CACHE_PORT, LabError, Plan, plan_lab
-from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, run, stop, which
+from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, reap, run, stop, which
 
 DEFAULT_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY", "inventory/lab"))
 DEFAULT_STATE_DIR = Path("/var/lib/akm-lab")
@@ -192,7 +192,7 @@ def _state_dir_guess(inventory: Path | Plan | None) -> Path:
     if inventory is not None:
         try:
             return load_plan(inventory).state_dir
-        except Exception:  # noqa: BLE001 - down must work even with a broken inventory
+        except Exception:
             pass
     return DEFAULT_STATE_DIR
 
@@ -203,6 +203,7 @@ def leftovers(state_dir: Path) -> list[str]:
     state = State.load()
     if state:
         found += [name for name, ref in (state.processes or {}).items() if ref.alive()]
+    found += [f"orphan:{name}" for name in machines.container_inits(state_dir).values()]
     found += machines.lab_mounts(state_dir)
     found += network.lab_namespaces()
     if network.host_link_exists():
@@ -214,16 +215,26 @@ def teardown(state_dir: Path, grace: float = 10.0) -> list[str]:
     """Remove every part of the lab under *state_dir*; return what was removed. Needs no plan."""
     state = State.load()
     recorded = dict((state.processes or {}) if state else {})
+    known = {ref.pid for ref in recorded.values()}
     for name, ref in _swept(state_dir):
-        recorded.setdefault(name if name not in recorded else f"{name}+{ref.pid}", ref)
+        if ref.pid not in known:
+            recorded[f"{name}+{ref.pid}"] = ref
     removed = sorted(name for name, ref in recorded.items() if ref.alive())
     machine_refs = [ref for name, ref in recorded.items() if name.startswith("machine:")]
     machines.stop_machines(machine_refs, grace)
     stop([ref for name, ref in recorded.items() if not name.startswith("machine:")], signal.SIGTERM, 5.0)
+    for ref in recorded.values():
+        reap(ref)
+    removed += machines.kill_orphans(state_dir)
     removed += machines.unmount_all(state_dir)
     removed += network.destroy()
     State.clear()
     return removed
+
+
+def is_running(inventory: Path | Plan) -> bool:
+    """True if the whole lab of *inventory* runs (every machine, the cache, the network)."""
+    return _running(load_plan(inventory), State.load())
 
 
 def _running(plan: Plan, state: State | None) -> bool:
@@ -281,7 +292,7 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
         machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=fresh)
         state.remember(f"machine:{machine.hostname}", machines.spawn(plan, machine))
     network.add_host_routes(plan)
-    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout)
+    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     _start_simulator(plan, state, log)
     log(_("The lab is up: {count} machines answer SSH ({seconds} s).").format(
         count=len(plan.machines), seconds=round(time.monotonic() - started)))
@@ -301,6 +312,10 @@ def down(inventory: Path | Plan | None = DEFAULT_INVENTORY, *, grace: float = 10
     else:
         log(_("The lab was not running; nothing to remove."))
     return removed
+
+
+def _settle_argv(plan: Plan) -> Callable:
+    return lambda machine: ssh_command(plan, machine.hostname)
 
 
 def _machine_refs(state: State) -> dict[str, ProcessRef]:
@@ -326,14 +341,16 @@ def reset(inventory: Path | Plan, hostname: str, *, timeout: float = 120.0, log:
     started = time.monotonic()
     with lab_lock():
         state = _require_running(plan)
-        machines.stop_machines([state.processes[f"machine:{hostname}"]], grace=0)
+        old = state.processes[f"machine:{hostname}"]
+        machines.stop_machines([old], grace=0)
+        reap(old)
         sources = aptcache.lab_sources()
         image_id = image.read_stamp(image.image_dir(plan.state_dir))["id"]
         public_key = key_paths(plan.state_dir)[1].read_text()
         ca_cert = internet.ca_paths(plan.state_dir)[1].read_text()
         machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=True)
         state.remember(f"machine:{hostname}", machines.spawn(plan, machine))
-        machines.wait_ready(plan, [machine], _machine_refs(state), timeout)
+        machines.wait_ready(plan, [machine], _machine_refs(state), timeout, _settle_argv(plan))
     seconds = time.monotonic() - started
     log(_("{host} is fresh again ({seconds} s).").format(host=hostname, seconds=round(seconds, 1)))
     return seconds

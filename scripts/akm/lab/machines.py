@@ -16,6 +16,7 @@ process in it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from akm.errors import Problem
@@ -174,15 +176,51 @@ def stop_machines(refs: list[ProcessRef], grace: float) -> None:
     for ref in refs:
         pid = leader(ref)
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(r.alive() for r in refs):
         time.sleep(0.1)
     for ref in refs:
         ref.signal(signal.SIGKILL)
+
+
+def container_inits(state_dir: Path) -> dict[int, str]:
+    """PID 1 of every container booted from a lab layer, found on the host by its root mount.
+
+    This finds machines whose nspawn was killed (their systemd then lives on, orphaned); the answer maps
+    host PID to host name. Killing such a PID ends its whole container.
+    """
+    upper = f"upperdir={state_dir / 'machines'}/"
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+            nspid = next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
+            if len(nspid) < 2 or nspid[-1] != "1":
+                continue
+            with open(f"/proc/{entry}/mountinfo") as handle:
+                root = next((line for line in handle if line.split()[4] == "/"), "")
+        except (OSError, StopIteration):
+            continue
+        if upper in root:
+            found[int(entry)] = root.split(upper, 1)[1].split("/", 1)[0]
+    return found
+
+
+def kill_orphans(state_dir: Path) -> list[str]:
+    """SIGKILL the containers of lab layers that still run after their nspawn is gone; return names."""
+    killed = []
+    for pid, name in container_inits(state_dir).items():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(f"orphan:{name}")
+    deadline = time.monotonic() + 5
+    while killed and time.monotonic() < deadline and container_inits(state_dir):
+        time.sleep(0.1)
+    return killed
 
 
 def ssh_ready(address: str, timeout: float = 1.0) -> bool:
@@ -195,10 +233,50 @@ def ssh_ready(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], timeout: float) -> None:
-    """Wait until every machine of *machines* answers SSH; raise ``lab.boot-timeout`` after *timeout* s."""
-    waiting = {m.hostname: m for m in machines}
+def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], timeout: float,
+               ssh_argv: Callable[[Machine], list[str]] | None = None) -> None:
+    """Wait until every machine of *machines* answers SSH and, given *ssh_argv*, has finished booting
+    (systemd ``running`` or ``degraded``); raise ``lab.boot-timeout`` after *timeout* s."""
     deadline = time.monotonic() + timeout
+    _wait_ssh(plan, machines, refs, deadline, timeout)
+    if ssh_argv is None:
+        return
+    checks = {
+        m.hostname: subprocess.Popen([*ssh_argv(m), "systemctl", "is-system-running", "--wait"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        for m in machines
+    }
+    late = []
+    for name, check in checks.items():
+        try:
+            answer, _err = check.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            check.kill()
+            check.communicate()
+            late.append(name)
+            continue
+        if answer.strip().splitlines()[-1:] not in (["running"], ["degraded"]):
+            log = machine_dir(plan.state_dir, name) / "console.log"
+            raise LabError([Problem(str(log), None, name, "lab.boot-failed",
+                                    _("machine {host} did not boot properly: {state}").format(
+                                        host=name, state=answer.strip()[-200:]),
+                                    _("read its console log {log}").format(log=log))])
+    if late:
+        _timeout(plan, late, timeout)
+
+
+def _timeout(plan: Plan, names: list[str], timeout: float) -> None:
+    hosts = ", ".join(sorted(names))
+    raise LabError([Problem(str(plan.state_dir / "machines"), None, hosts, "lab.boot-timeout",
+                            _("no SSH answer from {hosts} within {seconds} s").format(
+                                hosts=hosts, seconds=int(timeout)),
+                            _("read console.log in each machine's directory; raise --timeout on a slow host"))])
+
+
+def _wait_ssh(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], deadline: float,
+              timeout: float) -> None:
+    waiting = {m.hostname: m for m in machines}
     while waiting and time.monotonic() < deadline:
         for name, machine in list(waiting.items()):
             if not refs[name].alive():
@@ -211,11 +289,7 @@ def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef],
         if waiting:
             time.sleep(0.5)
     if waiting:
-        names = ", ".join(sorted(waiting))
-        raise LabError([Problem(str(plan.state_dir / "machines"), None, names, "lab.boot-timeout",
-                                _("no SSH answer from {hosts} within {seconds} s").format(
-                                    hosts=names, seconds=int(timeout)),
-                                _("read console.log in each machine's directory; raise --timeout on a slow host"))])
+        _timeout(plan, list(waiting), timeout)
 
 
 def pss_kib(pid: int) -> int:

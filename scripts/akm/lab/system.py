@@ -116,6 +116,14 @@ def stop(refs: Sequence[ProcessRef], first: int = signal.SIGTERM, wait: float = 
         time.sleep(0.1)
 
 
+def reap(ref: ProcessRef) -> None:
+    """Collect *ref*'s exit status if this process started it, so no zombie is left behind."""
+    try:
+        os.waitpid(ref.pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def all_pids() -> Iterator[int]:
     """Every PID visible in ``/proc``."""
     for entry in os.listdir("/proc"):
