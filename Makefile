@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Debian packages the project's commands need on the control node.
 APT_PACKAGES := python3-venv git make debootstrap systemd-container iproute2 nftables squid restic \
-	apt-cacher-ng openssh-client sshpass sarg
+	apt-cacher-ng openssh-client sshpass sarg openssl
 
 .PHONY: help
 help: ## List every target
@@ -32,3 +32,13 @@ $(VENV)/.installed: pyproject.toml requirements.yml
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python virtual environment with pinned dependencies
+
+.PHONY: lab lab-down lab-test
+lab: deps venv ## Boot the virtual library: every lab machine, the fake internet, the package cache (root)
+	$(BIN)/akm lab up
+
+lab-down: venv ## Stop the virtual library and remove everything it made (root)
+	$(BIN)/akm lab down
+
+lab-test: deps venv ## Boot the lab and run the tests that need it, ending with a full teardown (root)
+	AKM_LAB_TEST=1 $(BIN)/pytest -q -m lab tests/lab

@@ -68,8 +68,13 @@ def in_lab(running_lab: Plan):
     """Run a command on a lab machine over SSH; return the finished process (text output)."""
 
     def run(host: str, *command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        done = subprocess.run(lab.ssh_command(running_lab, host, list(command)), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            lab.ssh_command(running_lab, host, list(command)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"{host}: {' '.join(command)} failed ({done.returncode}): {done.stderr}")
         return done

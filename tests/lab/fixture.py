@@ -93,27 +93,55 @@ def _i(name: str, segment: str, ip: str) -> Interface:
 def make_inventory(state_dir: Path = Path("/var/lib/akm-lab"), **changes) -> Inventory:
     """The lab of the brief in miniature: gateway, a server, a reader, the internet machine."""
     seg = {
-        "wan": Segment("wan", "Internet", "wan", IPv4Network("198.18.0.0/24"), gateway=IPv4Address("198.18.0.1")),
-        "servers": Segment("servers", "Servers", "servers", IPv4Network("198.18.10.0/24"), 10,
-                           IPv4Address("198.18.10.1")),
-        "readers": Segment("readers", "Readers", "readers", IPv4Network("198.18.30.0/24"), 30,
-                           IPv4Address("198.18.30.1")),
+        "wan": Segment(
+            "wan", "Internet", "wan", IPv4Network("198.18.0.0/24"), gateway=IPv4Address("198.18.0.1")
+        ),
+        "servers": Segment(
+            "servers", "Servers", "servers", IPv4Network("198.18.10.0/24"), 10, IPv4Address("198.18.10.1")
+        ),
+        "readers": Segment(
+            "readers", "Readers", "readers", IPv4Network("198.18.30.0/24"), 30, IPv4Address("198.18.30.1")
+        ),
         "management": Segment("management", "Management", "management", IPv4Network("198.19.255.0/24"), 99),
     }
     seg.update(changes.pop("segments", {}))
     assets = changes.pop("assets", None) or [
-        Asset("gw", [_i("wan", "wan", "198.18.0.2"), _i("servers", "servers", "198.18.10.1"),
-                     _i("readers", "readers", "198.18.30.1"), _i("mgmt", "management", "198.19.255.2")],
-              ["gateway"], inventory_no="AKM-9001"),
-        Asset("srv", [_i("eth0", "servers", "198.18.10.10"), _i("mgmt", "management", "198.19.255.10")],
-              ["file_server"], inventory_no="AKM-9002"),
-        Asset("oquvchi-01", [_i("eth0", "readers", "198.18.30.11"), _i("mgmt", "management", "198.19.255.41")],
-              ["reader"], inventory_no="AKM-9020"),
-        Asset("mikrotik", [_i("ether1", "management", "198.19.255.3")], os="routeros7", net=object(),
-              inventory_no="AKM-9050"),
+        Asset(
+            "gw",
+            [
+                _i("wan", "wan", "198.18.0.2"),
+                _i("servers", "servers", "198.18.10.1"),
+                _i("readers", "readers", "198.18.30.1"),
+                _i("mgmt", "management", "198.19.255.2"),
+            ],
+            ["gateway"],
+            inventory_no="AKM-9001",
+        ),
+        Asset(
+            "srv",
+            [_i("eth0", "servers", "198.18.10.10"), _i("mgmt", "management", "198.19.255.10")],
+            ["file_server"],
+            inventory_no="AKM-9002",
+        ),
+        Asset(
+            "oquvchi-01",
+            [_i("eth0", "readers", "198.18.30.11"), _i("mgmt", "management", "198.19.255.41")],
+            ["reader"],
+            inventory_no="AKM-9020",
+        ),
+        Asset(
+            "mikrotik",
+            [_i("ether1", "management", "198.19.255.3")],
+            os="routeros7",
+            net=object(),
+            inventory_no="AKM-9050",
+        ),
     ]
-    internet = LabInternet("internet", [_i("wan", "wan", "198.18.0.1"), _i("mgmt", "management", "198.19.255.250")],
-                           [Site("kun.uz", "news"), Site("rutracker.org", "piracy", https=False)])
+    internet = LabInternet(
+        "internet",
+        [_i("wan", "wan", "198.18.0.1"), _i("mgmt", "management", "198.19.255.250")],
+        [Site("kun.uz", "news"), Site("rutracker.org", "piracy", https=False)],
+    )
     lab = Lab(state_dir, LabControl("management", IPv4Address("198.19.255.1")), internet)
     inv = Inventory(Path("inventory/lab"), seg, assets, lab)
     for key, value in changes.items():

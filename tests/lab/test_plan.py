@@ -39,8 +39,12 @@ def test_legs_addresses_and_bridges():
     outer = [p.outer for m in plan.machines for p in m.ports]
     assert len(outer) == len(set(outer))
     assert all(len(name) <= 15 for name in outer + list(plan.bridges.values()))
-    assert plan.bridges == {"management": "br-management", "readers": "br-readers", "servers": "br-servers",
-                            "wan": "br-wan"}
+    assert plan.bridges == {
+        "management": "br-management",
+        "readers": "br-readers",
+        "servers": "br-servers",
+        "wan": "br-wan",
+    }
     assert plan.control == IPv4Interface("198.19.255.1/24")
     assert plan.apt_cache_url == "http://198.19.255.1:3142"
 
@@ -77,10 +81,20 @@ def test_address_outside_the_lab_range_is_refused_with_its_place():
 
 
 def test_segment_control_and_gateway_outside_the_range_are_all_reported():
-    inv = make_inventory(segments={
-        "servers": make_inventory().segments["servers"].__class__(
-            "servers", "Servers", "servers", IPv4Network("192.168.10.0/24"), 10, IPv4Address("192.168.10.1")),
-    })
+    inv = make_inventory(
+        segments={
+            "servers": make_inventory()
+            .segments["servers"]
+            .__class__(
+                "servers",
+                "Servers",
+                "servers",
+                IPv4Network("192.168.10.0/24"),
+                10,
+                IPv4Address("192.168.10.1"),
+            ),
+        }
+    )
     inv.lab.control = replace(inv.lab.control, ip=IPv4Address("192.0.2.10"))
     with pytest.raises(LabError) as caught:
         plan_lab(inv)
@@ -97,8 +111,9 @@ def test_production_inventory_is_not_a_lab():
 
 def test_machine_without_management_leg_is_refused():
     inv = make_inventory()
-    inv.assets.append(Asset("yolgiz", [Interface("eth0", "servers", IPv4Address("198.18.10.77"))],
-                            inventory_no="AKM-9099"))
+    inv.assets.append(
+        Asset("yolgiz", [Interface("eth0", "servers", IPv4Address("198.18.10.77"))], inventory_no="AKM-9099")
+    )
     with pytest.raises(LabError) as caught:
         plan_lab(inv)
     assert codes(caught.value) == ["lab.no-management"]
@@ -106,8 +121,13 @@ def test_machine_without_management_leg_is_refused():
 
 def test_reserved_and_too_long_names_are_refused():
     inv = make_inventory()
-    inv.assets.append(Asset("switch", [Interface("a-very-long-interface-name", "management",
-                                                 IPv4Address("198.19.255.99"))], inventory_no="AKM-9098"))
+    inv.assets.append(
+        Asset(
+            "switch",
+            [Interface("a-very-long-interface-name", "management", IPv4Address("198.19.255.99"))],
+            inventory_no="AKM-9098",
+        )
+    )
     with pytest.raises(LabError) as caught:
         plan_lab(inv)
     assert {"lab.reserved-name", "lab.interface-name"} <= set(codes(caught.value))
@@ -122,9 +142,14 @@ def test_unknown_host_names_the_known_ones():
 
 
 def test_not_root_and_missing_tools_are_reported_together():
-    checks = lab.HostChecks(is_root=lambda: False, which=lambda tool: None if tool == "debootstrap" else "/bin/x")
+    checks = lab.HostChecks(
+        is_root=lambda: False, which=lambda tool: None if tool == "debootstrap" else "/bin/x"
+    )
     problems = lab.preflight(checks)
-    assert [(p.code, p.field) for p in problems] == [("lab.not-root", ""), ("lab.missing-tool", "debootstrap")]
+    assert [(p.code, p.field) for p in problems] == [
+        ("lab.not-root", ""),
+        ("lab.missing-tool", "debootstrap"),
+    ]
     assert "debootstrap" in problems[1].hint
 
 
@@ -139,12 +164,17 @@ def test_up_refuses_before_creating_anything(tmp_path):
 def test_mirror_is_read_from_the_apt_configuration(tmp_path):
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
-        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
-        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n\n"
-        "Types: deb-src\nURIs: http://mirror.invalid/debian\nSuites: bookworm\nComponents: main\n")
+        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n\n"
+        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\n"
+        "Types: deb-src\nURIs: http://mirror.invalid/debian\nSuites: bookworm\nComponents: main\n"
+    )
     sources = lab_sources(tmp_path)
     assert [(s.path, s.suites) for s in sources] == [
-        ("/debian", ("bookworm", "bookworm-updates")), ("/debian-security", ("bookworm-security",))]
+        ("/debian", ("bookworm", "bookworm-updates")),
+        ("/debian-security", ("bookworm-security",)),
+    ]
     config = acng_config(Path("/state/apt-cache"), "198.19.255.1", sources)
     assert "BindAddress: 198.19.255.1\n" in config
     assert "Remap-debian: /debian ; http://mirror.invalid/debian/\n" in config
@@ -155,7 +185,9 @@ def test_mirror_is_read_from_the_apt_configuration(tmp_path):
 
 
 def test_one_line_style_sources_list_is_read_too(tmp_path):
-    (tmp_path / "sources.list").write_text("# comment\ndeb [arch=amd64] http://m.invalid/debian bookworm main\n")
+    (tmp_path / "sources.list").write_text(
+        "# comment\ndeb [arch=amd64] http://m.invalid/debian bookworm main\n"
+    )
     assert [s.uri for s in lab_sources(tmp_path)] == ["http://m.invalid/debian"]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from ipaddress import IPv4Address, ip_address
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,8 @@ def test_fake_internet_dns_answers_only_for_its_sites(running_lab, in_lab):
 
 
 def test_the_host_does_not_use_the_lab_dns():
-    resolvers = [line.split()[1] for line in open("/etc/resolv.conf") if line.startswith("nameserver")]
+    lines = Path("/etc/resolv.conf").read_text().splitlines()
+    resolvers = [line.split()[1] for line in lines if line.startswith("nameserver")]
     assert all(ip_address(r) not in LAB_RANGE for r in resolvers if r.count(".") == 3)
 
 
@@ -71,30 +73,42 @@ def test_a_page_comes_from_the_internet_through_the_gateway(running_lab, in_lab)
     hop = json.loads(route)[0]
     gateway_ips = {str(p.address.ip) for p in gateway.ports}
     assert hop["gateway"] in gateway_ips
-    page = in_lab(reader.hostname, "curl", "-sS", "--max-time", "10", f"https://{site.domain}/kitoblar").stdout
+    page = in_lab(
+        reader.hostname, "curl", "-sS", "--max-time", "10", f"https://{site.domain}/kitoblar"
+    ).stdout
     assert f"akm-lab site {site.domain} category {site.category} path /kitoblar" in page
 
 
 def test_no_lab_namespace_has_a_default_route_or_a_way_out(running_lab):
     namespaces = running_lab.netns_names
     for name in namespaces:
-        routes = json.loads(subprocess.run(["ip", "-n", name, "-j", "route", "show"], capture_output=True,
-                                           text=True, check=True).stdout or "[]")
+        routes = json.loads(
+            subprocess.run(
+                ["ip", "-n", name, "-j", "route", "show"], capture_output=True, text=True, check=True
+            ).stdout
+            or "[]"
+        )
         for route in routes:
             assert route["dst"] != "default", name
             if route["dst"] != "default":
                 assert IPv4Address(route["dst"].split("/")[0]) in LAB_RANGE, (name, route)
         # ip route get only consults the table, it sends nothing: an outside address has no route.
-        probe = subprocess.run(["ip", "-n", name, "route", "get", "192.0.2.1"], capture_output=True, text=True)
+        probe = subprocess.run(
+            ["ip", "-n", name, "route", "get", "192.0.2.1"], capture_output=True, text=True
+        )
         assert probe.returncode != 0, (name, probe.stdout)
 
 
 def test_the_host_gains_only_the_lab_routes(running_lab):
-    routes = json.loads(subprocess.run(["ip", "-j", "route", "show", "dev", HOST_LINK], capture_output=True,
-                                       text=True, check=True).stdout)
+    routes = json.loads(
+        subprocess.run(
+            ["ip", "-j", "route", "show", "dev", HOST_LINK], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert routes and all(IPv4Address(r["dst"].split("/")[0]) in LAB_RANGE for r in routes)
-    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
-                                      check=True).stdout)
+    links = json.loads(
+        subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout
+    )
     assert [link["ifname"] for link in links if link["ifname"].startswith(PREFIX)] == [HOST_LINK]
 
 
@@ -104,8 +118,11 @@ def test_nothing_of_the_lab_listens_on_the_hosts_other_addresses(running_lab):
     listing = subprocess.run(["ss", "-Hlntup"], capture_output=True, text=True, check=True).stdout
     checked = 0
     for line in listing.splitlines():
-        pids = {int(p.split("=")[1]) for p in line.split("users:")[-1].replace(")", ",").split(",")
-                if p.startswith("pid=")}
+        pids = {
+            int(p.split("=")[1])
+            for p in line.split("users:")[-1].replace(")", ",").split(",")
+            if p.startswith("pid=")
+        }
         if not pids & ours:
             continue
         checked += 1

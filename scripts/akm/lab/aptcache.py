@@ -71,8 +71,13 @@ def read_sources(apt_dir: Path = APT_DIR) -> list[Source]:
             if "deb" not in stanza.get("Types", "").split() or stanza.get("Enabled", "yes") == "no":
                 continue
             for uri in stanza.get("URIs", "").split():
-                sources.append(Source(uri, tuple(stanza.get("Suites", "").split()),
-                                      tuple(stanza.get("Components", "").split())))
+                sources.append(
+                    Source(
+                        uri,
+                        tuple(stanza.get("Suites", "").split()),
+                        tuple(stanza.get("Components", "").split()),
+                    )
+                )
     lists = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
     for path in lists:
         if not path.is_file():
@@ -93,11 +98,23 @@ def lab_sources(apt_dir: Path = APT_DIR, suite: str = "bookworm") -> list[Source
     wanted = {suite, f"{suite}-updates", f"{suite}-security"}
     sources = [s for s in read_sources(apt_dir) if wanted.intersection(s.suites)]
     if not any(suite in s.suites for s in sources):
-        raise LabError([Problem(
-            str(apt_dir), None, "URIs", "lab.no-mirror",
-            _("the host's apt configuration names no HTTP repository for {suite}").format(suite=suite),
-            _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
-        )])
+        raise LabError(
+            [
+                Problem(
+                    str(apt_dir),
+                    None,
+                    "URIs",
+                    "lab.no-mirror",
+                    _("the host's apt configuration names no HTTP repository for {suite}").format(
+                        suite=suite
+                    ),
+                    _(
+                        "configure apt on the host (apt-get update must work); "
+                        "the lab's cache uses the same mirror"
+                    ),
+                )
+            ]
+        )
     return sources
 
 
@@ -132,11 +149,15 @@ def machine_sources(cache_url: str, sources: list[Source]) -> str:
     """Return the deb822 ``.sources`` file of a lab machine: the same repositories, through the cache."""
     stanzas = []
     for source in sources:
-        stanzas.append("\n".join([
-            "Types: deb",
-            f"URIs: {cache_url}{source.path}",
-            f"Suites: {' '.join(source.suites)}",
-            f"Components: {' '.join(source.components) or 'main'}",
-            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg",
-        ]))
+        stanzas.append(
+            "\n".join(
+                [
+                    "Types: deb",
+                    f"URIs: {cache_url}{source.path}",
+                    f"Suites: {' '.join(source.suites)}",
+                    f"Components: {' '.join(source.components) or 'main'}",
+                    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg",
+                ]
+            )
+        )
     return "\n\n".join(stanzas) + "\n"

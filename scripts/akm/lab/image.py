@@ -2,7 +2,7 @@
 
 The image lives in ``<state_dir>/image/bookworm`` (outside the repository). It is built in a temporary
 directory next to it and renamed into place only when complete, with a stamp file
-(``etc/akm-lab-image.json``) that records the suite and the package list. So:
+(``etc/akm-lab-image.json``) that records the suite, the package list and a build id. So:
 
 - a directory ``.build-*`` is a build that was interrupted: it is removed and the image is rebuilt;
 - an image without a stamp, or whose stamp records another package list, is rebuilt;
@@ -18,6 +18,8 @@ import hashlib
 import json
 import shutil
 import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from akm.errors import Problem
@@ -75,9 +77,36 @@ def image_state(state_dir: Path, packages: tuple[str, ...] = PACKAGES) -> str:
     stamp = read_stamp(image)
     if stamp is None:
         return "half-built"
-    if stamp.get("id") != wanted_stamp(packages)["id"]:
+    if stamp.get("id") != wanted_stamp(packages)["id"] or "build" not in stamp:
         return "outdated"
     return "ready"
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete an interrupted build, first unmounting what debootstrap may have left mounted in it
+    (proc, sys, dev), so the removal never reaches into a host file system."""
+    prefix = str(path) + "/"
+    with open("/proc/self/mountinfo") as handle:
+        points = sorted(
+            (line.split()[4] for line in handle if line.split()[4].startswith(prefix)), key=len, reverse=True
+        )
+    for point in points:
+        run(["umount", "-l", point], check=False)
+    with open("/proc/self/mountinfo") as handle:
+        if any(line.split()[4].startswith(prefix) for line in handle):
+            raise LabError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        "",
+                        "lab.image-busy",
+                        _("an interrupted image build still has mounts inside it"),
+                        _("unmount them (see /proc/self/mountinfo), then run akm lab up again"),
+                    )
+                ]
+            )
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _finish(root: Path) -> None:
@@ -86,8 +115,14 @@ def _finish(root: Path) -> None:
     (root / "etc/machine-id").write_text("")
     (root / "etc/hostname").write_text("localhost\n")
     system = root / "etc/systemd/system"
-    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
-                 "e2scrub_reap.service", "getty@tty1.service"):
+    for unit in (
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_all.timer",
+        "fstrim.timer",
+        "e2scrub_reap.service",
+        "getty@tty1.service",
+    ):
         target = system / unit
         target.unlink(missing_ok=True)
         target.symlink_to("/dev/null")
@@ -97,8 +132,12 @@ def _finish(root: Path) -> None:
         listing.unlink()
 
 
-def ensure_image(state_dir: Path, mirror_url: str, log, packages: tuple[str, ...] = PACKAGES) -> tuple[str, bool]:
-    """Make sure a current image exists; return its id and whether it was (re)built now.
+def ensure_image(
+    state_dir: Path, mirror_url: str, log: Callable[[str], None], packages: tuple[str, ...] = PACKAGES
+) -> tuple[str, bool]:
+    """Make sure a current image exists; return its build id and whether it was (re)built now.
+
+    The build id is new with every build, so machine layers made on an earlier build are reset.
 
     *mirror_url* is the cache URL of the base repository (``http://<control>:3142/debian``). *log*
     is a callable that prints one progress line.
@@ -106,7 +145,7 @@ def ensure_image(state_dir: Path, mirror_url: str, log, packages: tuple[str, ...
     image = image_dir(state_dir)
     status = image_state(state_dir, packages)
     if status == "ready":
-        return wanted_stamp(packages)["id"], False
+        return read_stamp(image)["build"], False
     if status == "half-built":
         log(_("A half-built lab image was found (an earlier build was interrupted); building it again."))
     elif status == "outdated":
@@ -114,28 +153,47 @@ def ensure_image(state_dir: Path, mirror_url: str, log, packages: tuple[str, ...
     else:
         log(_("Building the lab image (Debian {suite}) once; this takes a few minutes.").format(suite=SUITE))
     image.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in image.parent.glob(".build-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in [*image.parent.glob(".build-*"), *image.parent.glob(".old-*")]:
+        _remove_tree(leftover)
     build = Path(tempfile.mkdtemp(prefix=".build-", dir=image.parent))
     build_log = image.parent / "build.log"
-    done = run(["debootstrap", "--variant=minbase", f"--include={','.join(sorted(packages))}",
-                "--components=main", SUITE, str(build), mirror_url],
-               check=False, timeout=BUILD_TIMEOUT)
+    done = run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(sorted(packages))}",
+            "--components=main",
+            SUITE,
+            str(build),
+            mirror_url,
+        ],
+        check=False,
+        timeout=BUILD_TIMEOUT,
+    )
     build_log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
-        shutil.rmtree(build, ignore_errors=True)
-        raise LabError([Problem(str(build_log), None, "", "lab.image-build-failed",
-                                _("debootstrap could not build the lab image"),
-                                _("read {log}; check that apt-get update works on the host").format(log=build_log))])
+        _remove_tree(build)
+        raise LabError(
+            [
+                Problem(
+                    str(build_log),
+                    None,
+                    "",
+                    "lab.image-build-failed",
+                    _("debootstrap could not build the lab image"),
+                    _("read {log}; check that apt-get update works on the host").format(log=build_log),
+                )
+            ]
+        )
     _finish(build)
-    stamp = wanted_stamp(packages)
+    stamp = {**wanted_stamp(packages), "build": uuid.uuid4().hex}
     (build / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     old = None
     if image.exists():
-        old = image.parent / f".old-{stamp['id']}"
+        old = image.parent / f".old-{stamp['build']}"
         shutil.rmtree(old, ignore_errors=True)
         image.rename(old)
     build.rename(image)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return stamp["id"], True
+    return stamp["build"], True

@@ -31,23 +31,84 @@ def ensure_ca(plan: Plan) -> Path:
     key, cert = ca_paths(plan.state_dir)
     key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (key.exists() and cert.exists()):
-        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(key), "-out", str(cert), "-days", "3650", "-subj", "/CN=AKM lab CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=AKM lab CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]
+        )
         key.chmod(0o600)
     names = sorted({n for s in plan.sites for n in (s.domain, f"*.{s.domain}")})
     digest = hashlib.sha256(("\n".join(names) + cert.read_text()).encode()).hexdigest()
-    site_key, site_cert, marker = (key.parent / "sites.key", key.parent / "sites.crt", key.parent / "sites.id")
+    site_key, site_cert, marker = (
+        key.parent / "sites.key",
+        key.parent / "sites.crt",
+        key.parent / "sites.id",
+    )
     if site_cert.exists() and marker.exists() and marker.read_text() == digest:
         return cert
     ext = key.parent / "sites.ext"
-    ext.write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
-                   "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+    ext.write_text(
+        "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
+        "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+    )
     csr = key.parent / "sites.csr"
-    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(site_key), "-out", str(csr), "-subj", "/CN=akm-lab-sites"])
-    run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(cert), "-CAkey", str(key), "-CAcreateserial",
-         "-days", "825", "-extfile", str(ext), "-out", str(site_cert)])
+    run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(site_key),
+            "-out",
+            str(csr),
+            "-subj",
+            "/CN=akm-lab-sites",
+        ]
+    )
+    run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(cert),
+            "-CAkey",
+            str(key),
+            "-CAcreateserial",
+            "-days",
+            "825",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(site_cert),
+        ]
+    )
     site_key.chmod(0o600)
     marker.write_text(digest)
     return cert

@@ -60,14 +60,28 @@ def preflight(checks: HostChecks | None = None) -> list[Problem]:
     checks = checks or HostChecks()
     problems = []
     if not checks.is_root():
-        problems.append(Problem("", None, "", "lab.not-root",
-                                _("the lab needs root: it creates network namespaces, mounts and containers"),
-                                _("run it as root (sudo akm lab up, or sudo make lab)")))
+        problems.append(
+            Problem(
+                "",
+                None,
+                "",
+                "lab.not-root",
+                _("the lab needs root: it creates network namespaces, mounts and containers"),
+                _("run it as root (sudo akm lab up, or sudo make lab)"),
+            )
+        )
     for tool, package in sorted(TOOLS.items()):
         if checks.which(tool) is None:
-            problems.append(Problem("", None, tool, "lab.missing-tool",
-                                    _("the program {tool} is not installed").format(tool=tool),
-                                    _("install the Debian package {package} (make deps)").format(package=package)))
+            problems.append(
+                Problem(
+                    "",
+                    None,
+                    tool,
+                    "lab.missing-tool",
+                    _("the program {tool} is not installed").format(tool=tool),
+                    _("install the Debian package {package} (make deps)").format(package=package),
+                )
+            )
     return problems
 
 
@@ -96,7 +110,22 @@ def ansible_vars(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(private),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
-                                   "-o IdentitiesOnly=yes",
+        "-o IdentitiesOnly=yes",
+    }
+
+
+def connection(plan: Plan, hostname: str) -> dict[str, object]:
+    """How to reach *hostname*, in the keys of molecule's instance config (plus the Ansible variables)."""
+    machine = plan.machine(hostname)
+    private, _public, known = key_paths(plan.state_dir)
+    return {
+        "instance": hostname,
+        "address": str(machine.management),
+        "user": "root",
+        "port": 22,
+        "identity_file": str(private),
+        "known_hosts": str(known),
+        **ansible_vars(plan.state_dir),
     }
 
 
@@ -104,9 +133,23 @@ def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> 
     """The ``ssh`` command line that logs into *hostname* as root with the lab's key."""
     machine = plan.machine(hostname)
     private, _public, known = key_paths(plan.state_dir)
-    return ["ssh", "-i", str(private), "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-            f"root@{machine.management}", *(command or [])]
+    return [
+        "ssh",
+        "-i",
+        str(private),
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        f"root@{machine.management}",
+        *(command or []),
+    ]
 
 
 def _ensure_keys(plan: Plan) -> str:
@@ -130,8 +173,13 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
         (base / part).mkdir(parents=True, exist_ok=True)
     (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), sources))
     with open(base / "log" / "daemon.log", "ab") as out:
-        child = subprocess.Popen(["apt-cacher-ng", "-c", str(base / "conf")], stdin=subprocess.DEVNULL,
-                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            ["apt-cacher-ng", "-c", str(base / "conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     state.remember("apt-cache", ProcessRef.of(child.pid, str(base / "conf")))
     deadline = time.monotonic() + 15
     import socket
@@ -144,10 +192,23 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
             if child.poll() is not None:
                 break
             time.sleep(0.2)
-    raise LabError([Problem(str(base / "log" / "daemon.log"), None, "", "lab.cache-failed",
-                            _("apt-cacher-ng did not start on {address}").format(
-                                address=f"{plan.control.ip}:{APT_CACHE_PORT}"),
-                            _("read its log; is port {port} free on that address?").format(port=APT_CACHE_PORT))])
+    raise LabError(
+        [
+            Problem(
+                str(base / "log" / "daemon.log"),
+                None,
+                "",
+                "lab.cache-failed",
+                _("apt-cacher-ng did not start on {address}").format(
+                    address=f"{plan.control.ip}:{APT_CACHE_PORT}"
+                ),
+                _(
+                    "read its log; port {port} must be free on that address (a system "
+                    "apt-cacher-ng service: systemctl disable --now apt-cacher-ng)"
+                ).format(port=APT_CACHE_PORT),
+            )
+        ]
+    )
 
 
 def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> None:
@@ -157,17 +218,28 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> No
         found = False
     if not found:
         if plan.simulated:
-            log(_("The network device simulator ({module}) is not installed; devices are not simulated.").format(
-                module=SIMULATOR))
+            log(
+                _(
+                    "The network device simulator ({module}) is not installed; devices are not simulated."
+                ).format(module=SIMULATOR)
+            )
         return
     with open(plan.state_dir / "sim.log", "ab") as out:
-        child = subprocess.Popen([sys.executable, "-m", SIMULATOR, "--inventory", str(plan.inventory)],
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", SIMULATOR, "--inventory", str(plan.inventory)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     state.remember("simulator", ProcessRef.of(child.pid, SIMULATOR))
     time.sleep(1)
     if child.poll() is not None:
-        log(_("The network device simulator stopped at once; read {log}.").format(log=plan.state_dir / "sim.log"))
+        log(
+            _("The network device simulator stopped at once; read {log}.").format(
+                log=plan.state_dir / "sim.log"
+            )
+        )
 
 
 def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
@@ -247,8 +319,14 @@ def _running(plan: Plan, state: State | None) -> bool:
     return set(plan.netns_names) <= set(network.lab_namespaces()) and network.host_link_exists()
 
 
-def up(inventory: Path | Plan = DEFAULT_INVENTORY, *, fresh: bool = False, timeout: float = 180.0,
-       log: Callable[[str], None] = print, checks: HostChecks | None = None) -> Plan:
+def up(
+    inventory: Path | Plan = DEFAULT_INVENTORY,
+    *,
+    fresh: bool = False,
+    timeout: float = 180.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> Plan:
     """Bring the lab of *inventory* up (see the module documentation); return its plan."""
     plan = load_plan(inventory)
     problems = preflight(checks)
@@ -261,8 +339,11 @@ def up(inventory: Path | Plan = DEFAULT_INVENTORY, *, fresh: bool = False, timeo
             return plan
         stale = leftovers(plan.state_dir)
         if stale:
-            log(_("Found the remains of an earlier lab run ({count} items); removing them first.").format(
-                count=len(stale)))
+            log(
+                _("Found the remains of an earlier lab run ({count} items); removing them first.").format(
+                    count=len(stale)
+                )
+            )
             teardown(plan.state_dir, grace=0)
         state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={})
         state.save()
@@ -294,12 +375,20 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
     network.add_host_routes(plan)
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     _start_simulator(plan, state, log)
-    log(_("The lab is up: {count} machines answer SSH ({seconds} s).").format(
-        count=len(plan.machines), seconds=round(time.monotonic() - started)))
+    log(
+        _("The lab is up: {count} machines answer SSH ({seconds} s).").format(
+            count=len(plan.machines), seconds=round(time.monotonic() - started)
+        )
+    )
 
 
-def down(inventory: Path | Plan | None = DEFAULT_INVENTORY, *, grace: float = 10.0,
-         log: Callable[[str], None] = print, checks: HostChecks | None = None) -> list[str]:
+def down(
+    inventory: Path | Plan | None = DEFAULT_INVENTORY,
+    *,
+    grace: float = 10.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> list[str]:
     """Remove the whole lab; return what was removed (empty if nothing was there)."""
     problems = [p for p in preflight(checks) if p.code == "lab.not-root"]
     if problems:
@@ -325,13 +414,29 @@ def _machine_refs(state: State) -> dict[str, ProcessRef]:
 def _require_running(plan: Plan) -> State:
     state = State.load()
     if not _running(plan, state):
-        raise LabError([Problem(str(plan.inventory), None, "", "lab.not-running",
-                                _("the lab is not running"), _("start it with: akm lab up"))])
+        raise LabError(
+            [
+                Problem(
+                    str(plan.inventory),
+                    None,
+                    "",
+                    "lab.not-running",
+                    _("the lab is not running"),
+                    _("start it with: akm lab up"),
+                )
+            ]
+        )
     return state
 
 
-def reset(inventory: Path | Plan, hostname: str, *, timeout: float = 120.0, log: Callable[[str], None] = print,
-          checks: HostChecks | None = None) -> float:
+def reset(
+    inventory: Path | Plan,
+    hostname: str,
+    *,
+    timeout: float = 120.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> float:
     """Give *hostname* a fresh layer and boot it again; return the seconds it took."""
     plan = load_plan(inventory)
     machine = plan.machine(hostname)
@@ -345,7 +450,7 @@ def reset(inventory: Path | Plan, hostname: str, *, timeout: float = 120.0, log:
         machines.stop_machines([old], grace=0)
         reap(old)
         sources = aptcache.lab_sources()
-        image_id = image.read_stamp(image.image_dir(plan.state_dir))["id"]
+        image_id = image.read_stamp(image.image_dir(plan.state_dir))["build"]
         public_key = key_paths(plan.state_dir)[1].read_text()
         ca_cert = internet.ca_paths(plan.state_dir)[1].read_text()
         machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=True)
@@ -365,6 +470,7 @@ class MachineStatus:
     segments: str
     running: bool
     memory_kib: int
+    rss_kib: int
 
 
 def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str, bool]]:
@@ -376,8 +482,12 @@ def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str,
     for m in plan.machines:
         ref = procs.get(f"machine:{m.hostname}")
         alive = bool(ref and ref.alive())
-        rows.append(MachineStatus(m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive,
-                                  machines.memory_kib(ref) if alive else 0))
+        pss, rss = machines.memory_kib(ref) if alive else (0, 0)
+        rows.append(
+            MachineStatus(
+                m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss
+            )
+        )
     services = {name: ref.alive() for name, ref in sorted(procs.items()) if not name.startswith("machine:")}
     services["image"] = image.image_state(plan.state_dir) == "ready"
     return plan, rows, services

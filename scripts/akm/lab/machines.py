@@ -76,8 +76,9 @@ def _write(root: Path, relative: str, content: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def seed_files(plan: Plan, machine: Machine, public_key: str, ca_cert: str, sources: list[Source],
-               image: Path) -> dict[str, tuple[str, int]]:
+def seed_files(
+    plan: Plan, machine: Machine, public_key: str, ca_cert: str, sources: list[Source], image: Path
+) -> dict[str, tuple[str, int]]:
     """Return the files (path -> content, mode) that make a fresh layer into *machine*."""
     resolver = "127.0.0.1" if machine.internet else str(plan.dns_server)
     machine_id = hashlib.sha256(f"akm-lab:{machine.hostname}".encode()).hexdigest()[:32]
@@ -91,7 +92,9 @@ def seed_files(plan: Plan, machine: Machine, public_key: str, ca_cert: str, sour
         "root/.ssh/authorized_keys": (public_key.strip() + "\n", 0o600),
         "usr/local/share/ca-certificates/akm-lab-ca.crt": (ca_cert, 0o644),
         "etc/ssl/certs/ca-certificates.crt": (
-            (bundle.read_text() if bundle.exists() else "") + ca_cert, 0o644),
+            (bundle.read_text() if bundle.exists() else "") + ca_cert,
+            0o644,
+        ),
     }
     if machine.internet:
         for path, content in internet.unit_files(plan, machine).items():
@@ -100,8 +103,15 @@ def seed_files(plan: Plan, machine: Machine, public_key: str, ca_cert: str, sour
     return files
 
 
-def prepare(plan: Plan, machine: Machine, image_id: str, public_key: str, ca_cert: str,
-            sources: list[Source], fresh: bool = False) -> bool:
+def prepare(
+    plan: Plan,
+    machine: Machine,
+    image_id: str,
+    public_key: str,
+    ca_cert: str,
+    sources: list[Source],
+    fresh: bool = False,
+) -> bool:
     """Mount *machine*'s layer (seeding a new one if needed); return True if the layer is new.
 
     A layer made on another image, or any layer when *fresh* is set, is thrown away first.
@@ -119,8 +129,17 @@ def prepare(plan: Plan, machine: Machine, image_id: str, public_key: str, ca_cer
     for part in ("upper", "work", "root"):
         (home / part).mkdir(parents=True, exist_ok=True)
     image = image_dir(plan.state_dir)
-    run(["mount", "-t", "overlay", "overlay", "-o",
-         f"lowerdir={image},upperdir={home / 'upper'},workdir={home / 'work'}", str(root)])
+    run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={image},upperdir={home / 'upper'},workdir={home / 'work'}",
+            str(root),
+        ]
+    )
     if new:
         (root / "root/.ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
         for path, (content, mode) in seed_files(plan, machine, public_key, ca_cert, sources, image).items():
@@ -143,12 +162,25 @@ def spawn(plan: Plan, machine: Machine) -> ProcessRef:
     console = open(home / "console.log", "wb")  # noqa: SIM115 - handed to the child, closed below
     try:
         child = subprocess.Popen(
-            ["systemd-nspawn", "--boot", f"--directory={root}", f"--machine={machine.netns}",
-             f"--hostname={machine.hostname}", "--register=no", "--keep-unit",
-             f"--network-namespace-path=/run/netns/{machine.netns}",
-             "--capability=CAP_NET_ADMIN,CAP_NET_RAW", "--console=read-only", "--link-journal=no",
-             "--resolv-conf=off", "--timezone=off"],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "systemd-nspawn",
+                "--boot",
+                f"--directory={root}",
+                f"--machine={machine.netns}",
+                f"--hostname={machine.hostname}",
+                "--register=no",
+                "--keep-unit",
+                f"--network-namespace-path=/run/netns/{machine.netns}",
+                "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
+                "--console=read-only",
+                "--link-journal=no",
+                "--resolv-conf=off",
+                "--timezone=off",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     finally:
         console.close()
@@ -233,8 +265,13 @@ def ssh_ready(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], timeout: float,
-               ssh_argv: Callable[[Machine], list[str]] | None = None) -> None:
+def wait_ready(
+    plan: Plan,
+    machines: list[Machine],
+    refs: dict[str, ProcessRef],
+    timeout: float,
+    ssh_argv: Callable[[Machine], list[str]] | None = None,
+) -> None:
     """Wait until every machine of *machines* answers SSH and, given *ssh_argv*, has finished booting
     (systemd ``running`` or ``degraded``); raise ``lab.boot-timeout`` after *timeout* s."""
     deadline = time.monotonic() + timeout
@@ -242,9 +279,13 @@ def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef],
     if ssh_argv is None:
         return
     checks = {
-        m.hostname: subprocess.Popen([*ssh_argv(m), "systemctl", "is-system-running", "--wait"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+        m.hostname: subprocess.Popen(
+            [*ssh_argv(m), "systemctl", "is-system-running", "--wait"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for m in machines
     }
     late = []
@@ -258,32 +299,60 @@ def wait_ready(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef],
             continue
         if answer.strip().splitlines()[-1:] not in (["running"], ["degraded"]):
             log = machine_dir(plan.state_dir, name) / "console.log"
-            raise LabError([Problem(str(log), None, name, "lab.boot-failed",
-                                    _("machine {host} did not boot properly: {state}").format(
-                                        host=name, state=answer.strip()[-200:]),
-                                    _("read its console log {log}").format(log=log))])
+            raise LabError(
+                [
+                    Problem(
+                        str(log),
+                        None,
+                        name,
+                        "lab.boot-failed",
+                        _("machine {host} did not boot properly: {state}").format(
+                            host=name, state=answer.strip()[-200:]
+                        ),
+                        _("read its console log {log}").format(log=log),
+                    )
+                ]
+            )
     if late:
         _timeout(plan, late, timeout)
 
 
 def _timeout(plan: Plan, names: list[str], timeout: float) -> None:
     hosts = ", ".join(sorted(names))
-    raise LabError([Problem(str(plan.state_dir / "machines"), None, hosts, "lab.boot-timeout",
-                            _("no SSH answer from {hosts} within {seconds} s").format(
-                                hosts=hosts, seconds=int(timeout)),
-                            _("read console.log in each machine's directory; raise --timeout on a slow host"))])
+    raise LabError(
+        [
+            Problem(
+                str(plan.state_dir / "machines"),
+                None,
+                hosts,
+                "lab.boot-timeout",
+                _("no SSH answer from {hosts} within {seconds} s").format(hosts=hosts, seconds=int(timeout)),
+                _("read console.log in each machine's directory; raise --timeout on a slow host"),
+            )
+        ]
+    )
 
 
-def _wait_ssh(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], deadline: float,
-              timeout: float) -> None:
+def _wait_ssh(
+    plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], deadline: float, timeout: float
+) -> None:
     waiting = {m.hostname: m for m in machines}
     while waiting and time.monotonic() < deadline:
         for name, machine in list(waiting.items()):
             if not refs[name].alive():
                 log = machine_dir(plan.state_dir, name) / "console.log"
-                raise LabError([Problem(str(log), None, name, "lab.boot-failed",
-                                        _("machine {host} stopped while booting").format(host=name),
-                                        _("read its console log {log}").format(log=log))])
+                raise LabError(
+                    [
+                        Problem(
+                            str(log),
+                            None,
+                            name,
+                            "lab.boot-failed",
+                            _("machine {host} stopped while booting").format(host=name),
+                            _("read its console log {log}").format(log=log),
+                        )
+                    ]
+                )
             if ssh_ready(str(machine.management)):
                 del waiting[name]
         if waiting:
@@ -292,33 +361,41 @@ def _wait_ssh(plan: Plan, machines: list[Machine], refs: dict[str, ProcessRef], 
         _timeout(plan, list(waiting), timeout)
 
 
-def pss_kib(pid: int) -> int:
-    """Proportional set size of *pid* in KiB (0 if unreadable)."""
+def _rollup(pid: int) -> tuple[int, int]:
+    """PSS and RSS of *pid* in KiB (zeros if unreadable)."""
+    pss = rss = 0
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
-                return int(line.split()[1])
+                pss = int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return pss, rss
 
 
-def memory_kib(ref: ProcessRef) -> int:
-    """Memory of a running machine: the summed PSS of every process in its PID namespace."""
+def memory_kib(ref: ProcessRef) -> tuple[int, int]:
+    """Memory of a running machine: summed PSS and RSS (KiB) of every process in its PID namespace.
+
+    PSS shares the pages of the common image fairly between machines, so it sums to what the lab
+    costs the host; RSS counts shared pages in every machine and is the upper bound.
+    """
     pid = leader(ref)
     if pid is None:
-        return 0
+        return 0, 0
     try:
         namespace = os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
-        return 0
-    total = 0
+        return 0, 0
+    pss = rss = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             if os.readlink(f"/proc/{entry}/ns/pid") == namespace:
-                total += pss_kib(int(entry))
+                one_pss, one_rss = _rollup(int(entry))
+                pss, rss = pss + one_pss, rss + one_rss
         except OSError:
             continue
-    return total
+    return pss, rss

@@ -38,13 +38,51 @@ def create_switch(plan: Plan) -> None:
     """Create the switch namespace with its bridges and the host's leg into the management bridge."""
     _namespace(SWITCH_NETNS)
     for bridge in plan.bridges.values():
-        run(["ip", "-n", SWITCH_NETNS, "link", "add", bridge, "type", "bridge", "forward_delay", "0",
-             "stp_state", "0"])
+        run(
+            [
+                "ip",
+                "-n",
+                SWITCH_NETNS,
+                "link",
+                "add",
+                bridge,
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+                "stp_state",
+                "0",
+            ]
+        )
         run(["ip", "-n", SWITCH_NETNS, "link", "set", bridge, "up"])
-    run(["ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", SWITCH_CONTROL_PORT,
-         "netns", SWITCH_NETNS])
-    run(["ip", "-n", SWITCH_NETNS, "link", "set", SWITCH_CONTROL_PORT, "master",
-         plan.bridges[plan.control_segment], "up"])
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            HOST_LINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            SWITCH_CONTROL_PORT,
+            "netns",
+            SWITCH_NETNS,
+        ]
+    )
+    run(
+        [
+            "ip",
+            "-n",
+            SWITCH_NETNS,
+            "link",
+            "set",
+            SWITCH_CONTROL_PORT,
+            "master",
+            plan.bridges[plan.control_segment],
+            "up",
+        ]
+    )
     run(["sysctl", "-q", "-w", f"net.ipv6.conf.{HOST_LINK}.disable_ipv6=1"])
     run(["ip", "addr", "add", str(plan.control), "dev", HOST_LINK])
     run(["ip", "link", "set", HOST_LINK, "up"])
@@ -60,8 +98,23 @@ def create_machine_network(plan: Plan, machine: Machine) -> None:
     """Create *machine*'s namespace, its legs into the segment bridges, addresses and routes."""
     _namespace(machine.netns)
     for port in machine.ports:
-        run(["ip", "-n", SWITCH_NETNS, "link", "add", port.outer, "type", "veth", "peer", "name", port.inner,
-             "netns", machine.netns])
+        run(
+            [
+                "ip",
+                "-n",
+                SWITCH_NETNS,
+                "link",
+                "add",
+                port.outer,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port.inner,
+                "netns",
+                machine.netns,
+            ]
+        )
         run(["ip", "-n", SWITCH_NETNS, "link", "set", port.outer, "master", port.bridge, "up"])
         if port.mac:
             run(["ip", "-n", machine.netns, "link", "set", port.inner, "address", port.mac])

@@ -105,11 +105,18 @@ class Plan:
         for machine in self.machines:
             if machine.hostname == hostname:
                 return machine
-        raise LabError([Problem(
-            str(self.inventory), None, "hostname", "lab.unknown-host",
-            _("the lab has no machine {host!r}").format(host=hostname),
-            _("choose one of: {names}").format(names=", ".join(m.hostname for m in self.machines)),
-        )])
+        raise LabError(
+            [
+                Problem(
+                    str(self.inventory),
+                    None,
+                    "hostname",
+                    "lab.unknown-host",
+                    _("the lab has no machine {host!r}").format(host=hostname),
+                    _("choose one of: {names}").format(names=", ".join(m.hostname for m in self.machines)),
+                )
+            ]
+        )
 
     @property
     def apt_cache_url(self) -> str:
@@ -159,8 +166,13 @@ def _locate(inv: Any, asset: Any | None, *path: Any) -> tuple[str, int | None, s
 def _outside(where: tuple[str, int | None, str], value: object) -> Problem:
     file, line, name = where
     return Problem(
-        file, line, name, "lab.outside-range",
-        _("the lab may only use addresses in {range}, but this is {value}").format(range=LAB_RANGE, value=value),
+        file,
+        line,
+        name,
+        "lab.outside-range",
+        _("the lab may only use addresses in {range}, but this is {value}").format(
+            range=LAB_RANGE, value=value
+        ),
         _("choose an address or subnet inside {range} (RFC 2544 benchmark range)").format(range=LAB_RANGE),
     )
 
@@ -185,11 +197,18 @@ def plan_lab(inv: Any) -> Plan:
     root = Path(getattr(inv, "root", "."))
     lab = getattr(inv, "lab", None)
     if lab is None:
-        raise LabError([Problem(
-            str(root), None, "lab", "lab.not-a-lab",
-            _("this inventory has no lab: section, so it describes real machines"),
-            _("use the lab inventory (inventory/lab)"),
-        )])
+        raise LabError(
+            [
+                Problem(
+                    str(root),
+                    None,
+                    "lab",
+                    "lab.not-a-lab",
+                    _("this inventory has no lab: section, so it describes real machines"),
+                    _("use the lab inventory (inventory/lab)"),
+                )
+            ]
+        )
     problems: list[Problem] = []
     segments = inv.segments
     for seg_id, segment in sorted(segments.items()):
@@ -211,7 +230,9 @@ def plan_lab(inv: Any) -> Plan:
     gateway = next((a for a in hosts if "gateway" in (a.profiles or [])), None)
     gateway_mgmt = gateway.ip_on(lab.control.segment) if gateway is not None else None
 
-    def ports_of(index: int, owner: Any, interfaces: list, asset: Any | None, field_base: tuple) -> list[Port]:
+    def ports_of(
+        index: int, owner: Any, interfaces: list, asset: Any | None, field_base: tuple
+    ) -> list[Port]:
         ports: list[Port] = []
         for k, iface in enumerate(interfaces):
             if iface.ip is None:
@@ -222,24 +243,32 @@ def plan_lab(inv: Any) -> Plan:
                 continue
             if len(iface.name) > IFNAME_MAX or "/" in iface.name:
                 file, line, _name = _locate(inv, asset, *field_base, "interfaces", k, "name")
-                problems.append(Problem(
-                    file, line, _name, "lab.interface-name",
-                    _("Linux cannot name an interface {name!r} (at most 15 characters, no '/')").format(
-                        name=iface.name),
-                    _("shorten the interface name in the lab inventory"),
-                ))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        _name,
+                        "lab.interface-name",
+                        _("Linux cannot name an interface {name!r} (at most 15 characters, no '/')").format(
+                            name=iface.name
+                        ),
+                        _("shorten the interface name in the lab inventory"),
+                    )
+                )
                 continue
             segment = segments.get(iface.segment)
             if segment is None:
                 continue
-            ports.append(Port(
-                segment=iface.segment,
-                bridge=bridge_of(iface.segment),
-                outer=f"v{index}.{k}",
-                inner=iface.name,
-                address=IPv4Interface(f"{iface.ip}/{segment.subnet.prefixlen}"),
-                mac=iface.mac,
-            ))
+            ports.append(
+                Port(
+                    segment=iface.segment,
+                    bridge=bridge_of(iface.segment),
+                    outer=f"v{index}.{k}",
+                    inner=iface.name,
+                    address=IPv4Interface(f"{iface.ip}/{segment.subnet.prefixlen}"),
+                    mac=iface.mac,
+                )
+            )
         return ports
 
     machines: list[Machine] = []
@@ -249,21 +278,32 @@ def plan_lab(inv: Any) -> Plan:
         base = tuple(b for b in base if b)
         if hostname in RESERVED_HOSTNAMES:
             file, line, _name = _locate(inv, asset, *base, "hostname")
-            problems.append(Problem(
-                file, line, _name or "hostname", "lab.reserved-name",
-                _("the host name {host!r} is reserved by the lab").format(host=hostname),
-                _("rename the machine"),
-            ))
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    _name or "hostname",
+                    "lab.reserved-name",
+                    _("the host name {host!r} is reserved by the lab").format(host=hostname),
+                    _("rename the machine"),
+                )
+            )
         ports = ports_of(index, hostname, interfaces, asset, base)
         mgmt = next((p for p in ports if p.segment == lab.control.segment), None)
         if mgmt is None:
             file, line, _name = _locate(inv, asset, *base, "interfaces")
-            problems.append(Problem(
-                file, line, _name or "interfaces", "lab.no-management",
-                _("{host} has no address on the management segment {segment}").format(
-                    host=hostname, segment=lab.control.segment),
-                _("give every lab machine an interface on {segment}").format(segment=lab.control.segment),
-            ))
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    _name or "interfaces",
+                    "lab.no-management",
+                    _("{host} has no address on the management segment {segment}").format(
+                        host=hostname, segment=lab.control.segment
+                    ),
+                    _("give every lab machine an interface on {segment}").format(segment=lab.control.segment),
+                )
+            )
             continue
         is_internet = asset is None
         routes: list[Route] = []
@@ -278,25 +318,33 @@ def plan_lab(inv: Any) -> Plan:
                 if port.segment != lab.control.segment and gw is not None and gw not in own:
                     routes.append(Route(LAB_RANGE, gw))
                     break
-        machines.append(Machine(
-            hostname=hostname,
-            netns=f"{PREFIX}{hostname}",
-            ports=tuple(ports),
-            management=mgmt.address.ip,
-            routes=tuple(routes),
-            forwarding=asset is gateway,
-            internet=is_internet,
-            profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
-        ))
+        machines.append(
+            Machine(
+                hostname=hostname,
+                netns=f"{PREFIX}{hostname}",
+                ports=tuple(ports),
+                management=mgmt.address.ip,
+                routes=tuple(routes),
+                forwarding=asset is gateway,
+                internet=is_internet,
+                profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
+            )
+        )
 
     control_segment = segments.get(lab.control.segment)
     if control_segment is None:
-        problems.append(Problem(
-            str(root), None, "lab.control.segment", "lab.no-management",
-            _("the control node's segment {segment!r} is not in the inventory").format(
-                segment=lab.control.segment),
-            _("name the management segment in lab.control.segment"),
-        ))
+        problems.append(
+            Problem(
+                str(root),
+                None,
+                "lab.control.segment",
+                "lab.no-management",
+                _("the control node's segment {segment!r} is not in the inventory").format(
+                    segment=lab.control.segment
+                ),
+                _("name the management segment in lab.control.segment"),
+            )
+        )
     if problems:
         raise LabError(problems)
     bridge_of(lab.control.segment)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,8 +26,14 @@ from akm.lab.plan import LabError
 RUN_DIR = Path(os.environ.get("AKM_LAB_RUN_DIR", "/run/akm-lab"))
 
 
-def run(args: Sequence[str], *, netns: str | None = None, check: bool = True, timeout: float = 120,
-        input: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    args: Sequence[str],
+    *,
+    netns: str | None = None,
+    check: bool = True,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run *args* (inside network namespace *netns* if given) and return the finished process.
 
     A failure raises :class:`LabError` ``lab.command-failed`` with the command and its error output.
@@ -36,15 +42,35 @@ def run(args: Sequence[str], *, netns: str | None = None, check: bool = True, ti
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise LabError([Problem("", None, "", "lab.command-timeout",
-                                _("{command} did not finish within {seconds} s").format(
-                                    command=" ".join(argv), seconds=timeout),
-                                _("see the lab logs under the state directory"))]) from exc
+        raise LabError(
+            [
+                Problem(
+                    "",
+                    None,
+                    "",
+                    "lab.command-timeout",
+                    _("{command} did not finish within {seconds} s").format(
+                        command=" ".join(argv), seconds=timeout
+                    ),
+                    _("see the lab logs under the state directory"),
+                )
+            ]
+        ) from exc
     if check and done.returncode != 0:
-        raise LabError([Problem("", None, "", "lab.command-failed",
-                                _("{command} failed: {error}").format(
-                                    command=" ".join(argv), error=(done.stderr or done.stdout).strip()[-800:]),
-                                _("see the lab logs under the state directory"))])
+        raise LabError(
+            [
+                Problem(
+                    "",
+                    None,
+                    "",
+                    "lab.command-failed",
+                    _("{command} failed: {error}").format(
+                        command=" ".join(argv), error=(done.stderr or done.stdout).strip()[-800:]
+                    ),
+                    _("see the lab logs under the state directory"),
+                )
+            ]
+        )
     return done
 
 
@@ -118,10 +144,8 @@ def stop(refs: Sequence[ProcessRef], first: int = signal.SIGTERM, wait: float = 
 
 def reap(ref: ProcessRef) -> None:
     """Collect *ref*'s exit status if this process started it, so no zombie is left behind."""
-    try:
+    with suppress(ChildProcessError):
         os.waitpid(ref.pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def all_pids() -> Iterator[int]:
@@ -161,8 +185,11 @@ class State:
     def save(self) -> None:
         """Write the state atomically."""
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        data = {"inventory": self.inventory, "state_dir": self.state_dir,
-                "processes": {k: asdict(v) for k, v in sorted((self.processes or {}).items())}}
+        data = {
+            "inventory": self.inventory,
+            "state_dir": self.state_dir,
+            "processes": {k: asdict(v) for k, v in sorted((self.processes or {}).items())},
+        }
         tmp = RUN_DIR / "state.json.tmp"
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(RUN_DIR / "state.json")
@@ -197,9 +224,18 @@ def lab_lock(timeout: float = 300) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise LabError([Problem(str(RUN_DIR / "lock"), None, "", "lab.busy",
-                                            _("another akm lab command is still running"),
-                                            _("wait for it to finish"))]) from None
+                    raise LabError(
+                        [
+                            Problem(
+                                str(RUN_DIR / "lock"),
+                                None,
+                                "",
+                                "lab.busy",
+                                _("another akm lab command is still running"),
+                                _("wait for it to finish"),
+                            )
+                        ]
+                    ) from None
                 time.sleep(0.5)
         try:
             yield

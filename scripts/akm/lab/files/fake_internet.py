@@ -12,12 +12,13 @@ import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 CONFIG = "/etc/akm-lab"
 
 
 class Handler(BaseHTTPRequestHandler):
-    sites: dict = {}
+    sites: ClassVar[dict] = {}
     tls = False
 
     def do_GET(self):
@@ -42,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
 
 def main():
