@@ -28,14 +28,7 @@ def lab_test_enabled() -> bool:
 
 
 def _plan() -> Plan:
-    try:
-        return lab.load_plan(INVENTORY)
-    except ImportError:  # until the inventory package lands on main
-        from akm.lab.plan import plan_lab
-
-        from .fixture import make_inventory
-
-        return plan_lab(make_inventory())
+    return lab.load_plan(INVENTORY)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -114,21 +115,27 @@ def prepare(
 ) -> bool:
     """Mount *machine*'s layer (seeding a new one if needed); return True if the layer is new.
 
-    A layer made on another image, or any layer when *fresh* is set, is thrown away first.
+    The layer records an id of the image build and of its seed. A layer made on another image, or
+    seeded from another inventory (other sites, resolver, key, CA, repositories), or any layer when
+    *fresh* is set, is thrown away first: a changed inventory gives the machine a fresh layer.
     """
     home = machine_dir(plan.state_dir, machine.hostname)
     root = home / "root"
-    stamp = home / "image-id"
+    stamp = home / "layer-id"
+    image = image_dir(plan.state_dir)
+    files = seed_files(plan, machine, public_key, ca_cert, sources, image)
+    layer_id = hashlib.sha256(
+        json.dumps([image_id, sorted(files.items())], sort_keys=True).encode()
+    ).hexdigest()[:16]
     if mounted(root):
         run(["umount", str(root)])
     known = stamp.read_text().strip() if stamp.exists() else ""
-    new = fresh or known != image_id or not (home / "upper").exists()
+    new = fresh or known != layer_id or not (home / "upper").exists()
     if new:
         for part in ("upper", "work"):
             shutil.rmtree(home / part, ignore_errors=True)
     for part in ("upper", "work", "root"):
         (home / part).mkdir(parents=True, exist_ok=True)
-    image = image_dir(plan.state_dir)
     run(
         [
             "mount",
@@ -142,7 +149,7 @@ def prepare(
     )
     if new:
         (root / "root/.ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
-        for path, (content, mode) in seed_files(plan, machine, public_key, ca_cert, sources, image).items():
+        for path, (content, mode) in files.items():
             _write(root, path, content, mode)
         if machine.internet:
             wants = root / "etc/systemd/system/multi-user.target.wants"
@@ -151,7 +158,7 @@ def prepare(
                 link = wants / unit
                 if not link.is_symlink():
                     link.symlink_to(f"/etc/systemd/system/{unit}")
-        stamp.write_text(image_id + "\n")
+        stamp.write_text(layer_id + "\n")
     return new
 
 
