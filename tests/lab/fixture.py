@@ -93,9 +93,7 @@ def _i(name: str, segment: str, ip: str) -> Interface:
 def make_inventory(state_dir: Path = Path("/var/lib/akm-lab"), **changes) -> Inventory:
     """The lab of the brief in miniature: gateway, a server, a reader, the internet machine."""
     seg = {
-        "wan": Segment(
-            "wan", "Internet", "wan", IPv4Network("198.18.0.0/24"), gateway=IPv4Address("198.18.0.1")
-        ),
+        "wan": Segment("wan", "Internet", "wan", IPv4Network("198.18.0.0/24"), gateway=IPv4Address("198.18.0.1")),
         "servers": Segment(
             "servers", "Servers", "servers", IPv4Network("198.18.10.0/24"), 10, IPv4Address("198.18.10.1")
         ),

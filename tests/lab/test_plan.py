@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
 
+from akm.errors import Error
 from akm.lab import lab
 from akm.lab.aptcache import acng_config, lab_sources, machine_sources
 from akm.lab.plan import LAB_RANGE, LabError, Route, bridge_name, plan_lab
 
 from .fixture import Asset, Interface, make_inventory
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def codes(error: LabError) -> list[str]:
@@ -142,9 +146,7 @@ def test_unknown_host_names_the_known_ones():
 
 
 def test_not_root_and_missing_tools_are_reported_together():
-    checks = lab.HostChecks(
-        is_root=lambda: False, which=lambda tool: None if tool == "debootstrap" else "/bin/x"
-    )
+    checks = lab.HostChecks(is_root=lambda: False, which=lambda tool: None if tool == "debootstrap" else "/bin/x")
     problems = lab.preflight(checks)
     assert [(p.code, p.field) for p in problems] == [
         ("lab.not-root", ""),
@@ -185,9 +187,7 @@ def test_mirror_is_read_from_the_apt_configuration(tmp_path):
 
 
 def test_one_line_style_sources_list_is_read_too(tmp_path):
-    (tmp_path / "sources.list").write_text(
-        "# comment\ndeb [arch=amd64] http://m.invalid/debian bookworm main\n"
-    )
+    (tmp_path / "sources.list").write_text("# comment\ndeb [arch=amd64] http://m.invalid/debian bookworm main\n")
     assert [s.uri for s in lab_sources(tmp_path)] == ["http://m.invalid/debian"]
 
 
@@ -195,3 +195,25 @@ def test_no_mirror_is_a_clear_problem(tmp_path):
     with pytest.raises(LabError) as caught:
         lab_sources(tmp_path)
     assert codes(caught.value) == ["lab.no-mirror"]
+
+
+def test_the_real_lab_inventory_plans_every_machine():
+    plan = lab.load_plan(REPO / "inventory" / "lab")
+    names = [m.hostname for m in plan.machines]
+    assert names[-1] == plan.internet and len(names) == len(set(names))
+    assert [m.hostname for m in plan.machines if m.forwarding] == ["gw"]
+    every = [p.address.ip for m in plan.machines for p in m.ports] + [plan.control.ip]
+    assert all(ip in LAB_RANGE for ip in every)
+    assert len(every) == len(set(every))
+
+
+def test_a_lab_inventory_outside_the_range_stops_before_anything_is_made(tmp_path):
+    inventory = tmp_path / "lab"
+    shutil.copytree(REPO / "inventory" / "lab", inventory)
+    network = inventory / "network.yml"
+    network.write_text(network.read_text().replace("198.18.10.", "10.10.10."))
+    with pytest.raises(Error) as caught:
+        lab.up(inventory, checks=lab.HostChecks(is_root=lambda: False))
+    found = {(p.code, Path(p.file).name, p.field) for p in caught.value.problems}
+    assert ("lab.outside-benchmark-range", "network.yml", "subnet") in found
+    assert all(p.line for p in caught.value.problems if p.code == "lab.outside-benchmark-range")

@@ -7,7 +7,9 @@ through the gateway, a route table), never a file the lab itself just wrote.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
@@ -73,9 +75,7 @@ def test_a_page_comes_from_the_internet_through_the_gateway(running_lab, in_lab)
     hop = json.loads(route)[0]
     gateway_ips = {str(p.address.ip) for p in gateway.ports}
     assert hop["gateway"] in gateway_ips
-    page = in_lab(
-        reader.hostname, "curl", "-sS", "--max-time", "10", f"https://{site.domain}/kitoblar"
-    ).stdout
+    page = in_lab(reader.hostname, "curl", "-sS", "--max-time", "10", f"https://{site.domain}/kitoblar").stdout
     assert f"akm-lab site {site.domain} category {site.category} path /kitoblar" in page
 
 
@@ -83,9 +83,7 @@ def test_no_lab_namespace_has_a_default_route_or_a_way_out(running_lab):
     namespaces = running_lab.netns_names
     for name in namespaces:
         routes = json.loads(
-            subprocess.run(
-                ["ip", "-n", name, "-j", "route", "show"], capture_output=True, text=True, check=True
-            ).stdout
+            subprocess.run(["ip", "-n", name, "-j", "route", "show"], capture_output=True, text=True, check=True).stdout
             or "[]"
         )
         for route in routes:
@@ -93,9 +91,7 @@ def test_no_lab_namespace_has_a_default_route_or_a_way_out(running_lab):
             if route["dst"] != "default":
                 assert IPv4Address(route["dst"].split("/")[0]) in LAB_RANGE, (name, route)
         # ip route get only consults the table, it sends nothing: an outside address has no route.
-        probe = subprocess.run(
-            ["ip", "-n", name, "route", "get", "192.0.2.1"], capture_output=True, text=True
-        )
+        probe = subprocess.run(["ip", "-n", name, "route", "get", "192.0.2.1"], capture_output=True, text=True)
         assert probe.returncode != 0, (name, probe.stdout)
 
 
@@ -106,9 +102,7 @@ def test_the_host_gains_only_the_lab_routes(running_lab):
         ).stdout
     )
     assert routes and all(IPv4Address(r["dst"].split("/")[0]) in LAB_RANGE for r in routes)
-    links = json.loads(
-        subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout
-    )
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout)
     assert [link["ifname"] for link in links if link["ifname"].startswith(PREFIX)] == [HOST_LINK]
 
 
@@ -119,9 +113,7 @@ def test_nothing_of_the_lab_listens_on_the_hosts_other_addresses(running_lab):
     checked = 0
     for line in listing.splitlines():
         pids = {
-            int(p.split("=")[1])
-            for p in line.split("users:")[-1].replace(")", ",").split(",")
-            if p.startswith("pid=")
+            int(p.split("=")[1]) for p in line.split("users:")[-1].replace(")", ",").split(",") if p.startswith("pid=")
         }
         if not pids & ours:
             continue
@@ -158,3 +150,30 @@ def test_reset_gives_a_machine_a_fresh_layer(running_lab, in_lab):
     gone = in_lab(host, "test", "-e", "/root/akm-reset-test", check=False)
     assert gone.returncode == 1
     assert in_lab(host, "hostname").stdout.strip() == host
+
+
+def test_ansible_reaches_every_lab_machine_through_the_inventory_plugin(running_lab):
+    repo = Path(__file__).resolve().parents[2]
+    binary = Path(sys.executable).parent / "ansible"
+    env = {**os.environ, "ANSIBLE_CONFIG": str(repo / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run(
+        [
+            str(binary),
+            "-i",
+            str(repo / "inventory" / "lab" / "akm.yml"),
+            "linux",
+            "-m",
+            "ansible.builtin.command",
+            "-a",
+            "hostname",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    answered = {line.split(" | ")[0] for line in done.stdout.splitlines() if " | CHANGED | rc=0" in line}
+    assert answered == {m.hostname for m in running_lab.machines if not m.internet}

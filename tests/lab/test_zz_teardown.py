@@ -16,9 +16,7 @@ from .conftest import lab_test_enabled
 
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(
-        not lab_test_enabled(), reason="stops the lab: only under make lab-test (AKM_LAB_TEST=1)"
-    ),
+    pytest.mark.skipif(not lab_test_enabled(), reason="stops the lab: only under make lab-test (AKM_LAB_TEST=1)"),
 ]
 
 
