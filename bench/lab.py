@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     mean_pss = statistics.mean(m.memory_kib for m in machines) / 1024
-    rows.append(
-        ("memory, mean PSS per machine", f"{mean_pss:.0f} MiB", f"{mean_pss / ANCHOR_MEMORY_MB:.2f} x 100 MB")
-    )
+    rows.append(("memory, mean PSS per machine", f"{mean_pss:.0f} MiB", f"{mean_pss / ANCHOR_MEMORY_MB:.2f} x 100 MB"))
 
     target = next(m.hostname for m in plan.machines if not m.internet and not m.forwarding)
     samples = [lab.reset(plan, target, log=quiet) for _ in range(max(1, args.resets))]

@@ -105,13 +105,8 @@ def lab_sources(apt_dir: Path = APT_DIR, suite: str = "bookworm") -> list[Source
                     None,
                     "URIs",
                     "lab.no-mirror",
-                    _("the host's apt configuration names no HTTP repository for {suite}").format(
-                        suite=suite
-                    ),
-                    _(
-                        "configure apt on the host (apt-get update must work); "
-                        "the lab's cache uses the same mirror"
-                    ),
+                    _("the host's apt configuration names no HTTP repository for {suite}").format(suite=suite),
+                    _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
                 )
             ]
         )

@@ -13,9 +13,7 @@ from akm.lab import lab
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``akm lab`` and its commands."""
-    parser = subparsers.add_parser(
-        "lab", help=_("the virtual library: real Debian machines on this computer")
-    )
+    parser = subparsers.add_parser("lab", help=_("the virtual library: real Debian machines on this computer"))
     parser.add_argument(
         "--inventory",
         "-i",
@@ -27,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help=_("build the image if needed and boot every machine"))
     up.add_argument("--fresh", action="store_true", help=_("give every machine a fresh layer"))
-    up.add_argument(
-        "--timeout", type=float, default=180.0, help=_("seconds to wait for SSH on every machine")
-    )
+    up.add_argument("--timeout", type=float, default=180.0, help=_("seconds to wait for SSH on every machine"))
     up.set_defaults(handler=_up)
 
     down = commands.add_parser("down", help=_("stop every machine and remove all the lab made"))

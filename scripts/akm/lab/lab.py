@@ -109,8 +109,7 @@ def ansible_vars(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
     return {
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(private),
-        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
-        "-o IdentitiesOnly=yes",
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
     }
 
 
@@ -199,9 +198,7 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
                 None,
                 "",
                 "lab.cache-failed",
-                _("apt-cacher-ng did not start on {address}").format(
-                    address=f"{plan.control.ip}:{APT_CACHE_PORT}"
-                ),
+                _("apt-cacher-ng did not start on {address}").format(address=f"{plan.control.ip}:{APT_CACHE_PORT}"),
                 _(
                     "read its log; port {port} must be free on that address (a system "
                     "apt-cacher-ng service: systemctl disable --now apt-cacher-ng)"
@@ -219,9 +216,9 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> No
     if not found:
         if plan.simulated:
             log(
-                _(
-                    "The network device simulator ({module}) is not installed; devices are not simulated."
-                ).format(module=SIMULATOR)
+                _("The network device simulator ({module}) is not installed; devices are not simulated.").format(
+                    module=SIMULATOR
+                )
             )
         return
     with open(plan.state_dir / "sim.log", "ab") as out:
@@ -235,11 +232,7 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> No
     state.remember("simulator", ProcessRef.of(child.pid, SIMULATOR))
     time.sleep(1)
     if child.poll() is not None:
-        log(
-            _("The network device simulator stopped at once; read {log}.").format(
-                log=plan.state_dir / "sim.log"
-            )
-        )
+        log(_("The network device simulator stopped at once; read {log}.").format(log=plan.state_dir / "sim.log"))
 
 
 def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
@@ -483,11 +476,7 @@ def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str,
         ref = procs.get(f"machine:{m.hostname}")
         alive = bool(ref and ref.alive())
         pss, rss = machines.memory_kib(ref) if alive else (0, 0)
-        rows.append(
-            MachineStatus(
-                m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss
-            )
-        )
+        rows.append(MachineStatus(m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss))
     services = {name: ref.alive() for name, ref in sorted(procs.items()) if not name.startswith("machine:")}
     services["image"] = image.image_state(plan.state_dir) == "ready"
     return plan, rows, services

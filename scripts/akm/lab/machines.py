@@ -124,9 +124,7 @@ def prepare(
     stamp = home / "layer-id"
     image = image_dir(plan.state_dir)
     files = seed_files(plan, machine, public_key, ca_cert, sources, image)
-    layer_id = hashlib.sha256(
-        json.dumps([image_id, sorted(files.items())], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    layer_id = hashlib.sha256(json.dumps([image_id, sorted(files.items())], sort_keys=True).encode()).hexdigest()[:16]
     if mounted(root):
         run(["umount", str(root)])
     known = stamp.read_text().strip() if stamp.exists() else ""

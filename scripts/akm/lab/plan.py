@@ -170,9 +170,7 @@ def _outside(where: tuple[str, int | None, str], value: object) -> Problem:
         line,
         name,
         "lab.outside-range",
-        _("the lab may only use addresses in {range}, but this is {value}").format(
-            range=LAB_RANGE, value=value
-        ),
+        _("the lab may only use addresses in {range}, but this is {value}").format(range=LAB_RANGE, value=value),
         _("choose an address or subnet inside {range} (RFC 2544 benchmark range)").format(range=LAB_RANGE),
     )
 
@@ -230,9 +228,7 @@ def plan_lab(inv: Any) -> Plan:
     gateway = next((a for a in hosts if "gateway" in (a.profiles or [])), None)
     gateway_mgmt = gateway.ip_on(lab.control.segment) if gateway is not None else None
 
-    def ports_of(
-        index: int, owner: Any, interfaces: list, asset: Any | None, field_base: tuple
-    ) -> list[Port]:
+    def ports_of(index: int, owner: Any, interfaces: list, asset: Any | None, field_base: tuple) -> list[Port]:
         ports: list[Port] = []
         for k, iface in enumerate(interfaces):
             if iface.ip is None:
@@ -339,9 +335,7 @@ def plan_lab(inv: Any) -> Plan:
                 None,
                 "lab.control.segment",
                 "lab.no-management",
-                _("the control node's segment {segment!r} is not in the inventory").format(
-                    segment=lab.control.segment
-                ),
+                _("the control node's segment {segment!r} is not in the inventory").format(segment=lab.control.segment),
                 _("name the management segment in lab.control.segment"),
             )
         )

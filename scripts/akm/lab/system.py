@@ -49,9 +49,7 @@ def run(
                     None,
                     "",
                     "lab.command-timeout",
-                    _("{command} did not finish within {seconds} s").format(
-                        command=" ".join(argv), seconds=timeout
-                    ),
+                    _("{command} did not finish within {seconds} s").format(command=" ".join(argv), seconds=timeout),
                     _("see the lab logs under the state directory"),
                 )
             ]
