@@ -12,7 +12,7 @@ LAB_INVENTORY := inventory/lab/akm.yml
 
 # Debian packages of the control node (docs/dependencies.md says why each is here).
 APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-container iproute2 nftables \
-	squid restic apt-cacher-ng openssh-client sarg openssl
+	squid restic apt-cacher-ng openssh-client sarg openssl procps
 
 .PHONY: help
 help: ## List every target

@@ -177,3 +177,13 @@ def test_ansible_reaches_every_lab_machine_through_the_inventory_plugin(running_
     assert done.returncode == 0, done.stdout + done.stderr
     answered = {line.split(" | ")[0] for line in done.stdout.splitlines() if " | CHANGED | rc=0" in line}
     assert answered == {m.hostname for m in running_lab.machines if not m.internet}
+
+
+def test_the_lab_reaches_only_the_package_cache_on_the_host(running_lab, in_lab):
+    host = _reader(running_lab).hostname
+    control = running_lab.control.ip
+    cache = in_lab(host, "curl", "-s", "-o", "/dev/null", "--max-time", "5", f"http://{control}:3142/", check=False)
+    assert cache.returncode == 0
+    # A dropped SYN times out (curl exit 28); a reachable host port would answer or refuse (exit 0 or 7).
+    fenced = in_lab(host, "curl", "-s", "-o", "/dev/null", "--max-time", "3", f"http://{control}:22/", check=False)
+    assert fenced.returncode == 28

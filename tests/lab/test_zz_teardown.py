@@ -9,7 +9,7 @@ import pytest
 
 from akm.lab import lab
 from akm.lab.machines import lab_mounts
-from akm.lab.network import host_link_exists, lab_namespaces
+from akm.lab.network import host_firewall_exists, host_link_exists, lab_namespaces
 from akm.lab.system import RUN_DIR, State, all_pids, cmdline
 
 from .conftest import lab_test_enabled
@@ -41,6 +41,7 @@ def test_down_leaves_nothing_behind(running_lab):
     lab.down(running_lab, grace=5, log=lambda _line: None)
     assert lab_namespaces() == []
     assert not host_link_exists()
+    assert not host_firewall_exists()
     assert lab_mounts(running_lab.state_dir) == []
     assert _lab_processes(running_lab) == []
     assert State.load() is None

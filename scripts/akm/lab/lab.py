@@ -39,9 +39,11 @@ TOOLS = {
     "apt-cacher-ng": "apt-cacher-ng",
     "debootstrap": "debootstrap",
     "ip": "iproute2",
+    "nft": "nftables",
     "openssl": "openssl",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
+    "sysctl": "procps",
     "systemd-nspawn": "systemd-container",
 }
 
@@ -273,6 +275,8 @@ def leftovers(state_dir: Path) -> list[str]:
     found += network.lab_namespaces()
     if network.host_link_exists():
         found.append("akm-ctl")
+    if network.host_firewall_exists():
+        found.append("nft:akm_lab")
     return sorted(set(found))
 
 
@@ -303,7 +307,7 @@ def is_running(inventory: Path | Plan) -> bool:
 
 
 def _running(plan: Plan, state: State | None) -> bool:
-    if state is None or state.state_dir != str(plan.state_dir):
+    if state is None or state.state_dir != str(plan.state_dir) or state.plan_id != plan.ident:
         return False
     procs = state.processes or {}
     needed = ["apt-cache", *(f"machine:{m.hostname}" for m in plan.machines)]
@@ -338,7 +342,7 @@ def up(
                 )
             )
             teardown(plan.state_dir, grace=0)
-        state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={})
+        state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={}, plan_id=plan.ident)
         state.save()
         try:
             _bring_up(plan, state, fresh, timeout, log)
@@ -354,6 +358,7 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
     sources = aptcache.lab_sources()
     plan.state_dir.mkdir(parents=True, exist_ok=True)
     network.create_switch(plan)
+    network.host_firewall(plan)
     _start_cache(plan, sources, state)
     base = aptcache.base_source(sources)
     image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log)

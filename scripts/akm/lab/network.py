@@ -1,14 +1,15 @@
-"""Build and remove the lab's network: namespaces, the switch with one bridge per segment, veth legs.
+"""Build and remove the lab's network: namespaces, the switch with one bridge per segment, veth legs,
+and the host's nftables table ``inet akm_lab`` that fences the host's one lab leg.
 
 Everything is made with ``ip`` from iproute2. Creation follows the :class:`~akm.lab.plan.Plan`;
-removal does not need a plan at all: it sweeps every namespace whose name starts with ``akm-`` and the
-host link ``akm-ctl``, so it also cleans up after a crashed or killed run. Deleting a namespace deletes
+removal does not need a plan at all: it sweeps every namespace whose name starts with ``akm-``, the
+host link ``akm-ctl`` and the table, so it also cleans up after a crashed or killed run. Deleting a namespace deletes
 the veths and bridges inside it.
 """
 
 from __future__ import annotations
 
-from akm.lab.plan import HOST_LINK, PREFIX, SWITCH_CONTROL_PORT, SWITCH_NETNS, Machine, Plan
+from akm.lab.plan import APT_CACHE_PORT, HOST_LINK, PREFIX, SWITCH_CONTROL_PORT, SWITCH_NETNS, Machine, Plan
 from akm.lab.system import run
 
 
@@ -94,6 +95,36 @@ def add_host_routes(plan: Plan) -> None:
         run(["ip", "route", "replace", str(route.destination), "via", str(route.via), "dev", HOST_LINK])
 
 
+HOST_TABLE = "akm_lab"
+
+
+def host_firewall(plan: Plan) -> None:
+    """Fence the host's lab leg: from the lab only the package cache (and answers to the host's own
+    connections) reach the host, and the host forwards nothing to or from the lab."""
+    rules = f"""
+table inet {HOST_TABLE} {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        iifname "{HOST_LINK}" ct state established,related accept
+        iifname "{HOST_LINK}" ip daddr {plan.control.ip} tcp dport {APT_CACHE_PORT} accept
+        iifname "{HOST_LINK}" icmp type echo-request accept
+        iifname "{HOST_LINK}" drop
+    }}
+    chain forward {{
+        type filter hook forward priority 0; policy accept;
+        iifname "{HOST_LINK}" drop
+        oifname "{HOST_LINK}" drop
+    }}
+}}
+"""
+    run(["nft", "-f", "-"], input=rules)
+
+
+def host_firewall_exists() -> bool:
+    """True if the host still has the lab's nftables table."""
+    return run(["nft", "list", "table", "inet", HOST_TABLE], check=False).returncode == 0
+
+
 def create_machine_network(plan: Plan, machine: Machine) -> None:
     """Create *machine*'s namespace, its legs into the segment bridges, addresses and routes."""
     _namespace(machine.netns)
@@ -129,6 +160,9 @@ def create_machine_network(plan: Plan, machine: Machine) -> None:
 def destroy() -> list[str]:
     """Remove the host link and every ``akm-`` namespace; return what was removed."""
     removed = []
+    if host_firewall_exists():
+        run(["nft", "delete", "table", "inet", HOST_TABLE], check=False)
+        removed.append(f"nft:{HOST_TABLE}")
     if host_link_exists():
         run(["ip", "link", "del", HOST_LINK], check=False)
         removed.append(HOST_LINK)

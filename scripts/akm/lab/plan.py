@@ -19,7 +19,7 @@ routes 198.18.0.0/15 through the gateway machine's management address and nothin
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,12 @@ class Plan:
                 )
             ]
         )
+
+    @property
+    def ident(self) -> str:
+        """A digest of the whole plan (not of where the inventory was read from): a running lab of
+        another plan is not this lab."""
+        return hashlib.sha256(repr(replace(self, inventory=Path())).encode()).hexdigest()[:16]
 
     @property
     def apt_cache_url(self) -> str:

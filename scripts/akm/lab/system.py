@@ -169,6 +169,7 @@ class State:
     inventory: str = ""
     state_dir: str = ""
     processes: dict[str, ProcessRef] | None = None
+    plan_id: str = ""
 
     @classmethod
     def load(cls) -> State | None:
@@ -178,7 +179,7 @@ class State:
         except (OSError, ValueError):
             return None
         procs = {k: ProcessRef(**v) for k, v in (raw.get("processes") or {}).items()}
-        return cls(raw.get("inventory", ""), raw.get("state_dir", ""), procs)
+        return cls(raw.get("inventory", ""), raw.get("state_dir", ""), procs, raw.get("plan_id", ""))
 
     def save(self) -> None:
         """Write the state atomically."""
@@ -186,6 +187,7 @@ class State:
         data = {
             "inventory": self.inventory,
             "state_dir": self.state_dir,
+            "plan_id": self.plan_id,
             "processes": {k: asdict(v) for k, v in sorted((self.processes or {}).items())},
         }
         tmp = RUN_DIR / "state.json.tmp"
