@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from akm.errors import Error
-from akm.lab import lab
+from akm.lab import lab, system
 from akm.lab.aptcache import acng_config, lab_sources, machine_sources
 from akm.lab.plan import LAB_RANGE, LabError, Route, bridge_name, plan_lab
 
@@ -217,3 +218,30 @@ def test_a_lab_inventory_outside_the_range_stops_before_anything_is_made(tmp_pat
     found = {(p.code, Path(p.file).name, p.field) for p in caught.value.problems}
     assert ("lab.outside-benchmark-range", "network.yml", "subnet") in found
     assert all(p.line for p in caught.value.problems if p.code == "lab.outside-benchmark-range")
+
+
+def test_the_simulator_hook_records_waits_for_ready_and_is_found_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(system, "RUN_DIR", tmp_path / "run")
+    plan = plan_lab(make_inventory(state_dir=tmp_path / "state"))
+    ready = plan.state_dir / "sim" / "ready.json"
+    fake = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text('{}'); time.sleep(60)"
+    monkeypatch.setattr(lab, "simulator_command", lambda _plan: [sys.executable, "-c", fake, str(ready), lab.SIMULATOR])
+    state = system.State(state_dir=str(plan.state_dir), processes={})
+    said = []
+    lab._start_simulator(plan, state, said.append, wait=10)
+    ref = system.State.load().processes["simulator"]
+    try:
+        assert said == [] and ready.exists() and ref.alive()
+        assert [name for name, found in lab._swept(plan.state_dir) if found.pid == ref.pid] == ["simulator"]
+    finally:
+        system.stop([ref], wait=5)
+        system.reap(ref)
+    assert not ref.alive()
+
+
+def test_a_missing_simulator_is_said_not_hidden(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab, "simulator_command", lambda _plan: None)
+    plan = plan_lab(make_inventory(state_dir=tmp_path / "state"))
+    said = []
+    lab._start_simulator(plan, system.State(), said.append)
+    assert said == ["The network device simulator (akm.net.sim) is not installed; devices are not simulated."]

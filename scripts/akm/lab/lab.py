@@ -210,12 +210,43 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
     )
 
 
-def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> None:
+def simulator_command(plan: Plan) -> list[str] | None:
+    """The command that serves the inventory's simulated network devices, or ``None`` when the
+    simulator module (``akm.net.sim``, issue 6) is not installed.
+
+    Its files live in ``<state_dir>/sim/``: ``state.json`` (device configuration kept across restarts),
+    ``host_key``, ``ready.json`` (written when every port listens) and ``credentials.json``, which is
+    made at run time by ``python -m akm.net.sim.credentials ... --out <state_dir>/sim/credentials.json``
+    (or named by ``AKM_SIM_CREDENTIALS``); the lab never invents device passwords itself.
+    """
     try:
-        found = importlib.util.find_spec(SIMULATOR) is not None
+        if importlib.util.find_spec(SIMULATOR) is None:
+            return None
     except ModuleNotFoundError:
-        found = False
-    if not found:
+        return None
+    sim = plan.state_dir / "sim"
+    command = [
+        sys.executable,
+        "-m",
+        SIMULATOR,
+        "--inventory",
+        str(plan.inventory),
+        "--state",
+        str(sim / "state.json"),
+        "--host-key",
+        str(sim / "host_key"),
+        "--ready-file",
+        str(sim / "ready.json"),
+    ]
+    credentials = os.environ.get("AKM_SIM_CREDENTIALS") or str(sim / "credentials.json")
+    if Path(credentials).is_file():
+        command += ["--credentials", credentials]
+    return command
+
+
+def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait: float = 20.0) -> None:
+    command = simulator_command(plan)
+    if command is None:
         if plan.simulated:
             log(
                 _("The network device simulator ({module}) is not installed; devices are not simulated.").format(
@@ -223,24 +254,32 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> No
                 )
             )
         return
-    with open(plan.state_dir / "sim.log", "ab") as out:
+    sim = plan.state_dir / "sim"
+    sim.mkdir(parents=True, exist_ok=True)
+    (sim / "ready.json").unlink(missing_ok=True)
+    with open(sim / "sim.log", "ab") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", SIMULATOR, "--inventory", str(plan.inventory)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    state.remember("simulator", ProcessRef.of(child.pid, SIMULATOR))
-    time.sleep(1)
+    state.remember("simulator", ProcessRef.of(child.pid, str(sim)))
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and child.poll() is None and not (sim / "ready.json").exists():
+        time.sleep(0.2)
     if child.poll() is not None:
-        log(_("The network device simulator stopped at once; read {log}.").format(log=plan.state_dir / "sim.log"))
+        log(_("The network device simulator stopped at once; read {log}.").format(log=sim / "sim.log"))
+    elif not (sim / "ready.json").exists():
+        log(
+            _("The network device simulator is not ready after {seconds} s; read {log}.").format(
+                seconds=int(wait), log=sim / "sim.log"
+            )
+        )
 
 
 def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
-    """Lab processes found by command line: nspawn on a lab layer, the lab's apt-cacher-ng."""
+    """Lab processes found by command line: nspawn on a lab layer, the lab's apt-cacher-ng, the simulator."""
     layer = f"--directory={state_dir / 'machines'}/"
     cache = str(_cache_dir(state_dir) / "conf")
+    sim = str(state_dir / "sim")
     found = []
     for pid in all_pids():
         line = cmdline(pid)
@@ -249,6 +288,8 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
             found.append((f"machine:{marker.rsplit('/', 2)[-2]}", ProcessRef.of(pid, marker)))
         elif "apt-cacher-ng" in line and cache in line:
             found.append(("apt-cache", ProcessRef.of(pid, cache)))
+        elif SIMULATOR in line and sim in line:
+            found.append(("simulator", ProcessRef.of(pid, sim)))
     return found
 
 
