@@ -19,7 +19,7 @@ from akm.lab import lab
 from akm.lab.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventory" / "lab"
+INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY") or REPO / "inventory" / "lab")
 
 
 def lab_test_enabled() -> bool:

@@ -160,7 +160,7 @@ def test_ansible_reaches_every_lab_machine_through_the_inventory_plugin(running_
         [
             str(binary),
             "-i",
-            str(repo / "inventory" / "lab" / "akm.yml"),
+            str(Path(running_lab.inventory).resolve() / "akm.yml"),
             "linux",
             "-m",
             "ansible.builtin.command",

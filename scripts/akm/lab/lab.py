@@ -375,6 +375,8 @@ def up(
         if _running(plan, state) and not fresh:
             log(_("The lab is already up; nothing changed."))
             return plan
+        if state and state.state_dir and state.state_dir != str(plan.state_dir):
+            teardown(Path(state.state_dir), grace=0)
         stale = leftovers(plan.state_dir)
         if stale:
             log(
