@@ -146,10 +146,21 @@ def test_reset_gives_a_machine_a_fresh_layer(running_lab, in_lab):
     host = _reader(running_lab).hostname
     in_lab(host, "echo yozuv > /root/akm-reset-test")
     assert in_lab(host, "cat", "/root/akm-reset-test").stdout == "yozuv\n"
+    key_before = in_lab(host, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout
     lab.reset(running_lab, host, log=lambda _line: None)
     gone = in_lab(host, "test", "-e", "/root/akm-reset-test", check=False)
     assert gone.returncode == 1
     assert in_lab(host, "hostname").stdout.strip() == host
+    # the login above checked the host key strictly; the machine kept its own key through the reset
+    assert in_lab(host, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout == key_before
+
+
+def test_every_machine_has_its_own_host_key(running_lab, in_lab):
+    keys = {
+        m.hostname: in_lab(m.hostname, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+        for m in running_lab.machines
+    }
+    assert len(set(keys.values())) == len(keys)
 
 
 def test_ansible_reaches_every_lab_machine_through_the_inventory_plugin(running_lab):

@@ -159,8 +159,11 @@ def _ensure_keys(plan: Plan) -> str:
     if not (private.exists() and public.exists()):
         private.unlink(missing_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "akm-lab-control", "-f", str(private)])
-    host_key = (image.image_dir(plan.state_dir) / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
-    known.write_text("".join(f"{m.management} {host_key[0]} {host_key[1]}\n" for m in plan.machines))
+    lines = []
+    for machine in plan.machines:
+        kind, key = machines.host_key(plan.state_dir, machine.hostname)[1].split()[:2]
+        lines.append(f"{machine.management} {kind} {key}\n")
+    known.write_text("".join(lines))
     return public.read_text()
 
 

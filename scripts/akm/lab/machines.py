@@ -77,6 +77,20 @@ def _write(root: Path, relative: str, content: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
+def host_key(state_dir: Path, hostname: str) -> tuple[str, str]:
+    """The SSH host key of *hostname* (private, public), made once and kept in ``<state_dir>/ssh/hosts``.
+
+    Every machine has its own host key, stable across resets, so the lab's ``known_hosts`` stays valid
+    and machines can tell each other apart (e.g. a backup server trusting one client).
+    """
+    key = state_dir / "ssh" / "hosts" / hostname / "ssh_host_ed25519_key"
+    if not (key.exists() and key.with_suffix(".pub").exists()):
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key.unlink(missing_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{hostname}", "-f", str(key)])
+    return key.read_text(), key.with_suffix(".pub").read_text()
+
+
 def seed_files(
     plan: Plan, machine: Machine, public_key: str, ca_cert: str, sources: list[Source], image: Path
 ) -> dict[str, tuple[str, int]]:
@@ -84,7 +98,10 @@ def seed_files(
     resolver = "127.0.0.1" if machine.internet else str(plan.dns_server)
     machine_id = hashlib.sha256(f"akm-lab:{machine.hostname}".encode()).hexdigest()[:32]
     bundle = image / "etc/ssl/certs/ca-certificates.crt"
+    private_host_key, public_host_key = host_key(plan.state_dir, machine.hostname)
     files = {
+        "etc/ssh/ssh_host_ed25519_key": (private_host_key, 0o600),
+        "etc/ssh/ssh_host_ed25519_key.pub": (public_host_key, 0o644),
         "etc/hostname": (f"{machine.hostname}\n", 0o644),
         "etc/hosts": (f"127.0.0.1\tlocalhost\n127.0.1.1\t{machine.hostname}\n", 0o644),
         "etc/machine-id": (machine_id + "\n", 0o444),
@@ -149,6 +166,9 @@ def prepare(
         (root / "root/.ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
         for path, (content, mode) in files.items():
             _write(root, path, content, mode)
+        for kind in ("rsa", "ecdsa"):
+            for suffix in ("", ".pub"):
+                (root / f"etc/ssh/ssh_host_{kind}_key{suffix}").unlink(missing_ok=True)
         if machine.internet:
             wants = root / "etc/systemd/system/multi-user.target.wants"
             wants.mkdir(parents=True, exist_ok=True)
