@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from akm.errors import Error
-from akm.lab import lab, system
+from akm.lab import image, lab, system
 from akm.lab.aptcache import acng_config, lab_sources, machine_sources
 from akm.lab.plan import LAB_RANGE, LabError, Route, bridge_name, plan_lab
 
@@ -245,3 +246,18 @@ def test_a_missing_simulator_is_said_not_hidden(tmp_path, monkeypatch):
     said = []
     lab._start_simulator(plan, system.State(), said.append)
     assert said == ["The network device simulator (akm.net.sim) is not installed; devices are not simulated."]
+
+
+def test_image_states_half_built_outdated_ready(tmp_path):
+    assert image.image_state(tmp_path) == "missing"
+    build = tmp_path / "image" / ".build-abc"
+    build.mkdir(parents=True)
+    assert image.image_state(tmp_path) == "half-built"
+    build.rmdir()
+    root = image.image_dir(tmp_path)
+    (root / "etc").mkdir(parents=True)
+    assert image.image_state(tmp_path) == "half-built"
+    stamp = {**image.wanted_stamp(("openssh-server",)), "build": "b1"}
+    (root / image.STAMP).write_text(json.dumps(stamp))
+    assert image.image_state(tmp_path, ("openssh-server",)) == "ready"
+    assert image.image_state(tmp_path, ("openssh-server", "squid")) == "outdated"
