@@ -147,6 +147,8 @@ def prepare(
     known = stamp.read_text().strip() if stamp.exists() else ""
     new = fresh or known != layer_id or not (home / "upper").exists()
     if new:
+        # The stamp goes first and comes back only after seeding, so an interrupted seed is redone.
+        stamp.unlink(missing_ok=True)
         for part in ("upper", "work"):
             shutil.rmtree(home / part, ignore_errors=True)
     for part in ("upper", "work", "root"):
@@ -322,6 +324,19 @@ def wait_ready(
             check.communicate()
             late.append(name)
             continue
+        if check.returncode == 255:
+            raise LabError(
+                [
+                    Problem(
+                        str(plan.state_dir / "ssh"),
+                        None,
+                        name,
+                        "lab.ssh-failed",
+                        _("cannot log into {host}: {error}").format(host=name, error=answer.strip()[-300:]),
+                        _("give it a fresh layer: akm lab reset {host} (or akm lab up --fresh)").format(host=name),
+                    )
+                ]
+            )
         if answer.strip().splitlines()[-1:] not in (["running"], ["degraded"]):
             log = machine_dir(plan.state_dir, name) / "console.log"
             raise LabError(
