@@ -14,9 +14,13 @@ machine gets those in its own layer when it is created.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -157,21 +161,29 @@ def ensure_image(
         _remove_tree(leftover)
     build = Path(tempfile.mkdtemp(prefix=".build-", dir=image.parent))
     build_log = image.parent / "build.log"
-    done = run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            f"--include={','.join(sorted(packages))}",
-            "--components=main",
-            SUITE,
-            str(build),
-            mirror_url,
-        ],
-        check=False,
-        timeout=BUILD_TIMEOUT,
-    )
-    build_log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
+    command = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(sorted(packages))}",
+        "--components=main",
+        SUITE,
+        str(build),
+        mirror_url,
+    ]
+    # Its own process group, so a teardown after a killed `akm lab up` can end debootstrap and its dpkg.
+    with open(build_log, "wb") as out:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            returncode = child.wait(timeout=BUILD_TIMEOUT)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            _remove_tree(build)
+            raise
+    if returncode != 0:
         _remove_tree(build)
         raise LabError(
             [

@@ -15,6 +15,7 @@ boot → host route → wait for SSH on every machine → simulated network devi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -283,6 +284,7 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
     layer = f"--directory={state_dir / 'machines'}/"
     cache = str(_cache_dir(state_dir) / "conf")
     sim = str(state_dir / "sim")
+    build = str(image.image_dir(state_dir).parent / ".build-")
     found = []
     for pid in all_pids():
         line = cmdline(pid)
@@ -293,6 +295,8 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
             found.append(("apt-cache", ProcessRef.of(pid, cache)))
         elif SIMULATOR in line and sim in line:
             found.append(("simulator", ProcessRef.of(pid, sim)))
+        elif "debootstrap" in line and build in line:
+            found.append(("image-build", ProcessRef.of(pid, build)))
     return found
 
 
@@ -333,6 +337,10 @@ def teardown(state_dir: Path, grace: float = 10.0) -> list[str]:
         if ref.pid not in known:
             recorded[f"{name}+{ref.pid}"] = ref
     removed = sorted(name for name, ref in recorded.items() if ref.alive())
+    for name, ref in recorded.items():
+        if name.startswith("image-build") and ref.alive() and os.getpgid(ref.pid) == ref.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(ref.pid, signal.SIGKILL)
     machine_refs = [ref for name, ref in recorded.items() if name.startswith("machine:")]
     machines.stop_machines(machine_refs, grace)
     stop([ref for name, ref in recorded.items() if not name.startswith("machine:")], signal.SIGTERM, 5.0)
