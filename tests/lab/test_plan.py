@@ -224,7 +224,9 @@ def test_a_lab_inventory_outside_the_range_stops_before_anything_is_made(tmp_pat
 def test_the_simulator_hook_records_waits_for_ready_and_is_found_again(tmp_path, monkeypatch):
     monkeypatch.setattr(system, "RUN_DIR", tmp_path / "run")
     plan = plan_lab(make_inventory(state_dir=tmp_path / "state"))
-    ready = plan.state_dir / "sim" / "ready.json"
+    ready = lab.simulator_files(plan.state_dir)["ready"]
+    ready.parent.mkdir(parents=True)
+    monkeypatch.setattr(lab, "simulator_credentials", lambda _plan: None)
     fake = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text('{}'); time.sleep(60)"
     monkeypatch.setattr(lab, "simulator_command", lambda _plan: [sys.executable, "-c", fake, str(ready), lab.SIMULATOR])
     state = system.State(state_dir=str(plan.state_dir), processes={})

@@ -23,7 +23,8 @@ pytestmark = [
 def _lab_processes(plan) -> list[int]:
     layer = f"--directory={plan.state_dir / 'machines'}/"
     cache = str(plan.state_dir / "apt-cache" / "conf")
-    return [pid for pid in all_pids() if layer in cmdline(pid) or (cache in cmdline(pid))]
+    sim = str(lab.simulator_files(plan.state_dir)["ready"])
+    return [pid for pid in all_pids() if any(mark in cmdline(pid) for mark in (layer, cache, sim))]
 
 
 def test_up_after_a_crash_cleans_the_remains_then_starts(running_lab):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -214,38 +215,72 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
     )
 
 
+def simulator_files(state_dir: Path) -> dict[str, Path]:
+    """Where the simulator's run-time files live (the paths ``docs/network-devices.md`` names)."""
+    return {
+        "credentials": Path(os.environ.get("AKM_SIM_CREDENTIALS") or state_dir / "netsim-credentials.json"),
+        "state": state_dir / "netsim-state.json",
+        "ready": state_dir / "netsim.ready",
+        "host_key": state_dir / "netsim-host-key",
+        "log": state_dir / "netsim.log",
+        "vault": state_dir / "vault.yml",
+        "vault_password": state_dir / "vault-password",
+    }
+
+
 def simulator_command(plan: Plan) -> list[str] | None:
     """The command that serves the inventory's simulated network devices, or ``None`` when the
-    simulator module (``akm.net.sim``, issue 6) is not installed.
-
-    Its files live in ``<state_dir>/sim/``: ``state.json`` (device configuration kept across restarts),
-    ``host_key``, ``ready.json`` (written when every port listens) and ``credentials.json``, which is
-    made at run time by ``python -m akm.net.sim.credentials ... --out <state_dir>/sim/credentials.json``
-    (or named by ``AKM_SIM_CREDENTIALS``); the lab never invents device passwords itself.
-    """
+    simulator module (``akm.net.sim``, issue 6) is not installed."""
     try:
         if importlib.util.find_spec(SIMULATOR) is None:
             return None
     except ModuleNotFoundError:
         return None
-    sim = plan.state_dir / "sim"
-    command = [
+    files = simulator_files(plan.state_dir)
+    return [
         sys.executable,
         "-m",
         SIMULATOR,
         "--inventory",
         str(plan.inventory),
+        "--credentials",
+        str(files["credentials"]),
         "--state",
-        str(sim / "state.json"),
-        "--host-key",
-        str(sim / "host_key"),
+        str(files["state"]),
         "--ready-file",
-        str(sim / "ready.json"),
+        str(files["ready"]),
+        "--host-key",
+        str(files["host_key"]),
     ]
-    credentials = os.environ.get("AKM_SIM_CREDENTIALS") or str(sim / "credentials.json")
-    if Path(credentials).is_file():
-        command += ["--credentials", credentials]
-    return command
+
+
+def simulator_credentials(plan: Plan) -> None:
+    """Make the devices' logins at run time: a random vault password (``<state_dir>/vault-password``,
+    0600, made once), the vault entries and the simulator's credentials file, through
+    ``python -m akm.net.sim.credentials`` (which keeps entries that exist). Skipped when
+    ``AKM_SIM_CREDENTIALS`` names a file made elsewhere."""
+    if os.environ.get("AKM_SIM_CREDENTIALS"):
+        return
+    files = simulator_files(plan.state_dir)
+    if not files["vault_password"].exists():
+        descriptor = os.open(files["vault_password"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    run(
+        [
+            sys.executable,
+            "-m",
+            f"{SIMULATOR}.credentials",
+            "--inventory",
+            str(plan.inventory),
+            "--vault",
+            str(files["vault"]),
+            "--vault-password-file",
+            str(files["vault_password"]),
+            "--out",
+            str(files["credentials"]),
+        ]
+    )
 
 
 def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait: float = 20.0) -> None:
@@ -258,23 +293,24 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait:
                 )
             )
         return
-    sim = plan.state_dir / "sim"
-    sim.mkdir(parents=True, exist_ok=True)
-    (sim / "ready.json").unlink(missing_ok=True)
-    with open(sim / "sim.log", "ab") as out:
+    files = simulator_files(plan.state_dir)
+    if plan.simulated:
+        simulator_credentials(plan)
+    files["ready"].unlink(missing_ok=True)
+    with open(files["log"], "ab") as out:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    state.remember("simulator", ProcessRef.of(child.pid, str(sim)))
+    state.remember("simulator", ProcessRef.of(child.pid, str(files["ready"])))
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and child.poll() is None and not (sim / "ready.json").exists():
+    while time.monotonic() < deadline and child.poll() is None and not files["ready"].exists():
         time.sleep(0.2)
     if child.poll() is not None:
-        log(_("The network device simulator stopped at once; read {log}.").format(log=sim / "sim.log"))
-    elif not (sim / "ready.json").exists():
+        log(_("The network device simulator stopped at once; read {log}.").format(log=files["log"]))
+    elif not files["ready"].exists():
         log(
             _("The network device simulator is not ready after {seconds} s; read {log}.").format(
-                seconds=int(wait), log=sim / "sim.log"
+                seconds=int(wait), log=files["log"]
             )
         )
 
@@ -283,7 +319,7 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
     """Lab processes found by command line: nspawn on a lab layer, the lab's apt-cacher-ng, the simulator."""
     layer = f"--directory={state_dir / 'machines'}/"
     cache = str(_cache_dir(state_dir) / "conf")
-    sim = str(state_dir / "sim")
+    sim = str(simulator_files(state_dir)["ready"])
     build = str(image.image_dir(state_dir).parent / ".build-")
     found = []
     for pid in all_pids():
