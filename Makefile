@@ -12,7 +12,7 @@ LAB_INVENTORY := inventory/lab/akm.yml
 
 # Debian packages of the control node (docs/dependencies.md says why each is here).
 APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-container iproute2 nftables \
-	squid restic apt-cacher-ng openssh-client sarg
+	squid restic apt-cacher-ng openssh-client sarg openssl procps
 
 .PHONY: help
 help: ## List every target
@@ -35,6 +35,16 @@ $(VENV)/.installed: pyproject.toml | deps
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python virtual environment with the pinned dependencies
+
+.PHONY: lab lab-down lab-test
+lab: venv ## Boot the virtual library: every lab machine, the fake internet, the package cache (root)
+	akm lab up
+
+lab-down: venv ## Stop the virtual library and remove everything it made (root)
+	akm lab down
+
+lab-test: venv ## Boot the lab, run the tests that need it, end with a full teardown (root)
+	AKM_LAB_TEST=1 pytest -q -m lab tests/lab
 
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, inventory and repo checks

@@ -19,10 +19,11 @@ from akm.i18n import _
 
 def _areas() -> list:
     from akm.inventory import cli as inventory_cli
+    from akm.lab import cli as lab_cli
     from akm.net import cli as net_cli
     from akm.policy import cli as policy_cli
 
-    return [inventory_cli, policy_cli, net_cli]
+    return [inventory_cli, policy_cli, net_cli, lab_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
