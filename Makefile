@@ -65,19 +65,21 @@ unit: venv ## Tests that need no lab
 	pytest -m "not lab"
 
 .PHONY: test
-test: lint unit ## Everything CI runs: lint, unit tests and the lab tests
+test: lint unit lab-test ## Everything CI runs: lint, unit tests and the lab tests
 
 .PHONY: demo
-demo: venv ## Validate and show the inventory
+demo: venv ## Boot the virtual library and show it
 	akm inventory check
-	akm inventory show inventory/production
-	ansible-inventory -i inventory/production/akm.yml --graph
+	akm lab up
+	ansible-inventory -i $(LAB_INVENTORY) --graph
+	akm lab status
 
 .PHONY: bench
 bench: venv ## Measure speed and memory against each issue's anchor (tables with ratios)
 	python bench/inventory.py
 	python bench/policy.py --domains 1000000
 	python bench/net.py
+	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)
