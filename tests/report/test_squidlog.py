@@ -44,7 +44,8 @@ def test_every_line_is_counted_or_explained(usage):
         "too-many-fields": 1,
     }
     assert usage.skipped == 7
-    assert dict(usage.malformed_samples)["bad-address"].split()[2] == "not-an-ip"
+    assert dict(usage.malformed_samples)["bad-address"].split()[0] == "not-an-ip"
+    assert usage.outside == 1
 
 
 def test_per_host_totals(usage):
@@ -140,3 +141,22 @@ def test_generated_log_totals(tmp_path, inventory):
     assert usage.skipped == 50
     assert usage.requests == 4950
     assert sum(row["requests"] for row in usage.by_host) == 4950
+
+
+def test_group_straddling_a_grant_end_is_resolved_per_request(tmp_path, inventory):
+    """The same host and site before and after the grant ended: one allowed by grant, one anomaly."""
+    ip = inventory.asset("xodim-01").ip_on("staff")
+    lines = [
+        f"{(T0 + timedelta(seconds=s)).timestamp():.3f}    100 {ip} TCP_TUNNEL/200 10 CONNECT "
+        f"www.social.example:443 n.toshmatova HIER_DIRECT/198.18.0.1 -"
+        for s in (10, 7200)
+    ]
+    path = tmp_path / "straddle.log"
+    path.write_text("\n".join(lines) + "\n")
+    usage = analyse(path, attribution_from(inventory), CATEGORIES, GRANTS, threads=1)
+    assert usage.restricted == {
+        "allowed_by_grant": 1,
+        "denied_as_intended": 0,
+        "anomaly": 1,
+        "denied_despite_grant": 0,
+    }

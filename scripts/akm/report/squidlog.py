@@ -40,7 +40,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -109,6 +109,8 @@ class Usage:
 
     lines: int
     requests: int
+    outside: int
+    """lines of the log that are well formed but fall outside the period"""
     malformed: dict[str, int]
     malformed_samples: list[tuple[str, str]]
     first_time: datetime | None
@@ -156,63 +158,94 @@ def _source(path: Path) -> str:
     )
 
 
-_URL_HOST = (
-    "lower(CASE WHEN m = 'CONNECT' THEN split_part(url, ':', 1) "
-    "WHEN contains(url, '://') THEN split_part(split_part(split_part(url, '/', 3), ':', 1), '@', -1) "
-    "ELSE NULL END)"
-)
-
-
 _ADDRESS = r"[0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*"
 
+_FIELDS = {"ip": 1, "st": 2, "b": 3, "m": 4, "url": 5, "u": 6, "hier": 7, "extra": 9}
 
-def _load(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    fields = {
-        "elapsed": _pick(0),
-        "ip": _pick(1),
-        "st": _pick(2),
-        "b": _pick(3),
-        "m": _pick(4),
-        "url": _pick(5),
-        "u": _pick(6),
-        "hier": _pick(7),
-        "extra": _pick(9),
-    }
-    picked = ", ".join(f"{sql} AS {name}" for name, sql in fields.items())
-    con.execute(
-        f"""
-        CREATE TABLE req AS
-        WITH raw AS (SELECT c0, c1, {picked} FROM {_source(path)}),
-        typed AS (
-            SELECT *, try_cast(c0 AS DECIMAL(18, 3)) AS t, try_cast(b AS BIGINT) AS bytes,
-                   try_cast(split_part(st, '/', 2) AS SMALLINT) AS code, {_URL_HOST} AS dom
-            FROM raw)
+
+def _parsed(path: Path) -> str:
+    """SQL of the log's lines as typed fields, with the reason a line is malformed (NULL if it is not).
+
+    Only checks that are cheap per line are made here; the address and the URL host are checked
+    once per distinct value after aggregation (:func:`_aggregate`). The URL is cut to ``host[:port]``
+    (``target``) and normalised to a domain after aggregation, for the same reason.
+    """
+    picked = ", ".join(f"{_pick(offset)} AS {name}" for name, offset in _FIELDS.items())
+    return f"""
         SELECT
             CASE
-                WHEN c0 IS NULL OR c0 = '' AND c1 IS NULL THEN 'empty'
                 WHEN hier IS NULL THEN 'too-few-fields'
                 WHEN extra IS NOT NULL AND extra <> '' THEN 'too-many-fields'
-                WHEN t IS NULL THEN 'bad-time'
-                WHEN try_cast(elapsed AS BIGINT) IS NULL THEN 'bad-elapsed'
-                WHEN NOT regexp_full_match(ip, '{_ADDRESS}') THEN 'bad-address'
-                WHEN code IS NULL OR NOT contains(st, '/') THEN 'bad-status'
+                WHEN ts IS NULL THEN 'bad-time'
+                WHEN NOT contains(st, '/') OR try_cast(right(st, 3) AS SMALLINT) IS NULL THEN 'bad-status'
                 WHEN bytes IS NULL OR bytes < 0 THEN 'bad-size'
-                WHEN dom IS NULL OR dom = '' THEN 'bad-url'
             END AS reason,
-            CAST(floor(t) AS BIGINT) AS ts, ip, split_part(st, '/', 1) AS action, code, bytes, m AS method,
-            dom, u AS login,
-            CASE WHEN reason IS NOT NULL THEN concat_ws(' ', c0, elapsed, ip, st, b, m, url, u) END AS sample
-        FROM typed
+            ts, ip, st, contains(st, 'DENIED') AS denied, bytes, u AS login,
+            CASE WHEN m = 'CONNECT' THEN url ELSE split_part(url, '/', 3) END AS target,
+            c0, url
+        FROM (SELECT c0, {picked}, try_cast(split_part(c0, '.', 1) AS BIGINT) AS ts,
+                     try_cast(b AS BIGINT) AS bytes
+              FROM {_source(path)})
+    """
+
+
+_DOMAIN = "lower(split_part(split_part(target, '@', -1), ':', 1))"
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, path: Path, since: int | None, until: int | None) -> None:
+    """One pass over the log into ``agg``: requests and bytes per (address, login, target, denied).
+
+    Malformed lines and lines outside the period are counted under their reason. Afterwards the
+    per-value checks mark whole groups as malformed (``bad-address``, ``bad-url``),
+    and ``g`` holds the good groups with the domain in place of the target.
+    """
+    outside = []
+    if since is not None:
+        outside.append(f"ts < {int(since)}")
+    if until is not None:
+        outside.append(f"ts >= {int(until)}")
+    outside_sql = " OR ".join(outside) or "false"
+    con.execute(
+        f"""
+        CREATE TABLE agg AS
+        SELECT reason,
+               CASE WHEN reason IS NULL THEN ip END AS ip, CASE WHEN reason IS NULL THEN login END AS login,
+               CASE WHEN reason IS NULL THEN target END AS target,
+               CASE WHEN reason IS NULL THEN denied END AS denied,
+               reason IS NULL AND ({outside_sql}) AS outside,
+               count(*) AS n, sum(bytes) AS bytes, min(ts) AS t0, max(ts) AS t1,
+               any_value(CASE WHEN reason IS NOT NULL THEN concat_ws(' ', c0, ip, st, url) END) AS sample
+        FROM ({_parsed(path)})
+        GROUP BY ALL
         """
     )
+    con.execute(
+        f"""
+        UPDATE agg SET reason = CASE
+            WHEN NOT regexp_full_match(ip, '{_ADDRESS}') THEN 'bad-address'
+            WHEN target IS NULL OR {_DOMAIN} = '' THEN 'bad-url'
+        END, sample = concat_ws(' ', ip, login, target)
+        WHERE reason IS NULL AND (NOT regexp_full_match(ip, '{_ADDRESS}') OR target IS NULL OR {_DOMAIN} = '')
+        """
+    )
+    con.execute("UPDATE agg SET reason = 'outside-period' WHERE reason IS NULL AND outside")
     rejected = con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
     if rejected:
         con.execute(
-            """INSERT INTO req (reason, sample)
+            """INSERT INTO agg (reason, n, sample)
                SELECT CASE WHEN error_type = 'TOO MANY COLUMNS' THEN 'too-many-fields' ELSE 'unreadable' END,
-                      left(csv_line, 200)
+                      1, left(csv_line, 200)
                FROM reject_errors"""
         )
+    con.execute(
+        f"""
+        CREATE TABLE g AS
+        SELECT ip, CASE WHEN login IN ('-', '') THEN NULL ELSE login END AS login, {_DOMAIN} AS dom,
+               denied, sum(n) AS n, sum(bytes) AS bytes,
+               min(t0) AS t0, max(t1) AS t1, list(DISTINCT target) AS targets
+        FROM agg WHERE reason IS NULL GROUP BY ALL
+        """
+    )
 
 
 def _domain_categories(domains: Iterable[str], rules: Sequence[CategoryRule]) -> list[tuple[str, str]]:
@@ -281,9 +314,13 @@ def analyse(
             con.close()
 
 
+def _epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
 def _analyse(con, log, attribution, categories, grants, since, until, top) -> Usage:
     try:
-        _load(con, log)
+        _aggregate(con, log, _epoch(since), _epoch(until))
     except duckdb.Error as exc:
         raise SquidLogError(
             [
@@ -303,66 +340,47 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
     con.execute("CREATE TABLE people (login VARCHAR PRIMARY KEY, name VARCHAR, dept VARCHAR)")
     _insert(con, "people", [(k, n, d) for k, (n, d) in attribution.people.items()])
 
-    lines = con.execute("SELECT count(*) FROM req").fetchone()[0]
-    malformed = dict(
-        con.execute(
-            "SELECT reason, count(*) FROM req WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason"
-        ).fetchall()
-    )
+    counts = dict(con.execute("SELECT coalesce(reason, ''), sum(n) FROM agg GROUP BY ALL").fetchall())
+    lines = int(sum(counts.values()))
+    outside = int(counts.pop("outside-period", 0))
+    requests = int(counts.pop("", 0))
+    malformed = {reason: int(count) for reason, count in sorted(counts.items())}
     samples = con.execute(
-        "SELECT reason, any_value(sample) FROM req WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason"
+        "SELECT reason, any_value(sample) FROM agg WHERE reason <> 'outside-period' GROUP BY ALL ORDER BY 1"
     ).fetchall()
 
-    window = "reason IS NULL"
-    params: list = []
-    if since is not None:
-        window += " AND ts >= ?"
-        params.append(int(since.timestamp()))
-    if until is not None:
-        window += " AND ts < ?"
-        params.append(int(until.timestamp()))
     con.execute(
-        f"""CREATE TABLE v AS
-            SELECT r.ts, r.ip, r.action, r.code, r.bytes, r.dom,
-                   CASE WHEN r.login IN ('-', '') THEN NULL ELSE r.login END AS login,
-                   h.host, p.name AS person, coalesce(h.dept, p.dept) AS dept,
-                   p.dept AS person_dept, contains(r.action, 'DENIED') AS denied
-            FROM req r LEFT JOIN hosts h ON h.ip = r.ip LEFT JOIN people p ON p.login = r.login
-            WHERE {window}""",
-        params,
+        """CREATE TABLE v AS
+           SELECT g.*, h.host, p.name AS person, coalesce(h.dept, p.dept) AS dept, p.dept AS person_dept
+           FROM g LEFT JOIN hosts h ON h.ip = g.ip LEFT JOIN people p ON p.login = g.login"""
     )
-    requests, first, last = con.execute("SELECT count(*), min(ts), max(ts) FROM v").fetchone()
+    first, last = con.execute("SELECT min(t0), max(t1) FROM v").fetchone()
 
-    measures = "count(*) AS requests, sum(bytes) AS bytes, count(*) FILTER (WHERE denied) AS denied"
+    measures = "sum(n) AS requests, sum(bytes) AS bytes, coalesce(sum(n) FILTER (WHERE denied), 0) AS denied"
     by_host = _rows(
         con,
         f"""SELECT ip, any_value(host) AS host, any_value(dept) AS department, {measures}
-                             FROM v GROUP BY ip ORDER BY bytes DESC, ip""",
+            FROM v GROUP BY ip ORDER BY bytes DESC, ip""",
     )
     by_department = _rows(
         con,
         f"""SELECT coalesce(dept, '') AS department, {measures}
-                                   FROM v GROUP BY ALL ORDER BY bytes DESC, department""",
+            FROM v GROUP BY ALL ORDER BY bytes DESC, department""",
     )
     by_person = _rows(
         con,
-        f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department,
-                               {measures} FROM v WHERE login IS NOT NULL GROUP BY login
-                               ORDER BY bytes DESC, login""",
+        f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department, {measures}
+            FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
 
     top_sites: dict[tuple[str, str], list[dict]] = {}
-    for scope, key in (
-        ("all", "'all'"),
-        ("host", "ip"),
-        ("department", "coalesce(dept, '')"),
-        ("person", "login"),
-    ):
+    scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
+    for scope, key in scopes:
         rows = _rows(
             con,
             f"""
             SELECT k, dom AS domain, requests, bytes FROM (
-                SELECT {key} AS k, dom, count(*) AS requests, sum(bytes) AS bytes,
+                SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes,
                        row_number() OVER (PARTITION BY {key} ORDER BY sum(bytes) DESC, dom) AS rank
                 FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2)
             WHERE rank <= ? ORDER BY k, rank""",
@@ -371,15 +389,15 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
         for row in rows:
             top_sites.setdefault((scope, row.pop("k")), []).append(row)
 
-    restricted, restricted_rows = _restricted(con, categories, grants)
-    to_time = _epoch_to_utc
+    restricted, restricted_rows = _restricted(con, log, categories, grants, since, until)
     return Usage(
         lines=lines,
         requests=requests,
+        outside=outside,
         malformed=malformed,
         malformed_samples=samples,
-        first_time=to_time(first),
-        last_time=to_time(last),
+        first_time=_epoch_to_utc(first),
+        last_time=_epoch_to_utc(last),
         by_host=by_host,
         by_department=by_department,
         by_person=by_person,
@@ -390,55 +408,82 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
 
 
 def _epoch_to_utc(value: int | None) -> datetime | None:
-    from datetime import UTC
-
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _restricted(con, categories: Sequence[CategoryRule], grants: Sequence[Grant]):
+_GRANT_MATCH = """g.category = c.category
+    AND ((g.kind = 'person' AND g.subject = v.login) OR (g.kind = 'host' AND g.subject = v.host)
+         OR (g.kind = 'department' AND g.subject IN (v.dept, v.person_dept)))"""
+
+
+def _restricted(con, log: Path, categories, grants, since, until):
+    """Classify requests to restricted categories against the grants in force when each was made.
+
+    A group (address, login, domain, denied) whose first and last request fall on the same side of
+    every boundary of its matching grants is classified as a whole. The rare group that straddles a
+    grant's start or end is resolved exactly by a second, filtered pass over the log for just those
+    groups' requests.
+    """
     domains = [row[0] for row in con.execute("SELECT DISTINCT dom FROM v").fetchall()]
     con.execute("CREATE TABLE cat (dom VARCHAR, category VARCHAR)")
     _insert(con, "cat", _domain_categories(domains, categories))
-    con.execute("""CREATE TABLE grants (kind VARCHAR, subject VARCHAR, category VARCHAR,
-                   t0 BIGINT, t1 BIGINT)""")
+    con.execute("CREATE TABLE grants (kind VARCHAR, subject VARCHAR, category VARCHAR, t0 BIGINT, t1 BIGINT)")
     _insert(
         con,
         "grants",
         [
-            (
-                g.subject_kind,
-                g.subject,
-                g.category,
-                int(g.valid_from.timestamp()),
-                int(g.valid_until.timestamp()),
-            )
+            (g.subject_kind, g.subject, g.category, _epoch(g.valid_from), _epoch(g.valid_until))
             for g in grants
         ],
     )
+    con.execute(
+        f"""
+        CREATE TABLE hits AS
+        SELECT v.*, c.category,
+               EXISTS (SELECT 1 FROM grants g
+                       WHERE {_GRANT_MATCH} AND v.t0 >= g.t0 AND v.t1 < g.t1) AS granted,
+               EXISTS (SELECT 1 FROM grants g WHERE {_GRANT_MATCH}
+                       AND ((g.t0 > v.t0 AND g.t0 <= v.t1) OR (g.t1 > v.t0 AND g.t1 <= v.t1))) AS straddles
+        FROM v JOIN cat c ON c.dom = v.dom
+        """
+    )
+    straddling = con.execute("SELECT count(*) FROM hits WHERE straddles").fetchone()[0]
+    if straddling:
+        con.execute(
+            f"""
+            CREATE TABLE exact AS
+            SELECT h.* EXCLUDE (n, bytes, t0, t1, granted, straddles),
+                   1 AS n, p.bytes, p.ts AS t0, p.ts AS t1,
+                   EXISTS (SELECT 1 FROM grants g,
+                                  (SELECT h.category, h.login, h.host, h.dept, h.person_dept) v
+                           WHERE {_GRANT_MATCH.replace("c.category", "v.category")}
+                             AND p.ts >= g.t0 AND p.ts < g.t1) AS granted,
+                   false AS straddles
+            FROM ({_parsed(log)}) p
+            JOIN hits h ON h.straddles AND p.reason IS NULL AND h.ip = p.ip
+                 AND coalesce(h.login, '-') = CASE WHEN p.login IN ('-', '') THEN '-' ELSE p.login END
+                 AND list_contains(h.targets, p.target) AND h.denied = p.denied
+                 AND p.ts >= {_epoch(since) if since else -(2**62)}
+                 AND p.ts < {_epoch(until) if until else 2**62}
+            """
+        )
+        con.execute("DELETE FROM hits WHERE straddles")
+        con.execute("INSERT INTO hits BY NAME SELECT * FROM exact")
     rows = _rows(
         con,
         """
-        WITH hits AS (
-            SELECT v.*, c.category,
-                   EXISTS (SELECT 1 FROM grants g
-                           WHERE g.category = c.category AND v.ts >= g.t0 AND v.ts < g.t1
-                             AND ((g.kind = 'person' AND g.subject = v.login)
-                                  OR (g.kind = 'host' AND g.subject = v.host)
-                                  OR (g.kind = 'department' AND g.subject IN (v.dept, v.person_dept))))
-                       AS granted
-            FROM v JOIN cat c ON c.dom = v.dom)
         SELECT coalesce(host, ip) AS host, login, coalesce(dept, '') AS department, category, dom AS domain,
                CASE WHEN granted AND NOT denied THEN 'allowed_by_grant'
                     WHEN NOT granted AND denied THEN 'denied_as_intended'
                     WHEN NOT granted AND NOT denied THEN 'anomaly'
                     ELSE 'denied_despite_grant' END AS outcome,
-               count(*) AS requests, sum(bytes) AS bytes, min(ts) AS first_ts, max(ts) AS last_ts
+               sum(n) AS requests, sum(bytes) AS bytes, min(t0) AS first_ts, max(t1) AS last_ts
         FROM hits GROUP BY ALL
         ORDER BY outcome, host, login NULLS FIRST, category, domain""",
     )
     summary = dict.fromkeys(OUTCOMES, 0)
     for row in rows:
-        summary[row["outcome"]] += row["requests"]
+        summary[row["outcome"]] += int(row["requests"])
         row["first_time"] = _epoch_to_utc(row.pop("first_ts"))
         row["last_time"] = _epoch_to_utc(row.pop("last_ts"))
     return summary, rows
