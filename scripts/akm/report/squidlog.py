@@ -487,3 +487,34 @@ def _restricted(con, log: Path, categories, grants, since, until):
         row["first_time"] = _epoch_to_utc(row.pop("first_ts"))
         row["last_time"] = _epoch_to_utc(row.pop("last_ts"))
     return summary, rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m akm.report.squidlog LOG``: per-host totals as JSON (used by the benchmark)."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m akm.report.squidlog")
+    parser.add_argument("log", type=Path)
+    parser.add_argument("--memory-limit", default="512MB")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    usage = analyse(args.log, Attribution(), memory_limit=args.memory_limit, threads=args.threads)
+    json.dump(
+        {
+            "lines": usage.lines,
+            "requests": usage.requests,
+            "malformed": usage.malformed,
+            "by_host": {row["ip"]: [int(row["requests"]), int(row["bytes"])] for row in usage.by_host},
+        },
+        sys.stdout,
+        sort_keys=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
