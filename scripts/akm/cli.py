@@ -19,8 +19,9 @@ from akm.i18n import _
 
 def _areas() -> list:
     from akm.inventory import cli as inventory_cli
+    from akm.report import cli as report_cli
 
-    return [inventory_cli]
+    return [inventory_cli, report_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
