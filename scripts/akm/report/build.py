@@ -607,7 +607,12 @@ def build(sources: Sources, period: Period) -> Report:
         kind=period.kind,
         period_label=period.label,
         title=_(TITLES[period.kind]),
-        header=[inv.centre.name, inv.centre.city, _("ICT and digitization service")],
+        header=[
+            inv.centre.name,
+            inv.centre.city,
+            _("ICT and digitization service"),
+            _("Period: {period}").format(period=period.title()),
+        ],
         sections=sections,
         signatures=signatures,
         problems=[p.render() for p in problems],
