@@ -560,6 +560,19 @@ def rules_section(sources: Sources) -> Section:
             [[d.title, len(d.clauses), d.version] for d in documents],
         )
     )
+    repository = Path(sources.rules_dir).resolve().parents[1]
+    section.tables.append(
+        Table(
+            "rules_controls",
+            _("Clauses and their controls"),
+            [_("Clause"), _("Control"), _("Status")],
+            [
+                [c.id, rules.control_label(c), rules.control_status(c, repository)]
+                for d in documents
+                for c in d.clauses
+            ],
+        )
+    )
     return section
 
 
