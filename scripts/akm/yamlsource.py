@@ -66,7 +66,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
         if not isinstance(key, str | int):
             loader.problems.append(
                 Problem(
-                    loader.file, line, str(key), "yaml.bad-key",
+                    loader.file,
+                    line,
+                    str(key),
+                    "yaml.bad-key",
                     _("a key must be a plain word"),
                     _("write the key as text, e.g. hostname:"),
                 )
@@ -75,7 +78,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
         if key in data:
             loader.problems.append(
                 Problem(
-                    loader.file, line, str(key), "yaml.duplicate-key",
+                    loader.file,
+                    line,
+                    str(key),
+                    "yaml.duplicate-key",
                     _("the key {key!r} is written twice in the same block (first on line {first})").format(
                         key=key, first=data.lines[key]
                     ),
@@ -95,7 +101,16 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode):
         data.lines.append(item_node.start_mark.line + 1)
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode):
+    """Read a date; an impossible one (2024-13-01) stays text so the schema can report it."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
@@ -117,15 +132,25 @@ def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return None, [
-            Problem(name, None, "", "yaml.encoding",
-                    _("the file is not UTF-8 text (byte {offset})").format(offset=exc.start),
-                    _("save the file as UTF-8"))
+            Problem(
+                name,
+                None,
+                "",
+                "yaml.encoding",
+                _("the file is not UTF-8 text (byte {offset})").format(offset=exc.start),
+                _("save the file as UTF-8"),
+            )
         ]
     except OSError as exc:
         return None, [
-            Problem(name, None, "", "yaml.unreadable",
-                    _("the file cannot be read: {reason}").format(reason=exc.strerror),
-                    _("check that the file exists and is readable"))
+            Problem(
+                name,
+                None,
+                "",
+                "yaml.unreadable",
+                _("the file cannot be read: {reason}").format(reason=exc.strerror),
+                _("check that the file exists and is readable"),
+            )
         ]
     loader = _Loader(text, name)
     try:
@@ -134,14 +159,25 @@ def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         return None, [
-            Problem(name, line, "", "yaml.syntax",
-                    _("YAML syntax error: {problem}").format(problem=exc.problem or exc.context),
-                    _("check indentation, colons and quotes near this line"))
+            Problem(
+                name,
+                line,
+                "",
+                "yaml.syntax",
+                _("YAML syntax error: {problem}").format(problem=exc.problem or exc.context),
+                _("check indentation, colons and quotes near this line"),
+            )
         ]
     except yaml.YAMLError as exc:
         return None, [
-            Problem(name, None, "", "yaml.syntax", _("YAML syntax error: {problem}").format(problem=exc),
-                    _("check indentation, colons and quotes"))
+            Problem(
+                name,
+                None,
+                "",
+                "yaml.syntax",
+                _("YAML syntax error: {problem}").format(problem=exc),
+                _("check indentation, colons and quotes"),
+            )
         ]
     finally:
         loader.dispose()

@@ -22,10 +22,10 @@ Pairs = list[tuple[Any, Any]]
 def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
     """Return file, line and a readable field path for *path* inside the mapping *item*."""
     node = item
-    line = getattr(item, "line")
+    line = item.line
     field = ""
     for key in path:
-        lines = getattr(node, "lines")
+        lines = node.lines
         if isinstance(key, int):
             if lines is not None and key < len(lines):
                 line = lines[key]
@@ -60,9 +60,12 @@ def _unique(pairs: Pairs, label: str, key) -> Iterator[Problem]:
                 first = seen[value]
                 file, line, _field = _where(first[0], *first[1])
                 yield _problem(
-                    item, where, "inventory.duplicate",
+                    item,
+                    where,
+                    "inventory.duplicate",
                     _("{label} {value} is already used at {file}:{line}").format(
-                        label=label, value=value, file=file, line=line),
+                        label=label, value=value, file=file, line=line
+                    ),
                     _("each {label} must be unique: correct one of the two").format(label=label),
                 )
             else:
@@ -77,44 +80,72 @@ def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
     yield from _unique(assets, _("hostname"), lambda r, i: [(r.hostname, ("hostname",))])
     yield from _unique(assets, _("serial number"), lambda r, i: [(r.serial, ("serial",))])
     yield from _unique(
-        assets, "MAC",
+        assets,
+        "MAC",
         lambda r, i: [(n.mac, ("interfaces", k, "mac")) for k, n in enumerate(r.interfaces)],
     )
     yield from _unique(
-        assets, "IP",
+        assets,
+        "IP",
         lambda r, i: [(n.ip, ("interfaces", k, "ip")) for k, n in enumerate(r.interfaces)],
     )
     yield from _unique(
-        validated["segments"], "VLAN", lambda r, i: [(r.vlan, ("vlan",))],
+        validated["segments"],
+        "VLAN",
+        lambda r, i: [(r.vlan, ("vlan",))],
     )
 
 
-def _reference(item, path, value, known: dict, what: str) -> Iterator[Problem]:
-    if value not in known:
+def _reference(item, path, value, known: dict, what: str, written: set) -> Iterator[Problem]:
+    if value not in known and value not in written:
         yield _problem(
-            item, path, "inventory.unknown-reference",
+            item,
+            path,
+            "inventory.unknown-reference",
             _("unknown {what} {value!r}").format(what=what, value=value),
             _("use one of: {known}").format(known=_short_list(known) or "—"),
         )
 
 
-def _check_references(validated: dict[str, Pairs]) -> Iterator[Problem]:
-    ids = {s: {r.id: r for r, _i in validated[s]} for s in ("departments", "rooms", "segments", "people",
-                                                            "data_classes")}
+def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) -> Iterator[Problem]:
+    """Report references to unknown ids. An id that is written but invalid is not reported again:
+    its own schema problem says what to fix."""
+    sections = ("departments", "rooms", "segments", "people", "data_classes")
+    ids = {s: {r.id: r for r, _i in validated[s]} for s in sections}
     for record, item in validated["rooms"]:
-        yield from _reference(item, ("department",), record.department, ids["departments"], _("department"))
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
     for record, item in validated["people"]:
-        yield from _reference(item, ("department",), record.department, ids["departments"], _("department"))
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
     for record, item in validated["assets"]:
-        yield from _reference(item, ("department",), record.department, ids["departments"], _("department"))
-        yield from _reference(item, ("room",), record.room, ids["rooms"], _("room"))
-        yield from _reference(item, ("responsible",), record.responsible, ids["people"], _("person"))
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
+        yield from _reference(item, ("room",), record.room, ids["rooms"], _("room"), written_ids["rooms"])
+        yield from _reference(
+            item, ("responsible",), record.responsible, ids["people"], _("person"), written_ids["people"]
+        )
         for k, interface in enumerate(record.interfaces):
-            yield from _reference(item, ("interfaces", k, "segment"), interface.segment, ids["segments"],
-                                  _("segment"))
+            yield from _reference(
+                item,
+                ("interfaces", k, "segment"),
+                interface.segment,
+                ids["segments"],
+                _("segment"),
+                written_ids["segments"],
+            )
         for k, placement in enumerate(record.data):
-            yield from _reference(item, ("data", k, "data_class"), placement.data_class,
-                                  ids["data_classes"], _("data class"))
+            yield from _reference(
+                item,
+                ("data", k, "data_class"),
+                placement.data_class,
+                ids["data_classes"],
+                _("data class"),
+                written_ids["data_classes"],
+            )
 
 
 def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
@@ -122,22 +153,25 @@ def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
     for record, item in validated["segments"]:
         gateway = record.gateway
         if gateway is not None and (
-            gateway not in record.subnet or gateway in (record.subnet.network_address,
-                                                        record.subnet.broadcast_address)
+            gateway not in record.subnet or gateway in (record.subnet.network_address, record.subnet.broadcast_address)
         ):
             yield _problem(
-                item, ("gateway",), "inventory.gateway-outside-subnet",
-                _("gateway {gateway} is not a host address of {subnet}").format(gateway=gateway,
-                                                                               subnet=record.subnet),
+                item,
+                ("gateway",),
+                "inventory.gateway-outside-subnet",
+                _("gateway {gateway} is not a host address of {subnet}").format(gateway=gateway, subnet=record.subnet),
                 _("choose an address inside the subnet, usually the first one"),
             )
         for other, other_item in seen:
             if record.subnet.overlaps(other.subnet):
                 file, line, _f = _where(other_item, "subnet")
                 yield _problem(
-                    item, ("subnet",), "inventory.subnet-overlap",
+                    item,
+                    ("subnet",),
+                    "inventory.subnet-overlap",
                     _("subnet {subnet} overlaps {other} of segment {segment} ({file}:{line})").format(
-                        subnet=record.subnet, other=other.subnet, segment=other.id, file=file, line=line),
+                        subnet=record.subnet, other=other.subnet, segment=other.id, file=file, line=line
+                    ),
                     _("give each segment its own subnet"),
                 )
         seen.append((record, item))
@@ -154,14 +188,17 @@ def _check_interface(
     path = ("interfaces", k, "ip")
     if ip not in subnet:
         yield _problem(
-            item, path, "inventory.ip-outside-subnet",
-            _("{ip} is not inside {subnet} of segment {segment}").format(ip=ip, subnet=subnet,
-                                                                          segment=segment.id),
+            item,
+            path,
+            "inventory.ip-outside-subnet",
+            _("{ip} is not inside {subnet} of segment {segment}").format(ip=ip, subnet=subnet, segment=segment.id),
             _("choose a free address of {subnet}, or correct the segment").format(subnet=subnet),
         )
     elif ip in (subnet.network_address, subnet.broadcast_address) and subnet.prefixlen < 31:
         yield _problem(
-            item, path, "inventory.ip-reserved",
+            item,
+            path,
+            "inventory.ip-reserved",
             _("{ip} is the network or broadcast address of {subnet}").format(ip=ip, subnet=subnet),
             _("choose a host address between them"),
         )
@@ -169,7 +206,9 @@ def _check_interface(
         holds_gateway or (isinstance(record, Asset) and ("gateway" in record.profiles or record.kind == "router"))
     ):
         yield _problem(
-            item, path, "inventory.ip-is-gateway",
+            item,
+            path,
+            "inventory.ip-is-gateway",
             _("{ip} is the gateway of segment {segment}").format(ip=ip, segment=segment.id),
             _("only the gateway or router may hold it; choose another address"),
         )
@@ -182,32 +221,43 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
             yield from _check_interface(segments, record, item, k, interface)
         if record.warranty_until is not None and record.warranty_until < record.purchased:
             yield _problem(
-                item, ("warranty_until",), "inventory.warranty-before-purchase",
+                item,
+                ("warranty_until",),
+                "inventory.warranty-before-purchase",
                 _("warranty ends {end} before the purchase on {start}").format(
-                    end=record.warranty_until, start=record.purchased),
+                    end=record.warranty_until, start=record.purchased
+                ),
                 _("check both dates; the warranty ends after the purchase"),
             )
         if record.purchased > today:
             yield _problem(
-                item, ("purchased",), "inventory.future-date",
+                item,
+                ("purchased",),
+                "inventory.future-date",
                 _("purchase date {day} is in the future").format(day=record.purchased),
                 _("write the date of the purchase invoice"),
             )
         if record.kind in NETWORK_KINDS and record.status == "in_use" and record.net is None:
             yield _problem(
-                item, ("kind",), "inventory.missing-platform",
+                item,
+                ("kind",),
+                "inventory.missing-platform",
                 _("a network device in use needs a net: block with its platform"),
                 _("add net: with platform (e.g. mikrotik_routeros, cisco_ios) and credentials"),
             )
         if record.net is not None and record.net.host is None and not any(n.ip for n in record.interfaces):
             yield _problem(
-                item, ("net",), "inventory.no-management-address",
+                item,
+                ("net",),
+                "inventory.no-management-address",
                 _("the device has no address to be managed at"),
                 _("add an interface with ip:, or net.host"),
             )
         if record.profiles and record.os != "debian12":
             yield _problem(
-                item, ("profiles",), "inventory.profile-needs-debian",
+                item,
+                ("profiles",),
+                "inventory.profile-needs-debian",
                 _("profiles configure Debian 12 machines, but this asset runs {os}").format(os=record.os),
                 _("remove the profiles, or set os: debian12"),
             )
@@ -220,13 +270,17 @@ def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Probl
         item = directors[1][1] if len(directors) > 1 else (people[0][1] if people else root_item)
         path = ("duties",) if len(directors) > 1 else ()
         yield _problem(
-            item, path, "inventory.director-count",
+            item,
+            path,
+            "inventory.director-count",
             _("exactly one person must have the duty director; found {count}").format(count=len(directors)),
             _("give the duty director to the director of the centre only"),
         )
     if people and not any("it_staff" in r.duties for r, _i in people):
         yield _problem(
-            people[0][1], (), "inventory.no-it-staff",
+            people[0][1],
+            (),
+            "inventory.no-it-staff",
             _("nobody has the duty it_staff"),
             _("add it_staff to the duties of the service's specialists"),
         )
@@ -240,55 +294,73 @@ def _check_lab(validated: dict[str, Pairs], singles: dict[str, Any]) -> Iterator
     for record, item in validated["segments"]:
         if not record.subnet.subnet_of(LAB_RANGE):
             yield _problem(
-                item, ("subnet",), "lab.outside-benchmark-range",
-                _("the lab may only use 198.18.0.0/15, but this segment is {subnet}").format(
-                    subnet=record.subnet),
+                item,
+                ("subnet",),
+                "lab.outside-benchmark-range",
+                _("the lab may only use 198.18.0.0/15, but this segment is {subnet}").format(subnet=record.subnet),
                 _("choose a subnet inside 198.18.0.0/15, e.g. 198.18.10.0/24"),
             )
     for record, item in validated["assets"]:
-        if record.net is not None and record.net.host is not None and record.net.host not in (
-            "127.0.0.1", "localhost"
-        ):
+        if record.net is not None and record.net.host is not None and record.net.host not in ("127.0.0.1", "localhost"):
             yield _problem(
-                item, ("net", "host"), "lab.device-not-loopback",
+                item,
+                ("net", "host"),
+                "lab.device-not-loopback",
                 _("a simulated device must listen on loopback, not {host}").format(host=record.net.host),
                 _("write host: 127.0.0.1 and a free port"),
             )
     item = singles["lab_item"]
     control = segments.get(lab.control.segment)
     if control is None:
-        yield _problem(item, ("control", "segment"), "inventory.unknown-reference",
-                       _("unknown {what} {value!r}").format(what=_("segment"), value=lab.control.segment),
-                       _("use one of: {known}").format(known=_short_list(segments)))
+        yield _problem(
+            item,
+            ("control", "segment"),
+            "inventory.unknown-reference",
+            _("unknown {what} {value!r}").format(what=_("segment"), value=lab.control.segment),
+            _("use one of: {known}").format(known=_short_list(segments)),
+        )
     elif lab.control.ip not in control.subnet:
-        yield _problem(item, ("control", "ip"), "inventory.ip-outside-subnet",
-                       _("{ip} is not inside {subnet} of segment {segment}").format(
-                           ip=lab.control.ip, subnet=control.subnet, segment=control.id),
-                       _("choose a free address of {subnet}, or correct the segment").format(
-                           subnet=control.subnet))
+        yield _problem(
+            item,
+            ("control", "ip"),
+            "inventory.ip-outside-subnet",
+            _("{ip} is not inside {subnet} of segment {segment}").format(
+                ip=lab.control.ip, subnet=control.subnet, segment=control.id
+            ),
+            _("choose a free address of {subnet}, or correct the segment").format(subnet=control.subnet),
+        )
     internet_item = item.get("internet", item)
     for k, interface in enumerate(lab.internet.interfaces):
         if interface.segment not in segments:
-            yield _problem(internet_item, ("interfaces", k, "segment"), "inventory.unknown-reference",
-                           _("unknown {what} {value!r}").format(what=_("segment"), value=interface.segment),
-                           _("use one of: {known}").format(known=_short_list(segments)))
+            yield _problem(
+                internet_item,
+                ("interfaces", k, "segment"),
+                "inventory.unknown-reference",
+                _("unknown {what} {value!r}").format(what=_("segment"), value=interface.segment),
+                _("use one of: {known}").format(known=_short_list(segments)),
+            )
         else:
             yield from _check_interface(segments, lab.internet, internet_item, k, interface, holds_gateway=True)
     taken = {str(n.ip): r.hostname for r, _i in validated["assets"] for n in r.interfaces if n.ip}
     taken[str(lab.control.ip)] = "control"
     for k, interface in enumerate(lab.internet.interfaces):
         if interface.ip is not None and str(interface.ip) in taken:
-            yield _problem(internet_item, ("interfaces", k, "ip"), "inventory.duplicate",
-                           _("{label} {value} is already used by {owner}").format(
-                               label="IP", value=interface.ip, owner=taken[str(interface.ip)]),
-                           _("each {label} must be unique: correct one of the two").format(label="IP"))
+            yield _problem(
+                internet_item,
+                ("interfaces", k, "ip"),
+                "inventory.duplicate",
+                _("{label} {value} is already used by {owner}").format(
+                    label="IP", value=interface.ip, owner=taken[str(interface.ip)]
+                ),
+                _("each {label} must be unique: correct one of the two").format(label="IP"),
+            )
 
 
 def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> list[Problem]:
     """Run every cross-record check and return the problems, in no particular order."""
     problems: list[Problem] = []
     problems.extend(_check_unique(validated))
-    problems.extend(_check_references(validated))
+    problems.extend(_check_references(validated, singles["written_ids"]))
     problems.extend(_check_segments(validated))
     problems.extend(_check_assets(validated, today))
     root_item = singles.get("centre_item")

@@ -62,6 +62,13 @@ def _describe(error: dict[str, Any], field: str) -> tuple[str, str]:
         return _("required field is missing"), _("add the field {field}:").format(field=leaf)
     if kind == "extra_forbidden":
         return _("unknown field {field!r}").format(field=leaf), _("remove it or correct its spelling")
+    if kind == "literal_error" and isinstance(value, bool):
+        return (
+            _("{value!r} is not an allowed value").format(value=value),
+            _("YAML reads yes/no/on/off as true/false: put the value in quotes, and use one of: {choices}").format(
+                choices=ctx.get("expected", "")
+            ),
+        )
     if kind == "literal_error":
         return (
             _("{value!r} is not an allowed value").format(value=value),
@@ -74,7 +81,7 @@ def _describe(error: dict[str, Any], field: str) -> tuple[str, str]:
     if kind == "string_type":
         return (
             _("must be text, not {value!r}").format(value=value),
-            _("put the value in quotes, e.g. \"{value}\"").format(value=value),
+            _('put the value in quotes, e.g. "{value}"').format(value=value),
         )
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return _("must be a whole number, not {value!r}").format(value=value), hint
@@ -95,17 +102,20 @@ def _describe(error: dict[str, Any], field: str) -> tuple[str, str]:
         )
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         limit = ctx.get("ge", ctx.get("le", ctx.get("gt", ctx.get("lt"))))
-        return _("{value!r} is out of range (limit {limit})").format(value=value, limit=limit), hint
+        return (
+            _("{value!r} is out of range (limit {limit})").format(value=value, limit=limit),
+            hint or _("write a value within the limit"),
+        )
     return error.get("msg", kind), hint
 
 
-def problems_from(exc: ValidationError, item: Any, section: str, index: int) -> list[Problem]:
+def problems_from(exc: ValidationError, item: Any, section: str) -> list[Problem]:
     """Return one located problem per error of *exc*, raised while validating *item*."""
     problems = []
     file = getattr(item, "file", "")
     for error in exc.errors(include_url=False):
         line, path = locate(item, error["loc"])
-        field = f"{section}[{index}]" + (f".{path}" if path else "")
+        field = path or section
         message, hint = _describe(error, path)
         problems.append(Problem(file, line, field, f"schema.{error['type']}", message, hint))
     return problems

@@ -99,7 +99,7 @@ def inventory_files(path: Path) -> list[Path]:
 
 
 def _read_sections(files: list[Path], problems: list[Problem]) -> tuple[dict, dict]:
-    lists: dict[str, list[tuple[Any, int]]] = {name: [] for name in SECTIONS}
+    lists: dict[str, list[tuple[Any, tuple[str, int]]]] = {name: [] for name in SECTIONS}
     singles: dict[str, Any] = {}
     known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
     for path in files:
@@ -107,54 +107,94 @@ def _read_sections(files: list[Path], problems: list[Problem]) -> tuple[dict, di
         problems.extend(found)
         name = display_path(path)
         if data is None and not found:
-            problems.append(Problem(name, None, "", "inventory.empty-file", _("the file is empty"),
-                                    _("add a section such as assets: or delete the file")))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    "",
+                    "inventory.empty-file",
+                    _("the file is empty"),
+                    _("add a section such as assets: or delete the file"),
+                )
+            )
             continue
         if data is None:
             continue
         if not isinstance(data, dict):
-            problems.append(Problem(name, getattr(data, "line", 1), "", "inventory.not-a-mapping",
-                                    _("the file must be a block of sections, not a list or a value"),
-                                    _("start the file with a section name, e.g. assets:")))
+            problems.append(
+                Problem(
+                    name,
+                    getattr(data, "line", 1),
+                    "",
+                    "inventory.not-a-mapping",
+                    _("the file must be a block of sections, not a list or a value"),
+                    _("start the file with a section name, e.g. assets:"),
+                )
+            )
             continue
         for key, value in data.items():
             line = data.lines.get(key)
             if key in SINGLE_SECTIONS:
                 if key in singles:
-                    problems.append(Problem(name, line, key, "inventory.duplicate-section",
-                                            _("the section {section!r} is written in more than one file").format(
-                                                section=key),
-                                            _("keep it in one file only")))
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            "inventory.duplicate-section",
+                            _("the section {section!r} is written in more than one file").format(section=key),
+                            _("keep it in one file only"),
+                        )
+                    )
                 else:
                     singles[key] = value
             elif key in SECTIONS:
                 if value is None:
                     continue
                 if not isinstance(value, list):
-                    problems.append(Problem(name, line, key, "inventory.section-not-a-list",
-                                            _("the section {section!r} must be a list").format(section=key),
-                                            _("write each item on its own line starting with '- '")))
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            "inventory.section-not-a-list",
+                            _("the section {section!r} must be a list").format(section=key),
+                            _("write each item on its own line starting with '- '"),
+                        )
+                    )
                     continue
-                lists[key].extend((item, index) for index, item in enumerate(value))
+                lists[key].extend((item, (name, value.lines[k])) for k, item in enumerate(value))
             else:
-                problems.append(Problem(name, line, str(key), "inventory.unknown-section",
-                                        _("unknown section {section!r}").format(section=key),
-                                        _("use one of: {sections}").format(sections=known)))
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        str(key),
+                        "inventory.unknown-section",
+                        _("unknown section {section!r}").format(section=key),
+                        _("use one of: {sections}").format(sections=known),
+                    )
+                )
     return lists, singles
 
 
-def _validate(model: type, item: Any, section: str, index: int, problems: list[Problem]):
+def _validate(model: type, item: Any, section: str, where: tuple[str, int | None], problems: list[Problem]):
     if not isinstance(item, dict):
-        file = getattr(item, "file", "")
-        problems.append(Problem(file, getattr(item, "line", None), f"{section}[{index}]",
-                                "inventory.item-not-a-mapping",
-                                _("each item must be a block of fields, not {value!r}").format(value=item),
-                                _("write field: value lines under the '- '")))
+        problems.append(
+            Problem(
+                where[0],
+                where[1],
+                section,
+                "inventory.item-not-a-mapping",
+                _("each item must be a block of fields, not {value!r}").format(value=item),
+                _("write field: value lines under the '- '"),
+            )
+        )
         return None
     try:
         return model.model_validate(item)
     except ValidationError as exc:
-        problems.extend(problems_from(exc, item, section, index))
+        problems.extend(problems_from(exc, item, section))
         return None
 
 
@@ -167,34 +207,65 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
     path = Path(path)
     problems: list[Problem] = []
     if not path.exists():
-        raise InventoryError([Problem(display_path(path), None, "", "inventory.not-found",
-                                      _("the inventory does not exist"),
-                                      _("give the directory of an inventory, e.g. inventory/production"))])
+        raise InventoryError(
+            [
+                Problem(
+                    display_path(path),
+                    None,
+                    "",
+                    "inventory.not-found",
+                    _("the inventory does not exist"),
+                    _("give the directory of an inventory, e.g. inventory/production"),
+                )
+            ]
+        )
     files = inventory_files(path)
     root = path.parent if path.is_file() else path
     if not files:
-        raise InventoryError([Problem(display_path(path), None, "", "inventory.no-files",
-                                      _("the inventory has no YAML files"),
-                                      _("add files such as centre.yml and assets.yml"))])
+        raise InventoryError(
+            [
+                Problem(
+                    display_path(path),
+                    None,
+                    "",
+                    "inventory.no-files",
+                    _("the inventory has no YAML files"),
+                    _("add files such as centre.yml and assets.yml"),
+                )
+            ]
+        )
     lists, singles = _read_sections(files, problems)
 
     validated: dict[str, list[tuple[Any, Any]]] = {}
     for section, model in SECTIONS.items():
         validated[section] = []
-        for item, index in lists[section]:
-            record = _validate(model, item, section, index, problems)
+        for item, where in lists[section]:
+            record = _validate(model, item, section, where, problems)
             if record is not None:
                 validated[section].append((record, item))
     single_records: dict[str, Any] = {}
     for section, model in SINGLE_SECTIONS.items():
         if section in singles:
-            single_records[section] = _validate(model, singles[section], section, 0, problems)
+            item = singles[section]
+            single_records[section] = _validate(
+                model, item, section, (getattr(item, "file", ""), getattr(item, "line", None)), problems
+            )
     if "centre" not in singles:
-        problems.append(Problem(display_path(root), None, "centre", "inventory.missing-centre",
-                                _("no file has the centre: section"),
-                                _("add centre: with name, name_en, short_name, city and domain")))
+        problems.append(
+            Problem(
+                display_path(root),
+                None,
+                "centre",
+                "inventory.missing-centre",
+                _("no file has the centre: section"),
+                _("add centre: with name, name_en, short_name, city and domain"),
+            )
+        )
 
-    raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre")}
+    written_ids = {
+        section: {item.get("id") for item, _where in lists[section] if isinstance(item, dict)} for section in SECTIONS
+    }
+    raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
     problems.extend(checks.run(validated, {**single_records, **raw}, today or date.today()))
     errors = [p for p in problems if p.severity == "error"]
     if errors or single_records.get("centre") is None:

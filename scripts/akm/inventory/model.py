@@ -28,20 +28,37 @@ VarName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, Field(min_length=1)]
 
 Kind = Literal[
-    "workstation", "laptop", "server", "printer", "mfp", "scanner", "router", "switch",
-    "access_point", "ups", "projector",
+    "workstation",
+    "laptop",
+    "server",
+    "printer",
+    "mfp",
+    "scanner",
+    "router",
+    "switch",
+    "access_point",
+    "ups",
+    "projector",
 ]
 Status = Literal["in_use", "in_repair", "in_store", "written_off"]
 OperatingSystem = Literal["debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
 Profile = Literal[
-    "staff", "reader", "digitization", "file_server", "backup_server", "gateway", "package_cache",
+    "staff",
+    "reader",
+    "digitization",
+    "file_server",
+    "backup_server",
+    "gateway",
+    "package_cache",
     "management",
 ]
 Purpose = Literal["wan", "servers", "staff", "readers", "children", "digitization", "management", "wifi"]
 Duty = Literal["director", "deputy_director", "head_of_department", "it_staff"]
 Platform = Literal["mikrotik_routeros", "cisco_ios", "huawei", "tplink_jetstream"]
 
-NETWORK_KINDS = frozenset({"router", "switch", "access_point"})
+# Routers and switches are managed over SSH and must name their platform; access points are often
+# managed by their own controller, so the net: block is optional for them.
+NETWORK_KINDS = frozenset({"router", "switch"})
 
 
 class _Record(BaseModel):
@@ -96,7 +113,9 @@ class Person(_Record):
     position: Text
     department: Identifier
     duties: list[Duty] = []
-    ssh_keys: list[Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]] = []
+    ssh_keys: list[
+        Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
+    ] = []
 
 
 class Retention(_Record):
