@@ -80,9 +80,7 @@ def sarg_hosts(out_dir: Path) -> dict[str, list[int]]:
         raise SystemExit(f"SARG wrote {len(pages)} period reports in {out_dir}; expected one")
     totals = {}
     for row in re.findall(r"<tr>(.*?)</tr>", pages[0].read_text(errors="replace"), re.S):
-        cells = [
-            html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)
-        ]
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
         if len(cells) >= 4 and re.fullmatch(r"[0-9a-fA-F.:]+", cells[1]) and cells[0].isdigit():
             totals[cells[1]] = [int(re.sub(r"\D", "", cells[2])), int(re.sub(r"\D", "", cells[3]))]
     return totals
@@ -137,9 +135,7 @@ def main() -> int:
         ours = json.loads(ours_json.read_text())["by_host"]
         theirs = sarg_hosts(out)
         differences = sorted(
-            (ip, ours.get(ip), theirs.get(ip))
-            for ip in set(ours) | set(theirs)
-            if ours.get(ip) != theirs.get(ip)
+            (ip, ours.get(ip), theirs.get(ip)) for ip in set(ours) | set(theirs) if ours.get(ip) != theirs.get(ip)
         )
         ratio = sarg_time / ours_time
 

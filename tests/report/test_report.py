@@ -184,9 +184,7 @@ def test_sections_without_records_say_so(inventory, evidence_dir):
 
 
 def test_users_history_section(inventory, small_log):
-    report = build(
-        Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30))
-    )
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     users = _section(report, "users")
     assert users.paragraphs[0].startswith("7 malformed log lines were skipped: ")
     assert users.paragraphs[1] == "7 requests, 0 MiB, 3 denied."
@@ -218,8 +216,7 @@ def test_digitised_resources_against_plan(inventory, tmp_path):
     )
     plan = tmp_path / "plan.yml"
     plan.write_text(
-        "year: 2026\ntargets:\n"
-        "  - {collection: Oʻlkashunoslik, items: 4}\n  - {collection: Folklor, items: 10}\n"
+        "year: 2026\ntargets:\n  - {collection: Oʻlkashunoslik, items: 4}\n  - {collection: Folklor, items: 10}\n"
     )
     report = build(
         Sources(inventory, register=register, plan=plan),
@@ -249,9 +246,7 @@ def test_uzbek_is_the_default_with_babel_formats(inventory, small_log, tmp_path)
 
 
 def test_files_are_written_and_readable(inventory, small_log, tmp_path):
-    report = build(
-        Sources(inventory, access_logs=[small_log]), periods.parse("annual", "2026", date(2027, 1, 5))
-    )
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("annual", "2026", date(2027, 1, 5)))
     docx = render.write_docx(report, tmp_path / "r.docx")
     text = "\n".join(p.text for p in Document(str(docx)).paragraphs)
     assert inventory.centre.name in text
@@ -272,9 +267,7 @@ def test_files_are_written_and_readable(inventory, small_log, tmp_path):
     "apt-get install libreoffice-writer-nogui to run the DOCX → PDF check",
 )
 def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
-    report = build(
-        Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30))
-    )
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     docx = render.write_docx(report, tmp_path / "weekly.docx")
     subprocess.run(
         [

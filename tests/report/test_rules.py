@@ -73,3 +73,7 @@ def test_docx_has_an_acknowledgement_row_for_every_person(inventory, tmp_path):
     assert text.count("Tanishdim") == len(documents)
     assert "XQ-3.1. " in text and "[siyosat: access/grants]" in text
     assert f"____________ {inventory.director.name}" in text
+
+
+def test_uzbek_catalogs_merge_without_conflicts(tmp_path):
+    assert i18n.compile_catalog("uz", tmp_path).stat().st_size > 0

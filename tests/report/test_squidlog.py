@@ -122,8 +122,7 @@ def test_missing_log_is_a_problem_not_a_traceback(tmp_path, inventory):
 def test_binary_garbage_never_crashes(tmp_path, inventory):
     path = tmp_path / "garbage.log"
     path.write_bytes(
-        b"\xff\xfe\x00garbage\n" * 3
-        + b"1764028800.000 1 198.18.30.11 TCP_MISS/200 5 GET http://a.b/ - H/- -\n"
+        b"\xff\xfe\x00garbage\n" * 3 + b"1764028800.000 1 198.18.30.11 TCP_MISS/200 5 GET http://a.b/ - H/- -\n"
     )
     usage = analyse(path, attribution_from(inventory), threads=1)
     assert usage.requests == 1

@@ -68,9 +68,7 @@ def load_policy_view(path: Path, timezone: str) -> tuple[list[squidlog.CategoryR
             start = datetime.combine(date.fromisoformat(str(item["from"])), time(), zone)
             until = datetime.combine(date.fromisoformat(str(item["until"])), time(), zone)
             grants.append(
-                squidlog.Grant(
-                    kind, str(item[kind]), str(item["category"]), start, until, str(item.get("ref", ""))
-                )
+                squidlog.Grant(kind, str(item[kind]), str(item["category"]), start, until, str(item.get("ref", "")))
             )
     except (OSError, yaml.YAMLError, KeyError, StopIteration, ValueError, TypeError, AttributeError) as exc:
         raise ReportError(
@@ -80,9 +78,7 @@ def load_policy_view(path: Path, timezone: str) -> tuple[list[squidlog.CategoryR
                     None,
                     "",
                     "report.policy-view",
-                    _("the categories and grants file cannot be read ({error})").format(
-                        error=type(exc).__name__
-                    ),
+                    _("the categories and grants file cannot be read ({error})").format(error=type(exc).__name__),
                     _("see docs/reports.md for its format"),
                 )
             ]
@@ -112,9 +108,7 @@ def _lang_is_uz() -> bool:
 def equipment_section(sources: Sources, period: Period, start: datetime, end: datetime) -> Section:
     inv = sources.inventory
     section = Section("equipment", _("Equipment register"))
-    section.paragraphs.append(
-        _("{count} items in the register.").format(count=format_number(len(inv.assets)))
-    )
+    section.paragraphs.append(_("{count} items in the register.").format(count=format_number(len(inv.assets))))
     status_names = {
         "in_use": _("in use"),
         "in_repair": _("in repair"),
@@ -178,25 +172,20 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
             Table(
                 "equipment_changes",
                 _("Changes in the period"),
-                [_("Date"), _("Inventory no."), _("Host"), _("Change"), _("Detail"), _("Commit")],
-                [
-                    [c.day, c.inventory_no, c.hostname, change_names[c.change], c.detail, c.commit]
-                    for c in changes
-                ],
+                [_("Date"), _("Inventory no."), _("Computer"), _("Change"), _("Detail"), _("Commit")],
+                [[c.day, c.inventory_no, c.hostname, change_names[c.change], c.detail, c.commit] for c in changes],
             )
         )
     else:
         section.paragraphs.append(_("No changes of the register were committed in the period."))
     for note in notes:
-        section.paragraphs.append(
-            _("The inventory at commit {commit} does not validate; skipped.").format(commit=note)
-        )
+        section.paragraphs.append(_("The inventory at commit {commit} does not validate; skipped.").format(commit=note))
     ending = equipment.warranties_ending(inv, period.end, period.end + timedelta(days=WARRANTY_DAYS))
     section.tables.append(
         Table(
             "warranties",
             _("Warranties ending in the next {days} days").format(days=WARRANTY_DAYS),
-            [_("Inventory no."), _("Host"), _("Model"), _("Warranty until")],
+            [_("Inventory no."), _("Computer"), _("Model"), _("Warranty until")],
             [[a.inventory_no, a.hostname, a.model, a.warranty_until] for a in ending],
         )
     )
@@ -207,7 +196,7 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
                 _("Full register for the stock-taking"),
                 [
                     _("Inventory no."),
-                    _("Host"),
+                    _("Computer"),
                     _("Kind"),
                     _("Model"),
                     _("Serial"),
@@ -268,8 +257,7 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
             _("{count} malformed log lines were skipped: {reasons}.").format(
                 count=format_number(sum(skipped.values())),
                 reasons=", ".join(
-                    f"{_(squidlog.REASONS.get(k, k))} — {format_number(v)}"
-                    for k, v in sorted(skipped.items())
+                    f"{_(squidlog.REASONS.get(k, k))} — {format_number(v)}" for k, v in sorted(skipped.items())
                 ),
             )
         )
@@ -356,10 +344,7 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
                 "users_people",
                 _("By person (for the director only)"),
                 [_("Person"), _("Requests"), _("Volume, MiB"), _("Denied")],
-                [
-                    [inv.people[k].name if k in inv.people else k, n, round(b / MIB, 1), d]
-                    for k, (n, b, d) in people
-                ],
+                [[inv.people[k].name if k in inv.people else k, n, round(b / MIB, 1), d] for k, (n, b, d) in people],
             )
         )
     return section
@@ -417,9 +402,7 @@ def _records_table(key: str, title: str, records: list[evidence.Record], zone: Z
 
 def _result_summary(records: list[evidence.Record]) -> str:
     counts = Counter(r.result for r in records)
-    return ", ".join(
-        f"{_(RESULT_NAMES[k])}: {format_number(counts[k])}" for k in evidence.RESULTS if counts[k]
-    )
+    return ", ".join(f"{_(RESULT_NAMES[k])}: {format_number(counts[k])}" for k in evidence.RESULTS if counts[k])
 
 
 def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, start, end, zone) -> Section:
@@ -428,9 +411,7 @@ def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, s
     if not chosen:
         return _no_data(section)
     section.paragraphs.append(
-        _("{count} records: {summary}.").format(
-            count=format_number(len(chosen)), summary=_result_summary(chosen)
-        )
+        _("{count} records: {summary}.").format(count=format_number(len(chosen)), summary=_result_summary(chosen))
     )
     if key == "backups":
         last_ok: dict[str, evidence.Record] = {}
@@ -476,9 +457,7 @@ def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, s
     section.tables.append(_records_table(f"{key}_records", _("Records of the period"), chosen, zone))
     failures = [r for r in chosen if r.result == "failed"]
     if failures:
-        section.paragraphs.append(
-            _("Failures to look at: {count}.").format(count=format_number(len(failures)))
-        )
+        section.paragraphs.append(_("Failures to look at: {count}.").format(count=format_number(len(failures))))
     return section
 
 
@@ -547,9 +526,7 @@ def rules_section(sources: Sources) -> Section:
     from akm.report import rules
 
     section = Section("rules", _("Rules and security policy"))
-    documents = (
-        rules.load_all(sources.rules_dir) if sources.rules_dir and Path(sources.rules_dir).is_dir() else []
-    )
+    documents = rules.load_all(sources.rules_dir) if sources.rules_dir and Path(sources.rules_dir).is_dir() else []
     if not documents:
         return _no_data(section)
     section.tables.append(
@@ -566,11 +543,7 @@ def rules_section(sources: Sources) -> Section:
             "rules_controls",
             _("Clauses and their controls"),
             [_("Clause"), _("Control"), _("Status")],
-            [
-                [c.id, rules.control_label(c), rules.control_status(c, repository)]
-                for d in documents
-                for c in d.clauses
-            ],
+            [[c.id, rules.control_label(c), rules.control_status(c, repository)] for d in documents for c in d.clauses],
         )
     )
     return section
@@ -592,9 +565,7 @@ def build(sources: Sources, period: Period) -> Report:
     records, problems = evidence.read(sources.evidence_dir)
     sections = [
         equipment_section(sources, period, start, end),
-        evidence_section(
-            "drift", _("Drift: hosts against the inventory"), ("drift.",), records, start, end, zone
-        ),
+        evidence_section("drift", _("Drift: hosts against the inventory"), ("drift.",), records, start, end, zone),
         evidence_section("access", _("Access policy"), ("policy.",), records, start, end, zone),
         users_section(sources, start, end),
         evidence_section(
@@ -611,9 +582,9 @@ def build(sources: Sources, period: Period) -> Report:
         rules_section(sources),
     ]
     director = inv.director
-    it_heads = [
-        p for p in inv.people_with("it_staff") if "head_of_department" in p.duties
-    ] or inv.people_with("it_staff")
+    it_heads = [p for p in inv.people_with("it_staff") if "head_of_department" in p.duties] or inv.people_with(
+        "it_staff"
+    )
     signatures = [(_("Prepared by"), f"{it_heads[0].position}, {it_heads[0].name}")] if it_heads else []
     signatures.append((_("Approved by"), f"{director.position}, {director.name}"))
     return Report(

@@ -27,9 +27,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=Path("inventory/production"),
         help=_("inventory directory (default: inventory/production)"),
     )
-    parser.add_argument(
-        "--out", type=Path, default=Path("reports"), help=_("output folder (default: reports)")
-    )
+    parser.add_argument("--out", type=Path, default=Path("reports"), help=_("output folder (default: reports)"))
     parser.add_argument(
         "--lang",
         choices=i18n.LANGUAGES,
@@ -45,9 +43,7 @@ def register(subparsers) -> None:
     for kind in KINDS:
         sub = kinds.add_parser(kind, help=_("the {kind} report").format(kind=kind))
         _common(sub)
-        sub.add_argument(
-            "--period", help=_("2026-W47, 2026-11, 2026-Q4 or 2026 (default: the last complete one)")
-        )
+        sub.add_argument("--period", help=_("2026-W47, 2026-11, 2026-Q4 or 2026 (default: the last complete one)"))
         sub.add_argument(
             "--access-log",
             type=Path,
@@ -56,9 +52,7 @@ def register(subparsers) -> None:
             help=_("Squid access log (native format); may be repeated"),
         )
         sub.add_argument("--evidence", type=Path, help=_("directory of evidence records (JSON)"))
-        sub.add_argument(
-            "--policy-view", type=Path, help=_("categories and grants for the users' history (YAML)")
-        )
+        sub.add_argument("--policy-view", type=Path, help=_("categories and grants for the users' history (YAML)"))
         sub.add_argument("--register", type=Path, help=_("register of digitised resources (CSV)"))
         sub.add_argument("--plan", type=Path, help=_("digitisation plan (YAML)"))
         sub.add_argument(

@@ -105,7 +105,5 @@ def read_plan(path: Path) -> dict[str, dict[str, int]]:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     plan = {}
     for target in data.get("targets", []):
-        plan[str(target["collection"])] = {
-            k: int(target.get(k, 0) or 0) for k in ("items", "pages", "minutes")
-        }
+        plan[str(target["collection"])] = {k: int(target.get(k, 0) or 0) for k in ("items", "pages", "minutes")}
     return plan

@@ -70,9 +70,7 @@ def _compare(before, after, day: date, commit: str) -> list[Change]:
     for number, asset in sorted(new.items()):
         previous = old.get(number)
         if previous is None:
-            changes.append(
-                Change(day, commit, number, asset.hostname, "added", f"{asset.department}/{asset.room}")
-            )
+            changes.append(Change(day, commit, number, asset.hostname, "added", f"{asset.department}/{asset.room}"))
             continue
         if (previous.department, previous.room) != (asset.department, asset.room):
             changes.append(
@@ -90,9 +88,7 @@ def _compare(before, after, day: date, commit: str) -> list[Change]:
             if not kind and previous.status == "in_repair":
                 kind = "repaired"
             if kind:
-                changes.append(
-                    Change(day, commit, number, asset.hostname, kind, f"{previous.status} → {asset.status}")
-                )
+                changes.append(Change(day, commit, number, asset.hostname, kind, f"{previous.status} → {asset.status}"))
     for number in sorted(set(old) - set(new)):
         changes.append(Change(day, commit, number, old[number].hostname, "removed", ""))
     return changes

@@ -120,9 +120,7 @@ def _record(data, where: str, problems: list[Problem]) -> Record | None:
         return None
     known = {name: data[name] for name in KNOWN if name in data and data[name] is not None}
     if "changes" in known:
-        known["changes"] = (
-            tuple(str(c) for c in known["changes"]) if isinstance(known["changes"], list) else ()
-        )
+        known["changes"] = tuple(str(c) for c in known["changes"]) if isinstance(known["changes"], list) else ()
     for name in ("host", "subject", "who", "revision", "summary", "approved_by"):
         if name in known:
             known[name] = str(known[name])

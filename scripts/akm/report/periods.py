@@ -61,7 +61,7 @@ def _problem(kind: str, text: str) -> PeriodError:
             Problem(
                 "--period",
                 None,
-                "period",
+                "",
                 "report.bad-period",
                 _("{text!r} is not a {kind} period").format(text=text, kind=kind),
                 _("write it like {example}").format(example=examples[kind]),

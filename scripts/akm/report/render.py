@@ -105,9 +105,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
             for row in table.rows:
                 sheet.append([v if isinstance(v, int | float | date) else str(v) for v in row])
             for column in sheet.columns:
-                width = max(
-                    (len(str(c.value)) for c in column if c.value is not None and c.row > 1), default=8
-                )
+                width = max((len(str(c.value)) for c in column if c.value is not None and c.row > 1), default=8)
                 sheet.column_dimensions[column[0].column_letter].width = min(max(width + 2, 8), 60)
     if not used:
         book.create_sheet("empty")
@@ -135,12 +133,9 @@ def svg_bars(chart: Chart) -> str:
             f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
             f"{escape(str(label)[:34])}</text>"
         )
+        parts.append(f'<rect x="{label_width}" y="{y + 3}" width="{width}" height="{row - 6}" fill="#2f6f9f"/>')
         parts.append(
-            f'<rect x="{label_width}" y="{y + 3}" width="{width}" height="{row - 6}" fill="#2f6f9f"/>'
-        )
-        parts.append(
-            f'<text x="{label_width + width + 4}" y="{y + 15}" font-size="12">'
-            f"{escape(format_number(value))}</text>"
+            f'<text x="{label_width + width + 4}" y="{y + 15}" font-size="12">{escape(format_number(value))}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -176,9 +171,7 @@ def write_html(report: Report, path: Path) -> Path:
             lines.append(f"<figure><figcaption>{escape(chart.title)}</figcaption>{svg_bars(chart)}</figure>")
         for table in section.tables:
             if table.xlsx_only:
-                note = _("{title}: in the XLSX file, sheet {sheet}.").format(
-                    title=table.title, sheet=table.key
-                )
+                note = _("{title}: in the XLSX file, sheet {sheet}.").format(title=table.title, sheet=table.key)
                 lines.append(f"<p>{escape(note)}</p>")
                 continue
             lines.append(f"<h3>{escape(table.title)}</h3>")

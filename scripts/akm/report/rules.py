@@ -139,9 +139,7 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
                 )
                 continue
             clauses.append(
-                Clause(
-                    str(clause["id"]), " ".join(str(clause["text"]).split()), kinds[0], str(control[kinds[0]])
-                )
+                Clause(str(clause["id"]), " ".join(str(clause["text"]).split()), kinds[0], str(control[kinds[0]]))
             )
         sections.append((str(section.get("title", "")), tuple(clauses)))
     if problems:
@@ -210,9 +208,7 @@ def write_docx(documents: list[Document], inventory, path: Path, day=None) -> Pa
         approval.alignment = WD_ALIGN_PARAGRAPH.RIGHT
         heading = docx.add_heading(document.title, level=1)
         heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        docx.add_paragraph(
-            f"{inventory.centre.name}. " + _("Version {version}.").format(version=document.version)
-        )
+        docx.add_paragraph(f"{inventory.centre.name}. " + _("Version {version}.").format(version=document.version))
         for number, (title, clauses) in enumerate(document.sections, 1):
             docx.add_heading(f"{number}. {title}", level=2)
             for clause in clauses:

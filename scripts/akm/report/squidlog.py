@@ -431,10 +431,7 @@ def _restricted(con, log: Path, categories, grants, since, until):
     _insert(
         con,
         "grants",
-        [
-            (g.subject_kind, g.subject, g.category, _epoch(g.valid_from), _epoch(g.valid_until))
-            for g in grants
-        ],
+        [(g.subject_kind, g.subject, g.category, _epoch(g.valid_from), _epoch(g.valid_until)) for g in grants],
     )
     con.execute(
         f"""
