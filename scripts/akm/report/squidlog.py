@@ -221,11 +221,20 @@ def _aggregate(con: duckdb.DuckDBPyConnection, path: Path, since: int | None, un
     )
     con.execute(
         f"""
-        UPDATE agg SET reason = CASE
-            WHEN NOT regexp_full_match(ip, '{_ADDRESS}') THEN 'bad-address'
-            WHEN target IS NULL OR {_DOMAIN} = '' THEN 'bad-url'
-        END, sample = concat_ws(' ', ip, login, target)
-        WHERE reason IS NULL AND (NOT regexp_full_match(ip, '{_ADDRESS}') OR target IS NULL OR {_DOMAIN} = '')
+        CREATE TEMP TABLE bad_values AS
+        SELECT 'bad-address' AS reason, ip, NULL AS target FROM (SELECT DISTINCT ip FROM agg WHERE reason IS NULL)
+            WHERE NOT regexp_full_match(ip, '{_ADDRESS}')
+        UNION ALL
+        SELECT 'bad-url', NULL, target FROM (SELECT DISTINCT target FROM agg WHERE reason IS NULL)
+            WHERE target IS NULL OR {_DOMAIN} = ''
+        """
+    )
+    con.execute(
+        """
+        UPDATE agg SET reason = b.reason, sample = concat_ws(' ', agg.ip, agg.login, agg.target)
+        FROM bad_values b
+        WHERE agg.reason IS NULL AND ((b.reason = 'bad-address' AND agg.ip = b.ip)
+              OR (b.reason = 'bad-url' AND agg.target IS NOT DISTINCT FROM b.target))
         """
     )
     con.execute("UPDATE agg SET reason = 'outside-period' WHERE reason IS NULL AND outside")
@@ -242,7 +251,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, path: Path, since: int | None, un
         CREATE TABLE g AS
         SELECT ip, CASE WHEN login IN ('-', '') THEN NULL ELSE login END AS login, {_DOMAIN} AS dom,
                denied, sum(n) AS n, sum(bytes) AS bytes,
-               min(t0) AS t0, max(t1) AS t1, list(DISTINCT target) AS targets
+               min(t0) AS t0, max(t1) AS t1
         FROM agg WHERE reason IS NULL GROUP BY ALL
         """
     )
@@ -459,7 +468,7 @@ def _restricted(con, log: Path, categories, grants, since, until):
             FROM ({_parsed(log)}) p
             JOIN hits h ON h.straddles AND p.reason IS NULL AND h.ip = p.ip
                  AND coalesce(h.login, '-') = CASE WHEN p.login IN ('-', '') THEN '-' ELSE p.login END
-                 AND list_contains(h.targets, p.target) AND h.denied = p.denied
+                 AND h.dom = {_DOMAIN.replace("target", "p.target")} AND h.denied = p.denied
                  AND p.ts >= {_epoch(since) if since else -(2**62)}
                  AND p.ts < {_epoch(until) if until else 2**62}
             """
