@@ -21,6 +21,20 @@ from akm.report.model import Chart, Report, Section, Table
 from akm.report.periods import Period
 
 MIB = 2**20
+KIND_NAMES = {
+    "workstation": "workstation",
+    "laptop": "laptop",
+    "server": "server",
+    "printer": "printer",
+    "mfp": "multifunction printer",
+    "scanner": "scanner",
+    "router": "router",
+    "switch": "switch",
+    "access_point": "Wi-Fi access point",
+    "ups": "UPS",
+    "projector": "projector",
+}
+"""English names of the inventory's kinds; translated at use through the catalog."""
 WARRANTY_DAYS = 90
 
 
@@ -129,7 +143,7 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
             "equipment_kinds",
             _("Items by kind"),
             [_("Kind"), _("Items")],
-            [[k, n] for k, n in equipment.counts(inv, "kind")],
+            [[_(KIND_NAMES.get(k, k)), n] for k, n in equipment.counts(inv, "kind")],
         )
     )
     by_status = equipment.counts(inv, "status")
@@ -211,7 +225,7 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
                     [
                         a.inventory_no,
                         a.hostname,
-                        a.kind,
+                        _(KIND_NAMES.get(a.kind, a.kind)),
                         a.model,
                         a.serial,
                         _department_name(inv, a.department),
