@@ -294,3 +294,51 @@ def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
         )
         page = next(tmp_path.glob("page*.png"))
         assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and page.stat().st_size > 5000
+
+
+def test_cli_writes_three_files_and_reports_bad_input_without_traceback(tmp_path, small_log, capsys):
+    from akm.cli import main
+
+    inventory = str(ROOT / "inventory" / "lab")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--lang",
+            "en",
+            "report",
+            "weekly",
+            "--period",
+            "2026-W47",
+            "--inventory",
+            inventory,
+            "--access-log",
+            str(small_log),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "weekly-2026-W47.docx",
+        "weekly-2026-W47.html",
+        "weekly-2026-W47.xlsx",
+    ]
+    assert (
+        main(
+            [
+                "--lang",
+                "en",
+                "report",
+                "monthly",
+                "--period",
+                "2026-13",
+                "--inventory",
+                inventory,
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 2
+    )
+    assert "'2026-13' is not a monthly period" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
