@@ -241,7 +241,12 @@ def write_docx(documents: list[Document], inventory, path: Path, day=None) -> Pa
             cells[1].text = person.name
             cells[2].text = position
             cells[3].text = format_date(day, "short") if day else ""
-        for row in table.rows:
+        table.autofit = False
+        for column, width in zip(table.columns, SHEET_WIDTHS_CM, strict=True):
+            column.width = Cm(width)
+        for index, row in enumerate(table.rows):
+            if index:
+                row.height = Cm(0.9)
             for cell, width in zip(row.cells, SHEET_WIDTHS_CM, strict=True):
                 cell.width = Cm(width)
     properties = docx.core_properties
