@@ -118,6 +118,26 @@ def _record(data, where: str, problems: list[Problem]) -> Record | None:
             )
         )
         return None
+    numeric = {"bytes": int, "files": int, "duration_s": (int, float)}
+    wrong = [
+        name
+        for name, kinds in numeric.items()
+        if data.get(name) is not None and (isinstance(data[name], bool) or not isinstance(data[name], kinds))
+    ]
+    if "changes" in data and not isinstance(data["changes"], list):
+        wrong.append("changes")
+    if wrong:
+        problems.append(
+            Problem(
+                where,
+                None,
+                ", ".join(wrong),
+                "report.evidence-bad",
+                _("a field has the wrong type"),
+                _("bytes and files are whole numbers, duration_s a number, changes a list of strings"),
+            )
+        )
+        return None
     known = {name: data[name] for name in KNOWN if name in data and data[name] is not None}
     if "changes" in known:
         known["changes"] = tuple(str(c) for c in known["changes"]) if isinstance(known["changes"], list) else ()

@@ -181,7 +181,7 @@ def _parsed(path: Path) -> str:
                 WHEN bytes IS NULL OR bytes < 0 THEN 'bad-size'
             END AS reason,
             ts, ip, st, contains(st, 'DENIED') AS denied, bytes, u AS login,
-            CASE WHEN m = 'CONNECT' THEN url ELSE split_part(url, '/', 3) END AS target,
+            CASE WHEN m = 'CONNECT' THEN url WHEN contains(url, '://') THEN split_part(url, '/', 3) END AS target,
             c0, url
         FROM (SELECT c0, {picked}, try_cast(split_part(c0, '.', 1) AS BIGINT) AS ts,
                      try_cast(b AS BIGINT) AS bytes
