@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from docx import Document
@@ -342,3 +342,15 @@ def test_cli_writes_three_files_and_reports_bad_input_without_traceback(tmp_path
     )
     assert "'2026-13' is not a monthly period" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_long_tables_are_cut_on_paper_but_whole_in_xlsx(inventory, tmp_path):
+    from akm.report.squidgen import generate
+
+    clients = [(f"{inventory.segments['readers'].subnet.network_address + 100 + k}", "-") for k in range(40)]
+    log = generate(tmp_path / "a.log", 2000, clients, ["a.example"], datetime(2026, 11, 17, tzinfo=UTC), 3600)
+    report = build(Sources(inventory, access_logs=[log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    html = render.write_html(report, tmp_path / "r.html").read_text()
+    assert "30 of 40 rows shown; all are in the XLSX file, sheet users_hosts." in html
+    book = load_workbook(render.write_xlsx(report, tmp_path / "r.xlsx"))
+    assert book["users_hosts"].max_row == 2 + 40

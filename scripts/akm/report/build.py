@@ -21,6 +21,7 @@ from akm.report.model import Chart, Report, Section, Table
 from akm.report.periods import Period
 
 MIB = 2**20
+PAPER_ROWS = 30
 KIND_NAMES = {
     "workstation": "workstation",
     "laptop": "laptop",
@@ -188,6 +189,7 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
                 _("Changes in the period"),
                 [_("Date"), _("Inventory no."), _("Computer"), _("Change"), _("Detail"), _("Commit")],
                 [[c.day, c.inventory_no, c.hostname, change_names[c.change], c.detail, c.commit] for c in changes],
+                paper_rows=PAPER_ROWS * 2,
             )
         )
     else:
@@ -309,6 +311,7 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
             _("By computer"),
             [_("Computer"), _("Department"), _("Requests"), _("Volume, MiB"), _("Denied")],
             [[h, _department_name(inv, dept), n, round(b / MIB, 1), d] for h, (n, b, d, dept) in hosts],
+            paper_rows=PAPER_ROWS,
         )
     )
     top = Counter()
@@ -349,6 +352,7 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
                     [r["host"], r["category"], r["domain"], _(OUTCOME_NAMES[r["outcome"]]), r["requests"]]
                     for r in anomalies
                 ],
+                paper_rows=PAPER_ROWS,
             )
         )
     if sources.director:

@@ -11,13 +11,19 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Table:
-    """A titled table; ``key`` names its XLSX sheet. ``xlsx_only`` tables are too long for paper."""
+    """A titled table; ``key`` names its XLSX sheet. ``xlsx_only`` tables are too long for paper;
+    ``paper_rows`` caps the rows shown in DOCX and HTML (the XLSX sheet always has them all)."""
 
     key: str
     title: str
     columns: list[str]
     rows: list[list]
     xlsx_only: bool = False
+    paper_rows: int | None = None
+
+    def shown_rows(self) -> list[list]:
+        """The rows that fit on paper."""
+        return self.rows if self.paper_rows is None else self.rows[: self.paper_rows]
 
 
 @dataclass

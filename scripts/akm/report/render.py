@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 
 from akm.i18n import _, format_date, format_number, language
-from akm.report.model import Chart, Report
+from akm.report.model import Chart, Report, Table
 
 FIXED_TIME = datetime(2000, 1, 1)
 
@@ -25,6 +25,12 @@ def cell_text(value) -> str:
     if isinstance(value, date):
         return format_date(value, "medium")
     return str(value)
+
+
+def _more(table: Table) -> str:
+    return _("{shown} of {total} rows shown; all are in the XLSX file, sheet {sheet}.").format(
+        shown=format_number(len(table.shown_rows())), total=format_number(len(table.rows)), sheet=table.key
+    )
 
 
 def write_docx(report: Report, path: Path) -> Path:
@@ -62,12 +68,14 @@ def write_docx(report: Report, path: Path) -> Path:
             for cell, name in zip(grid.rows[0].cells, table.columns, strict=True):
                 cell.text = name
                 cell.paragraphs[0].runs[0].bold = True
-            for row in table.rows:
+            for row in table.shown_rows():
                 cells = grid.add_row().cells
                 for cell, value in zip(cells, row, strict=True):
                     cell.text = cell_text(value)
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+            if len(table.shown_rows()) < len(table.rows):
+                document.add_paragraph(_more(table))
     document.add_paragraph()
     for role, who in report.signatures:
         document.add_paragraph(f"{role}: ____________________  {who}")
@@ -179,13 +187,15 @@ def write_html(report: Report, path: Path) -> Path:
                 lines.append(f"<p>{escape(_('none'))}</p>")
                 continue
             lines.append("<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in table.columns) + "</tr>")
-            for row in table.rows:
+            for row in table.shown_rows():
                 cells = "".join(
                     (NUMBER_CELL if isinstance(v, int | float) else "<td>") + escape(cell_text(v)) + "</td>"
                     for v in row
                 )
                 lines.append(f"<tr>{cells}</tr>")
             lines.append("</table>")
+            if len(table.shown_rows()) < len(table.rows):
+                lines.append(f"<p>{escape(_more(table))}</p>")
         lines.append("</section>")
     for role, who in report.signatures:
         lines.append(f'<p class="sign">{escape(role)}: ____________________ {escape(who)}</p>')

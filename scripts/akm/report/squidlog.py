@@ -1,9 +1,11 @@
 """Users' history (Nizom F4): a Squid access log turned into per-host, per-department and per-person
 figures, with every request to a restricted category checked against the grants in force at that moment.
 
-The log is read by DuckDB's CSV reader in one streaming pass into a compact columnar table (memory
-bounded by ``memory_limit``; DuckDB spills to ``temp_dir`` beyond it), never into Python objects. All
-figures are SQL over that table.
+The log is read by DuckDB's CSV reader in one streaming pass that aggregates requests and bytes per
+(client address, login, host:port, denied) — never the whole log in Python objects; memory is bounded
+by ``memory_limit`` (DuckDB spills to a temporary directory beyond it). Every figure is SQL over that
+aggregate; only requests that straddle a grant's start or end are read a second time (see
+:func:`_restricted`). Empty lines are skipped by the reader and not counted.
 
 Log format
     Squid's ``native`` format, which already carries the client address and the user name::
@@ -53,11 +55,9 @@ MAX_PADDING = 5
 TOP_SITES = 10
 
 REASONS = {
-    "empty": "empty line",
     "too-few-fields": "fewer fields than the native format has",
     "too-many-fields": "more fields than the native format has",
     "bad-time": "the time field is not seconds.milliseconds",
-    "bad-elapsed": "the elapsed time is not a number",
     "bad-address": "the client address is not an IP address",
     "bad-status": "the action/status field is not ACTION/NNN",
     "bad-size": "the size field is not a number",
