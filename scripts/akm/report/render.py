@@ -123,6 +123,10 @@ def write_xlsx(report: Report, path: Path) -> Path:
     return path
 
 
+def _short(label: str, limit: int = 34) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def svg_bars(chart: Chart) -> str:
     """A horizontal bar chart as inline SVG (no script, no external file)."""
     if not chart.values:
@@ -139,7 +143,7 @@ def svg_bars(chart: Chart) -> str:
         width = round(bar_width * value / top, 1)
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{escape(str(label)[:34])}</text>"
+            f"{escape(_short(str(label)))}</text>"
         )
         parts.append(f'<rect x="{label_width}" y="{y + 3}" width="{width}" height="{row - 6}" fill="#2f6f9f"/>')
         parts.append(
