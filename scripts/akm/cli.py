@@ -19,9 +19,11 @@ from akm.i18n import _
 
 def _areas() -> list:
     from akm.inventory import cli as inventory_cli
+    from akm.net import cli as net_cli
+    from akm.policy import cli as policy_cli
     from akm.report import cli as report_cli
 
-    return [inventory_cli, report_cli]
+    return [inventory_cli, policy_cli, net_cli, report_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
