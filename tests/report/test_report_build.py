@@ -157,14 +157,14 @@ def test_evidence_sections(inventory, evidence_dir):
         Sources(inventory, evidence_dir=evidence_dir), periods.parse("weekly", "2026-W47", date(2026, 11, 30))
     )
     backups = _section(report, "backups")
-    assert backups.paragraphs[0] == "4 records: ok: 3, failed: 1."
+    assert backups.paragraphs[0] == "4 records: succeeded: 3, failed: 1."
     assert _table(backups, "backups_last").rows == [
         ["av_masters", "2026-11-17 02:00", 3.0, 12],
         ["shares", "2026-11-19 02:00", 1.0, 3],
     ]
     access = _section(report, "access")
     assert _table(access, "access_pushes").rows == [
-        ["2026-11-20 12:00", "o.ismoilov", "0123456789", "d.karimova", "ok", "grant social"]
+        ["2026-11-20 12:00", "o.ismoilov", "0123456789", "d.karimova", "succeeded", "grant social"]
     ]
     assert sorted(p.split(": ")[-1].split(" (")[0] for p in report.problems) == [
         "not a readable JSON file — fix or remove the file",

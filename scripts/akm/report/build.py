@@ -397,7 +397,7 @@ def _merge(results: list[squidlog.Usage]) -> dict:
     }
 
 
-RESULT_NAMES = {"ok": "ok", "warning": "warning", "soft_failure": "soft failure", "failed": "failed"}
+RESULT_NAMES = {"ok": "succeeded", "warning": "warning", "soft_failure": "soft failure", "failed": "failed"}
 
 
 def _records_table(key: str, title: str, records: list[evidence.Record], zone: ZoneInfo) -> Table:
