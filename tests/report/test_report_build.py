@@ -354,3 +354,26 @@ def test_long_tables_are_cut_on_paper_but_whole_in_xlsx(inventory, tmp_path):
     assert "30 of 40 rows shown; all are in the XLSX file, sheet users_hosts." in html
     book = load_workbook(render.write_xlsx(report, tmp_path / "r.xlsx"))
     assert book["users_hosts"].max_row == 2 + 40
+
+
+def test_policy_view_file_drives_the_restricted_checks(inventory, small_log, tmp_path):
+    view = tmp_path / "view.yml"
+    view.write_text(
+        "categories: {social: [social.example], video: [video.example]}\n"
+        "restricted_for: [segment:readers]\n"
+        "grants:\n  - {person: n.toshmatova, category: social, from: 2026-11-16, until: 2026-11-17}\n"
+    )
+    report = build(
+        Sources(inventory, access_logs=[small_log], policy_view=view),
+        periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
+    )
+    users = _section(report, "users")
+    assert _table(users, "users_restricted").rows == [
+        ["allowed by grant", 0],
+        ["denied as intended", 1],
+        ["anomaly: let through without a grant", 1],
+        ["denied although a grant was in force", 0],
+    ]
+    assert _table(users, "users_anomalies").rows == [
+        ["oqish-02", "video", "video.example", "anomaly: let through without a grant", 1]
+    ]

@@ -159,3 +159,24 @@ def test_group_straddling_a_grant_end_is_resolved_per_request(tmp_path, inventor
         "anomaly": 1,
         "denied_despite_grant": 0,
     }
+
+
+def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):
+    """Restricted for the readers' segment only: staff traffic to the same sites is not checked."""
+    usage = analyse(
+        small_log,
+        attribution_from(inventory),
+        CATEGORIES,
+        GRANTS,
+        since=T0 - timedelta(days=1),
+        until=T0 + timedelta(days=1),
+        threads=1,
+        restricted_for=[("segment", "readers")],
+    )
+    assert usage.restricted == {
+        "allowed_by_grant": 0,
+        "denied_as_intended": 1,
+        "anomaly": 1,
+        "denied_despite_grant": 0,
+    }
+    assert {row["host"] for row in usage.restricted_rows} == {"oqish-01", "oqish-02"}

@@ -58,10 +58,11 @@ class Sources:
     """include per-person figures (personal data): only in the copy meant for the director"""
 
 
-def load_policy_view(path: Path, timezone: str) -> tuple[list[squidlog.CategoryRule], list[squidlog.Grant]]:
+def load_policy_view(path: Path, timezone: str) -> tuple[list, list, list | None]:
     """Read the categories and grants the users' history checks against, from a small YAML file::
 
         categories: {social: [facebook.com, vk.com], video: [youtube.com]}
+        restricted_for: [segment:readers, segment:children]   # optional; absent = everyone
         grants:
           - {person: n.toshmatova, category: social, from: 2026-11-01, until: 2026-12-01, ref: "No 12"}
 
@@ -85,6 +86,14 @@ def load_policy_view(path: Path, timezone: str) -> tuple[list[squidlog.CategoryR
             grants.append(
                 squidlog.Grant(kind, str(item[kind]), str(item["category"]), start, until, str(item.get("ref", "")))
             )
+        restricted_for = None
+        if "restricted_for" in data:
+            restricted_for = []
+            for text in data["restricted_for"] or []:
+                kind, name = str(text).split(":", 1)
+                if kind not in ("person", "host", "department", "segment") or not name:
+                    raise ValueError(text)
+                restricted_for.append((kind, name))
     except (OSError, yaml.YAMLError, KeyError, StopIteration, ValueError, TypeError, AttributeError) as exc:
         raise ReportError(
             [
@@ -98,7 +107,7 @@ def load_policy_view(path: Path, timezone: str) -> tuple[list[squidlog.CategoryR
                 )
             ]
         ) from exc
-    return rules, grants
+    return rules, grants, restricted_for
 
 
 def _no_data(section: Section) -> Section:
@@ -259,11 +268,14 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
     logs = [p for p in sources.access_logs if Path(p).is_file()]
     if not logs:
         return _no_data(section)
-    rules, grants = ([], [])
+    rules, grants, restricted_for = ([], [], None)
     if sources.policy_view:
-        rules, grants = load_policy_view(sources.policy_view, inv.centre.timezone)
+        rules, grants, restricted_for = load_policy_view(sources.policy_view, inv.centre.timezone)
     attribution = squidlog.attribution_from(inv)
-    results = [squidlog.analyse(log, attribution, rules, grants, since=start, until=end) for log in logs]
+    results = [
+        squidlog.analyse(log, attribution, rules, grants, since=start, until=end, restricted_for=restricted_for)
+        for log in logs
+    ]
     requests = sum(r.requests for r in results)
     skipped: Counter = Counter()
     for result in results:

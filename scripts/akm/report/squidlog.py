@@ -26,7 +26,8 @@ Attribution through the inventory
 Categories and grants (the interface to the access policy)
     ``categories``: a list of :class:`CategoryRule` — a domain suffix and the restricted category it
     belongs to (``"facebook.com" → "social"`` matches ``facebook.com`` and ``www.facebook.com``; the
-    longest suffix wins). Every category given is restricted for whoever has no grant.
+    longest suffix wins). Every category given is restricted for whoever has no grant — or, with
+    ``restricted_for``, only for the persons, hosts, departments and segments it lists.
     ``grants``: a list of :class:`Grant` — who (``person``/``host``/``department`` and the inventory
     name), which category, and the interval ``[valid_from, valid_until)`` in which it is in force.
     A request to a restricted site is then:
@@ -101,6 +102,8 @@ class Attribution:
     """address → (hostname, department id)"""
     people: dict[str, tuple[str, str]] = field(default_factory=dict)
     """login → (person's name, department id)"""
+    segments: dict[str, str] = field(default_factory=dict)
+    """address → network segment id"""
 
 
 @dataclass
@@ -137,6 +140,7 @@ def attribution_from(inventory) -> Attribution:
         for interface in asset.interfaces:
             if interface.ip is not None:
                 result.hosts[str(interface.ip)] = (asset.hostname, asset.department)
+                result.segments[str(interface.ip)] = interface.segment
     for person in inventory.people.values():
         result.people[person.id] = (person.name, person.department)
     return result
@@ -293,10 +297,13 @@ def analyse(
     memory_limit: str = "512MB",
     threads: int | None = None,
     top: int = TOP_SITES,
+    restricted_for: Sequence[tuple[str, str]] | None = None,
 ) -> Usage:
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
-    Lines outside the period are read (and checked) but not counted. Raises :class:`SquidLogError`
+    ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
+    ``segment``, inventory name) pairs; ``None`` means everyone. Lines outside the period are read
+    (and checked) but not counted. Raises :class:`SquidLogError`
     only when the file cannot be opened at all; a bad line is counted in ``Usage.malformed``.
     """
     log = Path(log)
@@ -318,7 +325,7 @@ def analyse(
         try:
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
-            return _analyse(con, log, attribution, categories, grants, since, until, top)
+            return _analyse(con, log, attribution, categories, grants, since, until, top, restricted_for)
         finally:
             con.close()
 
@@ -327,7 +334,7 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
-def _analyse(con, log, attribution, categories, grants, since, until, top) -> Usage:
+def _analyse(con, log, attribution, categories, grants, since, until, top, restricted_for) -> Usage:
     try:
         _aggregate(con, log, _epoch(since), _epoch(until))
     except duckdb.Error as exc:
@@ -344,8 +351,8 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
             ]
         ) from exc
 
-    con.execute("CREATE TABLE hosts (ip VARCHAR PRIMARY KEY, host VARCHAR, dept VARCHAR)")
-    _insert(con, "hosts", [(ip, h, d) for ip, (h, d) in attribution.hosts.items()])
+    con.execute("CREATE TABLE hosts (ip VARCHAR PRIMARY KEY, host VARCHAR, dept VARCHAR, seg VARCHAR)")
+    _insert(con, "hosts", [(ip, h, d, attribution.segments.get(ip)) for ip, (h, d) in attribution.hosts.items()])
     con.execute("CREATE TABLE people (login VARCHAR PRIMARY KEY, name VARCHAR, dept VARCHAR)")
     _insert(con, "people", [(k, n, d) for k, (n, d) in attribution.people.items()])
 
@@ -360,7 +367,7 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
 
     con.execute(
         """CREATE TABLE v AS
-           SELECT g.*, h.host, p.name AS person, coalesce(h.dept, p.dept) AS dept, p.dept AS person_dept
+           SELECT g.*, h.host, h.seg, p.name AS person, coalesce(h.dept, p.dept) AS dept, p.dept AS person_dept
            FROM g LEFT JOIN hosts h ON h.ip = g.ip LEFT JOIN people p ON p.login = g.login"""
     )
     first, last = con.execute("SELECT min(t0), max(t1) FROM v").fetchone()
@@ -398,7 +405,7 @@ def _analyse(con, log, attribution, categories, grants, since, until, top) -> Us
         for row in rows:
             top_sites.setdefault((scope, row.pop("k")), []).append(row)
 
-    restricted, restricted_rows = _restricted(con, log, categories, grants, since, until)
+    restricted, restricted_rows = _restricted(con, log, categories, grants, since, until, restricted_for)
     return Usage(
         lines=lines,
         requests=requests,
@@ -425,7 +432,7 @@ _GRANT_MATCH = """g.category = c.category
          OR (g.kind = 'department' AND g.subject IN (v.dept, v.person_dept)))"""
 
 
-def _restricted(con, log: Path, categories, grants, since, until):
+def _restricted(con, log: Path, categories, grants, since, until, restricted_for=None):
     """Classify requests to restricted categories against the grants in force when each was made.
 
     A group (address, login, domain, denied) whose first and last request fall on the same side of
@@ -442,6 +449,13 @@ def _restricted(con, log: Path, categories, grants, since, until):
         "grants",
         [(g.subject_kind, g.subject, g.category, _epoch(g.valid_from), _epoch(g.valid_until)) for g in grants],
     )
+    restricted_where = "true"
+    if restricted_for is not None:
+        con.execute("CREATE TABLE rfor (kind VARCHAR, subject VARCHAR)")
+        _insert(con, "rfor", [(str(kind), str(subject)) for kind, subject in restricted_for])
+        restricted_where = """EXISTS (SELECT 1 FROM rfor r WHERE (r.kind = 'person' AND r.subject = v.login)
+            OR (r.kind = 'host' AND r.subject = v.host) OR (r.kind = 'segment' AND r.subject = v.seg)
+            OR (r.kind = 'department' AND r.subject IN (v.dept, v.person_dept)))"""
     con.execute(
         f"""
         CREATE TABLE hits AS
@@ -451,6 +465,7 @@ def _restricted(con, log: Path, categories, grants, since, until):
                EXISTS (SELECT 1 FROM grants g WHERE {_GRANT_MATCH}
                        AND ((g.t0 > v.t0 AND g.t0 <= v.t1) OR (g.t1 > v.t0 AND g.t1 <= v.t1))) AS straddles
         FROM v JOIN cat c ON c.dom = v.dom
+        WHERE {restricted_where}
         """
     )
     straddling = con.execute("SELECT count(*) FROM hits WHERE straddles").fetchone()[0]
