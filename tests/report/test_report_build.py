@@ -377,3 +377,32 @@ def test_policy_view_file_drives_the_restricted_checks(inventory, small_log, tmp
     assert _table(users, "users_anomalies").rows == [
         ["oqish-02", "video", "video.example", "anomaly: let through without a grant", 1]
     ]
+
+
+def test_restricted_checks_from_the_lab_access_policy(inventory, tmp_path):
+    """policies/access/lab: readers are restricted from social sites; n.toshmatova has a grant."""
+    staff = inventory.asset("xodim-01").ip_on("staff")
+    reader = inventory.asset("oqish-01").ip_on("readers")
+    line = "{t} 100 {ip} {st} 10 CONNECT www.facebook.com:443 {user} HIER_DIRECT/198.18.0.1 -"
+    log = tmp_path / "access.log"
+    log.write_text(
+        "\n".join(
+            [
+                line.format(t="1795330800.000", ip=staff, st="TCP_TUNNEL/200", user="n.toshmatova"),
+                line.format(t="1795330801.000", ip=reader, st="TCP_DENIED/403", user="-"),
+                line.format(t="1795330802.000", ip=reader, st="TCP_TUNNEL/200", user="-"),
+            ]
+        )
+        + "\n"
+    )
+    report = build(
+        Sources(inventory, access_logs=[log], access_policy=ROOT / "policies" / "access" / "lab"),
+        periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
+    )
+    rows = dict(map(tuple, _table(_section(report, "users"), "users_restricted").rows))
+    assert rows == {
+        "allowed by grant": 0,
+        "denied as intended": 1,
+        "anomaly: let through without a grant": 1,
+        "denied although a grant was in force": 0,
+    }

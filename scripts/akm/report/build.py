@@ -54,6 +54,8 @@ class Sources:
     register: Path | None = None
     plan: Path | None = None
     rules_dir: Path | None = None
+    access_policy: Path | None = None
+    """the access policy directory (policies/access/NAME); takes the place of ``policy_view``"""
     director: bool = False
     """include per-person figures (personal data): only in the copy meant for the director"""
 
@@ -269,7 +271,11 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
     if not logs:
         return _no_data(section)
     rules, grants, restricted_for = ([], [], None)
-    if sources.policy_view:
+    if sources.access_policy:
+        from akm.report.policyview import from_access_policy
+
+        rules, grants, restricted_for = from_access_policy(sources.access_policy, inv, end)
+    elif sources.policy_view:
         rules, grants, restricted_for = load_policy_view(sources.policy_view, inv.centre.timezone)
     attribution = squidlog.attribution_from(inv)
     results = [

@@ -53,6 +53,9 @@ def register(subparsers) -> None:
         )
         sub.add_argument("--evidence", type=Path, help=_("directory of evidence records (JSON)"))
         sub.add_argument("--policy-view", type=Path, help=_("categories and grants for the users' history (YAML)"))
+        sub.add_argument(
+            "--access-policy", type=Path, help=_("access policy directory, e.g. policies/access/production")
+        )
         sub.add_argument("--register", type=Path, help=_("register of digitised resources (CSV)"))
         sub.add_argument("--plan", type=Path, help=_("digitisation plan (YAML)"))
         sub.add_argument(
@@ -93,13 +96,14 @@ def run_periodic(args) -> int:
     period = periods.parse(args.report_kind, args.period, args.today or date.today())
     sources = Sources(
         inventory,
-        args.access_log,
-        args.evidence,
-        args.policy_view,
-        args.register,
-        args.plan,
-        args.rules,
-        args.for_director,
+        access_logs=args.access_log,
+        evidence_dir=args.evidence,
+        policy_view=args.policy_view,
+        access_policy=args.access_policy,
+        register=args.register,
+        plan=args.plan,
+        rules_dir=args.rules,
+        director=args.for_director,
     )
     report = build(sources, period)
     args.out.mkdir(parents=True, exist_ok=True)
