@@ -22,8 +22,9 @@ def _areas() -> list:
     from akm.lab import cli as lab_cli
     from akm.net import cli as net_cli
     from akm.policy import cli as policy_cli
+    from akm.report import cli as report_cli
 
-    return [inventory_cli, policy_cli, net_cli, lab_cli]
+    return [inventory_cli, lab_cli, policy_cli, net_cli, report_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
