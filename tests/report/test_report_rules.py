@@ -77,3 +77,16 @@ def test_docx_has_an_acknowledgement_row_for_every_person(inventory, tmp_path):
 
 def test_uzbek_catalogs_merge_without_conflicts(tmp_path):
     assert i18n.compile_catalog("uz", tmp_path).stat().st_size > 0
+
+
+def test_akm_policy_docs_renders_every_document_for_the_production_staff(tmp_path, monkeypatch):
+    from akm.cli import main
+    from akm.inventory import load_inventory
+
+    monkeypatch.chdir(ROOT)
+    assert main(["policy", "docs", "--out", str(tmp_path)]) == 0
+    docx = Document(str(tmp_path / "rules.docx"))
+    sheets = [t for t in docx.tables if t.rows[0].cells[1].text == "F.I.Sh."]
+    people = load_inventory(ROOT / "inventory/production").people.values()
+    assert len(sheets) == 3
+    assert sorted(row.cells[1].text for row in sheets[0].rows[1:]) == sorted(p.name for p in people)

@@ -282,6 +282,25 @@ def register(subparsers) -> None:
     query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
     query.set_defaults(handler=cmd_query)
 
+    docs = commands.add_parser(
+        "docs", help=_("render the rules documents as DOCX with an acknowledgement sheet for every staff member")
+    )
+    _report_cli().common_options(docs)
+    docs.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("policies/rules"),
+        help=_("directory of the rules documents (default: policies/rules)"),
+    )
+    docs.set_defaults(handler=lambda args: _report_cli().run_rules(args))
+
+
+def _report_cli():
+    """The report area renders the rules documents; ``akm policy docs`` is where users look for it."""
+    from akm.report import cli as report_cli
+
+    return report_cli
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``akm policy`` alone (used by tests and by ``python -m akm.policy``)."""

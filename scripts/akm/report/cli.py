@@ -20,7 +20,8 @@ from akm.i18n import _
 from akm.report.periods import KINDS
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every report command takes: inventory, output folder, language."""
     parser.add_argument(
         "--inventory",
         type=Path,
@@ -42,7 +43,7 @@ def register(subparsers) -> None:
     kinds = parser.add_subparsers(dest="report_kind", metavar=_("KIND"), required=True)
     for kind in KINDS:
         sub = kinds.add_parser(kind, help=_("the {kind} report").format(kind=kind))
-        _common(sub)
+        common_options(sub)
         sub.add_argument("--period", help=_("2026-W47, 2026-11, 2026-Q4 or 2026 (default: the last complete one)"))
         sub.add_argument(
             "--access-log",
@@ -72,7 +73,7 @@ def register(subparsers) -> None:
         sub.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
         sub.set_defaults(handler=run_periodic)
     rules = kinds.add_parser("rules", help=_("render the rules documents with acknowledgement sheets"))
-    _common(rules)
+    common_options(rules)
     rules.add_argument(
         "--rules",
         type=Path,
