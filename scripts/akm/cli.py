@@ -18,9 +18,10 @@ from akm.i18n import _
 
 
 def _areas() -> list:
+    from akm.backup import cli as backup_cli
     from akm.inventory import cli as inventory_cli
 
-    return [inventory_cli]
+    return [inventory_cli, backup_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

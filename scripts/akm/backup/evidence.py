@@ -55,9 +55,14 @@ def write_json(path: Path, record: dict) -> Path:
 
 def write_record(base: Path, kind: str, record: dict, moment: datetime, suffix: str = "") -> Path:
     """Write an evidence record of *kind* under ``base/backup/`` and return its path."""
-    name = f"{kind}-{suffix + '-' if suffix else ''}{stamp(moment)}.json"
+    name = f"{kind}-{suffix + '-' if suffix else ''}{stamp(moment)}"
+    path = base / "backup" / f"{name}.json"
+    number = 1
+    while path.exists():
+        number += 1
+        path = base / "backup" / f"{name}-{number}.json"
     record = {"kind": kind, **record}
-    return write_json(base / "backup" / name, record)
+    return write_json(path, record)
 
 
 def write_alert(base: Path, code: str, message: str, moment: datetime, details: dict | None = None) -> Path:

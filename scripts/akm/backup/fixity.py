@@ -146,8 +146,12 @@ def encode_path(rel: str) -> str:
 
 def decode_path(text: str) -> str:
     """Undo :func:`encode_path`."""
-    return text.replace("%0A", "\n").replace("%0a", "\n").replace("%0D", "\r").replace("%0d", "\r").replace(
-        "%25", "%"
+    return (
+        text.replace("%0A", "\n")
+        .replace("%0a", "\n")
+        .replace("%0D", "\r")
+        .replace("%0d", "\r")
+        .replace("%25", "%")
     )
 
 

@@ -32,7 +32,6 @@ A full disk answers ``507 Insufficient Storage``.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import hashlib
 import json
@@ -123,9 +122,9 @@ class Handler(BaseHTTPRequestHandler):
     store: RepoStore
     quiet = True
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args) -> None:
         if not self.quiet:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
     def _error(self, status: HTTPStatus, text: str = "") -> None:
         self._drain()
@@ -207,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = repo / "config" if kind == "config" else self.store.object_path(repo, kind, name)
         try:
-            handle = open(path, "rb")
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the with-block below, after the 404 case
         except FileNotFoundError:
             self._error(HTTPStatus.NOT_FOUND)
             return
@@ -277,10 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind != "config" and name is None:
             self._error(HTTPStatus.METHOD_NOT_ALLOWED)
             return
-        if kind == "config":
-            path = repo / "config"
-        else:
-            path = self.store.object_path(repo, kind, name)
+        path = repo / "config" if kind == "config" else self.store.object_path(repo, kind, name)
         if not path.parent.is_dir():
             self._error(HTTPStatus.NOT_FOUND, "no repository here; create it first")
             return
@@ -365,8 +361,9 @@ class RestServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, append_only: bool = True,
-                 quiet: bool = True) -> None:
+    def __init__(
+        self, root: Path, host: str = "127.0.0.1", port: int = 0, append_only: bool = True, quiet: bool = True
+    ) -> None:
         store = RepoStore(Path(root), append_only)
         handler = type("BoundHandler", (Handler,), {"store": store, "quiet": quiet})
         super().__init__((host, port), handler)
@@ -390,28 +387,3 @@ class RestServer(ThreadingHTTPServer):
         thread = threading.Thread(target=self.serve_forever, name="akm-restserver", daemon=True)
         thread.start()
         return thread
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the server in the foreground (``python -m akm.backup.restserver``; systemd uses this)."""
-    parser = argparse.ArgumentParser(prog="akm-restserver", description=__doc__.splitlines()[0])
-    parser.add_argument("--path", required=True, type=Path, help="directory holding the repositories")
-    parser.add_argument("--listen", default="127.0.0.1:8000", help="address:port to listen on")
-    parser.add_argument("--no-append-only", action="store_true", help="allow deletes (never in production)")
-    parser.add_argument("--log", action="store_true", help="log every request to stderr")
-    args = parser.parse_args(argv)
-    host, _sep, port = args.listen.rpartition(":")
-    args.path.mkdir(parents=True, exist_ok=True)
-    server = RestServer(args.path, host or "127.0.0.1", int(port), not args.no_append_only, not args.log)
-    sys.stderr.write(f"serving {args.path} on {server.url} append-only={server.store.append_only}\n")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
