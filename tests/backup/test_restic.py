@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import flip_byte, needs_restic, serving, tmpfs, write_random
 
-from akm.backup import fixity, jobs
+from akm.backup import jobs
 from akm.backup import restic as r
 
 pytestmark = needs_restic

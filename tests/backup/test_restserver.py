@@ -110,7 +110,7 @@ def test_full_disk_answers_507_and_leaves_no_partial_object(tmp_path):
     with mount as root, serving(root) as srv:
         request(srv, "POST", "/?create=true")
         name, content = blob(os.urandom(3 * 1024 * 1024))
-        status, _, body = request(srv, "POST", f"/data/{name}", content)
+        status, _, _body = request(srv, "POST", f"/data/{name}", content)
         assert status == 507
         leftovers = [f for _d, _s, files in os.walk(root) for f in files]
         assert leftovers == []
