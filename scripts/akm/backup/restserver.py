@@ -145,6 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def _body_chunks(self):
+        """Yield the request body in pieces; a piece is only valid until the next one is asked for."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:
                 line = self.rfile.readline(1024)
@@ -163,12 +164,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline(1024)
         else:
             left = int(self.headers.get("Content-Length") or 0)
+            buf = bytearray(min(CHUNK, max(left, 1)))
+            view = memoryview(buf)
             while left > 0:
-                chunk = self.rfile.read(min(CHUNK, left))
-                if not chunk:
+                count = self.rfile.readinto(view[: min(len(buf), left)])
+                if not count:
                     raise ConnectionError("client went away")
-                left -= len(chunk)
-                yield chunk
+                left -= count
+                yield view[:count]
 
     def _target(self):
         self._body_read = False
