@@ -103,14 +103,23 @@ def summary(stdout: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=300, help="size of the generated archive (default 300)")
+    parser.add_argument(
+        "--size-mb", type=int, default=300, help="size of the generated archive (default 300)"
+    )
     parser.add_argument("--workdir", type=Path, help="where to generate (default: a temporary directory)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before read measurements")
-    parser.add_argument("--repo-dir", type=Path,
-                        help="where the REST server stores the repository (default: inside the workdir; "
-                        "/dev/shm measures restic and the server without the target disk)")
-    parser.add_argument("--compression", default="off", choices=("off", "auto", "max"),
-                        help="restic compression for the media (default off: masters are compressed already)")
+    parser.add_argument(
+        "--repo-dir",
+        type=Path,
+        help="where the REST server stores the repository (default: inside the workdir; "
+        "/dev/shm measures restic and the server without the target disk)",
+    )
+    parser.add_argument(
+        "--compression",
+        default="off",
+        choices=("off", "auto", "max"),
+        help="restic compression for the media (default off: masters are compressed already)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("restic") is None:
         sys.exit("restic is not installed (make deps)")
@@ -141,19 +150,35 @@ def main(argv: list[str] | None = None) -> int:
             result = fixity.verify(archive, workers=workers)
             t_fx = time.perf_counter() - start
             assert result.ok and len(result.unchanged) == len(files)
-            rows.append((f"akm fixity verify, {workers} worker(s)", t_fx, mb / t_fx,
-                         f"{100 * t_sha / t_fx:.0f}% of sha256sum (goal >= 80%)"))
+            rows.append(
+                (
+                    f"akm fixity verify, {workers} worker(s)",
+                    t_fx,
+                    mb / t_fx,
+                    f"{100 * t_sha / t_fx:.0f}% of sha256sum (goal >= 80%)",
+                )
+            )
 
         port = free_port()
         repo_root = Path(tempfile.mkdtemp(prefix="akm-bench-repo-", dir=args.repo_dir or work))
         server = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from akm.backup.restserver import RestServer; "
-             "s = RestServer(sys.argv[1], '127.0.0.1', int(sys.argv[2])); s.serve_forever()",
-             str(repo_root), str(port)])
+            [
+                sys.executable,
+                "-c",
+                "import sys; from akm.backup.restserver import RestServer; "
+                "s = RestServer(sys.argv[1], '127.0.0.1', int(sys.argv[2])); s.serve_forever()",
+                str(repo_root),
+                str(port),
+            ]
+        )
         password = work / "password"
         password.write_text(secrets.token_urlsafe(24))
-        env = {**os.environ, "RESTIC_REPOSITORY": f"rest:http://127.0.0.1:{port}/bench/",
-               "RESTIC_PASSWORD_FILE": str(password), "RESTIC_CACHE_DIR": str(work / "cache")}
+        env = {
+            **os.environ,
+            "RESTIC_REPOSITORY": f"rest:http://127.0.0.1:{port}/bench/",
+            "RESTIC_PASSWORD_FILE": str(password),
+            "RESTIC_CACHE_DIR": str(work / "cache"),
+        }
         for _ in range(50):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -163,18 +188,32 @@ def main(argv: list[str] | None = None) -> int:
         restic(env, "init", "--repository-version", "2")
 
         drop_caches(args.cold)
-        t_full, out = restic(env, "backup", "--json", "--host", "bench", "--compression", args.compression,
-                             str(archive))
-        rows.append((f"full backup (compression {args.compression})", t_full, mb / t_full,
-                     f"{100 * t_raw / t_full:.1f}% of raw read (goal >= 70%)"))
+        t_full, out = restic(
+            env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
+        )
+        rows.append(
+            (
+                f"full backup (compression {args.compression})",
+                t_full,
+                mb / t_full,
+                f"{100 * t_raw / t_full:.1f}% of raw read (goal >= 70%)",
+            )
+        )
 
         local_env = {**env, "RESTIC_REPOSITORY": str(repo_root / "local")}
         restic(local_env, "init", "--repository-version", "2")
         drop_caches(args.cold)
-        t_local, _ = restic(local_env, "backup", "--json", "--host", "bench", "--compression", args.compression,
-                            str(archive))
-        rows.append(("full backup to a local directory (no server)", t_local, mb / t_local,
-                     f"the REST server runs at {100 * t_local / t_full:.0f}% of restic's local speed"))
+        t_local, _ = restic(
+            local_env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
+        )
+        rows.append(
+            (
+                "full backup to a local directory (no server)",
+                t_local,
+                mb / t_local,
+                f"the REST server runs at {100 * t_local / t_full:.0f}% of restic's local speed",
+            )
+        )
         shutil.rmtree(repo_root / "local", ignore_errors=True)
 
         t_noop, _ = restic(env, "backup", "--json", "--host", "bench", str(archive))
@@ -188,25 +227,42 @@ def main(argv: list[str] | None = None) -> int:
         raw_read(changed)
         drop_caches(args.cold)
         t_changed = raw_read(changed)
-        rows.append((f"raw read of the {len(changed)} changed file(s)", t_changed, changed_mb / t_changed,
-                     "anchor"))
+        rows.append(
+            (f"raw read of the {len(changed)} changed file(s)", t_changed, changed_mb / t_changed, "anchor")
+        )
         drop_caches(args.cold)
-        t_inc, out = restic(env, "backup", "--json", "--host", "bench", "--compression", args.compression,
-                            str(archive))
+        t_inc, out = restic(
+            env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
+        )
         added = summary(out).get("data_added", 0) / 1e6
-        rows.append((f"incremental, {len(changed)} of {len(files)} files changed", t_inc, changed_mb / t_inc,
-                     f"{t_inc / t_changed:.1f}x read time (goal <= 2x); "
-                     f"{(t_inc - t_noop) / t_changed:.1f}x without the fixed cost; {added:.1f} MB added"))
+        rows.append(
+            (
+                f"incremental, {len(changed)} of {len(files)} files changed",
+                t_inc,
+                changed_mb / t_inc,
+                f"{t_inc / t_changed:.1f}x read time (goal <= 2x); "
+                f"{(t_inc - t_noop) / t_changed:.1f}x without the fixed cost; {added:.1f} MB added",
+            )
+        )
 
         target = work / "restore"
         drop_caches(args.cold)
         t_restore, _ = restic(env, "restore", "latest", "--target", str(target))
-        rows.append(("restore of the whole archive", t_restore, mb / t_restore,
-                     f"{100 * t_raw / t_restore:.1f}% of raw read"))
+        rows.append(
+            (
+                "restore of the whole archive",
+                t_restore,
+                mb / t_restore,
+                f"{100 * t_raw / t_restore:.1f}% of raw read",
+            )
+        )
 
-        print(f"archive: {len(files)} files, {mb:.0f} MB, {'cold' if args.cold else 'warm'} page cache, "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, restic {restic(env, 'version')[1].split()[1]}"
-              f" via the akm REST server on loopback, repository in {repo_root.parent}")
+        print(
+            f"archive: {len(files)} files, {mb:.0f} MB, {'cold' if args.cold else 'warm'} page cache, "
+            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+            f"restic {restic(env, 'version')[1].split()[1]}"
+            f" via the akm REST server on loopback, repository in {repo_root.parent}"
+        )
         print(f"{'measurement':<46} {'seconds':>9} {'MB/s':>9}  ratio")
         for name, seconds, rate, note in rows:
             print(f"{name:<46} {seconds:>9.2f} {rate:>9.1f}  {note}")
