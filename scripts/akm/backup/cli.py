@@ -397,7 +397,7 @@ def _common(parser, repo: bool = True) -> None:
 def register(subparsers) -> None:
     """Add ``akm fixity`` and ``akm backup`` to the CLI."""
     fx = subparsers.add_parser("fixity", help=_("checksum manifests of the archive's masters"))
-    fx_sub = fx.add_subparsers(dest="action", metavar=_("ACTION"), required=True)
+    fx_sub = fx.add_subparsers(dest="action", required=True)
     for name, handler, text in (
         ("build", _fixity_build, _("create or extend the manifest with new files")),
         ("verify", _fixity_verify, _("re-read every file and report changed, missing and new files")),
@@ -410,7 +410,7 @@ def register(subparsers) -> None:
         p.set_defaults(handler=handler)
 
     bk = subparsers.add_parser("backup", help=_("backups with restic, checks and restores"))
-    sub = bk.add_subparsers(dest="action", metavar=_("ACTION"), required=True)
+    sub = bk.add_subparsers(dest="action", required=True)
 
     p = sub.add_parser("init", help=_("create the repository"))
     _common(p)
