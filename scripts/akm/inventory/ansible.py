@@ -1,0 +1,92 @@
+"""The inventory as Ansible sees it: hosts, groups and variables.
+
+Only assets in use that have an address become Ansible hosts; the register keeps the rest. Groups
+switch roles on (DebOps' idea): ``profile_reader`` gets the reader-kiosk role because the inventory
+says so. Host variables coming from the inventory start with ``akm_``; role variables never do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from akm.inventory.load import Inventory
+
+NETWORK_OS = {
+    "mikrotik_routeros": "community.routeros.routeros",
+    "cisco_ios": "cisco.ios.ios",
+    "huawei": "community.network.ce",
+    "tplink_jetstream": "community.network.tplink",
+}
+
+
+def _plain(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+def build(inventory: Inventory) -> dict[str, Any]:
+    """Return ``{"groups": {name: [hosts]}, "hostvars": {...}, "vars": {...}}`` for *inventory*."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    hostvars: dict[str, dict[str, Any]] = {}
+    lab = inventory.lab
+    for asset in inventory.assets:
+        address = asset.net.host if asset.net and asset.net.host else asset.address
+        if asset.status != "in_use" or address is None:
+            continue
+        name = asset.hostname
+        for group in (
+            f"dept_{asset.department}",
+            f"kind_{asset.kind}",
+            f"os_{asset.os}",
+            *(f"profile_{profile}" for profile in asset.profiles),
+            *sorted({f"segment_{n.segment}" for n in asset.interfaces}),
+        ):
+            groups[group].append(name)
+        variables: dict[str, Any] = {
+            "ansible_host": str(address),
+            "akm_inventory_no": asset.inventory_no,
+            "akm_kind": asset.kind,
+            "akm_department": asset.department,
+            "akm_room": asset.room,
+            "akm_responsible": asset.responsible,
+            "akm_os": asset.os,
+            "akm_profiles": list(asset.profiles),
+            "akm_interfaces": [_plain(n) for n in asset.interfaces],
+            "akm_data": [_plain(d) for d in asset.data],
+        }
+        if asset.os == "debian12":
+            groups["linux"].append(name)
+            if lab is not None:
+                variables["ansible_user"] = "root"
+                variables["ansible_ssh_private_key_file"] = str(lab.state_dir / "ssh" / "id_ed25519")
+        if asset.net is not None:
+            groups["netdev"].append(name)
+            variables["ansible_port"] = asset.net.port
+            variables["ansible_network_os"] = NETWORK_OS[asset.net.platform]
+            variables["ansible_connection"] = "ansible.netcommon.network_cli"
+            variables["akm_net_platform"] = asset.net.platform
+            variables["akm_net_credentials"] = asset.net.credentials
+        variables.update(asset.vars)
+        hostvars[name] = variables
+    all_vars: dict[str, Any] = {
+        "akm_centre": _plain(inventory.centre),
+        "akm_departments": {k: _plain(v) for k, v in inventory.departments.items()},
+        "akm_rooms": {k: _plain(v) for k, v in inventory.rooms.items()},
+        "akm_segments": {k: _plain(v) for k, v in inventory.segments.items()},
+        "akm_people": {k: _plain(v) for k, v in inventory.people.items()},
+        "akm_data_classes": {k: _plain(v) for k, v in inventory.data_classes.items()},
+        "akm_hosts": {
+            a.hostname: {
+                "inventory_no": a.inventory_no,
+                "kind": a.kind,
+                "profiles": list(a.profiles),
+                "department": a.department,
+                "address": str(a.address) if a.address else None,
+                "ips": {n.segment: str(n.ip) for n in a.interfaces if n.ip},
+            }
+            for a in inventory.assets
+            if a.status == "in_use"
+        },
+        "akm_lab": _plain(lab) if lab is not None else None,
+    }
+    return {"groups": dict(sorted(groups.items())), "hostvars": hostvars, "vars": all_vars}

@@ -1,0 +1,369 @@
+"""Rules that span records: uniqueness, references, addresses and dates.
+
+Each check takes the validated records paired with the YAML mappings they came from, so a problem can
+name the file and line of the offending field. Checks only report; they never change a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from akm.errors import Problem
+from akm.i18n import _
+from akm.inventory.model import NETWORK_KINDS, Asset, Segment
+
+LAB_RANGE = IPv4Network("198.18.0.0/15")
+Pairs = list[tuple[Any, Any]]
+
+
+def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
+    """Return file, line and a readable field path for *path* inside the mapping *item*."""
+    node = item
+    line = item.line
+    field = ""
+    for key in path:
+        lines = node.lines
+        if isinstance(key, int):
+            if lines is not None and key < len(lines):
+                line = lines[key]
+            node = node[key] if key < len(node) else None
+            field += f"[{key}]"
+        else:
+            if lines is not None and key in lines:
+                line = lines[key]
+            node = node.get(key) if isinstance(node, dict) else None
+            field += f".{key}" if field else key
+    return getattr(item, "file", ""), line, field
+
+
+def _problem(item: Any, path: tuple, code: str, message: str, hint: str, severity: str = "error") -> Problem:
+    file, line, field = _where(item, *path)
+    return Problem(file, line, field, code, message, hint, severity)
+
+
+def _short_list(values: Iterable[str], limit: int = 12) -> str:
+    values = sorted(values)
+    text = ", ".join(values[:limit])
+    return text + (", …" if len(values) > limit else "")
+
+
+def _unique(pairs: Pairs, label: str, key) -> Iterator[Problem]:
+    seen: dict[Any, Any] = {}
+    for record, item in pairs:
+        for value, where in key(record, item):
+            if value is None:
+                continue
+            if value in seen:
+                first = seen[value]
+                file, line, _field = _where(first[0], *first[1])
+                yield _problem(
+                    item,
+                    where,
+                    "inventory.duplicate",
+                    _("{label} {value} is already used at {file}:{line}").format(
+                        label=label, value=value, file=file, line=line
+                    ),
+                    _("each {label} must be unique: correct one of the two").format(label=label),
+                )
+            else:
+                seen[value] = (item, where)
+
+
+def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
+    for section in ("departments", "rooms", "segments", "people", "data_classes"):
+        yield from _unique(validated[section], "id", lambda r, i: [(r.id, ("id",))])
+    assets = validated["assets"]
+    yield from _unique(assets, _("inventory number"), lambda r, i: [(r.inventory_no, ("inventory_no",))])
+    yield from _unique(assets, _("hostname"), lambda r, i: [(r.hostname, ("hostname",))])
+    yield from _unique(assets, _("serial number"), lambda r, i: [(r.serial, ("serial",))])
+    yield from _unique(
+        assets,
+        "MAC",
+        lambda r, i: [(n.mac, ("interfaces", k, "mac")) for k, n in enumerate(r.interfaces)],
+    )
+    yield from _unique(
+        assets,
+        "IP",
+        lambda r, i: [(n.ip, ("interfaces", k, "ip")) for k, n in enumerate(r.interfaces)],
+    )
+    yield from _unique(
+        validated["segments"],
+        "VLAN",
+        lambda r, i: [(r.vlan, ("vlan",))],
+    )
+
+
+def _reference(item, path, value, known: dict, what: str, written: set) -> Iterator[Problem]:
+    if value not in known and value not in written:
+        yield _problem(
+            item,
+            path,
+            "inventory.unknown-reference",
+            _("unknown {what} {value!r}").format(what=what, value=value),
+            _("use one of: {known}").format(known=_short_list(known) or "—"),
+        )
+
+
+def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) -> Iterator[Problem]:
+    """Report references to unknown ids. An id that is written but invalid is not reported again:
+    its own schema problem says what to fix."""
+    sections = ("departments", "rooms", "segments", "people", "data_classes")
+    ids = {s: {r.id: r for r, _i in validated[s]} for s in sections}
+    for record, item in validated["rooms"]:
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
+    for record, item in validated["people"]:
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
+    for record, item in validated["assets"]:
+        yield from _reference(
+            item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]
+        )
+        yield from _reference(item, ("room",), record.room, ids["rooms"], _("room"), written_ids["rooms"])
+        yield from _reference(
+            item, ("responsible",), record.responsible, ids["people"], _("person"), written_ids["people"]
+        )
+        for k, interface in enumerate(record.interfaces):
+            yield from _reference(
+                item,
+                ("interfaces", k, "segment"),
+                interface.segment,
+                ids["segments"],
+                _("segment"),
+                written_ids["segments"],
+            )
+        for k, placement in enumerate(record.data):
+            yield from _reference(
+                item,
+                ("data", k, "data_class"),
+                placement.data_class,
+                ids["data_classes"],
+                _("data class"),
+                written_ids["data_classes"],
+            )
+
+
+def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
+    seen: list[tuple[Segment, Any]] = []
+    for record, item in validated["segments"]:
+        gateway = record.gateway
+        if gateway is not None and (
+            gateway not in record.subnet or gateway in (record.subnet.network_address, record.subnet.broadcast_address)
+        ):
+            yield _problem(
+                item,
+                ("gateway",),
+                "inventory.gateway-outside-subnet",
+                _("gateway {gateway} is not a host address of {subnet}").format(gateway=gateway, subnet=record.subnet),
+                _("choose an address inside the subnet, usually the first one"),
+            )
+        for other, other_item in seen:
+            if record.subnet.overlaps(other.subnet):
+                file, line, _f = _where(other_item, "subnet")
+                yield _problem(
+                    item,
+                    ("subnet",),
+                    "inventory.subnet-overlap",
+                    _("subnet {subnet} overlaps {other} of segment {segment} ({file}:{line})").format(
+                        subnet=record.subnet, other=other.subnet, segment=other.id, file=file, line=line
+                    ),
+                    _("give each segment its own subnet"),
+                )
+        seen.append((record, item))
+
+
+def _check_interface(
+    segments: dict[str, Segment], record, item, k: int, interface, holds_gateway: bool = False
+) -> Iterator[Problem]:
+    segment = segments.get(interface.segment)
+    ip: IPv4Address | None = interface.ip
+    if segment is None or ip is None:
+        return
+    subnet = segment.subnet
+    path = ("interfaces", k, "ip")
+    if ip not in subnet:
+        yield _problem(
+            item,
+            path,
+            "inventory.ip-outside-subnet",
+            _("{ip} is not inside {subnet} of segment {segment}").format(ip=ip, subnet=subnet, segment=segment.id),
+            _("choose a free address of {subnet}, or correct the segment").format(subnet=subnet),
+        )
+    elif ip in (subnet.network_address, subnet.broadcast_address) and subnet.prefixlen < 31:
+        yield _problem(
+            item,
+            path,
+            "inventory.ip-reserved",
+            _("{ip} is the network or broadcast address of {subnet}").format(ip=ip, subnet=subnet),
+            _("choose a host address between them"),
+        )
+    elif ip == segment.gateway and not (
+        holds_gateway or (isinstance(record, Asset) and ("gateway" in record.profiles or record.kind == "router"))
+    ):
+        yield _problem(
+            item,
+            path,
+            "inventory.ip-is-gateway",
+            _("{ip} is the gateway of segment {segment}").format(ip=ip, segment=segment.id),
+            _("only the gateway or router may hold it; choose another address"),
+        )
+
+
+def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]:
+    segments = {r.id: r for r, _i in validated["segments"]}
+    for record, item in validated["assets"]:
+        for k, interface in enumerate(record.interfaces):
+            yield from _check_interface(segments, record, item, k, interface)
+        if record.warranty_until is not None and record.warranty_until < record.purchased:
+            yield _problem(
+                item,
+                ("warranty_until",),
+                "inventory.warranty-before-purchase",
+                _("warranty ends {end} before the purchase on {start}").format(
+                    end=record.warranty_until, start=record.purchased
+                ),
+                _("check both dates; the warranty ends after the purchase"),
+            )
+        if record.purchased > today:
+            yield _problem(
+                item,
+                ("purchased",),
+                "inventory.future-date",
+                _("purchase date {day} is in the future").format(day=record.purchased),
+                _("write the date of the purchase invoice"),
+            )
+        if record.kind in NETWORK_KINDS and record.status == "in_use" and record.net is None:
+            yield _problem(
+                item,
+                ("kind",),
+                "inventory.missing-platform",
+                _("a network device in use needs a net: block with its platform"),
+                _("add net: with platform (e.g. mikrotik_routeros, cisco_ios) and credentials"),
+            )
+        if record.net is not None and record.net.host is None and not any(n.ip for n in record.interfaces):
+            yield _problem(
+                item,
+                ("net",),
+                "inventory.no-management-address",
+                _("the device has no address to be managed at"),
+                _("add an interface with ip:, or net.host"),
+            )
+        if record.profiles and record.os != "debian12":
+            yield _problem(
+                item,
+                ("profiles",),
+                "inventory.profile-needs-debian",
+                _("profiles configure Debian 12 machines, but this asset runs {os}").format(os=record.os),
+                _("remove the profiles, or set os: debian12"),
+            )
+
+
+def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Problem]:
+    people = validated["people"]
+    directors = [(r, i) for r, i in people if "director" in r.duties]
+    if len(directors) != 1:
+        item = directors[1][1] if len(directors) > 1 else (people[0][1] if people else root_item)
+        path = ("duties",) if len(directors) > 1 else ()
+        yield _problem(
+            item,
+            path,
+            "inventory.director-count",
+            _("exactly one person must have the duty director; found {count}").format(count=len(directors)),
+            _("give the duty director to the director of the centre only"),
+        )
+    if people and not any("it_staff" in r.duties for r, _i in people):
+        yield _problem(
+            people[0][1],
+            (),
+            "inventory.no-it-staff",
+            _("nobody has the duty it_staff"),
+            _("add it_staff to the duties of the service's specialists"),
+        )
+
+
+def _check_lab(validated: dict[str, Pairs], singles: dict[str, Any]) -> Iterator[Problem]:
+    lab = singles.get("lab")
+    if lab is None:
+        return
+    segments = {r.id: r for r, _i in validated["segments"]}
+    for record, item in validated["segments"]:
+        if not record.subnet.subnet_of(LAB_RANGE):
+            yield _problem(
+                item,
+                ("subnet",),
+                "lab.outside-benchmark-range",
+                _("the lab may only use 198.18.0.0/15, but this segment is {subnet}").format(subnet=record.subnet),
+                _("choose a subnet inside 198.18.0.0/15, e.g. 198.18.10.0/24"),
+            )
+    for record, item in validated["assets"]:
+        if record.net is not None and record.net.host is not None and record.net.host not in ("127.0.0.1", "localhost"):
+            yield _problem(
+                item,
+                ("net", "host"),
+                "lab.device-not-loopback",
+                _("a simulated device must listen on loopback, not {host}").format(host=record.net.host),
+                _("write host: 127.0.0.1 and a free port"),
+            )
+    item = singles["lab_item"]
+    control = segments.get(lab.control.segment)
+    if control is None:
+        yield _problem(
+            item,
+            ("control", "segment"),
+            "inventory.unknown-reference",
+            _("unknown {what} {value!r}").format(what=_("segment"), value=lab.control.segment),
+            _("use one of: {known}").format(known=_short_list(segments)),
+        )
+    elif lab.control.ip not in control.subnet:
+        yield _problem(
+            item,
+            ("control", "ip"),
+            "inventory.ip-outside-subnet",
+            _("{ip} is not inside {subnet} of segment {segment}").format(
+                ip=lab.control.ip, subnet=control.subnet, segment=control.id
+            ),
+            _("choose a free address of {subnet}, or correct the segment").format(subnet=control.subnet),
+        )
+    internet_item = item.get("internet", item)
+    for k, interface in enumerate(lab.internet.interfaces):
+        if interface.segment not in segments:
+            yield _problem(
+                internet_item,
+                ("interfaces", k, "segment"),
+                "inventory.unknown-reference",
+                _("unknown {what} {value!r}").format(what=_("segment"), value=interface.segment),
+                _("use one of: {known}").format(known=_short_list(segments)),
+            )
+        else:
+            yield from _check_interface(segments, lab.internet, internet_item, k, interface, holds_gateway=True)
+    taken = {str(n.ip): r.hostname for r, _i in validated["assets"] for n in r.interfaces if n.ip}
+    taken[str(lab.control.ip)] = "control"
+    for k, interface in enumerate(lab.internet.interfaces):
+        if interface.ip is not None and str(interface.ip) in taken:
+            yield _problem(
+                internet_item,
+                ("interfaces", k, "ip"),
+                "inventory.duplicate",
+                _("{label} {value} is already used by {owner}").format(
+                    label="IP", value=interface.ip, owner=taken[str(interface.ip)]
+                ),
+                _("each {label} must be unique: correct one of the two").format(label="IP"),
+            )
+
+
+def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> list[Problem]:
+    """Run every cross-record check and return the problems, in no particular order."""
+    problems: list[Problem] = []
+    problems.extend(_check_unique(validated))
+    problems.extend(_check_references(validated, singles["written_ids"]))
+    problems.extend(_check_segments(validated))
+    problems.extend(_check_assets(validated, today))
+    root_item = singles.get("centre_item")
+    problems.extend(_check_people(validated, root_item))
+    problems.extend(_check_lab(validated, singles))
+    return problems

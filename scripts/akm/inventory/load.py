@@ -1,0 +1,292 @@
+"""Read an inventory directory into a validated :class:`Inventory`.
+
+An inventory is a directory of YAML files (or a single file). Each file holds any of the sections
+``centre``, ``departments``, ``rooms``, ``segments``, ``people``, ``data_classes``, ``assets`` and, in
+the lab inventory only, ``lab``; list sections from several files are joined in file-name order. The
+file ``akm.yml`` (the Ansible inventory plugin's configuration) and ``group_vars/``, ``host_vars/`` are
+not inventory data and are skipped.
+
+Loading reports every problem of every file, then raises :class:`InventoryError` if any is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from akm.errors import Error, Problem
+from akm.i18n import _
+from akm.inventory import checks
+from akm.inventory.errors_map import problems_from
+from akm.inventory.model import (
+    SECTIONS,
+    SINGLE_SECTIONS,
+    Asset,
+    Centre,
+    DataClass,
+    Department,
+    Lab,
+    Person,
+    Room,
+    Segment,
+)
+from akm.yamlsource import LocatedDict, display_path, load_yaml
+
+PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
+SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
+
+
+class InventoryError(Error):
+    """The inventory has problems; ``problems`` lists each with file, line and field."""
+
+
+@dataclass
+class Inventory:
+    """The validated inventory: the one source of truth about the centre's equipment and people."""
+
+    root: Path
+    centre: Centre
+    departments: dict[str, Department]
+    rooms: dict[str, Room]
+    segments: dict[str, Segment]
+    people: dict[str, Person]
+    data_classes: dict[str, DataClass]
+    assets: list[Asset]
+    lab: Lab | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    sources: dict[str, LocatedDict] = field(default_factory=dict, repr=False)
+
+    def asset(self, name: str) -> Asset:
+        """Return the asset whose hostname or inventory number is *name* (``KeyError`` if none)."""
+        for asset in self.assets:
+            if name in (asset.hostname, asset.inventory_no):
+                return asset
+        raise KeyError(name)
+
+    def people_with(self, duty: str) -> list[Person]:
+        """Return the people whose duties include *duty*, in inventory order."""
+        return [person for person in self.people.values() if duty in person.duties]
+
+    @property
+    def director(self) -> Person:
+        """The director of the centre, whose approval gates restricted access."""
+        return self.people_with("director")[0]
+
+    def source_of(self, asset: Asset) -> LocatedDict:
+        """Return the YAML mapping the asset was read from (for file and line in later checks)."""
+        return self.sources[asset.inventory_no]
+
+
+def inventory_files(path: Path) -> list[Path]:
+    """Return the data files of the inventory at *path* (a directory, its akm.yml, or one file)."""
+    if path.is_file() and path.name in PLUGIN_FILES:
+        path = path.parent
+    if path.is_file():
+        return [path]
+    files = []
+    for candidate in sorted(path.rglob("*")):
+        relative = candidate.relative_to(path)
+        if candidate.suffix not in {".yml", ".yaml"} or not candidate.is_file():
+            continue
+        if relative.parts[0] in SKIPPED_DIRS or relative.as_posix() in PLUGIN_FILES:
+            continue
+        files.append(candidate)
+    return files
+
+
+def _read_sections(files: list[Path], problems: list[Problem]) -> tuple[dict, dict]:
+    lists: dict[str, list[tuple[Any, tuple[str, int]]]] = {name: [] for name in SECTIONS}
+    singles: dict[str, Any] = {}
+    known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
+    for path in files:
+        data, found = load_yaml(path)
+        problems.extend(found)
+        name = display_path(path)
+        if data is None and not found:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    "",
+                    "inventory.empty-file",
+                    _("the file is empty"),
+                    _("add a section such as assets: or delete the file"),
+                )
+            )
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append(
+                Problem(
+                    name,
+                    getattr(data, "line", 1),
+                    "",
+                    "inventory.not-a-mapping",
+                    _("the file must be a block of sections, not a list or a value"),
+                    _("start the file with a section name, e.g. assets:"),
+                )
+            )
+            continue
+        for key, value in data.items():
+            line = data.lines.get(key)
+            if key in SINGLE_SECTIONS:
+                if key in singles:
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            "inventory.duplicate-section",
+                            _("the section {section!r} is written in more than one file").format(section=key),
+                            _("keep it in one file only"),
+                        )
+                    )
+                else:
+                    singles[key] = value
+            elif key in SECTIONS:
+                if value is None:
+                    continue
+                if not isinstance(value, list):
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            "inventory.section-not-a-list",
+                            _("the section {section!r} must be a list").format(section=key),
+                            _("write each item on its own line starting with '- '"),
+                        )
+                    )
+                    continue
+                lists[key].extend((item, (name, value.lines[k])) for k, item in enumerate(value))
+            else:
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        str(key),
+                        "inventory.unknown-section",
+                        _("unknown section {section!r}").format(section=key),
+                        _("use one of: {sections}").format(sections=known),
+                    )
+                )
+    return lists, singles
+
+
+def _validate(model: type, item: Any, section: str, where: tuple[str, int | None], problems: list[Problem]):
+    if not isinstance(item, dict):
+        problems.append(
+            Problem(
+                where[0],
+                where[1],
+                section,
+                "inventory.item-not-a-mapping",
+                _("each item must be a block of fields, not {value!r}").format(value=item),
+                _("write field: value lines under the '- '"),
+            )
+        )
+        return None
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, item, section))
+        return None
+
+
+def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
+    """Read, validate and cross-check the inventory at *path*.
+
+    *today* is the date that dates are checked against (purchases cannot be in the future); tests
+    pass a fixed one. Raises :class:`InventoryError` listing every error found.
+    """
+    path = Path(path)
+    problems: list[Problem] = []
+    if not path.exists():
+        raise InventoryError(
+            [
+                Problem(
+                    display_path(path),
+                    None,
+                    "",
+                    "inventory.not-found",
+                    _("the inventory does not exist"),
+                    _("give the directory of an inventory, e.g. inventory/production"),
+                )
+            ]
+        )
+    files = inventory_files(path)
+    root = path.parent if path.is_file() else path
+    if not files:
+        raise InventoryError(
+            [
+                Problem(
+                    display_path(path),
+                    None,
+                    "",
+                    "inventory.no-files",
+                    _("the inventory has no YAML files"),
+                    _("add files such as centre.yml and assets.yml"),
+                )
+            ]
+        )
+    lists, singles = _read_sections(files, problems)
+
+    validated: dict[str, list[tuple[Any, Any]]] = {}
+    for section, model in SECTIONS.items():
+        validated[section] = []
+        for item, where in lists[section]:
+            record = _validate(model, item, section, where, problems)
+            if record is not None:
+                validated[section].append((record, item))
+    single_records: dict[str, Any] = {}
+    for section, model in SINGLE_SECTIONS.items():
+        if section in singles:
+            item = singles[section]
+            single_records[section] = _validate(
+                model, item, section, (getattr(item, "file", ""), getattr(item, "line", None)), problems
+            )
+    if "centre" not in singles:
+        problems.append(
+            Problem(
+                display_path(root),
+                None,
+                "centre",
+                "inventory.missing-centre",
+                _("no file has the centre: section"),
+                _("add centre: with name, name_en, short_name, city and domain"),
+            )
+        )
+
+    written_ids = {
+        section: {item.get("id") for item, _where in lists[section] if isinstance(item, dict)} for section in SECTIONS
+    }
+    raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
+    problems.extend(checks.run(validated, {**single_records, **raw}, today or date.today()))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or single_records.get("centre") is None:
+        raise InventoryError(errors)
+
+    def by_id(section: str) -> dict[str, Any]:
+        return {record.id: record for record, _item in validated[section]}
+
+    segments = by_id("segments")
+    for record, _item in validated["assets"]:
+        record.set_address(segments)
+    return Inventory(
+        root=root,
+        centre=single_records["centre"],
+        departments=by_id("departments"),
+        rooms=by_id("rooms"),
+        segments=segments,
+        people=by_id("people"),
+        data_classes=by_id("data_classes"),
+        assets=[record for record, _item in validated["assets"]],
+        lab=single_records.get("lab"),
+        warnings=[p for p in problems if p.severity != "error"],
+        sources={record.inventory_no: item for record, item in validated["assets"]},
+    )

@@ -1,0 +1,257 @@
+"""The validated model of the inventory: the centre's departments, rooms, network segments, people,
+data classes and every asset.
+
+The schema lives here and only here. Field vocabularies (kinds, statuses, profiles, purposes) are
+``Literal`` types, so an unknown value is reported with the list of allowed ones. Cross-record rules
+(uniqueness, references, addresses inside their subnet) are in :mod:`akm.inventory.checks`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+Login = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,31}$")]
+Hostname = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+InventoryNumber = Annotated[str, Field(pattern=r"^[A-Z]{2,6}-[0-9]{3,6}$")]
+Mac = Annotated[
+    str,
+    Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"),
+    AfterValidator(str.lower),
+]
+VarName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+Text = Annotated[str, Field(min_length=1)]
+
+Kind = Literal[
+    "workstation",
+    "laptop",
+    "server",
+    "printer",
+    "mfp",
+    "scanner",
+    "router",
+    "switch",
+    "access_point",
+    "ups",
+    "projector",
+]
+Status = Literal["in_use", "in_repair", "in_store", "written_off"]
+OperatingSystem = Literal["debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
+Profile = Literal[
+    "staff",
+    "reader",
+    "digitization",
+    "file_server",
+    "backup_server",
+    "gateway",
+    "package_cache",
+    "management",
+]
+Purpose = Literal["wan", "servers", "staff", "readers", "children", "digitization", "management", "wifi"]
+Duty = Literal["director", "deputy_director", "head_of_department", "it_staff"]
+Platform = Literal["mikrotik_routeros", "cisco_ios", "huawei", "tplink_jetstream"]
+
+# Routers and switches are managed over SSH and must name their platform; access points are often
+# managed by their own controller, so the net: block is optional for them.
+NETWORK_KINDS = frozenset({"router", "switch"})
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Centre(_Record):
+    """The centre itself: names used in report headers, its time zone and internal DNS domain."""
+
+    name: Text
+    name_en: Text
+    short_name: Text
+    city: Text
+    timezone: Text = "Asia/Tashkent"
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9.-]+$")]
+    address: str = ""
+
+
+class Department(_Record):
+    """A structural unit of the centre (direksiya, readers' hall, digitization ...)."""
+
+    id: Identifier
+    name: Text
+    name_en: Text
+
+
+class Room(_Record):
+    """A room where equipment stands; belongs to one department."""
+
+    id: Identifier
+    name: Text
+    department: Identifier
+    floor: int = 1
+
+
+class Segment(_Record):
+    """A network segment: one subnet, optionally one VLAN, with its gateway address."""
+
+    id: Identifier
+    name: Text
+    purpose: Purpose
+    subnet: IPv4Network
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+    gateway: IPv4Address | None = None
+
+
+class Person(_Record):
+    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff."""
+
+    id: Login
+    name: Text
+    position: Text
+    department: Identifier
+    duties: list[Duty] = []
+    ssh_keys: list[
+        Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
+    ] = []
+
+
+class Retention(_Record):
+    """How many snapshots of a data class are kept; ``keep_all`` keeps every snapshot."""
+
+    keep_all: bool = False
+    daily: Annotated[int, Field(ge=0)] | None = None
+    weekly: Annotated[int, Field(ge=0)] | None = None
+    monthly: Annotated[int, Field(ge=0)] | None = None
+    yearly: Annotated[int, Field(ge=0)] | None = None
+
+
+class DataClass(_Record):
+    """A class of data that is backed up with one retention rule (archive masters, shares, configs)."""
+
+    id: Identifier
+    name: Text
+    name_en: Text
+    retention: Retention
+    fixity: bool = False
+
+
+class Interface(_Record):
+    """A network connection of an asset: which segment, which address, which hardware address."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/._-]{1,32}$")] = "eth0"
+    segment: Identifier
+    ip: IPv4Address | None = None
+    mac: Mac | None = None
+
+
+class NetDevice(_Record):
+    """How a network device is managed: its netmiko platform and the vault variable of its login."""
+
+    platform: Platform
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    credentials: VarName
+
+
+class DataPlacement(_Record):
+    """Where on a host the data of one data class lives."""
+
+    data_class: Identifier
+    path: Annotated[str, Field(pattern=r"^/")]
+
+
+class Asset(_Record):
+    """One piece of equipment of the register (T6), networked or not."""
+
+    inventory_no: InventoryNumber
+    hostname: Hostname
+    kind: Kind
+    model: Text
+    serial: Text
+    interfaces: list[Interface] = []
+    department: Identifier
+    room: Identifier
+    responsible: Login
+    purchased: date
+    warranty_until: date | None = None
+    status: Status
+    os: OperatingSystem
+    profiles: list[Profile] = []
+    net: NetDevice | None = None
+    data: list[DataPlacement] = []
+    vars: dict[VarName, object] = {}
+    _address: IPv4Address | None = PrivateAttr(default=None)
+
+    @property
+    def address(self) -> IPv4Address | None:
+        """The address the asset is managed at: on a management segment if it has one, else its first."""
+        return self._address
+
+    def set_address(self, segments: dict[str, Segment]) -> None:
+        """Work out :attr:`address` from the purposes of the asset's segments (done once by the loader)."""
+        with_ip = [n for n in self.interfaces if n.ip is not None]
+        managed = [n for n in with_ip if n.segment in segments and segments[n.segment].purpose == "management"]
+        chosen = (managed or with_ip or [None])[0]
+        self._address = chosen.ip if chosen else None
+
+    def ip_on(self, segment: str) -> IPv4Address | None:
+        """Return the asset's address on *segment*, or ``None``."""
+        for interface in self.interfaces:
+            if interface.segment == segment:
+                return interface.ip
+        return None
+
+
+class LabControl(_Record):
+    """The control node's (the host's) own leg in the lab's management segment."""
+
+    segment: Identifier
+    ip: IPv4Address
+
+
+class Site(_Record):
+    """A test site the lab's fake internet serves."""
+
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
+    category: Identifier
+    https: bool = True
+
+
+class LabInternet(_Record):
+    """The lab machine that plays the internet: web sites and the only DNS that knows them."""
+
+    hostname: Hostname
+    interfaces: list[Interface]
+    sites: list[Site]
+
+    @property
+    def segment(self) -> str:
+        """The segment of the first interface: the lab's wan, where the sites are served."""
+        return self.interfaces[0].segment
+
+    @property
+    def ip(self) -> IPv4Address | None:
+        """The address of the first interface, where the sites and the DNS answer."""
+        return self.interfaces[0].ip
+
+
+class Lab(_Record):
+    """Settings of the virtual library; present only in the lab inventory."""
+
+    state_dir: Path = Path("/var/lib/akm-lab")
+    control: LabControl
+    internet: LabInternet
+
+
+SECTIONS: dict[str, type[_Record]] = {
+    "departments": Department,
+    "rooms": Room,
+    "segments": Segment,
+    "people": Person,
+    "data_classes": DataClass,
+    "assets": Asset,
+}
+SINGLE_SECTIONS: dict[str, type[_Record]] = {"centre": Centre, "lab": Lab}
