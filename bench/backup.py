@@ -103,9 +103,7 @@ def summary(stdout: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--size-mb", type=int, default=300, help="size of the generated archive (default 300)"
-    )
+    parser.add_argument("--size-mb", type=int, default=300, help="size of the generated archive (default 300)")
     parser.add_argument("--workdir", type=Path, help="where to generate (default: a temporary directory)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before read measurements")
     parser.add_argument(
@@ -227,13 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         raw_read(changed)
         drop_caches(args.cold)
         t_changed = raw_read(changed)
-        rows.append(
-            (f"raw read of the {len(changed)} changed file(s)", t_changed, changed_mb / t_changed, "anchor")
-        )
+        rows.append((f"raw read of the {len(changed)} changed file(s)", t_changed, changed_mb / t_changed, "anchor"))
         drop_caches(args.cold)
-        t_inc, out = restic(
-            env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
-        )
+        t_inc, out = restic(env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive))
         added = summary(out).get("data_added", 0) / 1e6
         rows.append(
             (

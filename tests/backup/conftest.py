@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
 import secrets
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from backup_helpers import run_akm, serving
 
-from akm import i18n
-from akm.backup import cli as backup_cli
+from akm.backup import jobs
 from akm.backup import restic as r
-from akm.backup.restserver import RestServer
-from akm.errors import Error
-
-needs_restic = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
-
-
-def run_akm(argv: list[str]) -> int:
-    """Run an ``akm fixity|backup`` command in English and return its exit code (as ``akm`` would)."""
-    i18n.setup("en")
-    parser = argparse.ArgumentParser(prog="akm")
-    backup_cli.register(parser.add_subparsers(dest="area", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except Error as exc:
-        for problem in exc.problems:
-            print(f"{problem.code}: {problem.render()}")
-        return exc.exit_code
 
 
 @pytest.fixture
 def akm():
     return run_akm
-
-
-@contextlib.contextmanager
-def serving(root: Path, append_only: bool = True):
-    server = RestServer(root, "127.0.0.1", 0, append_only)
-    server.start_thread()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -68,47 +34,8 @@ def password_file(tmp_path) -> Path:
 
 
 @pytest.fixture
-def repo(server, password_file, tmp_path) -> r.Repo:
+def restic_repo(server, password_file, tmp_path) -> r.Repo:
     """An initialised repository of host ``ws1`` behind the append-only server."""
-    from akm.backup import jobs
-
     repository = r.Repo(server.url + "ws1/", password_file, tmp_path / "cache")
     assert jobs.init_repository(repository) is True
     return repository
-
-
-def write_random(path: Path, size: int) -> Path:
-    """A file of *size* incompressible bytes, like an audio/video master."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        left = size
-        while left:
-            chunk = os.urandom(min(left, 1 << 20))
-            handle.write(chunk)
-            left -= len(chunk)
-    return path
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    """Flip one bit of the byte at *offset*, like bit rot would."""
-    path.chmod(0o640)
-    with path.open("r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)
-        handle.seek(offset)
-        handle.write(bytes([byte[0] ^ 0x01]))
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str):
-    """Mount a small tmpfs at *path* (needs root) and unmount it afterwards."""
-    path.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=False)

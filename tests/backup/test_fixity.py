@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import flip_byte, write_random
+from backup_helpers import flip_byte, write_random
 
 from akm.backup import fixity
 

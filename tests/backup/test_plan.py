@@ -16,6 +16,7 @@ def asset(hostname, profiles=(), data=(), address=None, variables=None):
         profiles=list(profiles),
         address=address,
         vars=variables or {},
+        interfaces=[],
         data=[NS(data_class=c, path=p) for c, p in data],
     )
 
@@ -23,6 +24,7 @@ def asset(hostname, profiles=(), data=(), address=None, variables=None):
 class Inventory:
     def __init__(self, assets):
         self.assets = assets
+        self.segments = {}
         self.root = "inventory/fixture"
 
     def asset(self, name):
@@ -67,6 +69,18 @@ def test_sources_group_paths_by_data_class(inv):
 
 def test_each_client_has_its_own_repository_on_the_backup_machine(inv):
     assert jobs.repository_url(inv, "srv") == "rest:http://198.18.10.20:8080/srv/"
+
+
+def test_lab_inventory_places_the_archive_on_srv_and_reaches_bak_on_the_servers_segment():
+    from pathlib import Path
+
+    from akm.inventory import load_inventory
+
+    lab = load_inventory(Path(__file__).parents[2] / "inventory" / "lab")
+    classes = {s.data_class for s in jobs.sources_for_host(lab, "srv")}
+    assert {"av_masters", "configs"} <= classes
+    assert jobs.repository_url(lab, "srv") == "rest:http://198.18.10.20:8000/srv/"
+    assert jobs.retention_args(lab.data_classes["av_masters"].retention) is None
 
 
 def test_unknown_host_and_missing_backup_server_are_clear_errors(inv):

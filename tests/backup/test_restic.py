@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import flip_byte, needs_restic, serving, tmpfs, write_random
+from backup_helpers import flip_byte, needs_restic, serving, tmpfs, write_random
 
 from akm.backup import jobs
 from akm.backup import restic as r
@@ -22,12 +22,12 @@ from akm.backup import restic as r
 pytestmark = needs_restic
 
 
-def common(repo: r.Repo, ev: Path, host: str = "ws1") -> list[str]:
+def common(restic_repo: r.Repo, ev: Path, host: str = "ws1") -> list[str]:
     return [
         "--repo",
-        repo.url,
+        restic_repo.url,
         "--password-file",
-        str(repo.password_file),
+        str(restic_repo.password_file),
         "--host",
         host,
         "--evidence-dir",
@@ -51,70 +51,70 @@ def last_record(ev: Path, kind: str) -> dict:
     return json.loads(paths[-1].read_text())
 
 
-def test_deleted_file_is_restored_byte_identical(repo, archive, tmp_path, akm):
+def test_deleted_file_is_restored_byte_identical(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     original = (archive / "master-01.wav").read_bytes()
-    assert akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
     run = last_record(ev, "run")
     assert run["result"] == "ok" and run["classes"][0]["files_new"] == 3 and run["snapshot_ids"]
     assert run["copy"]["result"] == "skipped"
     (archive / "master-01.wav").unlink()
     target = tmp_path / "restored"
     assert (
-        akm(["backup", "restore", *common(repo, ev), "--data-class", "audio_video", "--target", str(target)])
+        akm(["backup", "restore", *common(restic_repo, ev), "--data-class", "audio_video", "--target", str(target)])
         == 0
     )
     assert (target / str(archive).lstrip("/") / "master-01.wav").read_bytes() == original
     assert last_record(ev, "restore")["snapshot_id"].startswith(run["snapshot_ids"][0])
 
 
-def test_restore_never_writes_into_a_non_empty_directory(repo, archive, tmp_path, akm, capsys):
+def test_restore_never_writes_into_a_non_empty_directory(restic_repo, archive, tmp_path, akm, capsys):
     ev = tmp_path / "ev"
-    akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"])
-    assert akm(["backup", "restore", *common(repo, ev), "--target", str(archive)]) == 2
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    assert akm(["backup", "restore", *common(restic_repo, ev), "--target", str(archive)]) == 2
     assert "backup.restore-target-not-empty" in capsys.readouterr().out
-    assert akm(["backup", "restore", *common(repo, ev)]) == 2
+    assert akm(["backup", "restore", *common(restic_repo, ev)]) == 2
     assert "backup.restore-no-target" in capsys.readouterr().out
 
 
-def test_flipped_byte_in_a_pack_is_found_by_the_data_check(repo, archive, server, tmp_path, akm, capsys):
+def test_flipped_byte_in_a_pack_is_found_by_the_data_check(restic_repo, archive, server, tmp_path, akm, capsys):
     ev = tmp_path / "ev"
-    akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"])
-    assert akm(["backup", "check", *common(repo, ev), "--tier", "structure"]) == 0
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "structure"]) == 0
     packs = sorted((Path(server.store.root) / "ws1" / "data").rglob("*"), key=lambda p: p.stat().st_size)
     biggest = [p for p in packs if p.is_file()][-1]
     flip_byte(biggest, biggest.stat().st_size // 2)
-    assert akm(["backup", "check", *common(repo, ev), "--tier", "full"]) == 1
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 1
     record = last_record(ev, "check")
     assert record["result"] == "error" and record["subset"] == "all"
     assert record["errors"][0]["code"] == "backup.check-failed"
     assert list((ev / "alerts").glob("backup-backup-check-failed-*.json"))
 
 
-def test_rotating_subset_check_records_what_was_read(repo, archive, tmp_path, akm):
+def test_rotating_subset_check_records_what_was_read(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
-    akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"])
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
     seen = []
     for _ in range(4):
-        assert akm(["backup", "check", *common(repo, ev), "--tier", "subset", "--subsets", "3"]) == 0
+        assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "subset", "--subsets", "3"]) == 0
         seen.append(last_record(ev, "check")["subset"])
     assert seen == ["1/3", "2/3", "3/3", "1/3"]
 
 
-def test_killed_backup_leaves_a_consistent_repository_and_the_next_run_succeeds(repo, tmp_path, akm):
+def test_killed_backup_leaves_a_consistent_repository_and_the_next_run_succeeds(restic_repo, tmp_path, akm):
     ev = tmp_path / "ev"
     big = tmp_path / "data" / "big"
     write_random(big / "tape.wav", 24 * 1024 * 1024)
     proc = subprocess.Popen(
         ["restic", "backup", "--limit-upload", "2048", "--host", "ws1", str(big)],
-        env=repo.env(),
+        env=restic_repo.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     locks = []
     while time.monotonic() < deadline and proc.poll() is None:
-        locks = jobs.list_locks(repo)
+        locks = jobs.list_locks(restic_repo)
         if locks:
             time.sleep(1.5)
             break
@@ -122,38 +122,38 @@ def test_killed_backup_leaves_a_consistent_repository_and_the_next_run_succeeds(
     assert proc.poll() is None, "the slow backup finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert jobs.list_locks(repo), "a killed restic leaves its lock behind"
-    assert akm(["backup", "check", *common(repo, ev)]) == 0
+    assert jobs.list_locks(restic_repo), "a killed restic leaves its lock behind"
+    assert akm(["backup", "check", *common(restic_repo, ev)]) == 0
     assert last_record(ev, "check")["locks_removed"]
-    assert akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={big}"]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={big}"]) == 0
     assert last_record(ev, "run")["result"] == "ok"
-    assert akm(["backup", "check", *common(repo, ev), "--tier", "full"]) == 0
-    assert jobs.list_locks(repo) == []
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 0
+    assert jobs.list_locks(restic_repo) == []
 
 
-def test_stale_lock_is_removed_by_the_next_run(repo, archive, tmp_path, akm):
+def test_stale_lock_is_removed_by_the_next_run(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     proc = subprocess.Popen(
         ["restic", "backup", "--limit-upload", "512", "--host", "ws1", str(archive)],
-        env=repo.env(),
+        env=restic_repo.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not jobs.list_locks(repo) and proc.poll() is None:
+    while time.monotonic() < deadline and not jobs.list_locks(restic_repo) and proc.poll() is None:
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert jobs.list_locks(repo)
-    assert akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert jobs.list_locks(restic_repo)
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
     assert last_record(ev, "run")["locks_removed"]
 
 
-def test_wrong_password_is_a_clear_error(repo, archive, tmp_path, akm, capsys):
+def test_wrong_password_is_a_clear_error(restic_repo, archive, tmp_path, akm, capsys):
     ev = tmp_path / "ev"
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not the password\n")
-    args = common(repo, ev)
+    args = common(restic_repo, ev)
     args[args.index("--password-file") + 1] = str(wrong)
     assert akm(["backup", "run", *args, "--source", f"audio_video={archive}"]) == 2
     assert "backup.wrong-password" in capsys.readouterr().err
@@ -166,9 +166,9 @@ def test_full_target_disk_is_a_clear_error_with_an_alert(password_file, tmp_path
     source = tmp_path / "data" / "share"
     write_random(source / "big.bin", 12 * 1024 * 1024)
     with tmpfs(tmp_path / "small", "4m") as root, serving(root) as srv:
-        repo = r.Repo(srv.url + "ws1/", password_file, tmp_path / "cache")
-        jobs.init_repository(repo)
-        code = akm(["backup", "run", *common(repo, ev), "--source", f"staff_share={source}"])
+        restic_repo = r.Repo(srv.url + "ws1/", password_file, tmp_path / "cache")
+        jobs.init_repository(restic_repo)
+        code = akm(["backup", "run", *common(restic_repo, ev), "--source", f"staff_share={source}"])
         assert code == 2
         assert "backup.target-full" in capsys.readouterr().err
         record = last_record(ev, "run")
@@ -178,22 +178,22 @@ def test_full_target_disk_is_a_clear_error_with_an_alert(password_file, tmp_path
         assert [a["code"] for a in alerts] == ["backup.target-full"]
 
 
-def test_client_cannot_delete_snapshots(repo, archive, tmp_path, akm):
+def test_client_cannot_delete_snapshots(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
-    akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"])
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
     snapshot = last_record(ev, "run")["snapshot_ids"][0]
-    forget = r.run(repo, ["forget", snapshot], fast_fail=False, timeout=300)
+    forget = r.run(restic_repo, ["forget", snapshot], fast_fail=False, timeout=300)
     assert forget.returncode != 0
     assert r.classify(forget) == "backup.forbidden"
-    listed = json.loads(r.ensure(r.run(repo, ["snapshots", "--json"])).stdout)
+    listed = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json"])).stdout)
     assert [s["id"][: len(snapshot)] for s in listed] == [snapshot]
-    assert jobs.list_locks(repo) == []
+    assert jobs.list_locks(restic_repo) == []
 
 
-def test_bit_rotted_master_is_flagged_by_fixity_and_restored_from_backup(repo, archive, tmp_path, akm):
+def test_bit_rotted_master_is_flagged_by_fixity_and_restored_from_backup(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
-    assert akm(["backup", "run", *common(repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
     flip_byte(archive / "master-02.mkv", 777)
     assert akm(["fixity", "verify", str(archive), "--evidence-dir", str(ev)]) == 1
     damaged = last_record(ev, "fixity-verify")["changed"]
@@ -203,7 +203,7 @@ def test_bit_rotted_master_is_flagged_by_fixity_and_restored_from_backup(repo, a
             [
                 "backup",
                 "restore",
-                *common(repo, ev),
+                *common(restic_repo, ev),
                 "--data-class",
                 "audio_video",
                 "--include",
@@ -217,7 +217,7 @@ def test_bit_rotted_master_is_flagged_by_fixity_and_restored_from_backup(repo, a
     assert last_record(ev, "fixity-verify")["unchanged"] == 3
 
 
-def test_absent_removable_disk_is_a_soft_failure(repo, archive, tmp_path, akm):
+def test_absent_removable_disk_is_a_soft_failure(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     not_mounted = tmp_path / "usb"
     not_mounted.mkdir()
@@ -226,7 +226,7 @@ def test_absent_removable_disk_is_a_soft_failure(repo, archive, tmp_path, akm):
             [
                 "backup",
                 "run",
-                *common(repo, ev),
+                *common(restic_repo, ev),
                 "--source",
                 f"audio_video={archive}",
                 "--removable",
@@ -241,7 +241,7 @@ def test_absent_removable_disk_is_a_soft_failure(repo, archive, tmp_path, akm):
     assert os.listdir(not_mounted) == []
 
 
-def test_mounted_removable_disk_gets_a_second_copy(repo, archive, tmp_path, akm):
+def test_mounted_removable_disk_gets_a_second_copy(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     with tmpfs(tmp_path / "usb", "64m") as usb:
         assert (
@@ -249,7 +249,7 @@ def test_mounted_removable_disk_gets_a_second_copy(repo, archive, tmp_path, akm)
                 [
                     "backup",
                     "run",
-                    *common(repo, ev),
+                    *common(restic_repo, ev),
                     "--source",
                     f"audio_video={archive}",
                     "--removable",
@@ -260,13 +260,13 @@ def test_mounted_removable_disk_gets_a_second_copy(repo, archive, tmp_path, akm)
         )
         record = last_record(ev, "run")
         assert record["copy"]["result"] == "ok"
-        copy = r.Repo(str(usb / "akm-restic" / "ws1"), repo.password_file, tmp_path / "cache")
+        copy = r.Repo(str(usb / "akm-restic" / "ws1"), restic_repo.password_file, tmp_path / "cache")
         copied = json.loads(r.ensure(r.run(copy, ["snapshots", "--json"])).stdout)
         assert [s["tags"] for s in copied] == [["akm", "class:audio_video"]]
         r.ensure(r.run(copy, ["check", "--read-data"]))
 
 
-def test_retention_per_data_class_runs_on_the_backup_machine(server, repo, tmp_path):
+def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo, tmp_path):
     ev = tmp_path / "ev"
     share = tmp_path / "data" / "share"
     write_random(share / "doc.odt", 1000)
@@ -276,7 +276,7 @@ def test_retention_per_data_class_runs_on_the_backup_machine(server, repo, tmp_p
         for cls, path in (("staff_share", share), ("audio_video", masters)):
             r.ensure(
                 r.run(
-                    repo,
+                    restic_repo,
                     [
                         "backup",
                         "--host",
@@ -297,14 +297,14 @@ def test_retention_per_data_class_runs_on_the_backup_machine(server, repo, tmp_p
             retention=SimpleNamespace(keep_all=False, daily=1, weekly=None, monthly=None, yearly=None)
         ),
     }
-    record, _path = jobs.prune(Path(server.store.root), repo.password_file, classes, ev)
+    record, _path = jobs.prune(Path(server.store.root), restic_repo.password_file, classes, ev)
     assert record["result"] == "ok", record
     by_class = {c["data_class"]: c for c in record["repositories"][0]["classes"]}
     assert by_class["audio_video"] == {"data_class": "audio_video", "policy": "keep-all", "removed": 0}
     assert by_class["staff_share"]["removed"] == 2
-    left = json.loads(r.ensure(r.run(repo, ["snapshots", "--json"])).stdout)
+    left = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json"])).stdout)
     counts = {}
     for snap in left:
         counts[snap["tags"][1]] = counts.get(snap["tags"][1], 0) + 1
     assert counts == {"class:audio_video": 3, "class:staff_share": 1}
-    r.ensure(r.run(repo, ["check"]))
+    r.ensure(r.run(restic_repo, ["check"]))

@@ -8,7 +8,7 @@ import json
 import os
 
 import pytest
-from conftest import serving, tmpfs
+from backup_helpers import serving, tmpfs
 
 from akm.backup.restserver import V2
 
@@ -36,9 +36,9 @@ def created(server):
 
 
 def test_create_makes_the_local_backend_layout(created, tmp_path):
-    repo = tmp_path / "srv" / "r1"
-    assert sorted(p.name for p in repo.iterdir()) == ["config", "data", "index", "keys", "locks", "snapshots"]
-    assert len(list((repo / "data").iterdir())) == 256
+    restic_repo = tmp_path / "srv" / "r1"
+    assert sorted(p.name for p in restic_repo.iterdir()) == ["config", "data", "index", "keys", "locks", "snapshots"]
+    assert len(list((restic_repo / "data").iterdir())) == 256
 
 
 def test_config_head_get_and_no_second_config(created):

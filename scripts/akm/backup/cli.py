@@ -165,10 +165,7 @@ def _fixity_verify(args) -> int:
         )
     )
     for change in result.changed:
-        print(
-            "  "
-            + _("CHANGED (bit rot or tampering; restore it from backup): {path}").format(path=change.path)
-        )
+        print("  " + _("CHANGED (bit rot or tampering; restore it from backup): {path}").format(path=change.path))
     for rel in result.missing:
         print("  " + _("MISSING (restore it from backup): {path}").format(path=rel))
     for rel in result.new:
@@ -387,9 +384,7 @@ def _common(parser, repo: bool = True) -> None:
     if repo:
         parser.add_argument("--inventory", help=_("inventory directory (default: AKM_INVENTORY)"))
         parser.add_argument("--host", help=_("the client host (inventory hostname)"))
-        parser.add_argument(
-            "--repo", help=_("restic repository (default: from the inventory's backup machine)")
-        )
+        parser.add_argument("--repo", help=_("restic repository (default: from the inventory's backup machine)"))
         parser.add_argument("--password-file", help=_("file holding the repository password"))
         parser.add_argument("--state-dir", help=_("cache and rotation state (default: /var/lib/akm/backup)"))
 
@@ -434,9 +429,7 @@ def register(subparsers) -> None:
     )
     p.set_defaults(handler=_backup_run)
 
-    p = sub.add_parser(
-        "check", help=_("check the repository: structure, a rotating data subset, or all data")
-    )
+    p = sub.add_parser("check", help=_("check the repository: structure, a rotating data subset, or all data"))
     _common(p)
     p.add_argument(
         "--tier",

@@ -146,13 +146,7 @@ def encode_path(rel: str) -> str:
 
 def decode_path(text: str) -> str:
     """Undo :func:`encode_path`."""
-    return (
-        text.replace("%0A", "\n")
-        .replace("%0a", "\n")
-        .replace("%0D", "\r")
-        .replace("%0d", "\r")
-        .replace("%25", "%")
-    )
+    return text.replace("%0A", "\n").replace("%0a", "\n").replace("%0D", "\r").replace("%0d", "\r").replace("%25", "%")
 
 
 def manifest_dir_for(root: Path, manifest: Path | None) -> Path:
@@ -265,9 +259,7 @@ def write_bag(mdir: Path, root: Path, entries: dict[str, str], sizes: dict[str, 
     texts = {BAGIT_TXT: bagit, BAG_INFO: info, MANIFEST: manifest}
     for name, text in texts.items():
         _write_text_atomic(mdir / name, text)
-    tags = "".join(
-        f"{hashlib.sha256(texts[name].encode('utf-8')).hexdigest()}  {name}\n" for name in sorted(texts)
-    )
+    tags = "".join(f"{hashlib.sha256(texts[name].encode('utf-8')).hexdigest()}  {name}\n" for name in sorted(texts))
     _write_text_atomic(mdir / TAG_MANIFEST, tags)
 
 

@@ -80,8 +80,7 @@ def backup_server(inv):
                     field="profiles",
                     code="backup.no-backup-server",
                     message=_(
-                        "the inventory must have exactly one asset with the "
-                        "backup_server profile, it has {count}"
+                        "the inventory must have exactly one asset with the backup_server profile, it has {count}"
                     ).format(count=len(servers)),
                     hint=_("give the backup machine the profile backup_server"),
                 )
@@ -90,11 +89,21 @@ def backup_server(inv):
     return servers[0]
 
 
+def server_address(inv, server) -> str:
+    """The backup machine's address as clients reach it: on a ``servers`` segment, else its address."""
+    segments = getattr(inv, "segments", {}) or {}
+    for interface in server.interfaces or []:
+        segment = segments.get(interface.segment)
+        if interface.ip is not None and segment is not None and segment.purpose == "servers":
+            return str(interface.ip)
+    return str(server.address)
+
+
 def repository_url(inv, hostname: str) -> str:
     """The REST repository URL of *hostname* on the inventory's backup machine."""
     server = backup_server(inv)
     port = int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
-    return f"rest:http://{server.address}:{port}/{hostname}/"
+    return f"rest:http://{server_address(inv, server)}:{port}/{hostname}/"
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -215,9 +224,7 @@ def copy_to_removable(repo: r.Repo, host: str, mount: Path | None) -> dict:
         return {
             "result": "soft-failure",
             "target": str(mount),
-            "reason": _("the removable disk is not mounted at {path}; the second copy was skipped").format(
-                path=mount
-            ),
+            "reason": _("the removable disk is not mounted at {path}; the second copy was skipped").format(path=mount),
         }
     dest = r.Repo(str(mount / "akm-restic" / host), repo.password_file, repo.cache_dir)
     source_env = ["--from-repo", repo.url, "--from-password-file", str(repo.password_file)]
@@ -448,8 +455,7 @@ def restore(
                         code="backup.restore-no-target",
                         message=_("no restore target given"),
                         hint=_(
-                            "give --target DIR (an empty directory), or --in-place to "
-                            "write back to the original paths"
+                            "give --target DIR (an empty directory), or --in-place to write back to the original paths"
                         ),
                     )
                 ]
@@ -493,9 +499,7 @@ def restore(
     }
     finished = clock()
     record["finished"] = evidence.iso(finished)
-    return record, evidence.write_record(
-        evidence_base, "restore", record, finished, suffix=snap.get("hostname") or ""
-    )
+    return record, evidence.write_record(evidence_base, "restore", record, finished, suffix=snap.get("hostname") or "")
 
 
 # --- retention on the backup machine ----------------------------------------------------------------
@@ -563,9 +567,7 @@ def prune(
                 except ValueError:
                     pass
                 forgot = forgot or removed > 0
-                entry["classes"].append(
-                    {"data_class": class_id, "policy": " ".join(flags), "removed": removed}
-                )
+                entry["classes"].append({"data_class": class_id, "policy": " ".join(flags), "removed": removed})
             if forgot and not dry_run:
                 r.ensure(r.run(repo, ["prune"]))
                 entry["pruned"] = True

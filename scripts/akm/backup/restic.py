@@ -171,9 +171,7 @@ def classify(result: Result) -> str | None:
 def last_lines(text: str, count: int = 5) -> str:
     """The last meaningful lines of restic's output, without Go stack traces."""
     lines = [
-        ln
-        for ln in text.splitlines()
-        if ln.strip() and not ln.startswith(("\t", "github.com/", "runtime.", "main."))
+        ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("\t", "github.com/", "runtime.", "main."))
     ]
     return " | ".join(lines[-count:])
 
@@ -186,9 +184,7 @@ def problem_for(code: str, result: Result | None = None, where: str = "") -> Pro
     return Problem(file=where, line=None, field="restic", code=code, message=message, hint=hint)
 
 
-def run(
-    repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | None = None, on_start=None
-) -> Result:
+def run(repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | None = None, on_start=None) -> Result:
     """Run ``restic ARGS`` on *repo* and return its result; never raises for restic's own failures."""
     cmd = [RESTIC, *args]
     try:

@@ -209,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = repo / "config" if kind == "config" else self.store.object_path(repo, kind, name)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the with-block below, after the 404 case
+            handle = open(path, "rb")  # noqa: SIM115 - the with-block below closes it
         except FileNotFoundError:
             self._error(HTTPStatus.NOT_FOUND)
             return
