@@ -308,3 +308,29 @@ def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo
         counts[snap["tags"][1]] = counts.get(snap["tags"][1], 0) + 1
     assert counts == {"class:audio_video": 3, "class:staff_share": 1}
     r.ensure(r.run(restic_repo, ["check"]))
+
+
+def test_restore_drill_verifies_a_sample_against_fixity_and_snapshot(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
+    assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 0
+    record = last_record(ev, "drill")
+    assert record["result"] == "ok" and len(record["files"]) == 3
+    assert {f["fixity"] for f in record["files"]} == {"match"}
+    assert {f["snapshot"] for f in record["files"]} == {"match"}
+    assert not any((tmp_path / "scratch").iterdir())
+
+
+def test_restore_drill_catches_a_master_that_rotted_before_its_backup(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
+    flip_byte(archive / "master-01.wav", 4096)
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
+    assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 1
+    record = last_record(ev, "drill")
+    bad = [f["path"] for f in record["files"] if f["result"] == "failed"]
+    assert bad == [str(archive / "master-01.wav")]
+    assert list((ev / "alerts").glob("backup-backup-drill-failed-*.json"))

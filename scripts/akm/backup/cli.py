@@ -293,6 +293,27 @@ def _backup_restore(args) -> int:
     return 0
 
 
+def _backup_drill(args) -> int:
+    host = _need_host(args)
+    repo = _repo(args, host)
+    scratch = Path(args.scratch or (_state_dir(args) / "drill"))
+    record, path = jobs.drill(
+        repo, host, args.data_class, scratch, evidence.evidence_dir(args.evidence_dir), args.sample, args.keep
+    )
+    for entry in record["files"]:
+        print(
+            _("{result}: {path} (snapshot: {snapshot}, fixity: {fixity})").format(
+                result=entry["result"],
+                path=entry["path"],
+                snapshot=entry.get("snapshot", "-"),
+                fixity=entry.get("fixity", "-"),
+            )
+        )
+    print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["result"]))
+    print(_("evidence: {path}").format(path=path))
+    return 0 if record["result"] == "ok" else 1
+
+
 def _backup_status(args) -> int:
     runs = jobs.latest_runs(evidence.evidence_dir(args.evidence_dir), args.host)
     if not runs:
@@ -457,6 +478,14 @@ def register(subparsers) -> None:
         help=_("write back to the original paths, overwriting what is there"),
     )
     p.set_defaults(handler=_backup_restore)
+
+    p = sub.add_parser("drill", help=_("restore a sample into scratch space and verify it (monthly)"))
+    _common(p)
+    p.add_argument("--data-class", required=True, help=_("the data class to drill"))
+    p.add_argument("--sample", type=int, default=5, help=_("how many files to restore (default: 5)"))
+    p.add_argument("--scratch", help=_("scratch directory (default: STATE_DIR/drill)"))
+    p.add_argument("--keep", action="store_true", help=_("keep the restored files for inspection"))
+    p.set_defaults(handler=_backup_drill)
 
     p = sub.add_parser("status", help=_("the latest run of each host"))
     p.add_argument("--host", help=_("only this host"))
