@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from backup_helpers import flip_byte, needs_restic, serving, tmpfs, write_random
@@ -266,7 +265,7 @@ def test_mounted_removable_disk_gets_a_second_copy(restic_repo, archive, tmp_pat
         r.ensure(r.run(copy, ["check", "--read-data"]))
 
 
-def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo, tmp_path):
+def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo, tmp_path, akm):
     ev = tmp_path / "ev"
     share = tmp_path / "data" / "share"
     write_random(share / "doc.odt", 1000)
@@ -291,13 +290,13 @@ def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo
                     ],
                 )
             )
-    classes = {
-        "audio_video": SimpleNamespace(retention=SimpleNamespace(keep_all=True)),
-        "staff_share": SimpleNamespace(
-            retention=SimpleNamespace(keep_all=False, daily=1, weekly=None, monthly=None, yearly=None)
-        ),
-    }
-    record, _path = jobs.prune(Path(server.store.root), restic_repo.password_file, classes, ev)
+    classes = tmp_path / "data-classes.json"
+    classes.write_text(
+        json.dumps({"audio_video": {"retention": {"keep_all": True}}, "staff_share": {"retention": {"daily": 1}}})
+    )
+    args = ["backup", "prune", "--root", str(server.store.root), "--password-file", str(restic_repo.password_file)]
+    assert akm([*args, "--classes-file", str(classes), "--evidence-dir", str(ev)]) == 0
+    record = last_record(ev, "prune")
     assert record["result"] == "ok", record
     by_class = {c["data_class"]: c for c in record["repositories"][0]["classes"]}
     assert by_class["audio_video"] == {"data_class": "audio_video", "policy": "keep-all", "removed": 0}

@@ -7,9 +7,11 @@ run (bad input, wrong password, full disk ...), with the problems printed.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from akm.backup import BackupError, evidence, fixity, jobs
 from akm.backup import restic as r
@@ -336,12 +338,36 @@ def _backup_status(args) -> int:
     return worst
 
 
+def _data_classes(args) -> dict:
+    """Data classes from ``--classes-file`` (JSON written by the backup_server role) or the inventory."""
+    if not args.classes_file:
+        return _load_inventory(args.inventory).data_classes
+    try:
+        raw = json.loads(Path(args.classes_file).read_text(encoding="utf-8"))
+        return {
+            cid: SimpleNamespace(retention=SimpleNamespace(**{k: v for k, v in (spec.get("retention") or {}).items()}))
+            for cid, spec in raw.items()
+        }
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise BackupError(
+            [
+                Problem(
+                    file=str(args.classes_file),
+                    line=None,
+                    field="classes-file",
+                    code="backup.bad-classes-file",
+                    message=_("the data classes file cannot be read: {reason}").format(reason=exc),
+                    hint=_("it is written by the backup_server role from the inventory's data_classes"),
+                )
+            ]
+        ) from exc
+
+
 def _backup_prune(args) -> int:
-    inv = _load_inventory(args.inventory)
     record, path = jobs.prune(
         Path(args.root),
         _password_file(args),
-        inv.data_classes,
+        _data_classes(args),
         evidence.evidence_dir(args.evidence_dir),
         args.dry_run,
     )
@@ -497,6 +523,7 @@ def register(subparsers) -> None:
     p.add_argument("--inventory", help=_("inventory directory (default: AKM_INVENTORY)"))
     p.add_argument("--root", required=True, help=_("directory holding the repositories"))
     p.add_argument("--password-file", help=_("file holding the repository password"))
+    p.add_argument("--classes-file", help=_("JSON of the data classes and their retention (instead of --inventory)"))
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be removed"))
     p.set_defaults(handler=_backup_prune)
 
