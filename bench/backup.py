@@ -79,6 +79,27 @@ def raw_read(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def direct_read(files: list[Path]) -> float | None:
+    """Read *files* with O_DIRECT (bypassing the page cache, so from the disk) without dropping the
+    shared machine's cache; None where the filesystem refuses O_DIRECT (tmpfs)."""
+    import mmap
+
+    buf = mmap.mmap(-1, 4 * CHUNK)
+    start = time.perf_counter()
+    try:
+        for path in files:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            try:
+                with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+                    while handle.readinto(buf):
+                        pass
+            finally:
+                os.close(fd)
+    except OSError:
+        return None
+    return time.perf_counter() - start
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -134,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         raw_read(files)
         drop_caches(args.cold)
         t_raw = raw_read(files)
-        rows.append(("raw read of the archive", t_raw, mb / t_raw, "anchor"))
+        rows.append(("raw read of the archive (page cache)", t_raw, mb / t_raw, "anchor"))
+        t_direct = direct_read(files)
+        if t_direct:
+            rows.append(("raw read of the archive from disk (O_DIRECT)", t_direct, mb / t_direct, "anchor"))
 
         drop_caches(args.cold)
         start = time.perf_counter()
@@ -194,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"full backup (compression {args.compression})",
                 t_full,
                 mb / t_full,
-                f"{100 * t_raw / t_full:.1f}% of raw read (goal >= 70%)",
+                f"{100 * t_raw / t_full:.1f}% of cached read"
+                + (f", {100 * t_direct / t_full:.0f}% of disk read" if t_direct else "")
+                + " (goal >= 70%)",
             )
         )
 
@@ -214,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         shutil.rmtree(repo_root / "local", ignore_errors=True)
 
-        t_noop, _ = restic(env, "backup", "--json", "--host", "bench", str(archive))
-        rows.append(("backup with nothing changed (fixed cost)", t_noop, 0.0, "restic start, index, lock"))
+        t_noop = sorted(restic(env, "backup", "--json", "--host", "bench", str(archive))[0] for _ in range(3))[1]
+        rows.append(("backup with nothing changed (fixed cost, median of 3)", t_noop, 0.0, "restic start, index, lock"))
 
         rng = random.Random(11)
         changed = rng.sample(files, max(1, math.ceil(len(files) / 100)))
@@ -224,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         changed_mb = sum(p.stat().st_size for p in changed) / 1e6
         raw_read(changed)
         drop_caches(args.cold)
-        t_changed = raw_read(changed)
-        rows.append((f"raw read of the {len(changed)} changed file(s)", t_changed, changed_mb / t_changed, "anchor"))
+        t_changed = direct_read(changed) or raw_read(changed)
+        rows.append(
+            (f"read of the {len(changed)} changed file(s) from disk", t_changed, changed_mb / t_changed, "anchor")
+        )
         drop_caches(args.cold)
         t_inc, out = restic(env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive))
         added = summary(out).get("data_added", 0) / 1e6
@@ -235,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 t_inc,
                 changed_mb / t_inc,
                 f"{t_inc / t_changed:.1f}x read time (goal <= 2x); "
-                f"{(t_inc - t_noop) / t_changed:.1f}x without the fixed cost; {added:.1f} MB added",
+                f"{max(0.0, t_inc - t_noop) / t_changed:.1f}x without the fixed cost; {added:.1f} MB added",
             )
         )
 
@@ -257,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             f"restic {restic(env, 'version')[1].split()[1]}"
             f" via the akm REST server on loopback, repository in {repo_root.parent}"
         )
-        print(f"{'measurement':<46} {'seconds':>9} {'MB/s':>9}  ratio")
+        print(f"{'measurement':<54} {'seconds':>9} {'MB/s':>9}  ratio")
         for name, seconds, rate, note in rows:
-            print(f"{name:<46} {seconds:>9.2f} {rate:>9.1f}  {note}")
+            print(f"{name:<54} {seconds:>9.2f} {rate:>9.1f}  {note}")
     finally:
         if server is not None:
             server.terminate()
