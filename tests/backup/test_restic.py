@@ -333,3 +333,31 @@ def test_restore_drill_catches_a_master_that_rotted_before_its_backup(restic_rep
     bad = [f["path"] for f in record["files"] if f["result"] == "failed"]
     assert bad == [str(archive / "master-01.wav")]
     assert list((ev / "alerts").glob("backup-backup-drill-failed-*.json"))
+
+
+def test_restic_through_an_authenticated_private_repository(password_file, tmp_path, akm):
+    import hashlib
+
+    from akm.backup.restserver import RestServer
+
+    root = tmp_path / "auth"
+    root.mkdir()
+    server = RestServer(root, users={"ws1": hashlib.sha256(b"ws1-token").hexdigest()})
+    server.start_thread()
+    try:
+        host, port = server.server_address[:2]
+        repo = r.Repo(f"rest:http://ws1:ws1-token@{host}:{port}/ws1/", password_file, tmp_path / "cache")
+        assert jobs.init_repository(repo)
+        data = tmp_path / "data"
+        write_random(data / "f.bin", 100_000)
+        ev = tmp_path / "ev"
+        assert akm(["backup", "run", *common(repo, ev), "--source", f"configs={data}"]) == 0
+        record = last_record(ev, "run")
+        assert "ws1-token" not in json.dumps(record)
+        other = r.Repo(f"rest:http://ws1:ws1-token@{host}:{port}/ws2/", password_file, tmp_path / "cache2")
+        probe = r.run(other, ["init"], fast_fail=False, timeout=120)
+        assert probe.returncode != 0
+        assert not (root / "ws2").exists()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -114,3 +114,39 @@ def test_full_disk_answers_507_and_leaves_no_partial_object(tmp_path):
         assert status == 507
         leftovers = [f for _d, _s, files in os.walk(root) for f in files]
         assert leftovers == []
+
+
+def test_with_users_each_client_uses_only_its_own_repository(tmp_path):
+    import base64
+
+    from akm.backup.restserver import RestServer, read_users
+
+    users_file = tmp_path / "users"
+    users_file.write_text(f"# host: sha256 of its token\nsrv:{hashlib.sha256(b'token-srv').hexdigest()}\n")
+    root = tmp_path / "auth"
+    root.mkdir()
+    server = RestServer(root, users=read_users(users_file))
+    server.start_thread()
+    try:
+
+        def auth(user, password):
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+        assert request(server, "POST", "/srv/?create=true")[0] == 401
+        assert request(server, "POST", "/srv/?create=true", headers=auth("srv", "wrong"))[0] == 401
+        assert request(server, "POST", "/srv/?create=true", headers=auth("srv", "token-srv"))[0] == 200
+        assert request(server, "GET", "/other/keys/", headers=auth("srv", "token-srv"))[0] == 403
+        assert request(server, "POST", "/?create=true", headers=auth("srv", "token-srv"))[0] == 403
+        assert request(server, "GET", "/srv/keys/", headers=auth("srv", "token-srv"))[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_bad_users_file_line_is_located(tmp_path):
+    from akm.backup.restserver import read_users
+
+    users_file = tmp_path / "users"
+    users_file.write_text("srv:not-a-hash\n")
+    with pytest.raises(ValueError, match=r"users:1:"):
+        read_users(users_file)

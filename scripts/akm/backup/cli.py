@@ -387,13 +387,30 @@ def _backup_prune(args) -> int:
 
 
 def _backup_serve(args) -> int:
-    from akm.backup.restserver import RestServer
+    from akm.backup.restserver import RestServer, read_users
 
+    users = None
+    if args.auth_file:
+        try:
+            users = read_users(Path(args.auth_file))
+        except (OSError, ValueError) as exc:
+            raise BackupError(
+                [
+                    Problem(
+                        file=str(args.auth_file),
+                        line=None,
+                        field="auth-file",
+                        code="backup.bad-auth-file",
+                        message=_("the users file cannot be read: {reason}").format(reason=exc),
+                        hint=_("one 'user:<sha256 hex of the password>' per line"),
+                    )
+                ]
+            ) from exc
     host, _sep, port = args.listen.rpartition(":")
     Path(args.root).mkdir(parents=True, exist_ok=True)
     try:
         server = RestServer(
-            Path(args.root), host or "127.0.0.1", int(port), not args.no_append_only, quiet=not args.log
+            Path(args.root), host or "127.0.0.1", int(port), not args.no_append_only, quiet=not args.log, users=users
         )
     except (OSError, ValueError) as exc:
         raise BackupError(
@@ -530,6 +547,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("serve", help=_("run the append-only REST server (on the backup machine)"))
     p.add_argument("--root", required=True, help=_("directory holding the repositories"))
     p.add_argument("--listen", default="127.0.0.1:8000", help=_("address:port to listen on"))
+    p.add_argument("--auth-file", help=_("users file: each client may use only its own repository"))
     p.add_argument("--no-append-only", action="store_true", help=_("allow deletes (tests only)"))
     p.add_argument("--log", action="store_true", help=_("log every request"))
     p.set_defaults(handler=_backup_serve)

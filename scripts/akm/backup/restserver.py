@@ -28,12 +28,20 @@ to remove when it finishes. A client that was taken over can add snapshots but c
 Uploads are written to a temporary file, checked against their name, flushed to disk and then linked
 into place, so a killed client or a full disk never leaves a partial object under a real name.
 A full disk answers ``507 Insufficient Storage``.
+
+With a users file (``--auth-file``: lines ``user:<sha256 hex of the password>``) every request needs
+HTTP basic authentication and a user may only use the repository named after it (``/<user>/...``,
+restic's "private repositories"), so one client can neither read nor add to another's backups. The
+passwords are long random tokens (the roles derive one per host from a vault secret), so a plain
+SHA-256 is enough to keep them out of the file; a slow password hash would cost on every request.
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -54,12 +62,27 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 1 << 20
 
 
+def read_users(path: Path) -> dict[str, str]:
+    """Read a users file of ``user:sha256hex`` lines (``#`` comments allowed)."""
+    users = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, digest = line.partition(":")
+        if not sep or not _SEGMENT.match(user) or not _NAME.match(digest.strip()):
+            raise ValueError(f"{path}:{number}: expected 'user:<64 hex digits>'")
+        users[user] = digest.strip()
+    return users
+
+
 class RepoStore:
     """The on-disk layout of restic repositories under one root directory."""
 
-    def __init__(self, root: Path, append_only: bool = True) -> None:
+    def __init__(self, root: Path, append_only: bool = True, users: dict[str, str] | None = None) -> None:
         self.root = Path(root)
         self.append_only = append_only
+        self.users = users or {}
 
     def repo_dir(self, prefix: list[str]) -> Path:
         """Return the directory of the repository named by the path *prefix*."""
@@ -173,6 +196,29 @@ class Handler(BaseHTTPRequestHandler):
                 left -= count
                 yield view[:count]
 
+    def _user(self) -> str | None:
+        """The authenticated user, or None (after answering 401) when credentials are missing or wrong."""
+        header = self.headers.get("Authorization", "")
+        scheme, _sep, encoded = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, password = "", ""
+            expected = self.store.users.get(user)
+            offered = hashlib.sha256(password.encode("utf-8")).hexdigest()
+            if expected is not None and hmac.compare_digest(expected, offered):
+                return user
+        self._drain()
+        body = b"authentication required\n"
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        self.send_header("WWW-Authenticate", 'Basic realm="akm-restic"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return None
+
     def _target(self):
         self._body_read = False
         url = urlsplit(self.path)
@@ -181,6 +227,13 @@ class Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, "invalid path")
             return None
         prefix, kind, name, trailing = parsed
+        if self.store.users:
+            user = self._user()
+            if user is None:
+                return None
+            if prefix[:1] != [user]:
+                self._error(HTTPStatus.FORBIDDEN, "each client may use only its own repository /<user>/")
+                return None
         return url, self.store.repo_dir(prefix), kind, name, trailing
 
     def _send_empty(self, status: HTTPStatus, length: int = 0, headers: dict | None = None) -> None:
@@ -365,9 +418,15 @@ class RestServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(
-        self, root: Path, host: str = "127.0.0.1", port: int = 0, append_only: bool = True, quiet: bool = True
+        self,
+        root: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        append_only: bool = True,
+        quiet: bool = True,
+        users: dict[str, str] | None = None,
     ) -> None:
-        store = RepoStore(Path(root), append_only)
+        store = RepoStore(Path(root), append_only, users)
         handler = type("BoundHandler", (Handler,), {"store": store, "quiet": quiet})
         super().__init__((host, port), handler)
         self.store = store
