@@ -308,6 +308,7 @@ def verify(root: Path, manifest: Path | None = None, workers: int | None = None)
     """Re-read every recorded file of *root* and compare it with the manifest."""
     root = Path(root)
     mdir = manifest_dir_for(root, manifest)
+    on_disk = scan(root, exclude=mdir)
     if not (mdir / MANIFEST).exists():
         raise FixityError(
             [
@@ -322,7 +323,6 @@ def verify(root: Path, manifest: Path | None = None, workers: int | None = None)
             ]
         )
     recorded = read_manifest(mdir)
-    on_disk = scan(root, exclude=mdir)
     result = VerifyResult()
     result.missing = sorted(p for p in recorded if p not in on_disk)
     result.new = sorted(p for p in on_disk if p not in recorded)
