@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
@@ -97,3 +98,27 @@ def test_retention_flags_per_data_class():
     shares = NS(keep_all=False, daily=14, weekly=8, monthly=24, yearly=None)
     assert jobs.retention_args(keep_all) is None
     assert jobs.retention_args(shares) == ["--keep-daily", "14", "--keep-weekly", "8", "--keep-monthly", "24"]
+
+
+def test_run_for_a_host_without_data_is_a_clear_error(tmp_path, akm, capsys):
+    password = tmp_path / "pw"
+    password.write_text("placeholder-password\n")
+    lab = str(Path(__file__).parents[2] / "inventory" / "lab")
+    code = akm(
+        [
+            "backup",
+            "run",
+            "--inventory",
+            lab,
+            "--host",
+            "bak",
+            "--repo",
+            "rest:http://127.0.0.1:9/bak/",
+            "--password-file",
+            str(password),
+            "--evidence-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "backup.nothing-to-back-up" in capsys.readouterr().out

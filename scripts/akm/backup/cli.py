@@ -226,6 +226,19 @@ def _backup_run(args) -> int:
         sources = _parse_sources(args.source)
     else:
         sources = jobs.sources_for_host(_load_inventory(args.inventory), args.host)
+    if not sources:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="data",
+                    code="backup.nothing-to-back-up",
+                    message=_("the inventory places no data on {host}").format(host=args.host),
+                    hint=_("add data placements (data_class, path) to the asset, or give --source CLASS=PATH"),
+                )
+            ]
+        )
     repo = _repo(args, args.host)
     removable = Path(args.removable) if args.removable else None
     record, path = jobs.run_backup(
