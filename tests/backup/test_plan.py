@@ -73,8 +73,6 @@ def test_each_client_has_its_own_repository_on_the_backup_machine(inv):
 
 
 def test_lab_inventory_places_the_archive_on_srv_and_reaches_bak_on_the_servers_segment():
-    from pathlib import Path
-
     from akm.inventory import load_inventory
 
     lab = load_inventory(Path(__file__).parents[2] / "inventory" / "lab")
