@@ -45,6 +45,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline --exclude-files '^tests/[^/]+/bad/'
 	python -m akm.devtools collections argspecs
 	akm inventory check
+	# A grant without the director's approval, or any other policy error, fails here (and so in CI).
+	akm policy check
+	akm policy check -i inventory/lab
 	ansible-lint
 
 .PHONY: unit
@@ -63,6 +66,8 @@ demo: venv ## Validate and show the inventory
 .PHONY: bench
 bench: venv ## Measure speed and memory against each issue's anchor (tables with ratios)
 	python bench/inventory.py
+	python bench/policy.py --domains 1000000
+	python bench/net.py
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)

@@ -20,8 +20,10 @@ from akm.i18n import _
 def _areas() -> list:
     from akm.backup import cli as backup_cli
     from akm.inventory import cli as inventory_cli
+    from akm.net import cli as net_cli
+    from akm.policy import cli as policy_cli
 
-    return [inventory_cli, backup_cli]
+    return [inventory_cli, policy_cli, net_cli, backup_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
