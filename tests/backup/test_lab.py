@@ -74,7 +74,9 @@ def deployed(lab, tmp_path_factory):
         f"vault_backup_rest_secret: {secrets.token_urlsafe(24)}\n"
     )
     extra.chmod(0o600)
-    lab("srv", "mkdir -p /srv/archive/av /srv/elibrary /srv/shares")
+    lab("srv", "mkdir -p /srv/archive/av /srv/elibrary /srv/shares && rm -rf /var/lib/akm/evidence/backup")
+    # The secrets are new for each run, so a repository left by an earlier run cannot be opened.
+    lab("bak", "rm -rf /srv/akm-restic/srv")
 
     def playbook(name: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
