@@ -80,6 +80,7 @@ bench: venv ## Measure speed and memory against each issue's anchor (tables with
 	python bench/policy.py --domains 1000000
 	python bench/net.py
 	python bench/reports.py --lines 10000000
+	python bench/backup.py
 	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
 
 .PHONY: clean
