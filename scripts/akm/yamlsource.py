@@ -2,19 +2,43 @@
 
 Mappings load as :class:`LocatedDict` and sequences as :class:`LocatedList`: ordinary ``dict`` and
 ``list`` objects that also know their file, their own line and the line of each key or item. The C
-parser of libyaml does the reading (the 50,000-asset inventory is read in about a second); only the
-construction of containers is ours.
+parser of libyaml does the reading; the construction of containers is ours. This located reading is
+the reference: what a file means is what :func:`load_yaml` says it means.
 
 Problems found while reading (syntax errors, duplicate keys, a file that is not a mapping) are returned,
 not raised, so that a check can report the problems of every file at once.
+
+Building a Python object per node makes the located reading slow on large files (about ten seconds for
+the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is correct: it reads the
+file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and lists, but only when it
+can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
+otherwise it returns ``None`` and the caller reads the file with :func:`load_yaml`. yaml-rs follows
+YAML 1.2 and libyaml YAML 1.1, so they disagree on some plain scalars (``yes``, ``012``, ``1:30``) and
+could on rare syntax; :func:`load_plain` vouches only when:
+
+* the text is in a small subset of YAML where both parsers agree: no tabs, carriage returns,
+  backslashes or non-printable characters, no tags, anchors, aliases, merge keys, directives, block
+  scalars, complex keys or second documents, no quoted text that looks like a date (yaml-rs reads
+  '2024-01-10' as a date), and no plain number written with a leading zero or ``_``;
+* libyaml itself accepts the text (its C parser run without building objects) and produces exactly as
+  many events as the data yaml-rs returned implies;
+* every key is text, and every text value is one that libyaml's resolver would also read as text if it
+  were written plain (so ``yes``, ``1:30`` or ``2024-13-01`` send the file to the located reading), and
+  every other value is a whole number, a boolean, a null or a date — the kinds on which both agree.
 """
 
 from __future__ import annotations
 
+import datetime
+import gc
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml_rs
 
 from akm.errors import Problem
 from akm.i18n import _
@@ -122,11 +146,33 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large tree of acyclic objects is built.
+
+    Reading and validating a large inventory creates millions of objects; each creation counts towards
+    the collector's next pass, and full passes over the growing heap take more time than the reading
+    itself. Nothing built here holds a reference cycle, so nothing is left for the collector to find.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
     """Read one YAML file and return its data (located containers) and the problems found.
 
     The data is ``None`` when the file cannot be read or parsed; the problems then say why.
     """
+    with gc_paused():
+        return _load_located(path)
+
+
+def _load_located(path: Path) -> tuple[Any, list[Problem]]:
     name = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -182,3 +228,150 @@ def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
     finally:
         loader.dispose()
     return data, loader.problems
+
+
+# Printable ASCII but the backslash, and the new line: the characters of the subset that need no look.
+_PLAIN_ASCII = bytes([10, *range(0x20, 0x5C), *range(0x5D, 0x7F)])
+# What remains must be non-ASCII text that libyaml finds printable and does not count as a line break
+# (U+0085, U+2028, U+2029) or a byte-order mark.
+_OUTSIDE_CHAR = re.compile("[^\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+# Each rule is looked for by its characters first (a quick search), and only then by its pattern.
+_OUTSIDE_RULES: list[tuple[tuple[str, ...], re.Pattern]] = [
+    # an indicator that starts a token: tag, anchor, alias, block scalar, complex key, directive, reserved
+    (tuple("!&*|>?%@`"), re.compile(r"(?:^|[\s\[\]{},])[!&*|>?%@`]", re.MULTILINE)),
+    # a merge key
+    (("<",), re.compile("<<")),
+    # a quoted key glued to its value (JSON style), which YAML 1.1 does not have
+    (('":', "':"), re.compile(r"[\"']:(?=\S)")),
+]
+_DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)(?=\s|$)")
+# A plain number with a leading zero or underscore: 012 is 10 in YAML 1.1 and 12 in YAML 1.2. Looked for
+# only in files where yaml-rs read a whole number, since it is a slow search.
+_ODD_NUMBER = re.compile(r"[\s\[{,][-+]?(?:0[0-9A-Za-z_]|_)")
+_ODD_NUMBER_FIRST = re.compile(r"[-+]?(?:0[0-9A-Za-z_]|_)")
+# yaml-rs reads a date even from quoted text ('2024-01-10'), which libyaml keeps as text. With digits
+# made 0 and quotes made ", such a scalar starts with "0000-.
+_QUOTED_DATE = bytes.maketrans(b"123456789'", b'000000000"')
+_RESOLVERS: dict[Any, list[tuple[str, re.Pattern]]] = _BaseLoader.yaml_implicit_resolvers
+_RESOLVED_FIRST = frozenset(_RESOLVERS)
+# A resolver for any first character (none by default) would make every text a candidate: decline all.
+_RESOLVED_ANY = None in _RESOLVERS
+# Every pattern of the resolver. Trying each on every candidate, whatever its first character, can only
+# find more values that are not text, never fewer: it errs on the side of the located reading.
+_RESOLVER_PATTERNS = tuple({id(regexp): regexp for rules in _RESOLVERS.values() for _tag, regexp in rules}.values())
+_VOUCHED_SCALARS = frozenset({bool, type(None), datetime.date})
+
+
+def _in_subset(raw: bytes, text: str) -> bool:
+    """Whether *text* (UTF-8 *raw*) stays inside the subset of YAML where yaml-rs and libyaml agree."""
+    rest = raw.translate(None, _PLAIN_ASCII)
+    if rest and (rest.isascii() or _OUTSIDE_CHAR.search(rest.decode("utf-8"))):
+        return False
+    for needles, pattern in _OUTSIDE_RULES:
+        if any(needle in text for needle in needles) and pattern.search(text):
+            return False
+    return not _second_document(text) and b'"0000-' not in raw.translate(_QUOTED_DATE)
+
+
+def _second_document(text: str) -> bool:
+    """Whether *text* has a document marker (``---`` or ``...``) other than one ``---`` that opens it,
+    after nothing but comments and blank lines."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end == -1 else end
+        line = text[start:end].strip()
+        if line and not line.startswith("#"):
+            break
+        start = end + 1
+    if text.startswith("---", start) and text[start + 3 : start + 4] in ("", " ", "\n"):
+        start += 3
+    return ("\n---" in text or "\n..." in text) and _DOCUMENT_MARK.search(text, start) is not None
+
+
+def _odd_number(text: str) -> bool:
+    """Whether *text* may hold a plain number that YAML 1.1 and 1.2 read differently (012, 0o12, _1)."""
+    return bool(_ODD_NUMBER_FIRST.match(text) or _ODD_NUMBER.search(text))
+
+
+def _read_as_text(values: list[str]) -> bool:
+    """Whether libyaml's resolver reads each of *values*, written plain, as text (no bool, number, date,
+    null)."""
+    return not any(any(map(regexp.match, values)) for regexp in _RESOLVER_PATTERNS)
+
+
+def _events(data: Any) -> tuple[int, bool] | None:
+    """Return how many parser events *data* comes from and whether it holds a whole number, or ``None``
+    if a value cannot be vouched for.
+
+    A document is 4 events (stream and document, start and end); a scalar 1; a mapping or sequence 2
+    plus its items, and a mapping 1 more per key.
+    """
+    numbers = False
+    nodes = 1
+    containers = 1
+    keys: set = set()
+    texts: list[str] = []
+    pending = [data]
+    add_text, push, first, scalars = texts.append, pending.append, _RESOLVED_FIRST, _VOUCHED_SCALARS
+    while pending:
+        container = pending.pop()
+        if type(container) is dict:
+            keys.update(container)
+            nodes += 2 * len(container)
+            values = container.values()
+        else:
+            nodes += len(container)
+            values = container
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if value[:1] in first:
+                    add_text(value)
+            elif kind is dict or kind is list:
+                push(value)
+                containers += 1
+            elif kind is int:
+                numbers = True
+            elif kind not in scalars:
+                return None
+    if not all(type(key) is str for key in keys) or not _read_as_text([*keys, *texts]):
+        return None
+    return 4 + nodes + containers, numbers
+
+
+def load_plain(path: Path) -> Any:
+    """Return the data of *path* as plain dicts and lists, or ``None`` when the file must be read located.
+
+    The data equals what :func:`load_yaml` returns (without lines), and :func:`load_yaml` would find no
+    problem in the file; see the module's docstring for how this is made sure. ``None`` says nothing
+    about the file being wrong, only that the located reading must decide.
+    """
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if _RESOLVED_ANY or not _in_subset(raw, text):
+        return None
+    with gc_paused():
+        try:
+            data = yaml_rs.loads(text, parse_datetime=True, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+        except Exception:  # any failure of the fast parser only means "read it located"
+            return None
+        if type(data) is not dict:
+            return None
+        counted = _events(data)
+        if counted is None:
+            return None
+        expected, numbers = counted
+        if numbers and _odd_number(text):
+            return None
+        parser = yaml._yaml.CParser(raw)
+        try:
+            found = parser.raw_parse()
+        except yaml.YAMLError:
+            return None
+        finally:
+            parser.dispose()
+    return data if found == expected else None

@@ -20,12 +20,16 @@ Pairs = list[tuple[Any, Any]]
 
 
 def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
-    """Return file, line and a readable field path for *path* inside the mapping *item*."""
+    """Return file, line and a readable field path for *path* inside the mapping *item*.
+
+    The mapping is located (:mod:`akm.yamlsource`) when the problem is reported; the fast way of
+    loading gives plain ones, for which only the field path is known.
+    """
     node = item
-    line = item.line
+    line = getattr(item, "line", None)
     field = ""
     for key in path:
-        lines = node.lines
+        lines = getattr(node, "lines", None)
         if isinstance(key, int):
             if lines is not None and key < len(lines):
                 line = lines[key]
@@ -72,28 +76,37 @@ def _unique(pairs: Pairs, label: str, key) -> Iterator[Problem]:
                 seen[value] = (item, where)
 
 
+def _has_duplicates(values: list) -> bool:
+    values = [value for value in values if value is not None]
+    return len(set(values)) != len(values)
+
+
 def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
+    """Report values that must be unique and are not. The values are first compared all at once; only a
+    field that holds a duplicate is walked record by record to locate it."""
     for section in ("departments", "rooms", "segments", "people", "data_classes"):
-        yield from _unique(validated[section], "id", lambda r, i: [(r.id, ("id",))])
+        if _has_duplicates([r.id for r, _i in validated[section]]):
+            yield from _unique(validated[section], "id", lambda r, i: [(r.id, ("id",))])
     assets = validated["assets"]
-    yield from _unique(assets, _("inventory number"), lambda r, i: [(r.inventory_no, ("inventory_no",))])
-    yield from _unique(assets, _("hostname"), lambda r, i: [(r.hostname, ("hostname",))])
-    yield from _unique(assets, _("serial number"), lambda r, i: [(r.serial, ("serial",))])
-    yield from _unique(
-        assets,
-        "MAC",
-        lambda r, i: [(n.mac, ("interfaces", k, "mac")) for k, n in enumerate(r.interfaces)],
+    fields = (
+        (_("inventory number"), "inventory_no"),
+        (_("hostname"), "hostname"),
+        (_("serial number"), "serial"),
     )
-    yield from _unique(
-        assets,
-        "IP",
-        lambda r, i: [(n.ip, ("interfaces", k, "ip")) for k, n in enumerate(r.interfaces)],
-    )
-    yield from _unique(
-        validated["segments"],
-        "VLAN",
-        lambda r, i: [(r.vlan, ("vlan",))],
-    )
+    for label, name in fields:
+        if _has_duplicates([getattr(r, name) for r, _i in assets]):
+            yield from _unique(assets, label, lambda r, i, name=name: [(getattr(r, name), (name,))])
+    for label, name in (("MAC", "mac"), ("IP", "ip")):
+        if _has_duplicates([getattr(n, name) for r, _i in assets for n in r.interfaces]):
+            yield from _unique(
+                assets,
+                label,
+                lambda r, i, name=name: [
+                    (getattr(n, name), ("interfaces", k, name)) for k, n in enumerate(r.interfaces)
+                ],
+            )
+    if _has_duplicates([r.vlan for r, _i in validated["segments"]]):
+        yield from _unique(validated["segments"], "VLAN", lambda r, i: [(r.vlan, ("vlan",))])
 
 
 def _reference(item, path, value, known: dict, what: str, written: set) -> Iterator[Problem]:
@@ -109,9 +122,20 @@ def _reference(item, path, value, known: dict, what: str, written: set) -> Itera
 
 def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) -> Iterator[Problem]:
     """Report references to unknown ids. An id that is written but invalid is not reported again:
-    its own schema problem says what to fix."""
+    its own schema problem says what to fix. All names are first compared at once; only if one is
+    unknown are the records walked to locate it."""
     sections = ("departments", "rooms", "segments", "people", "data_classes")
     ids = {s: {r.id: r for r, _i in validated[s]} for s in sections}
+    assets = validated["assets"]
+    named = {
+        "departments": {r.department for s in ("rooms", "people", "assets") for r, _i in validated[s]},
+        "rooms": {r.room for r, _i in assets},
+        "people": {r.responsible for r, _i in assets},
+        "segments": {n.segment for r, _i in assets for n in r.interfaces},
+        "data_classes": {p.data_class for r, _i in assets for p in r.data},
+    }
+    if all(named[s] <= ids[s].keys() | written_ids[s] for s in sections):
+        return
     for record, item in validated["rooms"]:
         yield from _reference(
             item, ("department",), record.department, ids["departments"], _("department"), written_ids["departments"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections import Counter
@@ -25,6 +26,8 @@ def _check(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             inventory = load_inventory(path)
+            # The records live until the process ends; frozen, the collector no longer walks them.
+            gc.freeze()
         except InventoryError as exc:
             failed = True
             for problem in exc.problems:

@@ -7,16 +7,25 @@ file ``akm.yml`` (the Ansible inventory plugin's configuration) and ``group_vars
 not inventory data and are skipped.
 
 Loading reports every problem of every file, then raises :class:`InventoryError` if any is an error.
+
+Two ways lead to the same :class:`Inventory`. The fast one reads every file with
+:func:`akm.yamlsource.load_plain`, validates each section in one batch and runs the cross-checks; it
+only ever decides "valid". If a file cannot be vouched for, or anything at all is wrong, the inventory
+is read again the located way (:func:`akm.yamlsource.load_yaml`, one record at a time), which is the
+reference and the only one that reports problems, so every problem keeps its exact file, line and
+field. The YAML mappings with line numbers that :meth:`Inventory.source_of` returns are then read on
+first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from akm.errors import Error, Problem
 from akm.i18n import _
@@ -34,7 +43,7 @@ from akm.inventory.model import (
     Room,
     Segment,
 )
-from akm.yamlsource import LocatedDict, display_path, load_yaml
+from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
 SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
@@ -42,6 +51,39 @@ SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
 
 class InventoryError(Error):
     """The inventory has problems; ``problems`` lists each with file, line and field."""
+
+
+class LocatedSources(Mapping):
+    """The YAML mapping of each asset by inventory number, with its lines, read on first use.
+
+    The fast way of loading keeps no line numbers; a later check that wants to point at an asset's line
+    (:meth:`Inventory.source_of`) makes the files be read once more, the located way.
+    """
+
+    def __init__(self, files: list[Path], sources: dict[str, LocatedDict] | None = None) -> None:
+        self._files = files
+        self._sources = sources
+
+    def _load(self) -> dict[str, LocatedDict]:
+        if self._sources is None:
+            sources: dict[str, LocatedDict] = {}
+            for path in self._files:
+                data, _problems = load_yaml(path)
+                assets = data.get("assets") if isinstance(data, dict) else None
+                for item in assets if isinstance(assets, list) else []:
+                    if isinstance(item, dict) and isinstance(item.get("inventory_no"), str):
+                        sources.setdefault(item["inventory_no"], item)
+            self._sources = sources
+        return self._sources
+
+    def __getitem__(self, key: str) -> LocatedDict:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 @dataclass
@@ -58,7 +100,7 @@ class Inventory:
     assets: list[Asset]
     lab: Lab | None = None
     warnings: list[Problem] = field(default_factory=list)
-    sources: dict[str, LocatedDict] = field(default_factory=dict, repr=False)
+    sources: Mapping[str, LocatedDict] = field(default_factory=dict, repr=False)
 
     def asset(self, name: str) -> Asset:
         """Return the asset whose hostname or inventory number is *name* (``KeyError`` if none)."""
@@ -205,7 +247,6 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
     pass a fixed one. Raises :class:`InventoryError` listing every error found.
     """
     path = Path(path)
-    problems: list[Problem] = []
     if not path.exists():
         raise InventoryError(
             [
@@ -234,6 +275,75 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
                 )
             ]
         )
+    with gc_paused():
+        inventory = _load_fast(files, root, today or date.today())
+        if inventory is None:
+            inventory = _load_located(files, root, today or date.today())
+    return inventory
+
+
+_ADAPTERS = {section: TypeAdapter(list[model]) for section, model in SECTIONS.items()}
+
+
+def read_plain(files: list[Path]) -> tuple[dict[str, list], dict[str, Any]] | None:
+    """Read the sections of *files* the fast way: ``(lists, singles)``, or ``None`` if a file cannot be
+    vouched for or the sections are not as they must be."""
+    lists: dict[str, list[Any]] = {name: [] for name in SECTIONS}
+    singles: dict[str, Any] = {}
+    for path in files:
+        data = load_plain(path)
+        if data is None:
+            return None
+        for key, value in data.items():
+            if key in SINGLE_SECTIONS and key not in singles and isinstance(value, dict):
+                singles[key] = value
+            elif key in SECTIONS and isinstance(value, list):
+                lists[key].extend(value)
+            elif not (key in SECTIONS and value is None):
+                return None
+    if "centre" not in singles:
+        return None
+    return lists, singles
+
+
+def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dict, dict] | None:
+    """Validate every section in one batch: ``(validated, single_records)``, or ``None`` if anything
+    is invalid (the located way then says what and where)."""
+    validated: dict[str, list[tuple[Any, Any]]] = {}
+    single_records: dict[str, Any] = {}
+    try:
+        for section, items in lists.items():
+            if not all(type(item) is dict for item in items):
+                return None
+            validated[section] = list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
+        for section, item in singles.items():
+            single_records[section] = SINGLE_SECTIONS[section].model_validate(item)
+    except ValidationError:
+        return None
+    return validated, single_records
+
+
+def cross_check_plain(lists: dict, singles: dict, validated: dict, single_records: dict, today: date) -> bool:
+    """Run the cross-record checks; whether nothing at all was found."""
+    written_ids = {section: {item.get("id") for item in lists[section]} for section in SECTIONS}
+    raw = {"lab_item": singles.get("lab"), "centre_item": singles["centre"], "written_ids": written_ids}
+    return not checks.run(validated, {**single_records, **raw}, today)
+
+
+def _load_fast(files: list[Path], root: Path, today: date) -> Inventory | None:
+    """Return the inventory if every file is vouched for and nothing is wrong; otherwise ``None``."""
+    sections = read_plain(files)
+    if sections is None:
+        return None
+    records = validate_plain(*sections)
+    if records is None or not cross_check_plain(*sections, *records, today):
+        return None
+    return _inventory(root, *records, [], LocatedSources(files))
+
+
+def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
+    """Read, validate and cross-check the inventory record by record, locating every problem."""
+    problems: list[Problem] = []
     lists, singles = _read_sections(files, problems)
 
     validated: dict[str, list[tuple[Any, Any]]] = {}
@@ -266,11 +376,18 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
         section: {item.get("id") for item, _where in lists[section] if isinstance(item, dict)} for section in SECTIONS
     }
     raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
-    problems.extend(checks.run(validated, {**single_records, **raw}, today or date.today()))
+    problems.extend(checks.run(validated, {**single_records, **raw}, today))
     errors = [p for p in problems if p.severity == "error"]
     if errors or single_records.get("centre") is None:
         raise InventoryError(errors)
+    warnings = [p for p in problems if p.severity != "error"]
+    sources = {record.inventory_no: item for record, item in validated["assets"]}
+    return _inventory(root, validated, single_records, warnings, LocatedSources(files, sources))
 
+
+def _inventory(
+    root: Path, validated: dict[str, list], single_records: dict[str, Any], warnings: list[Problem], sources
+) -> Inventory:
     def by_id(section: str) -> dict[str, Any]:
         return {record.id: record for record, _item in validated[section]}
 
@@ -287,6 +404,6 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
         data_classes=by_id("data_classes"),
         assets=[record for record, _item in validated["assets"]],
         lab=single_records.get("lab"),
-        warnings=[p for p in problems if p.severity != "error"],
-        sources={record.inventory_no: item for record, item in validated["assets"]},
+        warnings=warnings,
+        sources=sources,
     )

@@ -62,6 +62,9 @@ NETWORK_KINDS = frozenset({"router", "switch"})
 
 
 class _Record(BaseModel):
+    """Base of every record. Empty lists and mappings are made by a factory, not copied from a shared
+    default, which pydantic would deep-copy for each of 50,000 assets."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -112,10 +115,10 @@ class Person(_Record):
     name: Text
     position: Text
     department: Identifier
-    duties: list[Duty] = []
+    duties: list[Duty] = Field(default_factory=list)
     ssh_keys: list[
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
-    ] = []
+    ] = Field(default_factory=list)
 
 
 class Retention(_Record):
@@ -171,7 +174,7 @@ class Asset(_Record):
     kind: Kind
     model: Text
     serial: Text
-    interfaces: list[Interface] = []
+    interfaces: list[Interface] = Field(default_factory=list)
     department: Identifier
     room: Identifier
     responsible: Login
@@ -179,10 +182,10 @@ class Asset(_Record):
     warranty_until: date | None = None
     status: Status
     os: OperatingSystem
-    profiles: list[Profile] = []
+    profiles: list[Profile] = Field(default_factory=list)
     net: NetDevice | None = None
-    data: list[DataPlacement] = []
-    vars: dict[VarName, object] = {}
+    data: list[DataPlacement] = Field(default_factory=list)
+    vars: dict[VarName, object] = Field(default_factory=dict)
     _address: IPv4Address | None = PrivateAttr(default=None)
 
     @property

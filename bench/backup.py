@@ -1,0 +1,302 @@
+"""Bench of backups and fixity (issue 7) on a generated archive of media-like files.
+
+Anchors, all measured in the same run on the same files:
+
+* full backup throughput through the REST server vs a raw read of the same data (goal >= 70 %);
+* an incremental backup with 1 % of the files rewritten vs the time to read the changed bytes
+  (goal <= 2x); restic's fixed cost per run (a backup with nothing changed) is shown beside it;
+* restore throughput vs the raw read;
+* ``akm fixity verify`` vs ``sha256sum`` over the same files (goal >= 80 %).
+
+The archive is deterministic (seeded): large "recordings" and many smaller "scans", all incompressible
+like real audio/video masters and compressed scans. The raw read is of a warm page cache, the strictest
+anchor on this machine; ``--cold`` drops the page cache (root) before each read-side measurement.
+
+    python bench/backup.py                 # ~300 MB, CI-sized
+    python bench/backup.py --size-mb 3000  # bigger
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from akm.backup import fixity
+
+CHUNK = 1 << 20
+
+
+def generate(root: Path, size_mb: int, seed: int = 7) -> list[Path]:
+    """Write a deterministic media-like archive of about *size_mb* MB; return its files."""
+    rng = random.Random(seed)
+    total = size_mb * 1024 * 1024
+    large = total // 2
+    files: list[Path] = []
+    count_large = max(2, size_mb // 30)
+    for i in range(count_large):
+        files.append(_write(root / "recordings" / f"rec-{i:03d}.wav", large // count_large, rng))
+    count_scans = max(10, count_large * 9)
+    for i in range(count_scans):
+        files.append(_write(root / "scans" / f"page-{i:04d}.tif", (total - large) // count_scans, rng))
+    return files
+
+
+def _write(path: Path, size: int, rng: random.Random) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            n = min(left, 4 * CHUNK)
+            handle.write(rng.randbytes(n))
+            left -= n
+    return path
+
+
+def drop_caches(enabled: bool) -> None:
+    if enabled:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+
+
+def raw_read(files: list[Path]) -> float:
+    buf = bytearray(CHUNK)
+    start = time.perf_counter()
+    for path in files:
+        with open(path, "rb", buffering=0) as handle:
+            while handle.readinto(buf):
+                pass
+    return time.perf_counter() - start
+
+
+def direct_read(files: list[Path]) -> float | None:
+    """Read *files* with O_DIRECT (bypassing the page cache, so from the disk) without dropping the
+    shared machine's cache; None where the filesystem refuses O_DIRECT (tmpfs)."""
+    import mmap
+
+    buf = mmap.mmap(-1, 4 * CHUNK)
+    start = time.perf_counter()
+    try:
+        for path in files:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            try:
+                with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+                    while handle.readinto(buf):
+                        pass
+            finally:
+                os.close(fd)
+    except OSError:
+        return None
+    return time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def restic(env: dict, *args: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(["restic", *args], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"restic {' '.join(args)} failed: {proc.stderr.strip()[-400:]}")
+    return elapsed, proc.stdout
+
+
+def summary(stdout: str) -> dict:
+    for line in stdout.splitlines():
+        if '"summary"' in line:
+            return json.loads(line)
+    return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=300, help="size of the generated archive (default 300)")
+    parser.add_argument("--workdir", type=Path, help="where to generate (default: a temporary directory)")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before read measurements")
+    parser.add_argument(
+        "--repo-dir",
+        type=Path,
+        help="where the REST server stores the repository (default: inside the workdir; "
+        "/dev/shm measures restic and the server without the target disk)",
+    )
+    parser.add_argument(
+        "--compression",
+        default="off",
+        choices=("off", "auto", "max"),
+        help="restic compression for the media (default off: masters are compressed already)",
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("restic") is None:
+        sys.exit("restic is not installed (make deps)")
+    work = Path(tempfile.mkdtemp(prefix="akm-bench-backup-", dir=args.workdir))
+    server = None
+    repo_root = work
+    try:
+        archive = work / "archive"
+        files = generate(archive, args.size_mb)
+        size = sum(p.stat().st_size for p in files)
+        mb = size / 1e6
+        rows: list[tuple[str, float, float, str]] = []
+
+        raw_read(files)
+        drop_caches(args.cold)
+        t_raw = raw_read(files)
+        rows.append(("raw read of the archive (page cache)", t_raw, mb / t_raw, "anchor"))
+        t_direct = direct_read(files)
+        if t_direct:
+            rows.append(("raw read of the archive from disk (O_DIRECT)", t_direct, mb / t_direct, "anchor"))
+
+        drop_caches(args.cold)
+        start = time.perf_counter()
+        subprocess.run(["sha256sum", *map(str, files)], check=True, stdout=subprocess.DEVNULL)
+        t_sha = time.perf_counter() - start
+        rows.append(("sha256sum (anchor of fixity)", t_sha, mb / t_sha, "anchor"))
+        fixity.build(archive, date_text="2026-01-01")
+        for workers in (1, 2):
+            drop_caches(args.cold)
+            start = time.perf_counter()
+            result = fixity.verify(archive, workers=workers)
+            t_fx = time.perf_counter() - start
+            assert result.ok and len(result.unchanged) == len(files)
+            rows.append(
+                (
+                    f"akm fixity verify, {workers} worker(s)",
+                    t_fx,
+                    mb / t_fx,
+                    f"{100 * t_sha / t_fx:.0f}% of sha256sum (goal >= 80%)",
+                )
+            )
+
+        port = free_port()
+        repo_root = Path(tempfile.mkdtemp(prefix="akm-bench-repo-", dir=args.repo_dir or work))
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from akm.backup.restserver import RestServer; "
+                "s = RestServer(sys.argv[1], '127.0.0.1', int(sys.argv[2])); s.serve_forever()",
+                str(repo_root),
+                str(port),
+            ]
+        )
+        password = work / "password"
+        password.write_text(secrets.token_urlsafe(24))
+        env = {
+            **os.environ,
+            "RESTIC_REPOSITORY": f"rest:http://127.0.0.1:{port}/bench/",
+            "RESTIC_PASSWORD_FILE": str(password),
+            "RESTIC_CACHE_DIR": str(work / "cache"),
+        }
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        restic(env, "init", "--repository-version", "2")
+
+        drop_caches(args.cold)
+        t_full, out = restic(
+            env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
+        )
+        rows.append(
+            (
+                f"full backup (compression {args.compression})",
+                t_full,
+                mb / t_full,
+                f"{100 * t_raw / t_full:.1f}% of cached read"
+                + (f", {100 * t_direct / t_full:.0f}% of disk read" if t_direct else "")
+                + " (goal >= 70%)",
+            )
+        )
+
+        local_env = {**env, "RESTIC_REPOSITORY": str(repo_root / "local")}
+        restic(local_env, "init", "--repository-version", "2")
+        drop_caches(args.cold)
+        t_local, _ = restic(
+            local_env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive)
+        )
+        rows.append(
+            (
+                "full backup to a local directory (no server)",
+                t_local,
+                mb / t_local,
+                f"the REST server runs at {100 * t_local / t_full:.0f}% of restic's local speed",
+            )
+        )
+        shutil.rmtree(repo_root / "local", ignore_errors=True)
+
+        t_noop = sorted(restic(env, "backup", "--json", "--host", "bench", str(archive))[0] for _ in range(3))[1]
+        rows.append(("backup with nothing changed (fixed cost, median of 3)", t_noop, 0.0, "restic start, index, lock"))
+
+        rng = random.Random(11)
+        changed = rng.sample(files, max(1, math.ceil(len(files) / 100)))
+        for path in changed:
+            _write(path, path.stat().st_size, rng)
+        changed_mb = sum(p.stat().st_size for p in changed) / 1e6
+        raw_read(changed)
+        drop_caches(args.cold)
+        t_changed = direct_read(changed) or raw_read(changed)
+        rows.append(
+            (f"read of the {len(changed)} changed file(s) from disk", t_changed, changed_mb / t_changed, "anchor")
+        )
+        drop_caches(args.cold)
+        t_inc, out = restic(env, "backup", "--json", "--host", "bench", "--compression", args.compression, str(archive))
+        added = summary(out).get("data_added", 0) / 1e6
+        rows.append(
+            (
+                f"incremental, {len(changed)} of {len(files)} files changed",
+                t_inc,
+                changed_mb / t_inc,
+                f"{t_inc / t_changed:.1f}x read time (goal <= 2x); "
+                f"{max(0.0, t_inc - t_noop) / t_changed:.1f}x without the fixed cost; {added:.1f} MB added",
+            )
+        )
+
+        target = work / "restore"
+        drop_caches(args.cold)
+        t_restore, _ = restic(env, "restore", "latest", "--target", str(target))
+        rows.append(
+            (
+                "restore of the whole archive",
+                t_restore,
+                mb / t_restore,
+                f"{100 * t_raw / t_restore:.1f}% of raw read",
+            )
+        )
+
+        print(
+            f"archive: {len(files)} files, {mb:.0f} MB, {'cold' if args.cold else 'warm'} page cache, "
+            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+            f"restic {restic(env, 'version')[1].split()[1]}"
+            f" via the akm REST server on loopback, repository in {repo_root.parent}"
+        )
+        print(f"{'measurement':<54} {'seconds':>9} {'MB/s':>9}  ratio")
+        for name, seconds, rate, note in rows:
+            print(f"{name:<54} {seconds:>9.2f} {rate:>9.1f}  {note}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+        if args.repo_dir:
+            shutil.rmtree(repo_root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,566 @@
+"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|status|prune|serve``.
+
+Exit codes: 0 all good (a missing removable disk is a soft failure and still 0); 1 a finding — fixity
+found changed or missing files, a backup was partial, a check found damage; 2 the operation could not
+run (bad input, wrong password, full disk ...), with the problems printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from akm.backup import BackupError, evidence, fixity, jobs
+from akm.backup import restic as r
+from akm.errors import Problem
+from akm.i18n import _, format_number
+
+
+def _load_inventory(path: str | None):
+    from akm.inventory import load_inventory
+
+    target = path or os.environ.get("AKM_INVENTORY")
+    if not target:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="inventory",
+                    code="backup.no-inventory",
+                    message=_("no inventory given"),
+                    hint=_("give --inventory DIR or set AKM_INVENTORY"),
+                )
+            ]
+        )
+    return load_inventory(Path(target))
+
+
+def _password_file(args) -> Path:
+    value = args.password_file or os.environ.get("RESTIC_PASSWORD_FILE")
+    if not value or not Path(value).is_file():
+        raise BackupError(
+            [
+                Problem(
+                    file=str(value or ""),
+                    line=None,
+                    field="password-file",
+                    code="backup.password-file",
+                    message=_("the repository password file does not exist"),
+                    hint=_("give --password-file (deployed from ansible-vault)"),
+                )
+            ]
+        )
+    return Path(value)
+
+
+def _state_dir(args) -> Path:
+    return Path(args.state_dir or os.environ.get("AKM_BACKUP_STATE_DIR") or jobs.DEFAULT_STATE_DIR)
+
+
+def _repo(args, host: str | None) -> r.Repo:
+    url = args.repo or os.environ.get("AKM_BACKUP_REPO")
+    if not url:
+        if not host:
+            raise BackupError(
+                [
+                    Problem(
+                        file="",
+                        line=None,
+                        field="repo",
+                        code="backup.no-repo",
+                        message=_("no repository given"),
+                        hint=_("give --repo, or --host with --inventory"),
+                    )
+                ]
+            )
+        url = jobs.repository_url(_load_inventory(args.inventory), host)
+    return r.Repo(url, _password_file(args), _state_dir(args) / "cache")
+
+
+def _parse_sources(values: list[str]) -> list[jobs.Source]:
+    by_class: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise BackupError(
+                [
+                    Problem(
+                        file="",
+                        line=None,
+                        field="source",
+                        code="backup.bad-source",
+                        message=_("{value!r} is not CLASS=PATH").format(value=value),
+                        hint=_("for example --source audio_video=/srv/archive/av"),
+                    )
+                ]
+            )
+        by_class.setdefault(name, []).append(path)
+    return [jobs.Source(k, sorted(v)) for k, v in sorted(by_class.items())]
+
+
+def _size(value: int) -> str:
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    amount = float(value)
+    for unit in units:
+        if amount < 1024 or unit == units[-1]:
+            return f"{format_number(round(amount, 1))} {unit}"
+        amount /= 1024
+    return str(value)
+
+
+# --- fixity -------------------------------------------------------------------------------------
+
+
+def _fixity_build(args) -> int:
+    moment = evidence.now()
+    result = fixity.build(Path(args.path), args.manifest, args.workers, date_text=moment.date().isoformat())
+    record = {
+        "archive": str(Path(args.path).resolve()),
+        "manifest": str(fixity.manifest_dir_for(Path(args.path), args.manifest).resolve()),
+        "time": evidence.iso(moment),
+        "added": [e.path for e in result.added],
+        "kept": result.kept,
+        "missing": result.missing,
+        "bytes_hashed": result.bytes_hashed,
+        "result": "ok",
+    }
+    path = evidence.write_record(evidence.evidence_dir(args.evidence_dir), "fixity-build", record, moment)
+    print(
+        _("fixity manifest: {added} added, {kept} kept, {missing} missing").format(
+            added=format_number(len(result.added)),
+            kept=format_number(result.kept),
+            missing=format_number(len(result.missing)),
+        )
+    )
+    for rel in result.missing:
+        print("  " + _("missing: {path}").format(path=rel))
+    print(_("evidence: {path}").format(path=path))
+    return 0
+
+
+def _fixity_verify(args) -> int:
+    started = evidence.now()
+    result = fixity.verify(Path(args.path), args.manifest, args.workers)
+    finished = evidence.now()
+    record = {
+        "archive": str(Path(args.path).resolve()),
+        "started": evidence.iso(started),
+        "finished": evidence.iso(finished),
+        "unchanged": len(result.unchanged),
+        "changed": [{"path": c.path, "expected": c.expected, "actual": c.actual} for c in result.changed],
+        "missing": result.missing,
+        "new": result.new,
+        "bytes_hashed": result.bytes_hashed,
+        "result": "ok" if result.ok else "damaged",
+    }
+    path = evidence.write_record(evidence.evidence_dir(args.evidence_dir), "fixity-verify", record, finished)
+    print(
+        _("fixity: {unchanged} unchanged, {changed} changed, {missing} missing, {new} new").format(
+            unchanged=format_number(len(result.unchanged)),
+            changed=format_number(len(result.changed)),
+            missing=format_number(len(result.missing)),
+            new=format_number(len(result.new)),
+        )
+    )
+    for change in result.changed:
+        print("  " + _("CHANGED (bit rot or tampering; restore it from backup): {path}").format(path=change.path))
+    for rel in result.missing:
+        print("  " + _("MISSING (restore it from backup): {path}").format(path=rel))
+    for rel in result.new:
+        print("  " + _("new (add it with 'akm fixity build'): {path}").format(path=rel))
+    print(_("evidence: {path}").format(path=path))
+    if not result.ok:
+        evidence.write_alert(
+            evidence.evidence_dir(args.evidence_dir),
+            "fixity.damaged",
+            _("the archive has changed or missing files"),
+            finished,
+            {"archive": record["archive"], "record": str(path)},
+        )
+        return 1
+    return 0
+
+
+# --- backup -------------------------------------------------------------------------------------
+
+
+def _print_problems(errors: list[dict]) -> None:
+    for error in errors:
+        text = error.get("message", "")
+        if error.get("hint"):
+            text += " — " + error["hint"]
+        print(f"{error.get('code', '')}: {text}", file=sys.stderr)
+
+
+def _backup_init(args) -> int:
+    repo = _repo(args, args.host)
+    created = jobs.init_repository(repo)
+    print(_("repository created") if created else _("repository already exists"))
+    return 0
+
+
+def _need_host(args) -> str:
+    if not args.host:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="host",
+                    code="backup.no-host",
+                    message=_("no host given"),
+                    hint=_("give --host with the client's inventory hostname"),
+                )
+            ]
+        )
+    return args.host
+
+
+def _backup_run(args) -> int:
+    _need_host(args)
+    if args.source:
+        sources = _parse_sources(args.source)
+    else:
+        sources = jobs.sources_for_host(_load_inventory(args.inventory), args.host)
+    if not sources:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="data",
+                    code="backup.nothing-to-back-up",
+                    message=_("the inventory places no data on {host}").format(host=args.host),
+                    hint=_("add data placements (data_class, path) to the asset, or give --source CLASS=PATH"),
+                )
+            ]
+        )
+    repo = _repo(args, args.host)
+    removable = Path(args.removable) if args.removable else None
+    record, path = jobs.run_backup(
+        repo, args.host, sources, evidence.evidence_dir(args.evidence_dir), removable, args.compression
+    )
+    for entry in record["classes"]:
+        print(
+            _("{data_class}: {result}, snapshot {snapshot}, {files} files, {added} added").format(
+                data_class=entry["data_class"],
+                result=entry["result"],
+                snapshot=entry.get("snapshot_id", "-")[:8],
+                files=format_number(entry.get("files", 0)),
+                added=_size(entry.get("bytes_added", 0)),
+            )
+        )
+    copy = record["copy"]
+    print(
+        _("second copy: {result}").format(result=copy["result"])
+        + (f" — {copy['reason']}" if copy.get("reason") else "")
+    )
+    print(_("evidence: {path}").format(path=path))
+    errors = record["errors"] + [e for c in record["classes"] for e in c["errors"]]
+    _print_problems(errors + copy.get("errors", []))
+    return {"ok": 0, "partial": 1}.get(record["result"], 2)
+
+
+def _backup_check(args) -> int:
+    repo = _repo(args, args.host)
+    record, path = jobs.run_check(
+        repo,
+        args.host or "",
+        args.tier,
+        evidence.evidence_dir(args.evidence_dir),
+        _state_dir(args),
+        args.subsets,
+    )
+    print(
+        _("check {tier} {subset}: {result}").format(
+            tier=record["tier"], subset=record.get("subset", ""), result=record["result"]
+        )
+    )
+    print(_("evidence: {path}").format(path=path))
+    _print_problems(record["errors"])
+    if not record["errors"]:
+        return 0
+    return 1 if record["errors"][0]["code"] == "backup.check-failed" else 2
+
+
+def _backup_restore(args) -> int:
+    repo = _repo(args, args.host)
+    record, path = jobs.restore(
+        repo,
+        evidence.evidence_dir(args.evidence_dir),
+        args.snapshot,
+        args.host,
+        args.data_class,
+        args.include,
+        Path(args.target) if args.target else None,
+        args.in_place,
+    )
+    print(
+        _("restored snapshot {snapshot} to {target}").format(
+            snapshot=record["snapshot_id"][:8], target=record["target"]
+        )
+    )
+    print(_("evidence: {path}").format(path=path))
+    return 0
+
+
+def _backup_drill(args) -> int:
+    host = _need_host(args)
+    repo = _repo(args, host)
+    scratch = Path(args.scratch or (_state_dir(args) / "drill"))
+    record, path = jobs.drill(
+        repo, host, args.data_class, scratch, evidence.evidence_dir(args.evidence_dir), args.sample, args.keep
+    )
+    for entry in record["files"]:
+        print(
+            _("{result}: {path} (snapshot: {snapshot}, fixity: {fixity})").format(
+                result=entry["result"],
+                path=entry["path"],
+                snapshot=entry.get("snapshot", "-"),
+                fixity=entry.get("fixity", "-"),
+            )
+        )
+    print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["result"]))
+    print(_("evidence: {path}").format(path=path))
+    return 0 if record["result"] == "ok" else 1
+
+
+def _backup_status(args) -> int:
+    runs = jobs.latest_runs(evidence.evidence_dir(args.evidence_dir), args.host)
+    if not runs:
+        print(_("no backup runs recorded yet"))
+        return 1
+    worst = 0
+    for run in runs:
+        print(
+            _("{host}: {result} at {finished}; {files} files, {added} added; second copy: {copy}").format(
+                host=run.get("host", ""),
+                result=run.get("result", ""),
+                finished=run.get("finished", ""),
+                files=format_number(run.get("files", 0)),
+                added=_size(run.get("bytes_added", 0)),
+                copy=(run.get("copy") or {}).get("result", "-"),
+            )
+        )
+        if run.get("result") != "ok":
+            worst = 1
+    return worst
+
+
+def _data_classes(args) -> dict:
+    """Data classes from ``--classes-file`` (JSON written by the backup_server role) or the inventory."""
+    if not args.classes_file:
+        return _load_inventory(args.inventory).data_classes
+    try:
+        raw = json.loads(Path(args.classes_file).read_text(encoding="utf-8"))
+        return {
+            cid: SimpleNamespace(retention=SimpleNamespace(**{k: v for k, v in (spec.get("retention") or {}).items()}))
+            for cid, spec in raw.items()
+        }
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise BackupError(
+            [
+                Problem(
+                    file=str(args.classes_file),
+                    line=None,
+                    field="classes-file",
+                    code="backup.bad-classes-file",
+                    message=_("the data classes file cannot be read: {reason}").format(reason=exc),
+                    hint=_("it is written by the backup_server role from the inventory's data_classes"),
+                )
+            ]
+        ) from exc
+
+
+def _backup_prune(args) -> int:
+    record, path = jobs.prune(
+        Path(args.root),
+        _password_file(args),
+        _data_classes(args),
+        evidence.evidence_dir(args.evidence_dir),
+        args.dry_run,
+    )
+    for repo in record["repositories"]:
+        for entry in repo["classes"]:
+            print(
+                _("{repo} {data_class}: {policy}, {removed} snapshots removed").format(
+                    repo=repo["repository"],
+                    data_class=entry["data_class"],
+                    policy=entry["policy"],
+                    removed=format_number(entry["removed"]),
+                )
+            )
+    print(_("evidence: {path}").format(path=path))
+    _print_problems(record["errors"])
+    return 0 if record["result"] == "ok" else 2
+
+
+def _backup_serve(args) -> int:
+    from akm.backup.restserver import RestServer, read_users
+
+    users = None
+    if args.auth_file:
+        try:
+            users = read_users(Path(args.auth_file))
+        except (OSError, ValueError) as exc:
+            raise BackupError(
+                [
+                    Problem(
+                        file=str(args.auth_file),
+                        line=None,
+                        field="auth-file",
+                        code="backup.bad-auth-file",
+                        message=_("the users file cannot be read: {reason}").format(reason=exc),
+                        hint=_("one 'user:<sha256 hex of the password>' per line"),
+                    )
+                ]
+            ) from exc
+    host, _sep, port = args.listen.rpartition(":")
+    Path(args.root).mkdir(parents=True, exist_ok=True)
+    try:
+        server = RestServer(
+            Path(args.root), host or "127.0.0.1", int(port), not args.no_append_only, quiet=not args.log, users=users
+        )
+    except (OSError, ValueError) as exc:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="listen",
+                    code="backup.cannot-listen",
+                    message=_("cannot listen on {address}: {reason}").format(address=args.listen, reason=exc),
+                    hint=_("choose a free address:port"),
+                )
+            ]
+        ) from exc
+    print(
+        _("serving {root} at {url} (append-only: {mode})").format(
+            root=args.root, url=server.url, mode=server.store.append_only
+        ),
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _common(parser, repo: bool = True) -> None:
+    parser.add_argument(
+        "--evidence-dir",
+        help=_("where evidence records go (default: AKM_EVIDENCE_DIR or /var/lib/akm/evidence)"),
+    )
+    if repo:
+        parser.add_argument("--inventory", help=_("inventory directory (default: AKM_INVENTORY)"))
+        parser.add_argument("--host", help=_("the client host (inventory hostname)"))
+        parser.add_argument("--repo", help=_("restic repository (default: from the inventory's backup machine)"))
+        parser.add_argument("--password-file", help=_("file holding the repository password"))
+        parser.add_argument("--state-dir", help=_("cache and rotation state (default: /var/lib/akm/backup)"))
+
+
+def register(subparsers) -> None:
+    """Add ``akm fixity`` and ``akm backup`` to the CLI."""
+    fx = subparsers.add_parser("fixity", help=_("checksum manifests of the archive's masters"))
+    fx_sub = fx.add_subparsers(dest="action", required=True)
+    for name, handler, text in (
+        ("build", _fixity_build, _("create or extend the manifest with new files")),
+        ("verify", _fixity_verify, _("re-read every file and report changed, missing and new files")),
+    ):
+        p = fx_sub.add_parser(name, help=text)
+        p.add_argument("path", help=_("the archive directory"))
+        p.add_argument("--manifest", type=Path, help=_("manifest directory (default: PATH/.akm-fixity)"))
+        p.add_argument("--workers", type=int, default=None, help=_("hashing threads (default: 2)"))
+        _common(p, repo=False)
+        p.set_defaults(handler=handler)
+
+    bk = subparsers.add_parser("backup", help=_("backups with restic, checks and restores"))
+    sub = bk.add_subparsers(dest="action", required=True)
+
+    p = sub.add_parser("init", help=_("create the repository"))
+    _common(p)
+    p.set_defaults(handler=_backup_init)
+
+    p = sub.add_parser("run", help=_("back up the data classes placed on a host"))
+    _common(p)
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="CLASS=PATH",
+        help=_("back up PATH as data class CLASS instead of the inventory's placements"),
+    )
+    p.add_argument("--removable", help=_("mount point of the removable disk for the second copy"))
+    p.add_argument(
+        "--compression",
+        choices=("auto", "off", "max"),
+        default="auto",
+        help=_("restic compression (off suits already compressed media)"),
+    )
+    p.set_defaults(handler=_backup_run)
+
+    p = sub.add_parser("check", help=_("check the repository: structure, a rotating data subset, or all data"))
+    _common(p)
+    p.add_argument(
+        "--tier",
+        choices=("structure", "subset", "full"),
+        default="structure",
+        help=_("how much to read (default: structure)"),
+    )
+    p.add_argument(
+        "--subsets",
+        type=int,
+        default=jobs.DEFAULT_SUBSETS,
+        help=_("number of rotating subsets; all data is read once every N subset checks"),
+    )
+    p.set_defaults(handler=_backup_check)
+
+    p = sub.add_parser("restore", help=_("restore from a snapshot, by default to an alternate path"))
+    _common(p)
+    p.add_argument("--snapshot", default="latest", help=_("snapshot ID (default: latest)"))
+    p.add_argument("--data-class", help=_("restore the latest snapshot of this data class"))
+    p.add_argument("--include", action="append", default=[], help=_("restore only this path"))
+    p.add_argument("--target", help=_("empty directory to restore into"))
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help=_("write back to the original paths, overwriting what is there"),
+    )
+    p.set_defaults(handler=_backup_restore)
+
+    p = sub.add_parser("drill", help=_("restore a sample into scratch space and verify it (monthly)"))
+    _common(p)
+    p.add_argument("--data-class", required=True, help=_("the data class to drill"))
+    p.add_argument("--sample", type=int, default=5, help=_("how many files to restore (default: 5)"))
+    p.add_argument("--scratch", help=_("scratch directory (default: STATE_DIR/drill)"))
+    p.add_argument("--keep", action="store_true", help=_("keep the restored files for inspection"))
+    p.set_defaults(handler=_backup_drill)
+
+    p = sub.add_parser("status", help=_("the latest run of each host"))
+    p.add_argument("--host", help=_("only this host"))
+    _common(p, repo=False)
+    p.set_defaults(handler=_backup_status)
+
+    p = sub.add_parser("prune", help=_("apply retention per data class (on the backup machine only)"))
+    _common(p, repo=False)
+    p.add_argument("--inventory", help=_("inventory directory (default: AKM_INVENTORY)"))
+    p.add_argument("--root", required=True, help=_("directory holding the repositories"))
+    p.add_argument("--password-file", help=_("file holding the repository password"))
+    p.add_argument("--classes-file", help=_("JSON of the data classes and their retention (instead of --inventory)"))
+    p.add_argument("--dry-run", action="store_true", help=_("only show what would be removed"))
+    p.set_defaults(handler=_backup_prune)
+
+    p = sub.add_parser("serve", help=_("run the append-only REST server (on the backup machine)"))
+    p.add_argument("--root", required=True, help=_("directory holding the repositories"))
+    p.add_argument("--listen", default="127.0.0.1:8000", help=_("address:port to listen on"))
+    p.add_argument("--auth-file", help=_("users file: each client may use only its own repository"))
+    p.add_argument("--no-append-only", action="store_true", help=_("allow deletes (tests only)"))
+    p.add_argument("--log", action="store_true", help=_("log every request"))
+    p.set_defaults(handler=_backup_serve)

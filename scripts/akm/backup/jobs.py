@@ -1,0 +1,724 @@
+"""Backup runs, tiered checks, restores and server-side retention, each leaving an evidence record.
+
+What a host backs up comes from the inventory: every ``Asset.data`` placement ``(data_class, path)``
+of the host. Each data class becomes one restic snapshot per run, tagged ``akm`` and
+``class:<data class>`` and stamped with the host name, so the backup machine can apply each class's
+retention to its own snapshots. Each client host has its own repository on the backup machine
+(``rest:http://<backup machine>:<port>/<host>/``), so one client cannot read another's data.
+
+Forgetting and pruning never go through the REST server (it is append-only); :func:`prune` runs on the
+backup machine against the repository directories themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from akm.backup import BackupError, evidence
+from akm.backup import restic as r
+from akm.errors import Problem
+from akm.i18n import _
+
+DEFAULT_PORT = 8000
+DEFAULT_SUBSETS = 30
+DEFAULT_STATE_DIR = Path("/var/lib/akm/backup")
+TAG = "akm"
+
+
+@dataclass
+class Source:
+    """One data class of a host and the paths that hold it."""
+
+    data_class: str
+    paths: list[str] = field(default_factory=list)
+
+
+def class_tag(data_class: str) -> str:
+    """The snapshot tag of a data class."""
+    return f"class:{data_class}"
+
+
+# --- the inventory side -------------------------------------------------------------------------
+
+
+def sources_for_host(inv, hostname: str) -> list[Source]:
+    """The data classes placed on *hostname* in the inventory, with their paths (sorted)."""
+    try:
+        asset = inv.asset(hostname)
+    except KeyError as exc:
+        raise BackupError(
+            [
+                Problem(
+                    file=str(getattr(inv, "root", "")),
+                    line=None,
+                    field="host",
+                    code="backup.unknown-host",
+                    message=_("no asset {host!r} in the inventory").format(host=hostname),
+                    hint=_("use a hostname or inventory number from the inventory"),
+                )
+            ]
+        ) from exc
+    by_class: dict[str, list[str]] = {}
+    for placement in asset.data or []:
+        by_class.setdefault(placement.data_class, []).append(str(placement.path))
+    return [Source(dc, sorted(set(paths))) for dc, paths in sorted(by_class.items())]
+
+
+def backup_server(inv):
+    """The asset whose profiles include ``backup_server`` (exactly one is expected)."""
+    servers = [a for a in inv.assets if "backup_server" in (a.profiles or [])]
+    if len(servers) != 1:
+        raise BackupError(
+            [
+                Problem(
+                    file=str(getattr(inv, "root", "")),
+                    line=None,
+                    field="profiles",
+                    code="backup.no-backup-server",
+                    message=_(
+                        "the inventory must have exactly one asset with the backup_server profile, it has {count}"
+                    ).format(count=len(servers)),
+                    hint=_("give the backup machine the profile backup_server"),
+                )
+            ]
+        )
+    return servers[0]
+
+
+def server_address(inv, server) -> str:
+    """The backup machine's address as clients reach it: on a ``servers`` segment, else its address."""
+    segments = getattr(inv, "segments", {}) or {}
+    for interface in server.interfaces or []:
+        segment = segments.get(interface.segment)
+        if interface.ip is not None and segment is not None and segment.purpose == "servers":
+            return str(interface.ip)
+    return str(server.address)
+
+
+def repository_url(inv, hostname: str) -> str:
+    """The REST repository URL of *hostname* on the inventory's backup machine."""
+    server = backup_server(inv)
+    port = int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
+    return f"rest:http://{server_address(inv, server)}:{port}/{hostname}/"
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _problem_dict(problem: Problem) -> dict:
+    return {"code": problem.code, "message": problem.message, "hint": problem.hint}
+
+
+def _public_url(url: str) -> str:
+    """The repository address without any user:password part."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return scheme + "://" + rest.split("@", 1)[1]
+    return url
+
+
+def list_locks(repo: r.Repo) -> list[str]:
+    """IDs of the lock files in the repository (without taking a lock)."""
+    result = r.ensure(r.run(repo, ["list", "locks", "--no-lock"]))
+    return sorted(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+
+def remove_stale_locks(repo: r.Repo) -> list[str]:
+    """Remove locks whose owner is gone and return their IDs.
+
+    ``restic unlock`` (without ``--remove-all``) removes only the locks restic itself considers stale:
+    older than 30 minutes, or made on this host by a process that no longer exists — exactly the lock a
+    killed backup leaves behind. A lock of a live process is kept.
+    """
+    before = list_locks(repo)
+    if not before:
+        return []
+    r.ensure(r.run(repo, ["unlock"]))
+    after = set(list_locks(repo))
+    return [lock for lock in before if lock not in after]
+
+
+def init_repository(repo: r.Repo) -> bool:
+    """Create the repository (format 2, so configs and shares are compressed); False if it existed."""
+    probe = r.run(repo, ["cat", "config"])
+    if probe.returncode == 0:
+        return False
+    code = r.classify(probe)
+    if code not in ("backup.no-repository", "backup.restic-failed"):
+        r.ensure(probe)
+    r.ensure(r.run(repo, ["init", "--repository-version", "2"]))
+    return True
+
+
+# --- backup run ----------------------------------------------------------------------------------
+
+
+def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_start) -> dict:
+    entry: dict = {"data_class": source.data_class, "paths": source.paths, "result": "ok", "errors": []}
+    missing = [p for p in source.paths if not os.path.exists(p)]
+    if missing:
+        entry["result"] = "error"
+        entry["errors"].append({**_problem_dict(r.problem_for("backup.source-missing")), "paths": missing})
+        return entry
+    args = [
+        "backup",
+        "--json",
+        "--host",
+        host,
+        "--tag",
+        TAG,
+        "--tag",
+        class_tag(source.data_class),
+        "--compression",
+        compression,
+        *source.paths,
+    ]
+    result = r.run(repo, args, on_start=on_start)
+    messages = result.json_messages()
+    summary = next((m for m in messages if m.get("message_type") == "summary"), None)
+    for message in messages:
+        if message.get("message_type") == "error":
+            entry["errors"].append(
+                {
+                    "code": "backup.file-unreadable",
+                    "item": message.get("item", ""),
+                    "message": str((message.get("error") or {}).get("message", "")),
+                }
+            )
+    if summary:
+        entry.update(
+            {
+                "snapshot_id": summary.get("snapshot_id", ""),
+                "files_new": summary.get("files_new", 0),
+                "files_changed": summary.get("files_changed", 0),
+                "files_unmodified": summary.get("files_unmodified", 0),
+                "files": summary.get("total_files_processed", 0),
+                "bytes_processed": summary.get("total_bytes_processed", 0),
+                "bytes_added": summary.get("data_added", 0),
+                "duration_seconds": summary.get("total_duration", 0),
+            }
+        )
+    code = r.classify(result)
+    if result.returncode == 3 and summary:
+        entry["result"] = "partial"
+    elif code is not None:
+        entry["result"] = "error"
+        entry["errors"].append(_problem_dict(r.problem_for(code, result)))
+    return entry
+
+
+def copy_to_removable(repo: r.Repo, host: str, mount: Path | None) -> dict:
+    """Copy the host's snapshots to the removable disk at *mount* (3-2-1's second copy).
+
+    A disk that is not mounted is a *soft failure*: recorded, reported, but the run stays green —
+    the removable disk is often taken off-site on purpose.
+    """
+    if mount is None:
+        return {"result": "skipped", "reason": _("no removable disk is configured for this host")}
+    mount = Path(mount)
+    if not os.path.ismount(mount):
+        return {
+            "result": "soft-failure",
+            "target": str(mount),
+            "reason": _("the removable disk is not mounted at {path}; the second copy was skipped").format(path=mount),
+        }
+    dest = r.Repo(str(mount / "akm-restic" / host), repo.password_file, repo.cache_dir)
+    source_env = ["--from-repo", repo.url, "--from-password-file", str(repo.password_file)]
+    try:
+        if not (mount / "akm-restic" / host / "config").exists():
+            r.ensure(r.run(dest, ["init", "--repository-version", "2", *source_env, "--copy-chunker-params"]))
+        else:
+            remove_stale_locks(dest)
+        r.ensure(r.run(dest, ["copy", *source_env, "--host", host]))
+    except r.ResticError as exc:
+        return {
+            "result": "error",
+            "target": str(dest.url),
+            "errors": [_problem_dict(p) for p in exc.problems],
+        }
+    return {"result": "ok", "target": str(dest.url)}
+
+
+def run_backup(
+    repo: r.Repo,
+    host: str,
+    sources: list[Source],
+    evidence_base: Path,
+    removable: Path | None = None,
+    compression: str = "auto",
+    on_start=None,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Back up every source of *host*, copy to the removable disk, write the status record.
+
+    Returns the record and its path. The record's ``result`` is ``ok``, ``partial`` (some files could
+    not be read) or ``error``; a missing removable disk leaves it ``ok`` with ``copy.result`` set to
+    ``soft-failure``.
+    """
+    started: datetime = clock()
+    record: dict = {
+        "host": host,
+        "repository": _public_url(repo.url),
+        "started": evidence.iso(started),
+        "classes": [],
+        "errors": [],
+        "locks_removed": [],
+    }
+    try:
+        record["locks_removed"] = remove_stale_locks(repo)
+    except r.ResticError as exc:
+        record["errors"].extend(_problem_dict(p) for p in exc.problems)
+    if not record["errors"]:
+        for source in sources:
+            entry = _backup_class(repo, host, source, compression, on_start)
+            record["classes"].append(entry)
+            if any(e.get("code") == "backup.target-full" for e in entry["errors"]):
+                break
+    failed = record["errors"] + [e for c in record["classes"] for e in c["errors"] if c["result"] == "error"]
+    if not failed:
+        record["copy"] = copy_to_removable(repo, host, removable)
+    else:
+        record["copy"] = {"result": "skipped", "reason": _("the backup failed; no copy was made")}
+    if failed:
+        record["result"] = "error"
+    elif any(c["result"] == "partial" for c in record["classes"]) or record["copy"]["result"] == "error":
+        record["result"] = "partial"
+    else:
+        record["result"] = "ok"
+    record["files"] = sum(c.get("files", 0) for c in record["classes"])
+    record["bytes_added"] = sum(c.get("bytes_added", 0) for c in record["classes"])
+    record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
+    finished = clock()
+    record["finished"] = evidence.iso(finished)
+    path = evidence.write_record(evidence_base, "run", record, finished, suffix=host)
+    for error in failed:
+        if error.get("code") in ("backup.target-full", "backup.wrong-password", "backup.check-failed"):
+            record.setdefault("alerts", []).append(
+                str(
+                    evidence.write_alert(
+                        evidence_base,
+                        error["code"],
+                        error["message"],
+                        finished,
+                        {"host": host, "repository": record["repository"], "record": str(path)},
+                    )
+                )
+            )
+    if record.get("alerts"):
+        evidence.write_json(path, {"kind": "run", **record})
+    return record, path
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def next_subset(state_dir: Path, key: str, total: int) -> int:
+    """Return the subset (1..total) to read this time and advance the rotation kept in *state_dir*."""
+    path = state_dir / f"check-rotation-{key}.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    current = int(state.get("next", 1))
+    if state.get("total") != total or not 1 <= current <= total:
+        current = 1
+    evidence.write_json(path, {"next": current % total + 1, "total": total})
+    return current
+
+
+def run_check(
+    repo: r.Repo,
+    host: str,
+    tier: str,
+    evidence_base: Path,
+    state_dir: Path,
+    subsets: int = DEFAULT_SUBSETS,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Check the repository in one of three tiers and record what was verified.
+
+    * ``structure`` — indexes, snapshots and trees (no pack data read); cheap, run often;
+    * ``subset`` — structure plus pack data subset ``n/N``, rotating so all data is read every N runs;
+    * ``full`` — structure plus every byte of pack data.
+    """
+    started = clock()
+    record: dict = {
+        "host": host,
+        "repository": _public_url(repo.url),
+        "tier": tier,
+        "started": evidence.iso(started),
+        "errors": [],
+    }
+    args = ["check"]
+    if tier == "subset":
+        n = next_subset(state_dir, host, subsets)
+        record["subset"] = f"{n}/{subsets}"
+        args.append(f"--read-data-subset={n}/{subsets}")
+    elif tier == "full":
+        args.append("--read-data")
+        record["subset"] = "all"
+    try:
+        record["locks_removed"] = remove_stale_locks(repo)
+        result = r.run(repo, args)
+        code = r.classify(result)
+        record["output"] = r.last_lines(result.stdout + "\n" + result.stderr, 8)
+        if code is not None:
+            record["errors"].append(_problem_dict(r.problem_for(code, result)))
+    except r.ResticError as exc:
+        record["errors"].extend(_problem_dict(p) for p in exc.problems)
+    record["result"] = "error" if record["errors"] else "ok"
+    finished = clock()
+    record["finished"] = evidence.iso(finished)
+    path = evidence.write_record(evidence_base, "check", record, finished, suffix=host)
+    if record["errors"]:
+        first = record["errors"][0]
+        evidence.write_alert(
+            evidence_base, first["code"], first["message"], finished, {"host": host, "record": str(path)}
+        )
+    return record, path
+
+
+# --- restore ---------------------------------------------------------------------------------------
+
+
+def find_snapshot(repo: r.Repo, snapshot: str, host: str | None, data_class: str | None) -> dict:
+    """Resolve *snapshot* (an ID or ``latest``) to the snapshot's JSON, filtered by host and class."""
+    args = ["snapshots", "--json", "--no-lock"]
+    if host:
+        args += ["--host", host]
+    if data_class:
+        args += ["--tag", class_tag(data_class)]
+    result = r.ensure(r.run(repo, args))
+    try:
+        snaps = json.loads(result.stdout or "[]") or []
+    except ValueError:
+        snaps = []
+    if snapshot != "latest":
+        snaps = [s for s in snaps if s.get("id", "").startswith(snapshot) or s.get("short_id") == snapshot]
+    if not snaps:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="snapshot",
+                    code="backup.no-snapshot",
+                    message=_("no snapshot {snapshot!r} matches").format(snapshot=snapshot),
+                    hint=_("list them with 'restic snapshots' or 'akm backup status'"),
+                )
+            ]
+        )
+    return max(snaps, key=lambda s: s.get("time", ""))
+
+
+def restore(
+    repo: r.Repo,
+    evidence_base: Path,
+    snapshot: str = "latest",
+    host: str | None = None,
+    data_class: str | None = None,
+    include: list[str] | None = None,
+    target: Path | None = None,
+    in_place: bool = False,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Restore from a snapshot to an alternate directory, or to the original place if *in_place*.
+
+    The alternate *target* must be empty or not exist yet, so nothing is overwritten silently; the
+    original place is written only when the caller asked for it explicitly.
+    """
+    if in_place and target is not None:
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="target",
+                    code="backup.restore-both",
+                    message=_("choose either --target or --in-place, not both"),
+                    hint="",
+                )
+            ]
+        )
+    if not in_place:
+        if target is None:
+            raise BackupError(
+                [
+                    Problem(
+                        file="",
+                        line=None,
+                        field="target",
+                        code="backup.restore-no-target",
+                        message=_("no restore target given"),
+                        hint=_(
+                            "give --target DIR (an empty directory), or --in-place to write back to the original paths"
+                        ),
+                    )
+                ]
+            )
+        target = Path(target)
+        if target.exists() and any(target.iterdir()):
+            raise BackupError(
+                [
+                    Problem(
+                        file=str(target),
+                        line=None,
+                        field="target",
+                        code="backup.restore-target-not-empty",
+                        message=_("the restore target is not empty; nothing was restored"),
+                        hint=_("restore into a new or empty directory"),
+                    )
+                ]
+            )
+    started = clock()
+    snap = find_snapshot(repo, snapshot, host, data_class)
+    dest = Path("/") if in_place else target
+    args = ["restore", snap["id"], "--target", str(dest)]
+    for path in include or []:
+        args += ["--include", path]
+    result = r.ensure(r.run(repo, args))
+    restored = 0
+    if not in_place:
+        restored = sum(len(files) for _root, _dirs, files in os.walk(dest))
+    record = {
+        "snapshot_id": snap["id"],
+        "snapshot_time": snap.get("time", ""),
+        "host": snap.get("hostname"),
+        "data_class": data_class,
+        "include": include or [],
+        "target": str(dest),
+        "in_place": in_place,
+        "files_restored": restored,
+        "started": evidence.iso(started),
+        "result": "ok",
+        "output": r.last_lines(result.stdout, 3),
+    }
+    finished = clock()
+    record["finished"] = evidence.iso(finished)
+    return record, evidence.write_record(evidence_base, "restore", record, finished, suffix=snap.get("hostname") or "")
+
+
+# --- retention on the backup machine ----------------------------------------------------------------
+
+
+def retention_args(retention) -> list[str] | None:
+    """restic forget flags for a data class's retention; None when everything is kept."""
+    if getattr(retention, "keep_all", False):
+        return None
+    args = []
+    for name in ("daily", "weekly", "monthly", "yearly"):
+        value = getattr(retention, name, None)
+        if value:
+            args += [f"--keep-{name}", str(int(value))]
+    return args or None
+
+
+def repositories_under(root: Path) -> list[Path]:
+    """Repository directories (those with a ``config``) at or under *root*, sorted."""
+    root = Path(root)
+    if (root / "config").is_file():
+        return [root]
+    return sorted(p.parent for p in root.glob("*/config") if p.is_file())
+
+
+def prune(
+    root: Path,
+    password_file: Path,
+    data_classes: dict,
+    evidence_base: Path,
+    dry_run: bool = False,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Apply each data class's retention to every repository under *root*, then prune what is unused.
+
+    Runs on the backup machine only, directly on the directories the REST server serves.
+    """
+    started = clock()
+    record: dict = {
+        "root": str(root),
+        "dry_run": dry_run,
+        "started": evidence.iso(started),
+        "repositories": [],
+        "errors": [],
+    }
+    for repo_dir in repositories_under(root):
+        repo = r.Repo(str(repo_dir), Path(password_file))
+        entry: dict = {"repository": str(repo_dir), "classes": []}
+        forgot = False
+        try:
+            remove_stale_locks(repo)
+            for class_id in sorted(data_classes):
+                flags = retention_args(data_classes[class_id].retention)
+                if flags is None:
+                    entry["classes"].append({"data_class": class_id, "policy": "keep-all", "removed": 0})
+                    continue
+                args = ["forget", "--json", "--tag", class_tag(class_id), "--group-by", "host,tags", *flags]
+                if dry_run:
+                    args.append("--dry-run")
+                result = r.ensure(r.run(repo, args))
+                removed = 0
+                try:
+                    for group in json.loads(result.stdout or "[]") or []:
+                        removed += len(group.get("remove") or [])
+                except ValueError:
+                    pass
+                forgot = forgot or removed > 0
+                entry["classes"].append({"data_class": class_id, "policy": " ".join(flags), "removed": removed})
+            if forgot and not dry_run:
+                r.ensure(r.run(repo, ["prune"]))
+                entry["pruned"] = True
+        except r.ResticError as exc:
+            entry["errors"] = [_problem_dict(p) for p in exc.problems]
+            record["errors"].extend(entry["errors"])
+        record["repositories"].append(entry)
+    record["result"] = "error" if record["errors"] else "ok"
+    finished = clock()
+    record["finished"] = evidence.iso(finished)
+    return record, evidence.write_record(evidence_base, "prune", record, finished)
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+
+def latest_runs(evidence_base: Path, host: str | None = None) -> list[dict]:
+    """The newest run record of each host (or of *host*), sorted by host."""
+    newest: dict[str, tuple[str, dict]] = {}
+    for path in sorted((Path(evidence_base) / "backup").glob("run-*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        name = record.get("host", "")
+        if host and name != host:
+            continue
+        finished = record.get("finished", "")
+        if name not in newest or finished >= newest[name][0]:
+            newest[name] = (finished, {**record, "_path": str(path)})
+    return [newest[k][1] for k in sorted(newest)]
+
+
+# --- restore drill -------------------------------------------------------------------------------------
+
+
+def _snapshot_files(repo: r.Repo, snapshot_id: str) -> list[dict]:
+    result = r.ensure(r.run(repo, ["ls", "--json", "--no-lock", snapshot_id]))
+    files = []
+    for message in result.json_messages():
+        if message.get("struct_type") == "node" and message.get("type") == "file":
+            files.append({"path": message["path"], "size": int(message.get("size", 0))})
+    return sorted(files, key=lambda f: f["path"])
+
+
+def _manifest_of(path: str, files: list[dict]) -> str | None:
+    """The fixity manifest in the snapshot that covers *path* (the nearest ``.akm-fixity`` above it)."""
+    from akm.backup.fixity import MANIFEST, MANIFEST_DIR_NAME
+
+    names = {f["path"] for f in files}
+    parent = Path(path).parent
+    while True:
+        candidate = str(parent / MANIFEST_DIR_NAME / MANIFEST)
+        if candidate in names:
+            return candidate
+        if parent == parent.parent:
+            return None
+        parent = parent.parent
+
+
+def drill(
+    repo: r.Repo,
+    host: str,
+    data_class: str,
+    scratch: Path,
+    evidence_base: Path,
+    sample: int = 5,
+    keep: bool = False,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Restore a sample of the latest snapshot of *data_class* into *scratch* and verify it.
+
+    The sample is drawn from the day's date (reproducible on the same day, different each month).
+    Each restored file is checked against the snapshot (size; restic verifies every blob's hash on
+    restore) and, for data classes under fixity, against the manifest restored from the same snapshot:
+    a mismatch there means a damaged master was backed up. The record lists every file with its hash.
+    """
+    import random
+    import shutil
+
+    from akm.backup.fixity import MANIFEST_DIR_NAME, hash_file, read_manifest
+
+    started = clock()
+    snap = find_snapshot(repo, "latest", host, data_class)
+    files = _snapshot_files(repo, snap["id"])
+    payload = [f for f in files if f"/{MANIFEST_DIR_NAME}/" not in f["path"]]
+    rng = random.Random(started.date().isoformat())
+    chosen = sorted(rng.sample(payload, min(sample, len(payload))), key=lambda f: f["path"])
+    manifests = sorted({m for m in (_manifest_of(f["path"], files) for f in chosen) if m})
+    target = Path(scratch) / f"drill-{evidence.stamp(started)}"
+    if target.exists():
+        raise BackupError(
+            [
+                Problem(
+                    file=str(target),
+                    line=None,
+                    field="scratch",
+                    code="backup.restore-target-not-empty",
+                    message=_("the restore target is not empty; nothing was restored"),
+                    hint=_("restore into a new or empty directory"),
+                )
+            ]
+        )
+    args = ["restore", snap["id"], "--target", str(target)]
+    for item in [*(f["path"] for f in chosen), *manifests]:
+        args += ["--include", item]
+    r.ensure(r.run(repo, args))
+    recorded: dict[str, dict[str, str]] = {}
+    for manifest in manifests:
+        mdir = target / manifest.lstrip("/")
+        recorded[manifest] = read_manifest(mdir.parent)
+    results = []
+    for item in chosen:
+        restored = target / item["path"].lstrip("/")
+        entry: dict = {"path": item["path"], "size": item["size"]}
+        if not restored.is_file():
+            entry.update(result="missing")
+            results.append(entry)
+            continue
+        digest, size = hash_file(restored)
+        entry.update(sha256=digest, snapshot="match" if size == item["size"] else "size-mismatch")
+        manifest = _manifest_of(item["path"], files)
+        if manifest:
+            archive_root = Path(manifest).parent.parent
+            rel = Path(item["path"]).relative_to(archive_root).as_posix()
+            expected = recorded[manifest].get(rel)
+            entry["fixity"] = "absent" if expected is None else ("match" if expected == digest else "mismatch")
+        entry["result"] = "ok" if entry["snapshot"] == "match" and entry.get("fixity") != "mismatch" else "failed"
+        results.append(entry)
+    if not keep:
+        shutil.rmtree(target, ignore_errors=True)
+    record = {
+        "host": host,
+        "data_class": data_class,
+        "snapshot_id": snap["id"],
+        "snapshot_time": snap.get("time", ""),
+        "started": evidence.iso(started),
+        "scratch": str(target),
+        "kept": keep,
+        "files": results,
+        "result": "ok" if results and all(f["result"] == "ok" for f in results) else "failed",
+    }
+    finished = clock()
+    record["finished"] = evidence.iso(finished)
+    path = evidence.write_record(evidence_base, "drill", record, finished, suffix=host)
+    if record["result"] != "ok":
+        evidence.write_alert(
+            evidence_base,
+            "backup.drill-failed",
+            _("the restore drill found a damaged file"),
+            finished,
+            {"host": host, "record": str(path)},
+        )
+    return record, path

@@ -1,0 +1,577 @@
+"""Bring the virtual library up and down: the orchestration behind ``akm lab``.
+
+``up`` is idempotent and converging: if the lab of this inventory already runs completely it changes
+nothing and says so; if anything is left from an earlier (crashed, killed) run it is cleaned first;
+if any step fails, everything made so far is removed again before the error is shown. ``down`` needs
+neither a plan nor a state file: it stops the processes recorded in ``/run/akm-lab/state.json`` and
+the lab's own processes found by their command line (nspawn on a layer under the state directory,
+apt-cacher-ng with the lab's configuration directory), always by PID, then unmounts the layers and
+deletes every ``akm-`` namespace and the host link.
+
+Order of ``up``: plan and preflight (nothing is created before both pass) → switch and host leg →
+package cache → image (built once, through the cache) → keys, CA → each machine's namespace, layer,
+boot → host route → wait for SSH on every machine → simulated network devices, if that module exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from akm.errors import Problem
+from akm.i18n import _
+from akm.lab import aptcache, image, internet, machines, network
+from akm.lab.plan import APT_CACHE_PORT, LabError, Plan, plan_lab
+from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, reap, run, stop, which
+
+DEFAULT_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY", "inventory/lab"))
+DEFAULT_STATE_DIR = Path("/var/lib/akm-lab")
+SIMULATOR = "akm.net.sim"
+# Debian package of each tool the lab runs on the host (the Makefile's deps target installs them).
+TOOLS = {
+    "apt-cacher-ng": "apt-cacher-ng",
+    "debootstrap": "debootstrap",
+    "ip": "iproute2",
+    "nft": "nftables",
+    "openssl": "openssl",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "sysctl": "procps",
+    "systemd-nspawn": "systemd-container",
+}
+
+
+@dataclass
+class HostChecks:
+    """How the lab asks about the host; tests replace these to simulate a user or a missing tool."""
+
+    is_root: Callable[[], bool] = field(default=lambda: os.geteuid() == 0)
+    which: Callable[[str], str | None] = field(default=which)
+
+
+def preflight(checks: HostChecks | None = None) -> list[Problem]:
+    """Return the problems that stop the lab on this host: not root (``lab.not-root``), missing tools
+    (``lab.missing-tool``)."""
+    checks = checks or HostChecks()
+    problems = []
+    if not checks.is_root():
+        problems.append(
+            Problem(
+                "",
+                None,
+                "",
+                "lab.not-root",
+                _("the lab needs root: it creates network namespaces, mounts and containers"),
+                _("run it as root (sudo akm lab up, or sudo make lab)"),
+            )
+        )
+    for tool, package in sorted(TOOLS.items()):
+        if checks.which(tool) is None:
+            problems.append(
+                Problem(
+                    "",
+                    None,
+                    tool,
+                    "lab.missing-tool",
+                    _("the program {tool} is not installed").format(tool=tool),
+                    _("install the Debian package {package} (make deps)").format(package=package),
+                )
+            )
+    return problems
+
+
+def load_plan(inventory: Path | Plan) -> Plan:
+    """Load and check the lab inventory, then plan the lab (raises before anything is created).
+
+    A :class:`Plan` is returned as it is, so tests and the bench can run the lab from a plan.
+    """
+    if isinstance(inventory, Plan):
+        return inventory
+    from akm.inventory import load_inventory
+
+    return plan_lab(load_inventory(Path(inventory)))
+
+
+def key_paths(state_dir: Path) -> tuple[Path, Path, Path]:
+    """The control node's private key, public key and the lab's known_hosts file."""
+    ssh = state_dir / "ssh"
+    return ssh / "id_ed25519", ssh / "id_ed25519.pub", ssh / "known_hosts"
+
+
+def ansible_vars(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
+    """Connection variables Ansible needs for a lab machine (the inventory plugin adds ansible_host)."""
+    private, _public, known = key_paths(state_dir)
+    return {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(private),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+    }
+
+
+def connection(plan: Plan, hostname: str) -> dict[str, object]:
+    """How to reach *hostname*, in the keys of molecule's instance config (plus the Ansible variables)."""
+    machine = plan.machine(hostname)
+    private, _public, known = key_paths(plan.state_dir)
+    return {
+        "instance": hostname,
+        "address": str(machine.management),
+        "user": "root",
+        "port": 22,
+        "identity_file": str(private),
+        "known_hosts": str(known),
+        **ansible_vars(plan.state_dir),
+    }
+
+
+def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> list[str]:
+    """The ``ssh`` command line that logs into *hostname* as root with the lab's key."""
+    machine = plan.machine(hostname)
+    private, _public, known = key_paths(plan.state_dir)
+    return [
+        "ssh",
+        "-i",
+        str(private),
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        f"root@{machine.management}",
+        *(command or []),
+    ]
+
+
+def _ensure_keys(plan: Plan) -> str:
+    private, public, known = key_paths(plan.state_dir)
+    private.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (private.exists() and public.exists()):
+        private.unlink(missing_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "akm-lab-control", "-f", str(private)])
+    lines = []
+    for machine in plan.machines:
+        kind, key = machines.host_key(plan.state_dir, machine.hostname)[1].split()[:2]
+        lines.append(f"{machine.management} {kind} {key}\n")
+    known.write_text("".join(lines))
+    return public.read_text()
+
+
+def _cache_dir(state_dir: Path) -> Path:
+    return state_dir / "apt-cache"
+
+
+def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> None:
+    base = _cache_dir(plan.state_dir)
+    for part in ("conf", "cache", "log"):
+        (base / part).mkdir(parents=True, exist_ok=True)
+    (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), sources))
+    with open(base / "log" / "daemon.log", "ab") as out:
+        child = subprocess.Popen(
+            ["apt-cacher-ng", "-c", str(base / "conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    state.remember("apt-cache", ProcessRef.of(child.pid, str(base / "conf")))
+    deadline = time.monotonic() + 15
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((str(plan.control.ip), APT_CACHE_PORT), timeout=1).close()
+            return
+        except OSError:
+            if child.poll() is not None:
+                break
+            time.sleep(0.2)
+    raise LabError(
+        [
+            Problem(
+                str(base / "log" / "daemon.log"),
+                None,
+                "",
+                "lab.cache-failed",
+                _("apt-cacher-ng did not start on {address}").format(address=f"{plan.control.ip}:{APT_CACHE_PORT}"),
+                _(
+                    "read its log; port {port} must be free on that address (a system "
+                    "apt-cacher-ng service: systemctl disable --now apt-cacher-ng)"
+                ).format(port=APT_CACHE_PORT),
+            )
+        ]
+    )
+
+
+def simulator_files(state_dir: Path) -> dict[str, Path]:
+    """Where the simulator's run-time files live (the paths ``docs/network-devices.md`` names)."""
+    return {
+        "credentials": Path(os.environ.get("AKM_SIM_CREDENTIALS") or state_dir / "netsim-credentials.json"),
+        "state": state_dir / "netsim-state.json",
+        "ready": state_dir / "netsim.ready",
+        "host_key": state_dir / "netsim-host-key",
+        "log": state_dir / "netsim.log",
+        "vault": state_dir / "vault.yml",
+        "vault_password": state_dir / "vault-password",
+    }
+
+
+def simulator_command(plan: Plan) -> list[str] | None:
+    """The command that serves the inventory's simulated network devices, or ``None`` when the
+    simulator module (``akm.net.sim``, issue 6) is not installed."""
+    try:
+        if importlib.util.find_spec(SIMULATOR) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    files = simulator_files(plan.state_dir)
+    return [
+        sys.executable,
+        "-m",
+        SIMULATOR,
+        "--inventory",
+        str(plan.inventory),
+        "--credentials",
+        str(files["credentials"]),
+        "--state",
+        str(files["state"]),
+        "--ready-file",
+        str(files["ready"]),
+        "--host-key",
+        str(files["host_key"]),
+    ]
+
+
+def simulator_credentials(plan: Plan) -> None:
+    """Make the devices' logins at run time: a random vault password (``<state_dir>/vault-password``,
+    0600, made once), the vault entries and the simulator's credentials file, through
+    ``python -m akm.net.sim.credentials`` (which keeps entries that exist). Skipped when
+    ``AKM_SIM_CREDENTIALS`` names a file made elsewhere."""
+    if os.environ.get("AKM_SIM_CREDENTIALS"):
+        return
+    files = simulator_files(plan.state_dir)
+    if not files["vault_password"].exists():
+        descriptor = os.open(files["vault_password"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    run(
+        [
+            sys.executable,
+            "-m",
+            f"{SIMULATOR}.credentials",
+            "--inventory",
+            str(plan.inventory),
+            "--vault",
+            str(files["vault"]),
+            "--vault-password-file",
+            str(files["vault_password"]),
+            "--out",
+            str(files["credentials"]),
+        ]
+    )
+
+
+def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait: float = 20.0) -> None:
+    command = simulator_command(plan)
+    if command is None:
+        if plan.simulated:
+            log(
+                _("The network device simulator ({module}) is not installed; devices are not simulated.").format(
+                    module=SIMULATOR
+                )
+            )
+        return
+    files = simulator_files(plan.state_dir)
+    if plan.simulated:
+        simulator_credentials(plan)
+    files["ready"].unlink(missing_ok=True)
+    with open(files["log"], "ab") as out:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    state.remember("simulator", ProcessRef.of(child.pid, str(files["ready"])))
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and child.poll() is None and not files["ready"].exists():
+        time.sleep(0.2)
+    if child.poll() is not None:
+        log(_("The network device simulator stopped at once; read {log}.").format(log=files["log"]))
+    elif not files["ready"].exists():
+        log(
+            _("The network device simulator is not ready after {seconds} s; read {log}.").format(
+                seconds=int(wait), log=files["log"]
+            )
+        )
+
+
+def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
+    """Lab processes found by command line: nspawn on a lab layer, the lab's apt-cacher-ng, the simulator."""
+    layer = f"--directory={state_dir / 'machines'}/"
+    cache = str(_cache_dir(state_dir) / "conf")
+    sim = str(simulator_files(state_dir)["ready"])
+    build = str(image.image_dir(state_dir).parent / ".build-")
+    found = []
+    for pid in all_pids():
+        line = cmdline(pid)
+        if "systemd-nspawn" in line and layer in line:
+            marker = next(w for w in line.split() if w.startswith(layer))
+            found.append((f"machine:{marker.rsplit('/', 2)[-2]}", ProcessRef.of(pid, marker)))
+        elif "apt-cacher-ng" in line and cache in line:
+            found.append(("apt-cache", ProcessRef.of(pid, cache)))
+        elif SIMULATOR in line and sim in line:
+            found.append(("simulator", ProcessRef.of(pid, sim)))
+        elif "debootstrap" in line and build in line:
+            found.append(("image-build", ProcessRef.of(pid, build)))
+    return found
+
+
+def _state_dir_guess(inventory: Path | Plan | None) -> Path:
+    state = State.load()
+    if state and state.state_dir:
+        return Path(state.state_dir)
+    if inventory is not None:
+        try:
+            return load_plan(inventory).state_dir
+        except Exception:
+            pass
+    return DEFAULT_STATE_DIR
+
+
+def leftovers(state_dir: Path) -> list[str]:
+    """Everything of a lab that exists now: processes, mounts, namespaces, the host link."""
+    found = [name for name, ref in _swept(state_dir) if ref.alive()]
+    state = State.load()
+    if state:
+        found += [name for name, ref in (state.processes or {}).items() if ref.alive()]
+    found += [f"orphan:{name}" for name in machines.container_inits(state_dir).values()]
+    found += machines.lab_mounts(state_dir)
+    found += network.lab_namespaces()
+    if network.host_link_exists():
+        found.append("akm-ctl")
+    if network.host_firewall_exists():
+        found.append("nft:akm_lab")
+    return sorted(set(found))
+
+
+def teardown(state_dir: Path, grace: float = 10.0) -> list[str]:
+    """Remove every part of the lab under *state_dir*; return what was removed. Needs no plan."""
+    state = State.load()
+    recorded = dict((state.processes or {}) if state else {})
+    known = {ref.pid for ref in recorded.values()}
+    for name, ref in _swept(state_dir):
+        if ref.pid not in known:
+            recorded[f"{name}+{ref.pid}"] = ref
+    removed = sorted(name for name, ref in recorded.items() if ref.alive())
+    for name, ref in recorded.items():
+        if name.startswith("image-build") and ref.alive() and os.getpgid(ref.pid) == ref.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(ref.pid, signal.SIGKILL)
+    machine_refs = [ref for name, ref in recorded.items() if name.startswith("machine:")]
+    machines.stop_machines(machine_refs, grace)
+    stop([ref for name, ref in recorded.items() if not name.startswith("machine:")], signal.SIGTERM, 5.0)
+    for ref in recorded.values():
+        reap(ref)
+    removed += machines.kill_orphans(state_dir)
+    removed += machines.unmount_all(state_dir)
+    removed += network.destroy()
+    State.clear()
+    return removed
+
+
+def is_running(inventory: Path | Plan) -> bool:
+    """True if the whole lab of *inventory* runs (every machine, the cache, the network)."""
+    return _running(load_plan(inventory), State.load())
+
+
+def _running(plan: Plan, state: State | None) -> bool:
+    if state is None or state.state_dir != str(plan.state_dir) or state.plan_id != plan.ident:
+        return False
+    procs = state.processes or {}
+    needed = ["apt-cache", *(f"machine:{m.hostname}" for m in plan.machines)]
+    if not all(name in procs and procs[name].alive() for name in needed):
+        return False
+    return set(plan.netns_names) <= set(network.lab_namespaces()) and network.host_link_exists()
+
+
+def up(
+    inventory: Path | Plan = DEFAULT_INVENTORY,
+    *,
+    fresh: bool = False,
+    timeout: float = 180.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> Plan:
+    """Bring the lab of *inventory* up (see the module documentation); return its plan."""
+    plan = load_plan(inventory)
+    problems = preflight(checks)
+    if problems:
+        raise LabError(problems)
+    with lab_lock():
+        state = State.load()
+        if _running(plan, state) and not fresh:
+            log(_("The lab is already up; nothing changed."))
+            return plan
+        if state and state.state_dir and state.state_dir != str(plan.state_dir):
+            teardown(Path(state.state_dir), grace=0)
+        stale = leftovers(plan.state_dir)
+        if stale:
+            log(
+                _("Found the remains of an earlier lab run ({count} items); removing them first.").format(
+                    count=len(stale)
+                )
+            )
+            teardown(plan.state_dir, grace=0)
+        state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={}, plan_id=plan.ident)
+        state.save()
+        try:
+            _bring_up(plan, state, fresh, timeout, log)
+        except BaseException:
+            log(_("Bringing the lab up failed; removing what was made."))
+            teardown(plan.state_dir, grace=0)
+            raise
+    return plan
+
+
+def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callable[[str], None]) -> None:
+    started = time.monotonic()
+    sources = aptcache.lab_sources()
+    plan.state_dir.mkdir(parents=True, exist_ok=True)
+    network.create_switch(plan)
+    network.host_firewall(plan)
+    _start_cache(plan, sources, state)
+    base = aptcache.base_source(sources)
+    image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log)
+    if built:
+        log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
+    public_key = _ensure_keys(plan)
+    ca_cert = internet.ensure_ca(plan).read_text()
+    for machine in plan.machines:
+        network.create_machine_network(plan, machine)
+        machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=fresh)
+        state.remember(f"machine:{machine.hostname}", machines.spawn(plan, machine))
+    network.add_host_routes(plan)
+    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
+    _start_simulator(plan, state, log)
+    log(
+        _("The lab is up: {count} machines answer SSH ({seconds} s).").format(
+            count=len(plan.machines), seconds=round(time.monotonic() - started)
+        )
+    )
+
+
+def down(
+    inventory: Path | Plan | None = DEFAULT_INVENTORY,
+    *,
+    grace: float = 10.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> list[str]:
+    """Remove the whole lab; return what was removed (empty if nothing was there)."""
+    problems = [p for p in preflight(checks) if p.code == "lab.not-root"]
+    if problems:
+        raise LabError(problems)
+    state_dir = _state_dir_guess(inventory)
+    with lab_lock():
+        removed = teardown(state_dir, grace)
+    if removed:
+        log(_("The lab is down ({count} items removed).").format(count=len(removed)))
+    else:
+        log(_("The lab was not running; nothing to remove."))
+    return removed
+
+
+def _settle_argv(plan: Plan) -> Callable:
+    return lambda machine: ssh_command(plan, machine.hostname)
+
+
+def _machine_refs(state: State) -> dict[str, ProcessRef]:
+    return {k.split(":", 1)[1]: v for k, v in (state.processes or {}).items() if k.startswith("machine:")}
+
+
+def _require_running(plan: Plan) -> State:
+    state = State.load()
+    if not _running(plan, state):
+        raise LabError(
+            [
+                Problem(
+                    str(plan.inventory),
+                    None,
+                    "",
+                    "lab.not-running",
+                    _("the lab is not running"),
+                    _("start it with: akm lab up"),
+                )
+            ]
+        )
+    return state
+
+
+def reset(
+    inventory: Path | Plan,
+    hostname: str,
+    *,
+    timeout: float = 120.0,
+    log: Callable[[str], None] = print,
+    checks: HostChecks | None = None,
+) -> float:
+    """Give *hostname* a fresh layer and boot it again; return the seconds it took."""
+    plan = load_plan(inventory)
+    machine = plan.machine(hostname)
+    problems = preflight(checks)
+    if problems:
+        raise LabError(problems)
+    started = time.monotonic()
+    with lab_lock():
+        state = _require_running(plan)
+        old = state.processes[f"machine:{hostname}"]
+        machines.stop_machines([old], grace=0)
+        reap(old)
+        sources = aptcache.lab_sources()
+        image_id = image.read_stamp(image.image_dir(plan.state_dir))["build"]
+        public_key = key_paths(plan.state_dir)[1].read_text()
+        ca_cert = internet.ca_paths(plan.state_dir)[1].read_text()
+        machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=True)
+        state.remember(f"machine:{hostname}", machines.spawn(plan, machine))
+        machines.wait_ready(plan, [machine], _machine_refs(state), timeout, _settle_argv(plan))
+    seconds = time.monotonic() - started
+    log(_("{host} is fresh again ({seconds} s).").format(host=hostname, seconds=round(seconds, 1)))
+    return seconds
+
+
+@dataclass(frozen=True)
+class MachineStatus:
+    """One row of ``akm lab status``."""
+
+    hostname: str
+    management: str
+    segments: str
+    running: bool
+    memory_kib: int
+    rss_kib: int
+
+
+def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str, bool]]:
+    """Return the plan, each machine's state and the state of the lab's services."""
+    plan = load_plan(inventory)
+    state = State.load()
+    procs = (state.processes or {}) if state else {}
+    rows = []
+    for m in plan.machines:
+        ref = procs.get(f"machine:{m.hostname}")
+        alive = bool(ref and ref.alive())
+        pss, rss = machines.memory_kib(ref) if alive else (0, 0)
+        rows.append(MachineStatus(m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss))
+    services = {name: ref.alive() for name, ref in sorted(procs.items()) if not name.startswith("machine:")}
+    services["image"] = image.image_state(plan.state_dir) == "ready"
+    return plan, rows, services

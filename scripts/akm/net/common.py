@@ -1,0 +1,241 @@
+"""What backup, push and health share: device targets, sessions, outcome classes, the parallel runner.
+
+A :class:`Target` is one network device of the inventory. :func:`open_session` opens a netmiko session
+and :func:`classify` turns whatever went wrong into one of the outcome classes the reports know:
+``unreachable`` (nothing listens, or the connection was lost), ``auth_failed``, ``timeout`` (the device
+answered too slowly) and ``error`` (it rejected a command). :func:`run_parallel` runs one function per
+device in a thread pool; one device failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from akm.errors import Error, Problem
+from akm.i18n import _
+from akm.net.vault import Login
+
+SUPPORTED = ("mikrotik_routeros", "cisco_ios")
+OUTCOMES = ("ok", "changed", "unreachable", "auth_failed", "timeout", "error", "rolled_back")
+
+
+class NetError(Error):
+    """A network-device command cannot run as asked (bad arguments, no devices, bad input file)."""
+
+
+class CommandRejected(Exception):
+    """The device answered a command with an error."""
+
+
+class Unreachable(Exception):
+    """Nothing answers on the device's address and port."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One network device: its inventory name, netmiko platform, address and vault variable."""
+
+    name: str
+    platform: str
+    host: str
+    port: int
+    credentials: str
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait: for the TCP/SSH connection, and for one command's answer."""
+
+    connect: float = 10.0
+    command: float = 30.0
+
+
+@dataclass
+class DeviceResult:
+    """What happened on one device; ``status`` is one of :data:`OUTCOMES`."""
+
+    device: str
+    platform: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+    data: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "changed")
+
+
+def targets_from_inventory(inventory, names: Iterable[str] = ()) -> list[Target]:
+    """The inventory's network devices (those with a ``net`` block and a supported platform)."""
+    wanted = set(names)
+    targets = []
+    for asset in inventory.assets:
+        net = asset.net
+        if net is None or (wanted and asset.hostname not in wanted):
+            continue
+        if net.platform not in SUPPORTED:
+            continue
+        host = net.host or (str(asset.address) if asset.address else "")
+        targets.append(Target(asset.hostname, net.platform, host, int(net.port), net.credentials))
+    unknown = wanted - {t.name for t in targets}
+    if unknown:
+        raise NetError(
+            [
+                Problem(
+                    str(inventory.root),
+                    None,
+                    "device",
+                    "net.unknown-device",
+                    _("no network device named {names} in the inventory").format(names=", ".join(sorted(unknown))),
+                    _("use a hostname of an asset that has a net block"),
+                )
+            ]
+        )
+    if not targets:
+        raise NetError(
+            [
+                Problem(
+                    str(inventory.root),
+                    None,
+                    "net",
+                    "net.no-devices",
+                    _("the inventory has no network device with a supported platform"),
+                    _("give routers and switches a net block (platform, credentials)"),
+                )
+            ]
+        )
+    return targets
+
+
+def open_session(target: Target, login: Login, timeouts: Timeouts):
+    """Open a netmiko session (in enable mode on IOS); raise :class:`Unreachable` if nothing listens."""
+    from netmiko import ConnectHandler
+
+    try:
+        with socket.create_connection((target.host, target.port), timeout=timeouts.connect):
+            pass
+    except OSError as exc:
+        raise Unreachable(str(exc)) from None
+    connection = ConnectHandler(
+        device_type=target.platform,
+        host=target.host,
+        port=target.port,
+        username=login.username,
+        password=login.password,
+        secret=login.secret,
+        conn_timeout=timeouts.connect,
+        auth_timeout=timeouts.connect,
+        banner_timeout=timeouts.connect,
+        read_timeout_override=timeouts.command,
+        session_timeout=timeouts.command,
+        allow_agent=False,
+        use_keys=False,
+        fast_cli=True,
+    )
+    if target.platform == "cisco_ios":
+        connection.enable()
+    return connection
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """Map an exception from a device session to an outcome class and a short detail."""
+    from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
+    from paramiko.ssh_exception import SSHException
+
+    if isinstance(exc, Unreachable):
+        return "unreachable", _("nothing answers: {reason}").format(reason=exc)
+    if isinstance(exc, NetmikoAuthenticationException):
+        return "auth_failed", _("the device refused the credentials")
+    if isinstance(exc, ReadTimeout):
+        return "timeout", _("the device did not answer in time")
+    if isinstance(exc, NetmikoTimeoutException):
+        if "TCP connection" in str(exc):
+            return "unreachable", _("nothing answers")
+        return "timeout", _("the device did not answer in time")
+    if isinstance(exc, CommandRejected):
+        return "error", _("the device rejected a command: {reason}").format(reason=exc)
+    if isinstance(exc, (EOFError, OSError, SSHException)):
+        return "unreachable", _("the connection was lost")
+    return "error", f"{type(exc).__name__}: {exc}"
+
+
+def run_parallel(targets: list[Target], work: Callable[[Target], DeviceResult], workers: int) -> list[DeviceResult]:
+    """Run *work* for every target (at most *workers* at a time); results in target order."""
+
+    def guarded(target: Target) -> DeviceResult:
+        started = time.perf_counter()
+        try:
+            result = work(target)
+        except Exception as exc:  # one device's failure is its result, never the others' problem
+            status, detail = classify(exc)
+            result = DeviceResult(target.name, target.platform, status, detail)
+        result.seconds = round(time.perf_counter() - started, 3)
+        return result
+
+    if workers <= 1:
+        return [guarded(t) for t in targets]
+    with ThreadPoolExecutor(max_workers=min(workers, len(targets)) or 1) as pool:
+        return list(pool.map(guarded, targets))
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_evidence_dir() -> Path:
+    return Path(os.environ.get("AKM_EVIDENCE_DIR", "/var/lib/akm/evidence"))
+
+
+def write_evidence(evidence_dir: Path, kind: str, record: dict) -> Path:
+    """Write an evidence record ``<evidence>/net/<kind>-<stamp>.json`` and ``<kind>-latest.json``."""
+    folder = evidence_dir / "net"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = record["finished"].replace(":", "").replace("-", "")
+    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path = folder / f"{kind}-{stamp}.json"
+    for target in (path, folder / f"{kind}-latest.json"):
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    return path
+
+
+def results_record(kind: str, started: str, results: list[DeviceResult], **extra) -> dict:
+    return {
+        "kind": f"net.{kind}",
+        "started": started,
+        "finished": utc_stamp(),
+        "devices": [asdict(r) for r in results],
+        **extra,
+    }
+
+
+def send(connection, command: str, timeouts: Timeouts, expect: str | None = None) -> str:
+    """Send one command and raise :class:`CommandRejected` if the device answers with an error."""
+    if expect:
+        output = connection.send_command(command, expect_string=expect, read_timeout=timeouts.command)
+    else:
+        output = connection.send_command(command, read_timeout=timeouts.command)
+    for marker in (
+        "% Invalid input",
+        "% Incomplete command",
+        "% Ambiguous command",
+        "failure:",
+        "bad command name",
+        "expected end of command",
+        "syntax error",
+        "no such item",
+        "%Error",
+    ):
+        if marker in output:
+            raise CommandRejected(f"{command}: {output.strip().splitlines()[-1]}")
+    return output

@@ -1,0 +1,321 @@
+"""``akm policy``: check, build, diff and query the access policy (Nizom F4).
+
+Every subcommand reads the inventory (``--inventory``, default ``inventory/production``) and the policy
+that belongs to it (``--policy``, default ``policies/access/<inventory folder name>``). ``--at`` moves the
+clock of the check (grants' expiry, "now" of a query); the system clock is never changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from ipaddress import IPv4Network
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from akm import i18n
+from akm.errors import Problem
+from akm.i18n import _
+from akm.policy.build import render, write_tree
+from akm.policy.compile import CompiledPolicy, compile_policy, policy_dir_for
+from akm.policy.generators import GENERATORS, Options
+from akm.policy.load import PolicyError, load_policy
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise PolicyError(
+            [
+                Problem(
+                    "--at",
+                    None,
+                    "--at",
+                    "policy.bad-at",
+                    _("{value!r} is not a date and time").format(value=text),
+                    _("write it like 2026-12-01T10:30 (the centre's time zone) or 2026-12-01"),
+                )
+            ]
+        ) from exc
+
+
+def _inventory(path: Path, at: datetime | None):
+    from akm.inventory import load_inventory
+
+    today = at.date() if at is not None else None
+    return load_inventory(path, today=today)
+
+
+def _compile(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> CompiledPolicy:
+    at = _parse_at(args.at)
+    inventory = _inventory(Path(args.inventory), at)
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(inventory.centre.timezone))
+    policy_path = Path(args.policy) if args.policy else policy_dir_for(Path(args.inventory))
+    return compile_policy(load_policy(policy_path), inventory, at, extra_selectors=extra)
+
+
+def _report(policy: CompiledPolicy) -> None:
+    for problem in policy.problems:
+        label = _("warning") if problem.severity != "error" else _("error")
+        print(f"{label}: {problem.render()}", file=sys.stderr)
+
+
+def _fail_on_errors(policy: CompiledPolicy) -> None:
+    if policy.errors:
+        raise PolicyError(policy.errors)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    policy = _compile(args)
+    for problem in policy.warnings:
+        print(_("warning") + f": {problem.render()}", file=sys.stderr)
+    _fail_on_errors(policy)
+    if policy.expiring_grants:
+        print(_("Grants expiring within {days} days:").format(days=policy.settings.expiry_warning_days))
+        for located in policy.expiring_grants:
+            grant = located.record
+            print(f"  {grant.id}: {grant.who} — {i18n.format_date(grant.expires_on)}")
+    rules = sum(1 for d in policy.decisions if d.kind == "rule")
+    print(
+        _(
+            "policy is valid: {rules} rules, {grants} active grants ({expired} expired), "
+            "{categories} categories, "
+            "{domains} domains, {services} services"
+        ).format(
+            rules=i18n.format_number(rules),
+            grants=i18n.format_number(len(policy.active_grants)),
+            expired=i18n.format_number(len(policy.expired_grants)),
+            categories=i18n.format_number(len(policy.categories)),
+            domains=i18n.format_number(sum(len(c.domains) for c in policy.categories.values())),
+            services=i18n.format_number(len(policy.services)),
+        )
+    )
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    policy = _compile(args)
+    for problem in policy.warnings:
+        print(_("warning") + f": {problem.render()}", file=sys.stderr)
+    _fail_on_errors(policy)
+    platforms = [p for p in (args.only or "").split(",") if p]
+    unknown = [p for p in platforms if p not in GENERATORS]
+    if unknown:
+        raise PolicyError(
+            [
+                Problem(
+                    "--only",
+                    None,
+                    "--only",
+                    "policy.unknown-platform",
+                    _("unknown platform {name!r}").format(name=unknown[0]),
+                    _("use one of: {choices}").format(choices=", ".join(sorted(GENERATORS))),
+                )
+            ]
+        )
+    defaults = Options()
+    options = Options(
+        squid_dir=Path(args.squid_dir) if args.squid_dir else defaults.squid_dir,
+        squid_log_dir=Path(args.squid_log_dir) if args.squid_log_dir else defaults.squid_log_dir,
+    )
+    files = render(policy, platforms, options)
+    write_tree(files, Path(args.out))
+    print(_("wrote {count} files to {out}").format(count=i18n.format_number(len(files)), out=args.out))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from akm.policy.diff import diff_revisions, render_text
+
+    at = _parse_at(args.at)
+    inventory = _inventory(Path(args.inventory), at)
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(inventory.centre.timezone))
+    policy_path = Path(args.policy) if args.policy else policy_dir_for(Path(args.inventory))
+    result, errors = diff_revisions(policy_path, inventory, args.rev1, args.rev2, at)
+    current = i18n.language()
+    for language, title in (("uz", "O‘zbekcha"), ("en", "English")):
+        i18n.setup(language)
+        print(f"## {title}: {args.rev1} → {args.rev2}")
+        print("\n".join(render_text(result, inventory)))
+        print()
+    i18n.setup(current)
+    if errors:
+        print(_("the policy at one of the revisions has errors:"), file=sys.stderr)
+        for problem in errors:
+            print(problem.render(), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _query_selector(who: str, inventory) -> str:
+    if ":" in who:
+        return who
+    if who in inventory.people:
+        return f"person:{who}"
+    return f"host:{who}"
+
+
+def _query_target(what: str) -> str:
+    if what == "internet" or what.startswith(("service:", "category:")):
+        return what
+    return f"site:{what}"
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from akm.policy.evaluate import category_of, decide
+
+    at = _parse_at(args.at)
+    inventory = _inventory(Path(args.inventory), at)
+    selector = _query_selector(args.who, inventory)
+    args_who = selector
+    policy = _compile(args, extra=(args_who,))
+    _fail_on_errors(policy)
+    target = _query_target(args.what)
+    if target.startswith("service:") and target[8:] not in policy.services:
+        raise PolicyError(
+            [
+                Problem(
+                    "WHAT",
+                    None,
+                    "what",
+                    "policy.unknown-service",
+                    _("there is no service {name!r} in the policy").format(name=target[8:]),
+                    _("use one of: {choices}").format(choices=", ".join(sorted(policy.services))),
+                )
+            ]
+        )
+    nets = policy.selectors.get(selector, ())
+    if not nets:
+        print(_("{who} has no computer with an address in the inventory").format(who=args.who))
+        return 1
+    hosts = {}
+    for asset in inventory.assets:
+        for interface in asset.interfaces:
+            if interface.ip is not None:
+                hosts[IPv4Network(interface.ip)] = asset.hostname
+    if target.startswith("site:"):
+        found = category_of(policy, target[5:])
+        print(
+            _("{site}: category {categories}").format(
+                site=target[5:], categories=", ".join(found) if found else _("none")
+            )
+        )
+    units = [nets] if selector.startswith(("segment:", "all")) else [(IPv4Network(a),) for n in nets for a in n]
+    allowed_all = True
+    for unit in units:
+        answer = decide(policy, unit, target, policy.at)
+        name = hosts.get(unit[0], str(unit[0]))
+        if answer.decision is None:
+            reason = _("no rule names it; internal services are closed by default")
+        else:
+            reason = f"{answer.decision.label} ({answer.decision.file}:{answer.decision.line})"
+            if answer.decision.expires is not None:
+                reason += " " + _("until {date}").format(date=i18n.format_date(answer.decision.expires.date()))
+        verdict = _("allowed") if answer.action == "allow" else _("denied")
+        print(f"{name}: {verdict} — {reason}")
+        allowed_all &= answer.action == "allow"
+    return 0 if allowed_all else 3
+
+
+def register(subparsers) -> None:
+    """Add ``akm policy`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "policy",
+        help=_("access policy: check, build, diff, query"),
+        description=_("The access policy as code (Nizom F4)."),
+    )
+    commands = parser.add_subparsers(dest="policy_command", metavar=_("COMMAND"), required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "-i",
+            "--inventory",
+            default="inventory/production",
+            help=_("inventory directory (default: inventory/production)"),
+        )
+        sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
+        sub.add_argument(
+            "--at",
+            metavar=_("DATETIME"),
+            help=_("check as of this moment instead of now, e.g. 2026-12-01T10:30"),
+        )
+
+    check = commands.add_parser("check", help=_("validate the policy against the inventory"))
+    common(check)
+    check.set_defaults(handler=cmd_check)
+
+    build = commands.add_parser("build", help=_("generate the configuration of every platform"))
+    common(build)
+    build.add_argument("--out", required=True, metavar=_("DIR"), help=_("output directory"))
+    build.add_argument(
+        "--only",
+        metavar=_("PLATFORMS"),
+        help=_("comma-separated platforms: {choices}").format(choices=", ".join(sorted(GENERATORS))),
+    )
+    build.add_argument(
+        "--squid-dir",
+        metavar=_("DIR"),
+        help=_("where the Squid files will live on the gateway (default: /etc/squid/akm)"),
+    )
+    build.add_argument(
+        "--squid-log-dir",
+        metavar=_("DIR"),
+        help=_("where Squid writes the access log on the gateway (default: /var/log/squid/akm)"),
+    )
+    build.set_defaults(handler=cmd_build)
+
+    diff = commands.add_parser("diff", help=_("what a change of the policy does, in plain words"))
+    common(diff)
+    diff.add_argument("rev1", metavar="REV1")
+    diff.add_argument("rev2", metavar="REV2")
+    diff.set_defaults(handler=cmd_diff)
+
+    query = commands.add_parser("query", help=_("can a host or person reach a site or service now?"))
+    common(query)
+    query.add_argument("who", metavar=_("WHO"), help=_("host, person login, or selector like department:akt"))
+    query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
+    query.set_defaults(handler=cmd_query)
+
+    docs = commands.add_parser(
+        "docs", help=_("render the rules documents as DOCX with an acknowledgement sheet for every staff member")
+    )
+    _report_cli().common_options(docs)
+    docs.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("policies/rules"),
+        help=_("directory of the rules documents (default: policies/rules)"),
+    )
+    docs.set_defaults(handler=lambda args: _report_cli().run_rules(args))
+
+
+def _report_cli():
+    """The report area renders the rules documents; ``akm policy docs`` is where users look for it."""
+    from akm.report import cli as report_cli
+
+    return report_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``akm policy`` alone (used by tests and by ``python -m akm.policy``)."""
+    from akm.errors import Error
+
+    i18n.setup(None)
+    parser = argparse.ArgumentParser(prog="akm")
+    parser.add_argument("--lang", choices=i18n.LANGUAGES)
+    register(parser.add_subparsers(dest="area", required=True))
+    args = parser.parse_args(argv)
+    if args.lang:
+        i18n.setup(args.lang)
+    try:
+        return int(args.handler(args) or 0)
+    except Error as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return exc.exit_code

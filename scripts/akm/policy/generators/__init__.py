@@ -1,0 +1,15 @@
+"""The generators of the access policy, one per platform, in an explicit registry."""
+
+from __future__ import annotations
+
+from akm.policy.generators.base import Generator, Options
+from akm.policy.generators.ios import IosGenerator
+from akm.policy.generators.nftables import NftablesGenerator
+from akm.policy.generators.routeros import RouterosGenerator
+from akm.policy.generators.squid import SquidGenerator
+
+GENERATORS: dict[str, type[Generator]] = {
+    generator.name: generator for generator in (SquidGenerator, NftablesGenerator, RouterosGenerator, IosGenerator)
+}
+
+__all__ = ["GENERATORS", "Generator", "Options"]

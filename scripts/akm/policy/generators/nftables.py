@@ -1,0 +1,148 @@
+"""nftables: the gateway's own firewall, one ruleset file per host with the ``gateway`` profile.
+
+``nftables/<hostname>.nft`` replaces the table ``inet akm_policy`` in one transaction (create, delete,
+create again in one file: ``nft -f`` applies it atomically or not at all). In it:
+
+- ``input``: management SSH from the management segments and the IT staff's workstations is accepted
+  before anything else (a policy cannot cut it); the LAN may use the proxy port and DNS on the gateway.
+- ``forward``: internal services only as the policy's decisions name them (addresses in named sets,
+  grants in sets whose elements carry a ``timeout`` that ends them at their expiry even between builds);
+  direct egress from the LAN that bypasses the proxy is logged and dropped; everything else is dropped.
+
+Web sites are not decided here: that is the proxy's job (:mod:`akm.policy.generators.squid`).
+"""
+
+from __future__ import annotations
+
+from akm.policy.compile import CompiledPolicy, Decision
+from akm.policy.generators.base import Generator, net_text, safe_name, seconds_until
+
+NFT_DAYS = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+TABLE = "akm_policy"
+
+
+def _ports(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+class NftablesGenerator(Generator):
+    """nftables ruleset of the gateway: sets, input and forward chains."""
+
+    name = "nftables"
+    description = "nftables ruleset of the gateway"
+
+    def _set(self, name: str, nets, comment: str, timeout: int | None = None) -> list[str]:
+        if timeout is None:
+            flags = "interval"
+            elements = ", ".join(net_text(n) for n in nets)
+        else:
+            flags = "interval, timeout"
+            elements = ", ".join(f"{net_text(n)} timeout {timeout}s" for n in nets)
+        lines = [f"\tset {name} {{", f'\t\ttype ipv4_addr; flags {flags}; comment "{comment}"']
+        if elements:
+            lines.append(f"\t\telements = {{ {elements} }}")
+        lines.append("\t}")
+        return lines
+
+    def _when(self, policy: CompiledPolicy, decision: Decision) -> str:
+        if decision.when is None:
+            return ""
+        schedule = policy.schedules[decision.when]
+        days = ", ".join(f'"{NFT_DAYS[d]}"' for d in sorted(schedule.days, key=list(NFT_DAYS).index))
+        to = "23:59:59" if schedule.to == "24:00" else schedule.to
+        return f'meta day {{ {days} }} meta hour "{schedule.from_}"-"{to}" '
+
+    def ruleset(self, policy: CompiledPolicy, hostname: str) -> str:
+        out = [
+            "#!/usr/sbin/nft -f",
+            *self.header(policy, "#", f"nftables ruleset of the gateway {hostname}"),
+            f"table inet {TABLE}",
+            f"delete table inet {TABLE}",
+            "",
+            f"table inet {TABLE} {{",
+        ]
+        sets: list[str] = []
+        sets += self._set("lan", policy.lan, "every segment but the wan")
+        sets += self._set("management", policy.management, "management segments and IT staff workstations")
+        for service in sorted(policy.services.values(), key=lambda s: s.id):
+            sets += self._set(f"svc_{safe_name(service.id)}", service.hosts, f"service {service.id}")
+        forward: list[str] = []
+        seen_sets: set[str] = set()
+        for decision, service_id in self.service_decisions(policy):
+            nets = policy.networks(decision.who)
+            if not nets:
+                continue
+            prefix = "grant" if decision.kind == "grant" else "who"
+            set_name = f"{prefix}_{safe_name(decision.id)}"
+            if set_name not in seen_sets:
+                seen_sets.add(set_name)
+                timeout = seconds_until(decision.expires, policy.at) if decision.expires else None
+                comment = decision.label + (f" until {decision.expires.date().isoformat()}" if decision.expires else "")
+                sets += self._set(set_name, nets, comment, timeout)
+            verdict = "accept" if decision.action == "allow" else "drop"
+            service = policy.services[service_id]
+            for proto in sorted({p[0] for p in service.ports}):
+                ports = ", ".join(_ports(a, b) for p, a, b in service.ports if p == proto)
+                forward.append(
+                    f"\t\tip saddr @{set_name} ip daddr @svc_{safe_name(service_id)} "
+                    f"{self._when(policy, decision)}"
+                    f'{proto} dport {{ {ports} }} {verdict} comment "{decision.label}: {service_id}"'
+                )
+        for number, (nets, ports, why) in enumerate(policy.direct_egress):
+            if not nets:
+                continue
+            set_name = f"egress_{number}"
+            sets += self._set(set_name, nets, "direct egress: " + why.replace('"', "'")[:100])
+            for proto in sorted({p[0] for p in ports}):
+                listed = ", ".join(_ports(a, b) for p, a, b in ports if p == proto)
+                forward.append(
+                    f"\t\tip saddr @{set_name} ip daddr != @lan {proto} dport {{ {listed} }} accept "
+                    f'comment "direct egress"'
+                )
+        dns = '\t\tip saddr @lan meta l4proto { tcp, udp } th dport 53 accept comment "DNS on the gateway"'
+        out += sets
+        out += [
+            "",
+            "\tchain input {",
+            "\t\ttype filter hook input priority filter; policy drop;",
+            '\t\ttcp dport 22 ip saddr @management accept comment "management SSH is always allowed"',
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            '\t\tiifname "lo" accept',
+            "\t\tip protocol icmp accept",
+            f'\t\tip saddr @lan tcp dport {policy.settings.proxy_port} accept comment "the proxy"',
+            dns,
+            "\t}",
+            "",
+            "\tchain forward {",
+            "\t\ttype filter hook forward priority filter; policy drop;",
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            '\t\tip saddr @management ip daddr @lan accept comment "management reaches every LAN host"',
+            *forward,
+            '\t\tip saddr @lan ip daddr != @lan limit rate 10/second log prefix "akm-bypass " drop '
+            'comment "direct egress bypasses the proxy"',
+            '\t\tip saddr @lan ip daddr != @lan drop comment "direct egress bypasses the proxy"',
+            '\t\tcounter comment "not named by the policy: dropped"',
+            "\t}",
+            "",
+            "\tchain output {",
+            "\t\ttype filter hook output priority filter; policy accept;",
+            "\t}",
+            "}",
+        ]
+        return "\n".join(out) + "\n"
+
+    def generate(self, policy: CompiledPolicy) -> dict[str, str]:
+        return {
+            f"nftables/{asset.hostname}.nft": self.ruleset(policy, asset.hostname)
+            for asset in policy.assets_with(profile="gateway")
+        }

@@ -1,0 +1,639 @@
+"""Assemble a report from the inventory, its git history, the proxy logs and the evidence records.
+
+Every figure comes from one of those sources; a section whose source has nothing for the period says
+so (``no data for the period``) instead of showing zeros.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from akm.errors import Error, Problem
+from akm.i18n import _, format_number
+from akm.report import digitised, equipment, evidence, squidlog
+from akm.report.model import Chart, Report, Section, Table
+from akm.report.periods import Period
+
+MIB = 2**20
+PAPER_ROWS = 30
+KIND_NAMES = {
+    "workstation": "workstation",
+    "laptop": "laptop",
+    "server": "server",
+    "printer": "printer",
+    "mfp": "multifunction printer",
+    "scanner": "scanner",
+    "router": "router",
+    "switch": "switch",
+    "access_point": "Wi-Fi access point",
+    "ups": "UPS",
+    "projector": "projector",
+}
+"""English names of the inventory's kinds; translated at use through the catalog."""
+WARRANTY_DAYS = 90
+
+
+class ReportError(Error):
+    """A report cannot be made from the inputs given."""
+
+
+@dataclass
+class Sources:
+    """Where the report's figures come from; every path but the inventory is optional."""
+
+    inventory: object
+    access_logs: list[Path] = field(default_factory=list)
+    evidence_dir: Path | None = None
+    policy_view: Path | None = None
+    register: Path | None = None
+    plan: Path | None = None
+    rules_dir: Path | None = None
+    access_policy: Path | None = None
+    """the access policy directory (policies/access/NAME); takes the place of ``policy_view``"""
+    director: bool = False
+    """include per-person figures (personal data): only in the copy meant for the director"""
+
+
+def load_policy_view(path: Path, timezone: str) -> tuple[list, list, list | None]:
+    """Read the categories and grants the users' history checks against, from a small YAML file::
+
+        categories: {social: [facebook.com, vk.com], video: [youtube.com]}
+        restricted_for: [segment:readers, segment:children]   # optional; absent = everyone
+        grants:
+          - {person: n.toshmatova, category: social, from: 2026-11-01, until: 2026-12-01, ref: "No 12"}
+
+    A grant names one of ``person``, ``host`` or ``department``; ``from`` and ``until`` are dates
+    (midnight in the centre's time zone; ``until`` is the first day it no longer holds). The access
+    policy (``akm.policy``) can write this file from the approved policy.
+    """
+    zone = ZoneInfo(timezone)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        rules = [
+            squidlog.CategoryRule(str(domain), str(category))
+            for category, domains in (data.get("categories") or {}).items()
+            for domain in domains
+        ]
+        grants = []
+        for item in data.get("grants") or []:
+            kind = next(k for k in ("person", "host", "department") if k in item)
+            start = datetime.combine(date.fromisoformat(str(item["from"])), time(), zone)
+            until = datetime.combine(date.fromisoformat(str(item["until"])), time(), zone)
+            grants.append(
+                squidlog.Grant(kind, str(item[kind]), str(item["category"]), start, until, str(item.get("ref", "")))
+            )
+        restricted_for = None
+        if "restricted_for" in data:
+            restricted_for = []
+            for text in data["restricted_for"] or []:
+                kind, name = str(text).split(":", 1)
+                if kind not in ("person", "host", "department", "segment") or not name:
+                    raise ValueError(text)
+                restricted_for.append((kind, name))
+    except (OSError, yaml.YAMLError, KeyError, StopIteration, ValueError, TypeError, AttributeError) as exc:
+        raise ReportError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "",
+                    "report.policy-view",
+                    _("the categories and grants file cannot be read ({error})").format(error=type(exc).__name__),
+                    _("see docs/reports.md for its format"),
+                )
+            ]
+        ) from exc
+    return rules, grants, restricted_for
+
+
+def _no_data(section: Section) -> Section:
+    section.no_data = True
+    section.paragraphs.append(_("No data for the period."))
+    return section
+
+
+def _department_name(inventory, key: str) -> str:
+    department = inventory.departments.get(key)
+    if department is None:
+        return key or _("unknown")
+    return department.name if _lang_is_uz() else department.name_en
+
+
+def _lang_is_uz() -> bool:
+    from akm.i18n import language
+
+    return language() == "uz"
+
+
+def equipment_section(sources: Sources, period: Period, start: datetime, end: datetime) -> Section:
+    inv = sources.inventory
+    section = Section("equipment", _("Equipment register"))
+    section.paragraphs.append(_("{count} items in the register.").format(count=format_number(len(inv.assets))))
+    status_names = {
+        "in_use": _("in use"),
+        "in_repair": _("in repair"),
+        "in_store": _("in store"),
+        "written_off": _("written off"),
+    }
+    by_department = equipment.counts(inv, "department")
+    section.tables.append(
+        Table(
+            "equipment_departments",
+            _("Items by department"),
+            [_("Department"), _("Items")],
+            [[_department_name(inv, k), n] for k, n in by_department],
+        )
+    )
+    section.tables.append(
+        Table(
+            "equipment_kinds",
+            _("Items by kind"),
+            [_("Kind"), _("Items")],
+            [[_(KIND_NAMES.get(k, k)), n] for k, n in equipment.counts(inv, "kind")],
+        )
+    )
+    by_status = equipment.counts(inv, "status")
+    section.tables.append(
+        Table(
+            "equipment_status",
+            _("Items by status"),
+            [_("Status"), _("Items")],
+            [[status_names.get(k, k), n] for k, n in by_status],
+        )
+    )
+    section.charts.append(
+        Chart(
+            _("Items by department"),
+            [_department_name(inv, k) for k, _n in by_department],
+            [n for _k, n in by_department],
+        )
+    )
+    change_names = {
+        "added": _("added"),
+        "moved": _("moved"),
+        "to_repair": _("sent to repair"),
+        "repaired": _("back from repair"),
+        "written_off": _("written off"),
+        "removed": _("removed"),
+    }
+    try:
+        changes, notes = equipment.history(inv.root, start, end)
+    except LookupError:
+        section.paragraphs.append(_("The inventory is not in a git repository: changes cannot be shown."))
+        changes, notes = [], []
+    if changes:
+        totals = Counter(c.change for c in changes)
+        section.paragraphs.append(
+            _("Changes in the period: {summary}.").format(
+                summary=", ".join(f"{change_names[k]} {format_number(v)}" for k, v in sorted(totals.items()))
+            )
+        )
+        section.tables.append(
+            Table(
+                "equipment_changes",
+                _("Changes in the period"),
+                [_("Date"), _("Inventory no."), _("Computer"), _("Change"), _("Detail"), _("Commit")],
+                [[c.day, c.inventory_no, c.hostname, change_names[c.change], c.detail, c.commit] for c in changes],
+                paper_rows=PAPER_ROWS * 2,
+            )
+        )
+    else:
+        section.paragraphs.append(_("No changes of the register were committed in the period."))
+    for note in notes:
+        section.paragraphs.append(_("The inventory at commit {commit} does not validate; skipped.").format(commit=note))
+    ending = equipment.warranties_ending(inv, period.end, period.end + timedelta(days=WARRANTY_DAYS))
+    section.tables.append(
+        Table(
+            "warranties",
+            _("Warranties ending in the next {days} days").format(days=WARRANTY_DAYS),
+            [_("Inventory no."), _("Computer"), _("Model"), _("Warranty until")],
+            [[a.inventory_no, a.hostname, a.model, a.warranty_until] for a in ending],
+        )
+    )
+    if period.kind == "annual":
+        section.tables.append(
+            Table(
+                "register",
+                _("Full register for the stock-taking"),
+                [
+                    _("Inventory no."),
+                    _("Computer"),
+                    _("Kind"),
+                    _("Model"),
+                    _("Serial"),
+                    _("Department"),
+                    _("Room"),
+                    _("Responsible"),
+                    _("Purchased"),
+                    _("Warranty until"),
+                    _("Status"),
+                ],
+                [
+                    [
+                        a.inventory_no,
+                        a.hostname,
+                        _(KIND_NAMES.get(a.kind, a.kind)),
+                        a.model,
+                        a.serial,
+                        _department_name(inv, a.department),
+                        a.room,
+                        inv.people[a.responsible].name if a.responsible in inv.people else a.responsible,
+                        a.purchased,
+                        a.warranty_until or "",
+                        status_names.get(a.status, a.status),
+                    ]
+                    for a in inv.assets
+                ],
+                xlsx_only=True,
+            )
+        )
+    return section
+
+
+OUTCOME_NAMES = {
+    "allowed_by_grant": "allowed by grant",
+    "denied_as_intended": "denied as intended",
+    "anomaly": "anomaly: let through without a grant",
+    "denied_despite_grant": "denied although a grant was in force",
+}
+
+
+def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
+    inv = sources.inventory
+    section = Section("users", _("Users' history (internet access)"))
+    logs = [p for p in sources.access_logs if Path(p).is_file()]
+    if not logs:
+        return _no_data(section)
+    rules, grants, restricted_for = ([], [], None)
+    if sources.access_policy:
+        from akm.report.policyview import from_access_policy
+
+        rules, grants, restricted_for = from_access_policy(sources.access_policy, inv, end)
+    elif sources.policy_view:
+        rules, grants, restricted_for = load_policy_view(sources.policy_view, inv.centre.timezone)
+    attribution = squidlog.attribution_from(inv)
+    results = [
+        squidlog.analyse(log, attribution, rules, grants, since=start, until=end, restricted_for=restricted_for)
+        for log in logs
+    ]
+    requests = sum(r.requests for r in results)
+    skipped: Counter = Counter()
+    for result in results:
+        skipped.update(result.malformed)
+    if skipped:
+        section.paragraphs.append(
+            _("{count} malformed log lines were skipped: {reasons}.").format(
+                count=format_number(sum(skipped.values())),
+                reasons=", ".join(
+                    f"{_(squidlog.REASONS.get(k, k))} — {format_number(v)}" for k, v in sorted(skipped.items())
+                ),
+            )
+        )
+    if not requests:
+        return _no_data(section)
+    merged = _merge(results)
+    section.paragraphs.append(
+        _("{requests} requests, {volume} MiB, {denied} denied.").format(
+            requests=format_number(requests),
+            volume=format_number(round(merged["bytes"] / MIB, 1)),
+            denied=format_number(merged["denied"]),
+        )
+    )
+    departments = sorted(merged["department"].items(), key=lambda kv: (-kv[1][1], kv[0]))
+    section.tables.append(
+        Table(
+            "users_departments",
+            _("By department"),
+            [_("Department"), _("Requests"), _("Volume, MiB"), _("Denied")],
+            [[_department_name(inv, k), n, round(b / MIB, 1), d] for k, (n, b, d) in departments],
+        )
+    )
+    section.charts.append(
+        Chart(
+            _("Volume by department, MiB"),
+            [_department_name(inv, k) for k, _v in departments],
+            [round(v[1] / MIB, 1) for _k, v in departments],
+            "MiB",
+        )
+    )
+    hosts = sorted(merged["host"].items(), key=lambda kv: (-kv[1][1], kv[0]))
+    section.tables.append(
+        Table(
+            "users_hosts",
+            _("By computer"),
+            [_("Computer"), _("Department"), _("Requests"), _("Volume, MiB"), _("Denied")],
+            [[h, _department_name(inv, dept), n, round(b / MIB, 1), d] for h, (n, b, d, dept) in hosts],
+            paper_rows=PAPER_ROWS,
+        )
+    )
+    top = Counter()
+    top_requests = Counter()
+    for result in results:
+        for row in result.top_sites.get(("all", "all"), []):
+            top[row["domain"]] += int(row["bytes"])
+            top_requests[row["domain"]] += int(row["requests"])
+    section.tables.append(
+        Table(
+            "users_sites",
+            _("Top sites"),
+            [_("Site"), _("Requests"), _("Volume, MiB")],
+            [[d, top_requests[d], round(b / MIB, 1)] for d, b in top.most_common(10)],
+        )
+    )
+    outcomes = Counter()
+    restricted_rows = []
+    for result in results:
+        outcomes.update(result.restricted)
+        restricted_rows.extend(result.restricted_rows)
+    section.tables.append(
+        Table(
+            "users_restricted",
+            _("Requests to restricted categories"),
+            [_("Outcome"), _("Requests")],
+            [[_(OUTCOME_NAMES[k]), outcomes.get(k, 0)] for k in squidlog.OUTCOMES],
+        )
+    )
+    anomalies = [r for r in restricted_rows if r["outcome"] in ("anomaly", "denied_despite_grant")]
+    if anomalies:
+        section.tables.append(
+            Table(
+                "users_anomalies",
+                _("Anomalies to investigate"),
+                [_("Computer"), _("Category"), _("Site"), _("Outcome"), _("Requests")],
+                [
+                    [r["host"], r["category"], r["domain"], _(OUTCOME_NAMES[r["outcome"]]), r["requests"]]
+                    for r in anomalies
+                ],
+                paper_rows=PAPER_ROWS,
+            )
+        )
+    if sources.director:
+        people = sorted(merged["person"].items(), key=lambda kv: (-kv[1][1], kv[0]))
+        section.tables.append(
+            Table(
+                "users_people",
+                _("By person (for the director only)"),
+                [_("Person"), _("Requests"), _("Volume, MiB"), _("Denied")],
+                [[inv.people[k].name if k in inv.people else k, n, round(b / MIB, 1), d] for k, (n, b, d) in people],
+            )
+        )
+    return section
+
+
+def _merge(results: list[squidlog.Usage]) -> dict:
+    host: dict = {}
+    department: dict = defaultdict(lambda: [0, 0, 0])
+    person: dict = defaultdict(lambda: [0, 0, 0])
+    total_bytes = total_denied = 0
+    for result in results:
+        for row in result.by_host:
+            key = row["host"] or row["ip"]
+            n, b, d, dept = host.get(key, (0, 0, 0, row["department"] or ""))
+            host[key] = (n + int(row["requests"]), b + int(row["bytes"]), d + int(row["denied"]), dept)
+            total_bytes += int(row["bytes"])
+            total_denied += int(row["denied"])
+        for row in result.by_department:
+            values = department[row["department"]]
+            for i, name in enumerate(("requests", "bytes", "denied")):
+                values[i] += int(row[name])
+        for row in result.by_person:
+            values = person[row["login"]]
+            for i, name in enumerate(("requests", "bytes", "denied")):
+                values[i] += int(row[name])
+    return {
+        "host": host,
+        "department": {k: tuple(v) for k, v in department.items()},
+        "person": {k: tuple(v) for k, v in person.items()},
+        "bytes": total_bytes,
+        "denied": total_denied,
+    }
+
+
+RESULT_NAMES = {"ok": "succeeded", "warning": "warning", "soft_failure": "soft failure", "failed": "failed"}
+
+
+def _records_table(key: str, title: str, records: list[evidence.Record], zone: ZoneInfo) -> Table:
+    return Table(
+        key,
+        title,
+        [_("Time"), _("Event"), _("Host or subject"), _("Result"), _("Summary")],
+        [
+            [
+                r.time.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                r.kind,
+                r.host or r.subject,
+                _(RESULT_NAMES[r.result]),
+                r.summary,
+            ]
+            for r in records
+        ],
+    )
+
+
+def _result_summary(records: list[evidence.Record]) -> str:
+    counts = Counter(r.result for r in records)
+    return ", ".join(f"{_(RESULT_NAMES[k])}: {format_number(counts[k])}" for k in evidence.RESULTS if counts[k])
+
+
+def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, start, end, zone) -> Section:
+    section = Section(key, title)
+    chosen = evidence.in_period(records, start, end, *prefixes)
+    if not chosen:
+        return _no_data(section)
+    section.paragraphs.append(
+        _("{count} records: {summary}.").format(count=format_number(len(chosen)), summary=_result_summary(chosen))
+    )
+    if key == "backups":
+        last_ok: dict[str, evidence.Record] = {}
+        for record in chosen:
+            if record.kind == "backup.run" and record.result in ("ok", "warning"):
+                last_ok[record.subject or record.host] = record
+        section.tables.append(
+            Table(
+                "backups_last",
+                _("Last successful backup per data class"),
+                [_("Data class"), _("Time"), _("Added, MiB"), _("Files")],
+                [
+                    [
+                        k,
+                        r.time.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                        round((r.bytes or 0) / MIB, 1),
+                        r.files or 0,
+                    ]
+                    for k, r in sorted(last_ok.items())
+                ],
+            )
+        )
+    if key == "access":
+        section.tables.append(
+            Table(
+                "access_pushes",
+                _("Policy pushes"),
+                [_("Time"), _("Who"), _("Revision"), _("Approved by"), _("Result"), _("Changes")],
+                [
+                    [
+                        r.time.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                        r.who,
+                        r.revision[:10],
+                        r.approved_by,
+                        _(RESULT_NAMES[r.result]),
+                        "; ".join(r.changes),
+                    ]
+                    for r in chosen
+                    if r.kind == "policy.push"
+                ],
+            )
+        )
+    section.tables.append(_records_table(f"{key}_records", _("Records of the period"), chosen, zone))
+    failures = [r for r in chosen if r.result == "failed"]
+    if failures:
+        section.paragraphs.append(_("Failures to look at: {count}.").format(count=format_number(len(failures))))
+    return section
+
+
+def digitised_section(sources: Sources, period: Period) -> Section:
+    section = Section("digitised", _("Digitised resources"))
+    if not sources.register or not Path(sources.register).is_file():
+        return _no_data(section)
+    items, problems = digitised.read_register(sources.register)
+    for problem in problems:
+        section.paragraphs.append(problem.render())
+    upto = [i for i in items if i.date < period.end]
+    if not upto:
+        return _no_data(section)
+    plan = digitised.read_plan(sources.plan) if sources.plan and Path(sources.plan).is_file() else {}
+    year_start = date(period.start.year, 1, 1)
+    rows = []
+    collections = sorted({i.collection for i in upto} | set(plan))
+    for collection in collections:
+        mine = [i for i in upto if i.collection == collection]
+        added = [i for i in mine if period.contains(i.date)]
+        this_year = [i for i in mine if i.date >= year_start]
+        target = plan.get(collection, {}).get("items", 0)
+        rows.append(
+            [
+                collection,
+                len(mine),
+                len(added),
+                sum(i.pages for i in mine),
+                sum(i.minutes for i in mine),
+                round(sum(i.bytes for i in mine) / MIB, 1),
+                target,
+                round(100 * len(this_year) / target, 1) if target else "",
+            ]
+        )
+    section.tables.append(
+        Table(
+            "digitised_collections",
+            _("By collection"),
+            [
+                _("Collection"),
+                _("Items"),
+                _("Added in the period"),
+                _("Pages"),
+                _("Minutes"),
+                _("Size, MiB"),
+                _("Plan for the year, items"),
+                _("Plan done, %"),
+            ],
+            rows,
+        )
+    )
+    by_type = Counter((i.type, i.format) for i in upto)
+    section.tables.append(
+        Table(
+            "digitised_formats",
+            _("By type and format"),
+            [_("Type"), _("Format"), _("Items")],
+            [[t, f, n] for (t, f), n in sorted(by_type.items())],
+        )
+    )
+    section.charts.append(Chart(_("Added in the period"), [r[0] for r in rows], [r[2] for r in rows]))
+    return section
+
+
+def rules_section(sources: Sources) -> Section:
+    from akm.report import rules
+
+    section = Section("rules", _("Rules and security policy"))
+    documents = rules.load_all(sources.rules_dir) if sources.rules_dir and Path(sources.rules_dir).is_dir() else []
+    if not documents:
+        return _no_data(section)
+    section.tables.append(
+        Table(
+            "rules",
+            _("Documents in force"),
+            [_("Document"), _("Clauses"), _("Version")],
+            [[d.title, len(d.clauses), d.version] for d in documents],
+        )
+    )
+    repository = Path(sources.rules_dir).resolve().parents[1]
+    section.tables.append(
+        Table(
+            "rules_controls",
+            _("Clauses and their controls"),
+            [_("Clause"), _("Control"), _("Status")],
+            [[c.id, rules.control_label(c), rules.control_status(c, repository)] for d in documents for c in d.clauses],
+        )
+    )
+    return section
+
+
+TITLES = {
+    "weekly": "Weekly report",
+    "monthly": "Monthly report",
+    "quarterly": "Quarterly report",
+    "annual": "Annual report",
+}
+
+
+def build(sources: Sources, period: Period) -> Report:
+    """Make the report of *period* from *sources*."""
+    inv = sources.inventory
+    zone = ZoneInfo(inv.centre.timezone)
+    start, end = period.bounds(inv.centre.timezone)
+    records, problems = evidence.read(sources.evidence_dir)
+    sections = [
+        equipment_section(sources, period, start, end),
+        evidence_section("drift", _("Drift: hosts against the inventory"), ("drift.",), records, start, end, zone),
+        evidence_section("access", _("Access policy"), ("policy.",), records, start, end, zone),
+        users_section(sources, start, end),
+        evidence_section(
+            "backups",
+            _("Backups and integrity"),
+            ("backup.", "fixity.", "restore."),
+            records,
+            start,
+            end,
+            zone,
+        ),
+        evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
+        digitised_section(sources, period),
+        rules_section(sources),
+    ]
+    director = inv.director
+    it_heads = [p for p in inv.people_with("it_staff") if "head_of_department" in p.duties] or inv.people_with(
+        "it_staff"
+    )
+    signatures = [(_("Prepared by"), f"{it_heads[0].position}, {it_heads[0].name}")] if it_heads else []
+    signatures.append((_("Approved by"), f"{director.position}, {director.name}"))
+    return Report(
+        kind=period.kind,
+        period_label=period.label,
+        title=_(TITLES[period.kind]),
+        header=[
+            inv.centre.name,
+            inv.centre.city,
+            _("ICT and digitization service"),
+            _("Period: {period}").format(period=period.title()),
+        ],
+        sections=sections,
+        signatures=signatures,
+        problems=[p.render() for p in problems],
+    )

@@ -1,0 +1,142 @@
+"""``akm report``: the periodic reports (weekly, monthly, quarterly, annual) and the rules documents.
+
+    akm report monthly --period 2026-11 --inventory inventory/production \\
+        --access-log /var/log/squid/access.log --evidence /var/lib/akm/evidence --out reports/
+    akm report rules --inventory inventory/production --out reports/
+
+Writes ``<kind>-<period>.docx``, ``.xlsx`` and ``.html`` into ``--out``. Files are written under a
+temporary name and renamed only when all three are complete, so a failed run leaves nothing half-done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+from pathlib import Path
+
+from akm import i18n
+from akm.i18n import _
+from akm.report.periods import KINDS
+
+
+def common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every report command takes: inventory, output folder, language."""
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        default=Path("inventory/production"),
+        help=_("inventory directory (default: inventory/production)"),
+    )
+    parser.add_argument("--out", type=Path, default=Path("reports"), help=_("output folder (default: reports)"))
+    parser.add_argument(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        dest="report_lang",
+        help=_("language of the documents (default: uz)"),
+    )
+
+
+def register(subparsers) -> None:
+    """Add ``akm report`` and its subcommands."""
+    parser = subparsers.add_parser("report", help=_("generate reports and rules documents"))
+    kinds = parser.add_subparsers(dest="report_kind", metavar=_("KIND"), required=True)
+    for kind in KINDS:
+        sub = kinds.add_parser(kind, help=_("the {kind} report").format(kind=kind))
+        common_options(sub)
+        sub.add_argument("--period", help=_("2026-W47, 2026-11, 2026-Q4 or 2026 (default: the last complete one)"))
+        sub.add_argument(
+            "--access-log",
+            type=Path,
+            action="append",
+            default=[],
+            help=_("Squid access log (native format); may be repeated"),
+        )
+        sub.add_argument("--evidence", type=Path, help=_("directory of evidence records (JSON)"))
+        sub.add_argument("--policy-view", type=Path, help=_("categories and grants for the users' history (YAML)"))
+        sub.add_argument(
+            "--access-policy", type=Path, help=_("access policy directory, e.g. policies/access/production")
+        )
+        sub.add_argument("--register", type=Path, help=_("register of digitised resources (CSV)"))
+        sub.add_argument("--plan", type=Path, help=_("digitisation plan (YAML)"))
+        sub.add_argument(
+            "--rules",
+            type=Path,
+            default=Path("policies/rules"),
+            help=_("directory of the rules documents (default: policies/rules)"),
+        )
+        sub.add_argument(
+            "--for-director",
+            action="store_true",
+            help=_("include per-person figures (personal data): the director's copy only"),
+        )
+        sub.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+        sub.set_defaults(handler=run_periodic)
+    rules = kinds.add_parser("rules", help=_("render the rules documents with acknowledgement sheets"))
+    common_options(rules)
+    rules.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("policies/rules"),
+        help=_("directory of the rules documents (default: policies/rules)"),
+    )
+    rules.set_defaults(handler=run_rules)
+
+
+def _publish(files: dict[Path, Path]) -> None:
+    for temporary, final in files.items():
+        os.replace(temporary, final)
+
+
+def run_periodic(args) -> int:
+    from akm.inventory import load_inventory
+    from akm.report import periods, render
+    from akm.report.build import Sources, build
+
+    inventory = load_inventory(args.inventory)
+    period = periods.parse(args.report_kind, args.period, args.today or date.today())
+    sources = Sources(
+        inventory,
+        access_logs=args.access_log,
+        evidence_dir=args.evidence,
+        policy_view=args.policy_view,
+        access_policy=args.access_policy,
+        register=args.register,
+        plan=args.plan,
+        rules_dir=args.rules,
+        director=args.for_director,
+    )
+    report = build(sources, period)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{period.kind}-{period.label}" + ("-director" if args.for_director else "")
+    files = {}
+    for suffix, writer in (
+        (".docx", render.write_docx),
+        (".xlsx", render.write_xlsx),
+        (".html", render.write_html),
+    ):
+        final = args.out / f"{stem}{suffix}"
+        temporary = args.out / f".{stem}{suffix}.part"
+        writer(report, temporary)
+        files[temporary] = final
+    _publish(files)
+    for problem in report.problems:
+        print(_("warning: {problem}").format(problem=problem))
+    for final in files.values():
+        print(final)
+    return 0
+
+
+def run_rules(args) -> int:
+    from akm.inventory import load_inventory
+    from akm.report import rules
+
+    inventory = load_inventory(args.inventory)
+    documents = rules.load_all(args.rules)
+    args.out.mkdir(parents=True, exist_ok=True)
+    final = args.out / "rules.docx"
+    temporary = args.out / ".rules.docx.part"
+    rules.write_docx(documents, inventory, temporary)
+    _publish({temporary: final})
+    print(final)
+    return 0

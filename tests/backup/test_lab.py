@@ -1,0 +1,150 @@
+"""The backup roles on the running virtual library: bak serves, srv backs up, restores and drills.
+
+Needs ``make lab`` (skipped otherwise). Secrets are generated for the run into a temporary extra-vars
+file, as ansible-vault would supply them in production.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from akm.inventory import load_inventory
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "inventory" / "lab"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    inv = load_inventory(LAB)
+    key = inv.lab.state_dir / "ssh" / "id_ed25519"
+    hosts = {name: str(inv.asset(name).address) for name in ("bak", "srv")}
+
+    def ssh(host: str, command: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(key),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=5",
+                "-o",
+                "LogLevel=ERROR",
+                f"root@{hosts[host]}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{host}: {command}: {proc.stderr.strip()}")
+        return proc
+
+    if not key.exists():
+        pytest.skip("the lab is not set up (make lab)")
+    for host in hosts:
+        try:
+            if ssh(host, "true", check=False, timeout=15).returncode != 0:
+                pytest.skip(f"lab machine {host} does not answer (make lab)")
+        except subprocess.TimeoutExpired:
+            pytest.skip(f"lab machine {host} does not answer (make lab)")
+    return ssh
+
+
+@pytest.fixture(scope="module")
+def deployed(lab, tmp_path_factory):
+    extra = tmp_path_factory.mktemp("vault") / "secrets.yml"
+    extra.write_text(
+        f"vault_backup_restic_password: {secrets.token_urlsafe(24)}\n"
+        f"vault_backup_rest_secret: {secrets.token_urlsafe(24)}\n"
+    )
+    extra.chmod(0o600)
+    lab("srv", "mkdir -p /srv/archive/av /srv/elibrary /srv/shares && rm -rf /var/lib/akm/evidence/backup")
+    # The secrets are new for each run, so a repository left by an earlier run cannot be opened.
+    lab("bak", "rm -rf /srv/akm-restic/srv")
+
+    def playbook(name: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ansible-playbook", "-i", str(LAB / "akm.yml"), str(REPO / "playbooks" / name), "-e", f"@{extra}", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=1200,
+        )
+
+    proc = playbook("backup.yml", "--limit", "bak,srv")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return playbook
+
+
+def latest(lab, kind: str) -> dict:
+    out = lab("srv", f"cat $(ls -t /var/lib/akm/evidence/backup/{kind}-srv-*.json | head -1)").stdout
+    return json.loads(out)
+
+
+def test_backup_restore_drill_and_append_only_on_the_lab(lab, deployed):
+    master = "/srv/archive/av/lab-test-master.wav"
+    lab("srv", f"head -c 3000000 /dev/urandom > {master} && akm-backup fixity build /srv/archive/av")
+    digest = lab("srv", f"sha256sum {master}").stdout.split()[0]
+
+    lab("srv", "systemctl start akm-backup.service")
+    run = latest(lab, "run")
+    assert run["result"] == "ok", run
+    assert {c["data_class"] for c in run["classes"]} >= {"av_masters", "configs"}
+    assert "@" not in run["repository"]
+
+    target = f"/var/lib/akm/restore/lab-test-{secrets.token_hex(4)}"
+    proc = deployed(
+        "restore.yml",
+        "-e",
+        "restore_host=srv",
+        "-e",
+        "restore_data_class=av_masters",
+        "-e",
+        f"restore_path={master}",
+        "-e",
+        f"restore_target={target}",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert lab("srv", f"sha256sum {target}{master}").stdout.split()[0] == digest
+
+    lab("srv", "systemctl start akm-backup-drill@av_masters.service")
+    drill = latest(lab, "drill")
+    assert drill["result"] == "ok" and drill["files"], drill
+
+    lab("srv", "systemctl start akm-backup-check.service")
+    check = latest(lab, "check")
+    assert check["result"] == "ok" and check["subset"].endswith("/30"), check
+
+    probe = (
+        "import os, urllib.request, urllib.parse, base64, json\n"
+        "url = urllib.parse.urlsplit(os.environ['AKM_BACKUP_REPO'].removeprefix('rest:'))\n"
+        "auth = base64.b64encode(f'{url.username}:{url.password}'.encode()).decode()\n"
+        "base = f'http://{url.hostname}:{url.port}'\n"
+        "def call(method, path):\n"
+        "    req = urllib.request.Request(base + path, method=method, headers={'Authorization': 'Basic ' + auth})\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(req, timeout=10).status\n"
+        "    except urllib.error.HTTPError as exc:\n"
+        "        return exc.code\n"
+        "snaps = json.load(urllib.request.urlopen(urllib.request.Request(base + '/srv/snapshots/',\n"
+        "    headers={'Authorization': 'Basic ' + auth}), timeout=10))\n"
+        "print(call('DELETE', '/srv/snapshots/' + snaps[0]), call('GET', '/gw/keys/'))\n"
+    )
+    out = lab("srv", "set -a; . /etc/akm/backup/backup.env; python3 -c " + shlex.quote(probe)).stdout.split()
+    assert out == ["403", "403"]

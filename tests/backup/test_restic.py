@@ -1,0 +1,363 @@
+"""Real restic against the real append-only REST server on a free loopback port.
+
+Each test is one of the faults of issue 7; data is small and lives in pytest's tmp directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from backup_helpers import flip_byte, needs_restic, serving, tmpfs, write_random
+
+from akm.backup import jobs
+from akm.backup import restic as r
+
+pytestmark = needs_restic
+
+
+def common(restic_repo: r.Repo, ev: Path, host: str = "ws1") -> list[str]:
+    return [
+        "--repo",
+        restic_repo.url,
+        "--password-file",
+        str(restic_repo.password_file),
+        "--host",
+        host,
+        "--evidence-dir",
+        str(ev),
+        "--state-dir",
+        str(ev / "state"),
+    ]
+
+
+@pytest.fixture
+def archive(tmp_path):
+    root = tmp_path / "data" / "av"
+    write_random(root / "master-01.wav", 2 * 1024 * 1024)
+    write_random(root / "master-02.mkv", 1024 * 1024 + 3)
+    (root / "catalogue.txt").write_text("1. Navoiy kechasi\n", encoding="utf-8")
+    return root
+
+
+def last_record(ev: Path, kind: str) -> dict:
+    paths = sorted((ev / "backup").glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    return json.loads(paths[-1].read_text())
+
+
+def test_deleted_file_is_restored_byte_identical(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    original = (archive / "master-01.wav").read_bytes()
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    run = last_record(ev, "run")
+    assert run["result"] == "ok" and run["classes"][0]["files_new"] == 3 and run["snapshot_ids"]
+    assert run["copy"]["result"] == "skipped"
+    (archive / "master-01.wav").unlink()
+    target = tmp_path / "restored"
+    assert (
+        akm(["backup", "restore", *common(restic_repo, ev), "--data-class", "audio_video", "--target", str(target)])
+        == 0
+    )
+    assert (target / str(archive).lstrip("/") / "master-01.wav").read_bytes() == original
+    assert last_record(ev, "restore")["snapshot_id"].startswith(run["snapshot_ids"][0])
+
+
+def test_restore_never_writes_into_a_non_empty_directory(restic_repo, archive, tmp_path, akm, capsys):
+    ev = tmp_path / "ev"
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    assert akm(["backup", "restore", *common(restic_repo, ev), "--target", str(archive)]) == 2
+    assert "backup.restore-target-not-empty" in capsys.readouterr().out
+    assert akm(["backup", "restore", *common(restic_repo, ev)]) == 2
+    assert "backup.restore-no-target" in capsys.readouterr().out
+
+
+def test_flipped_byte_in_a_pack_is_found_by_the_data_check(restic_repo, archive, server, tmp_path, akm, capsys):
+    ev = tmp_path / "ev"
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "structure"]) == 0
+    packs = sorted((Path(server.store.root) / "ws1" / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    biggest = [p for p in packs if p.is_file()][-1]
+    flip_byte(biggest, biggest.stat().st_size // 2)
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 1
+    record = last_record(ev, "check")
+    assert record["result"] == "error" and record["subset"] == "all"
+    assert record["errors"][0]["code"] == "backup.check-failed"
+    assert list((ev / "alerts").glob("backup-backup-check-failed-*.json"))
+
+
+def test_rotating_subset_check_records_what_was_read(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    seen = []
+    for _ in range(4):
+        assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "subset", "--subsets", "3"]) == 0
+        seen.append(last_record(ev, "check")["subset"])
+    assert seen == ["1/3", "2/3", "3/3", "1/3"]
+
+
+def test_killed_backup_leaves_a_consistent_repository_and_the_next_run_succeeds(restic_repo, tmp_path, akm):
+    ev = tmp_path / "ev"
+    big = tmp_path / "data" / "big"
+    write_random(big / "tape.wav", 24 * 1024 * 1024)
+    proc = subprocess.Popen(
+        ["restic", "backup", "--limit-upload", "2048", "--host", "ws1", str(big)],
+        env=restic_repo.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    locks = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        locks = jobs.list_locks(restic_repo)
+        if locks:
+            time.sleep(1.5)
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the slow backup finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert jobs.list_locks(restic_repo), "a killed restic leaves its lock behind"
+    assert akm(["backup", "check", *common(restic_repo, ev)]) == 0
+    assert last_record(ev, "check")["locks_removed"]
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={big}"]) == 0
+    assert last_record(ev, "run")["result"] == "ok"
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 0
+    assert jobs.list_locks(restic_repo) == []
+
+
+def test_stale_lock_is_removed_by_the_next_run(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    proc = subprocess.Popen(
+        ["restic", "backup", "--limit-upload", "512", "--host", "ws1", str(archive)],
+        env=restic_repo.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not jobs.list_locks(restic_repo) and proc.poll() is None:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert jobs.list_locks(restic_repo)
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert last_record(ev, "run")["locks_removed"]
+
+
+def test_wrong_password_is_a_clear_error(restic_repo, archive, tmp_path, akm, capsys):
+    ev = tmp_path / "ev"
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not the password\n")
+    args = common(restic_repo, ev)
+    args[args.index("--password-file") + 1] = str(wrong)
+    assert akm(["backup", "run", *args, "--source", f"audio_video={archive}"]) == 2
+    assert "backup.wrong-password" in capsys.readouterr().err
+    record = last_record(ev, "run")
+    assert record["result"] == "error" and record["errors"][0]["code"] == "backup.wrong-password"
+
+
+def test_full_target_disk_is_a_clear_error_with_an_alert(password_file, tmp_path, akm, capsys):
+    ev = tmp_path / "ev"
+    source = tmp_path / "data" / "share"
+    write_random(source / "big.bin", 12 * 1024 * 1024)
+    with tmpfs(tmp_path / "small", "4m") as root, serving(root) as srv:
+        restic_repo = r.Repo(srv.url + "ws1/", password_file, tmp_path / "cache")
+        jobs.init_repository(restic_repo)
+        code = akm(["backup", "run", *common(restic_repo, ev), "--source", f"staff_share={source}"])
+        assert code == 2
+        assert "backup.target-full" in capsys.readouterr().err
+        record = last_record(ev, "run")
+        assert record["result"] == "error"
+        assert record["classes"][0]["errors"][-1]["code"] == "backup.target-full"
+        alerts = [json.loads(p.read_text()) for p in (ev / "alerts").glob("*.json")]
+        assert [a["code"] for a in alerts] == ["backup.target-full"]
+
+
+def test_client_cannot_delete_snapshots(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"])
+    snapshot = last_record(ev, "run")["snapshot_ids"][0]
+    forget = r.run(restic_repo, ["forget", snapshot], fast_fail=False, timeout=300)
+    assert forget.returncode != 0
+    assert r.classify(forget) == "backup.forbidden"
+    listed = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json"])).stdout)
+    assert [s["id"][: len(snapshot)] for s in listed] == [snapshot]
+    assert jobs.list_locks(restic_repo) == []
+
+
+def test_bit_rotted_master_is_flagged_by_fixity_and_restored_from_backup(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    flip_byte(archive / "master-02.mkv", 777)
+    assert akm(["fixity", "verify", str(archive), "--evidence-dir", str(ev)]) == 1
+    damaged = last_record(ev, "fixity-verify")["changed"]
+    assert [d["path"] for d in damaged] == ["master-02.mkv"]
+    assert (
+        akm(
+            [
+                "backup",
+                "restore",
+                *common(restic_repo, ev),
+                "--data-class",
+                "audio_video",
+                "--include",
+                str(archive / "master-02.mkv"),
+                "--in-place",
+            ]
+        )
+        == 0
+    )
+    assert akm(["fixity", "verify", str(archive), "--evidence-dir", str(ev)]) == 0
+    assert last_record(ev, "fixity-verify")["unchanged"] == 3
+
+
+def test_absent_removable_disk_is_a_soft_failure(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    not_mounted = tmp_path / "usb"
+    not_mounted.mkdir()
+    assert (
+        akm(
+            [
+                "backup",
+                "run",
+                *common(restic_repo, ev),
+                "--source",
+                f"audio_video={archive}",
+                "--removable",
+                str(not_mounted),
+            ]
+        )
+        == 0
+    )
+    record = last_record(ev, "run")
+    assert record["result"] == "ok"
+    assert record["copy"]["result"] == "soft-failure"
+    assert os.listdir(not_mounted) == []
+
+
+def test_mounted_removable_disk_gets_a_second_copy(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    with tmpfs(tmp_path / "usb", "64m") as usb:
+        assert (
+            akm(
+                [
+                    "backup",
+                    "run",
+                    *common(restic_repo, ev),
+                    "--source",
+                    f"audio_video={archive}",
+                    "--removable",
+                    str(usb),
+                ]
+            )
+            == 0
+        )
+        record = last_record(ev, "run")
+        assert record["copy"]["result"] == "ok"
+        copy = r.Repo(str(usb / "akm-restic" / "ws1"), restic_repo.password_file, tmp_path / "cache")
+        copied = json.loads(r.ensure(r.run(copy, ["snapshots", "--json"])).stdout)
+        assert [s["tags"] for s in copied] == [["akm", "class:audio_video"]]
+        r.ensure(r.run(copy, ["check", "--read-data"]))
+
+
+def test_retention_per_data_class_runs_on_the_backup_machine(server, restic_repo, tmp_path, akm):
+    ev = tmp_path / "ev"
+    share = tmp_path / "data" / "share"
+    write_random(share / "doc.odt", 1000)
+    masters = tmp_path / "data" / "av"
+    write_random(masters / "m.wav", 1000)
+    for day in ("2026-11-20", "2026-11-21", "2026-11-22"):
+        for cls, path in (("staff_share", share), ("audio_video", masters)):
+            r.ensure(
+                r.run(
+                    restic_repo,
+                    [
+                        "backup",
+                        "--host",
+                        "ws1",
+                        "--tag",
+                        "akm",
+                        "--tag",
+                        f"class:{cls}",
+                        "--time",
+                        f"{day} 03:00:00",
+                        str(path),
+                    ],
+                )
+            )
+    classes = tmp_path / "data-classes.json"
+    classes.write_text(
+        json.dumps({"audio_video": {"retention": {"keep_all": True}}, "staff_share": {"retention": {"daily": 1}}})
+    )
+    args = ["backup", "prune", "--root", str(server.store.root), "--password-file", str(restic_repo.password_file)]
+    assert akm([*args, "--classes-file", str(classes), "--evidence-dir", str(ev)]) == 0
+    record = last_record(ev, "prune")
+    assert record["result"] == "ok", record
+    by_class = {c["data_class"]: c for c in record["repositories"][0]["classes"]}
+    assert by_class["audio_video"] == {"data_class": "audio_video", "policy": "keep-all", "removed": 0}
+    assert by_class["staff_share"]["removed"] == 2
+    left = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json"])).stdout)
+    counts = {}
+    for snap in left:
+        counts[snap["tags"][1]] = counts.get(snap["tags"][1], 0) + 1
+    assert counts == {"class:audio_video": 3, "class:staff_share": 1}
+    r.ensure(r.run(restic_repo, ["check"]))
+
+
+def test_restore_drill_verifies_a_sample_against_fixity_and_snapshot(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
+    assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 0
+    record = last_record(ev, "drill")
+    assert record["result"] == "ok" and len(record["files"]) == 3
+    assert {f["fixity"] for f in record["files"]} == {"match"}
+    assert {f["snapshot"] for f in record["files"]} == {"match"}
+    assert not any((tmp_path / "scratch").iterdir())
+
+
+def test_restore_drill_catches_a_master_that_rotted_before_its_backup(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    assert akm(["fixity", "build", str(archive), "--evidence-dir", str(ev)]) == 0
+    flip_byte(archive / "master-01.wav", 4096)
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
+    assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 1
+    record = last_record(ev, "drill")
+    bad = [f["path"] for f in record["files"] if f["result"] == "failed"]
+    assert bad == [str(archive / "master-01.wav")]
+    assert list((ev / "alerts").glob("backup-backup-drill-failed-*.json"))
+
+
+def test_restic_through_an_authenticated_private_repository(password_file, tmp_path, akm):
+    import hashlib
+
+    from akm.backup.restserver import RestServer
+
+    root = tmp_path / "auth"
+    root.mkdir()
+    server = RestServer(root, users={"ws1": hashlib.sha256(b"ws1-token").hexdigest()})
+    server.start_thread()
+    try:
+        host, port = server.server_address[:2]
+        repo = r.Repo(f"rest:http://ws1:ws1-token@{host}:{port}/ws1/", password_file, tmp_path / "cache")
+        assert jobs.init_repository(repo)
+        data = tmp_path / "data"
+        write_random(data / "f.bin", 100_000)
+        ev = tmp_path / "ev"
+        assert akm(["backup", "run", *common(repo, ev), "--source", f"configs={data}"]) == 0
+        record = last_record(ev, "run")
+        assert "ws1-token" not in json.dumps(record)
+        other = r.Repo(f"rest:http://ws1:ws1-token@{host}:{port}/ws2/", password_file, tmp_path / "cache2")
+        probe = r.run(other, ["init"], fast_fail=False, timeout=120)
+        assert probe.returncode != 0
+        assert not (root / "ws2").exists()
+    finally:
+        server.shutdown()
+        server.server_close()

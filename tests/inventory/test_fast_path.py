@@ -1,0 +1,288 @@
+"""The fast way of reading YAML never changes what a file means.
+
+:func:`akm.yamlsource.load_plain` (yaml-rs, YAML 1.2) may only return data when it equals what the
+located reading (:func:`akm.yamlsource.load_yaml`, libyaml, YAML 1.1) returns for the same file and that
+reading finds no problem. These tests feed both readers texts on which the two parsers disagree, and a
+few thousand generated ones, and compare the results value by value and type by type.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+import yaml_rs
+
+from akm.inventory import InventoryError, load_inventory, synthetic
+from akm.inventory import load as inventory_load
+from akm.yamlsource import load_plain, load_yaml
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+TODAY = date(2026, 11, 25)
+
+
+def same(a, b) -> bool:
+    """Equal values of the same types all the way down (``True == 1`` and ``1 == 1.0`` do not count)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def plain_types(value):
+    """*value* with located containers turned into plain ones, for comparing with :func:`load_plain`."""
+    if isinstance(value, dict):
+        return {k: plain_types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_types(v) for v in value]
+    return value
+
+
+def check_agreement(path: Path) -> bool:
+    """Assert that the fast reading of *path* is either declined or equal to the located one; return
+    whether it was taken."""
+    fast = load_plain(path)
+    located, problems = load_yaml(path)
+    if fast is None:
+        return False
+    assert not problems, f"{path.read_text()!r}: the fast way vouched for a file with problems {problems}"
+    assert same(fast, plain_types(located)), f"{path.read_text()!r}: {fast!r} != {located!r}"
+    return True
+
+
+def parsers_disagree(text: str) -> bool:
+    """Whether yaml-rs and libyaml, left to themselves, read *text* differently."""
+    try:
+        rs = yaml_rs.loads(text)
+    except Exception:
+        rs = "<error>"
+    try:
+        py = yaml.load(text, Loader=yaml.CSafeLoader)
+    except Exception:
+        py = "<error>"
+    return not same(rs, py)
+
+
+DISAGREEING = [
+    "a: yes\n",
+    "a: On\n",
+    "a: 012\n",
+    "a: 08\n",
+    "a: 0o12\n",
+    "a: 0X1F\n",
+    "a: _1\n",
+    "a: 1e3\n",
+    "a: 1:30\n",
+    "a: 190:20:30\n",
+    "mac: 52:54:00:12:34:56\n",
+    "a: 2024-13-01\n",
+    "a: 2024-02-30\n",
+    "a: 2024-01-10 10:00\n",
+    "a: '2024-01-10'\n",
+    'a: "2024-01-10T10:00:00"\n',
+    "a: =\n",
+    "a: <<\n",
+    "a: [1, 012]\n",
+    "a: {b: 0o7}\n",
+    "- 012\n",
+    "no: 1\n",
+    "a: b\n---\nc: d\n",
+]
+# Disagreements, or constructs outside the subset that the fast way declines without trying.
+DECLINED = [
+    *DISAGREEING,
+    "a: !!str 12\n",
+    "a: &x 1\nb: *x\n",
+    "a: {b: 1}\nc:\n  <<: {b: 2}\n",
+    "a: |\n  text\n",
+    "a: >-\n  folded\n",
+    "? [a, b]\n: c\n",
+    '{"a":1}\n',
+    "a: 'it''s'\r\nb: c\r\n",
+    "a:\tb\n",
+    'a: "tab\\tinside"\n',
+    "a: b\u0085c\n",
+    "\ufeffa: b\n",
+    "%YAML 1.1\n---\na: b\n",
+    "a: b\n...\n",
+    "# a header\n---\na: b\n---\nc: d\n",
+    "---\na: b\n--- \nc: d\n",
+    "a: b\na: c\n",
+    # both read text here, but the fast way cannot see the quotes, so it declines what plain would not be
+    "a: 'yes'\nb: \"on\"\nc: '012'\n",
+    "a: [1, 2\n",
+    "- a\n- b\n",
+    "just text\n",
+    "",
+]
+AGREEING = [
+    "a: b\n",
+    "---\nassets:\n  - {hostname: pc-1, ip: 198.18.1.2, mac: '02:00:00:00:00:01'}\n",
+    "a: 12\nb: -3\nc: +4\nd: 0\ne: 1_000\n",
+    "a: true\nb: False\nc: null\nd: ~\ne:\n",
+    "purchased: 2024-01-10\nwarranty_until: 2027-01-10\n",
+    "a: [x, y, {z: w}]\nb: {}\nc: []\n",
+    "model: Lenovo ThinkCentre neo 50s\nname: Oʻqish zali — kitob\n",
+    "a: 'x'\nb: \"y: z\"\nc: 'it''s'\n",
+    "a: plain words\n  folded on two lines\n",
+    "a: # a comment\n  - x # another\n",
+    "mac: 00:11:22:33:44:55\n",
+    "# a header\n\n---\na: b\n",
+    "---\n# data\na: b  # ---\nc: '---'\n",
+]
+
+
+# Corners of the grammar: the fast way may read or decline each, but must never read it differently.
+EDGES = [
+    "a: one\n  two\n\n  three\nb: c\n",
+    "a: 'one\n  two\n\n  three'\n",
+    'a: "one\n  two"\n',
+    "a: b   \nc: d # note\n",
+    "a: [x,\n  y, {z: w,\n  v: u}]\n",
+    "a:\n- b\n- c\n",
+    "- - a\n  - b\n- c\n",
+    "a:\nb: ~\nc: []\n",
+    "a: {b, c}\n",
+    "a: [b, c, ]\n",
+    "a: b: c\n",
+    "a:\n  b: 1\n c: 2\n",
+    "k" * 1100 + ": v\n",
+    "a: x\n#c\n  - y\n",
+    "a: 'x'y\n",
+    "a: -x\nb: - y\n",
+    "a: 1\n---\n",
+    "'a': 1\n\"b\": 2\n",
+    "a: 'O\u02bbzbek, \u00e7, \U0001f600'\n",
+]
+
+
+@pytest.mark.parametrize("text", EDGES)
+def test_corners_of_the_grammar_read_the_same_or_are_declined(text, tmp_path):
+    path = tmp_path / "case.yml"
+    path.write_text(text, encoding="utf-8")
+    check_agreement(path)
+
+
+@pytest.mark.parametrize("text", DISAGREEING)
+def test_each_disagreement_is_real(text):
+    assert parsers_disagree(text)
+
+
+@pytest.mark.parametrize("text", DECLINED)
+def test_the_fast_way_declines_what_it_cannot_vouch_for(text, tmp_path):
+    path = tmp_path / "case.yml"
+    path.write_bytes(text.encode("utf-8"))
+    assert load_plain(path) is None
+    check_agreement(path)
+
+
+@pytest.mark.parametrize("text", AGREEING)
+def test_the_fast_way_reads_what_both_agree_on(text, tmp_path):
+    path = tmp_path / "case.yml"
+    path.write_text(text, encoding="utf-8")
+    assert check_agreement(path), "the fast way should have vouched for this file"
+
+
+SCALARS = [
+    "a", "yes", "No", "on", "OFF", "y", "n", "true", "False", "null", "~", "Null", "", "0", "7", "-7", "+7",
+    "007", "0o7", "0x1f", "0X1F", "0b11", "_7", "7_0", "1_", "1.5", "1e3", "1.0e+3", ".5", "-.inf", ".NaN",
+    "1:30", "59:59", "2024-01-10", "2024-1-10", "2024-13-01", "2024-01-10 10:00:00", "2024-01-10T10:00",
+    "198.18.1.2", "02:00:00:00:00:01", "52:54:00:12:34:56", "pc-01", "AKM-0001", "<<", "=", "-", "a b",
+    "a: b", "#x", "x #y", "Oʻzbek", "'q'", '"q"', "'yes'", '"012"', "'2024-01-10'", "[a, 012]", "{k: on}",
+]  # fmt: skip
+
+
+BENIGN = ["a", "pc-01", "198.18.1.2", "'q'", "12", "true", "~", "2024-01-10", "Oʻzbek", "a b", "x #y", "[a, b]"]
+
+
+def scalar(rng: random.Random) -> str:
+    """Mostly ordinary values, so that many files are vouched for; often a tricky one."""
+    return rng.choice(BENIGN if rng.random() < 0.8 else SCALARS)
+
+
+def random_document(rng: random.Random, depth: int = 0) -> str:
+    """A small YAML text of block mappings and sequences and flow collections of tricky scalars."""
+    lines = []
+    indent = "  " * depth
+    for k in range(rng.randint(1, 4)):
+        key = rng.choice(["a", "b", "kind", "k" + str(k), "c", "yes", "012", "'n'", "1"])
+        roll = rng.random()
+        if roll < 0.2 and depth < 2:
+            lines.append(f"{indent}{key}:\n{random_document(rng, depth + 1)}")
+        elif roll < 0.35 and depth < 2:
+            items = "".join(f"{indent}  - {scalar(rng)}\n" for _ in range(rng.randint(1, 3)))
+            lines.append(f"{indent}{key}:\n{items}")
+        else:
+            lines.append(f"{indent}{key}: {scalar(rng)}\n")
+    return "".join(lines)
+
+
+def test_generated_documents_read_the_same_both_ways(tmp_path):
+    rng = random.Random(20261125)
+    path = tmp_path / "case.yml"
+    taken = 0
+    for _ in range(1500):
+        path.write_text(random_document(rng), encoding="utf-8")
+        taken += check_agreement(path)
+    assert taken > 200, "too few generated files were vouched for to show anything"
+
+
+def test_a_value_yaml_1_2_reads_as_text_is_still_reported(tmp_path, monkeypatch):
+    """yaml-rs reads ``model: yes`` as the text 'yes'; libyaml as true, which is not a model name."""
+    monkeypatch.chdir(tmp_path)
+    for source in (HERE / "base").iterdir():
+        shutil.copy(source, tmp_path / source.name)
+    assets = tmp_path / "assets.yml"
+    text = assets.read_text()
+    model_line = next(k for k, line in enumerate(text.splitlines(), 1) if line.strip().startswith("model:"))
+    lines = text.splitlines(keepends=True)
+    lines[model_line - 1] = lines[model_line - 1].split("model:")[0] + "model: yes\n"
+    assets.write_text("".join(lines))
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(tmp_path, today=TODAY)
+    found = [(p.code, p.file, p.line, p.field) for p in caught.value.problems]
+    assert found == [("schema.string_type", "assets.yml", model_line, "model")]
+
+
+def test_a_value_yaml_1_2_reads_as_a_number_stays_text(tmp_path):
+    """yaml-rs reads ``serial: 0o12`` as the number 8; libyaml, and so the inventory, as the text."""
+    for source in (HERE / "base").iterdir():
+        shutil.copy(source, tmp_path / source.name)
+    assets = tmp_path / "assets.yml"
+    text = assets.read_text()
+    serial = next(line.split("serial:")[1].strip() for line in text.splitlines() if "serial:" in line)
+    assets.write_text(text.replace(f"serial: {serial}", "serial: 0o12", 1))
+    inventory = load_inventory(tmp_path, today=TODAY)
+    assert "0o12" in {asset.serial for asset in inventory.assets}
+
+
+@pytest.mark.parametrize("inventory", ["production", "lab", "synthetic"])
+def test_both_ways_build_the_same_inventory(inventory, tmp_path, monkeypatch):
+    path = synthetic.write(tmp_path, assets=300) if inventory == "synthetic" else REPO / "inventory" / inventory
+    files = inventory_load.inventory_files(path)
+    fast = inventory_load._load_fast(files, path, TODAY)
+    assert fast is not None, "the shipped and synthetic inventories are read the fast way"
+    located = inventory_load._load_located(files, path, TODAY)
+    for name in ("centre", "departments", "rooms", "segments", "people", "data_classes", "assets", "lab"):
+        assert getattr(fast, name) == getattr(located, name), name
+    assert [a.address for a in fast.assets] == [a.address for a in located.assets]
+    last = fast.assets[-1]
+    assert fast.source_of(last).line == located.source_of(last).line
+    assert fast.source_of(last).file == located.source_of(last).file
+
+
+def test_a_check_of_the_synthetic_inventory_takes_the_fast_way(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise AssertionError("the located reading was used")
+
+    monkeypatch.setattr(inventory_load, "_load_located", refuse)
+    inventory = load_inventory(synthetic.write(tmp_path, assets=500), today=TODAY)
+    assert len(inventory.assets) == 500

@@ -1,0 +1,2 @@
+/ppp secret
+add name=u password=<redacted>

@@ -1,0 +1,2 @@
+/system identity
+set name=x

@@ -1,0 +1,53 @@
+"""Every case of the reports' bad-input corpus reports exactly its expected problems and never crashes.
+
+A case is a directory under ``bad/`` with one input file — ``access.log`` (Squid log), ``evidence.json``,
+``rules.yml``, ``register.csv`` or ``policy-view.yml`` — and ``expected.yml``: the malformed-line counts
+for a log, the problem codes for the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from akm.report import digitised, evidence, rules, squidlog
+from akm.report.build import ReportError, load_policy_view
+
+HERE = Path(__file__).parent / "bad"
+CASES = sorted(p.name for p in HERE.iterdir() if p.is_dir())
+
+
+def _codes(case: Path) -> list[str]:
+    if (case / "evidence.json").exists():
+        records, problems = evidence.read(case)
+        assert records == []
+        return [p.code for p in problems]
+    if (case / "rules.yml").exists():
+        document, problems = rules.load(case / "rules.yml")
+        assert document is None
+        return [p.code for p in problems]
+    if (case / "register.csv").exists():
+        items, problems = digitised.read_register(case / "register.csv")
+        assert items == []
+        return [p.code for p in problems]
+    with pytest.raises(ReportError) as caught:
+        load_policy_view(case / "policy-view.yml", "Asia/Tashkent")
+    return [p.code for p in caught.value.problems]
+
+
+def test_corpus_has_enough_cases():
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input(name):
+    case = HERE / name
+    expected = yaml.safe_load((case / "expected.yml").read_text())
+    if (case / "access.log").exists():
+        usage = squidlog.analyse(case / "access.log", squidlog.Attribution(), threads=1)
+        assert usage.malformed == expected["malformed"]
+        assert usage.requests == expected.get("requests", 0)
+    else:
+        assert sorted(_codes(case)) == sorted(expected["codes"])

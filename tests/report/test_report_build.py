@@ -1,0 +1,408 @@
+"""The periodic report: every figure checked against the sources it comes from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+
+from akm import i18n
+from akm.inventory import load_inventory
+from akm.report import periods, render
+from akm.report.build import Sources, build
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.setup("en")
+    yield
+    i18n.setup("en")
+
+
+def _commit(repo, message: str, when: str) -> None:
+    env = {
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", message], check=True, env=env)
+
+
+def _edit(path, asset: str, old: str, new: str) -> None:
+    text = path.read_text()
+    start = text.index(f"hostname: {asset}\n")
+    end = text.find("hostname:", start + 10)
+    end = len(text) if end < 0 else end
+    block = text[start:end]
+    assert old in block
+    path.write_text(text[:start] + block.replace(old, new, 1) + text[end:])
+
+
+@pytest.fixture(scope="module")
+def history_inventory(tmp_path_factory):
+    """A git repository whose inventory changes twice inside week 2026-W47 and once after it."""
+    repo = tmp_path_factory.mktemp("repo")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    shutil.copytree(ROOT / "inventory" / "lab", repo / "inventory" / "lab")
+    assets = repo / "inventory" / "lab" / "assets.yml"
+    _commit(repo, "initial", "2026-11-01T10:00:00+05:00")
+    _edit(assets, "oqish-02", "status: in_use", "status: in_repair")
+    _commit(repo, "oqish-02 to repair", "2026-11-17T11:00:00+05:00")
+    _edit(assets, "printer-akt", "status: in_use", "status: written_off")
+    _edit(assets, "raqam-01", "room: xona-203", "room: zal-201")
+    _edit(assets, "raqam-01", "department: raqamlashtirish", "department: oqish_zali")
+    _commit(repo, "printer written off, raqam-01 moved", "2026-11-19T15:00:00+05:00")
+    _edit(assets, "oqish-02", "status: in_repair", "status: in_use")
+    _commit(repo, "oqish-02 back", "2026-11-25T09:00:00+05:00")
+    return load_inventory(repo / "inventory" / "lab")
+
+
+def _table(section, key):
+    return next(t for t in section.tables if t.key == key)
+
+
+def _section(report, key):
+    return next(s for s in report.sections if s.key == key)
+
+
+def test_equipment_counts_and_changes_from_git(history_inventory):
+    report = build(Sources(history_inventory), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    section = _section(report, "equipment")
+    assert dict(map(tuple, _table(section, "equipment_status").rows)) == {"in use": 9, "written off": 1}
+    changes = [(row[2], row[3]) for row in _table(section, "equipment_changes").rows]
+    assert changes == [("oqish-02", "sent to repair"), ("raqam-01", "moved"), ("printer-akt", "written off")]
+    assert _table(section, "equipment_changes").rows[1][4] == "raqamlashtirish/xona-203 → oqish_zali/zal-201"
+    next_week = build(Sources(history_inventory), periods.parse("weekly", "2026-W48", date(2026, 12, 7)))
+    changes = [(row[2], row[3]) for row in _table(_section(next_week, "equipment"), "equipment_changes").rows]
+    assert changes == [("oqish-02", "back from repair")]
+
+
+def test_warranties_ending_soon(inventory):
+    report = build(Sources(inventory), periods.parse("monthly", "2026-11", date(2026, 12, 5)))
+    rows = _table(_section(report, "equipment"), "warranties").rows
+    assert [(r[1], r[3]) for r in rows] == [("xodim-01", date(2027, 2, 1))]
+
+
+@pytest.fixture
+def evidence_dir(tmp_path):
+    records = {
+        "b1.json": {
+            "kind": "backup.run",
+            "time": "2026-11-17T02:00:05+05:00",
+            "result": "ok",
+            "subject": "av_masters",
+            "bytes": 3 * 2**20,
+            "files": 12,
+        },
+        "b2.json": {
+            "kind": "backup.run",
+            "time": "2026-11-18T02:00:05+05:00",
+            "result": "failed",
+            "subject": "av_masters",
+            "summary": "disk full",
+        },
+        "b3.json": {
+            "kind": "backup.run",
+            "time": "2026-11-19T02:00:05+05:00",
+            "result": "ok",
+            "subject": "shares",
+            "bytes": 2**20,
+            "files": 3,
+        },
+        "f1.json": [
+            {
+                "kind": "fixity.verify",
+                "time": "2026-11-19T03:00:00+05:00",
+                "result": "ok",
+                "subject": "av_masters",
+            }
+        ],
+        "old.json": {
+            "kind": "backup.run",
+            "time": "2026-10-01T02:00:00+05:00",
+            "result": "ok",
+            "subject": "x",
+        },
+        "p1.json": {
+            "kind": "policy.push",
+            "time": "2026-11-20T12:00:00+05:00",
+            "result": "ok",
+            "who": "o.ismoilov",
+            "revision": "0123456789abcdef",
+            "approved_by": "d.karimova",
+            "changes": ["grant social"],
+        },
+        "bad.json": "{not json",
+        "nokind.json": {"time": "2026-11-20T12:00:00+05:00", "result": "ok"},
+    }
+    for name, data in records.items():
+        (tmp_path / name).write_text(data if isinstance(data, str) else json.dumps(data))
+    return tmp_path
+
+
+def test_evidence_sections(inventory, evidence_dir):
+    report = build(
+        Sources(inventory, evidence_dir=evidence_dir), periods.parse("weekly", "2026-W47", date(2026, 11, 30))
+    )
+    backups = _section(report, "backups")
+    assert backups.paragraphs[0] == "4 records: succeeded: 3, failed: 1."
+    assert _table(backups, "backups_last").rows == [
+        ["av_masters", "2026-11-17 02:00", 3.0, 12],
+        ["shares", "2026-11-19 02:00", 1.0, 3],
+    ]
+    access = _section(report, "access")
+    assert _table(access, "access_pushes").rows == [
+        ["2026-11-20 12:00", "o.ismoilov", "0123456789", "d.karimova", "succeeded", "grant social"]
+    ]
+    assert sorted(p.split(": ")[-1].split(" (")[0] for p in report.problems) == [
+        "not a readable JSON file — fix or remove the file",
+        "required field missing or not text — see docs/reports.md",
+    ]
+
+
+def test_sections_without_records_say_so(inventory, evidence_dir):
+    report = build(
+        Sources(inventory, evidence_dir=evidence_dir), periods.parse("weekly", "2026-W30", date(2026, 11, 30))
+    )
+    for key in ("drift", "access", "users", "backups", "network", "digitised"):
+        section = _section(report, key)
+        assert section.no_data, key
+        assert section.paragraphs[-1] == "No data for the period."
+        assert section.tables == []
+
+
+def test_users_history_section(inventory, small_log):
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    users = _section(report, "users")
+    assert users.paragraphs[0].startswith("7 malformed log lines were skipped: ")
+    assert users.paragraphs[1] == "7 requests, 0 MiB, 3 denied."
+    assert [r[0] for r in _table(users, "users_departments").rows] == [
+        "Readers' hall",
+        "ICT and Digitization Service",
+        "Digitization section",
+        "unknown",
+    ]
+    assert [r[1] for r in _table(users, "users_departments").rows] == [2, 3, 1, 1]
+    assert not any(t.key == "users_people" for t in users.tables)
+    director = build(
+        Sources(inventory, access_logs=[small_log], director=True),
+        periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
+    )
+    people = _table(_section(director, "users"), "users_people").rows
+    assert [(r[0], r[1]) for r in people] == [("Nodira Toshmatova", 3), ("Jasur Qodirov", 1)]
+
+
+def test_digitised_resources_against_plan(inventory, tmp_path):
+    register = tmp_path / "register.csv"
+    register.write_text(
+        "id,collection,type,format,pages,minutes,bytes,date\n"
+        "EK-1,Oʻlkashunoslik,book,PDF/A,200,,1048576,2026-03-01\n"
+        "EK-2,Oʻlkashunoslik,book,PDF/A,100,,1048576,2026-11-18\n"
+        "AV-1,Folklor,audio,FLAC,,45,2097152,2026-11-19\n"
+        "AV-2,Folklor,audio,FLAC,,30,2097152,2026-12-02\n"
+        "BAD,Folklor,cassette,?,,,,yesterday\n"
+    )
+    plan = tmp_path / "plan.yml"
+    plan.write_text(
+        "year: 2026\ntargets:\n  - {collection: Oʻlkashunoslik, items: 4}\n  - {collection: Folklor, items: 10}\n"
+    )
+    report = build(
+        Sources(inventory, register=register, plan=plan),
+        periods.parse("monthly", "2026-11", date(2026, 12, 5)),
+    )
+    section = _section(report, "digitised")
+    assert _table(section, "digitised_collections").rows == [
+        ["Folklor", 1, 1, 0, 45, 2.0, 10, 10.0],
+        ["Oʻlkashunoslik", 2, 1, 300, 0, 2.0, 4, 50.0],
+    ]
+    assert "register.csv:6" in section.paragraphs[0]
+
+
+def test_uzbek_is_the_default_with_babel_formats(inventory, small_log, tmp_path):
+    i18n.setup("uz")
+    period = periods.parse("monthly", "2026-11", date(2026, 12, 5))
+    assert period.title() == "noyabr, 2026"
+    assert periods.parse("quarterly", "2026-Q4", date(2027, 1, 5)).title() == "2026-yil 4-chorak"
+    report = build(Sources(inventory, access_logs=[small_log]), period)
+    html = render.write_html(report, tmp_path / "r.html").read_text()
+    assert '<html lang="uz">' in html
+    assert "<title>Oylik hisobot: 2026-11</title>" in html
+    assert '<p class="nodata">Davr uchun maʼlumot yoʻq.</p>' in html
+    assert "<td>Oʻquvchilar zali</td>" in html
+    assert render.cell_text(1234567) == "1\xa0234\xa0567"
+    assert render.cell_text(date(2027, 2, 1)) == "1-fev, 2027"
+
+
+def test_files_are_written_and_readable(inventory, small_log, tmp_path):
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("annual", "2026", date(2027, 1, 5)))
+    docx = render.write_docx(report, tmp_path / "r.docx")
+    text = "\n".join(p.text for p in Document(str(docx)).paragraphs)
+    assert inventory.centre.name in text
+    assert inventory.director.name in text
+    book = load_workbook(render.write_xlsx(report, tmp_path / "r.xlsx"))
+    register = book["register"]
+    assert register.max_row == 2 + len(inventory.assets)
+    hosts = book["users_hosts"]
+    assert sum(hosts.cell(row=r, column=3).value for r in range(3, hosts.max_row + 1)) == 8
+    html = render.write_html(report, tmp_path / "r.html").read_text()
+    assert html.count("<svg") == 2 and "<script" not in html
+    assert render.write_html(report, tmp_path / "again.html").read_text() == html
+
+
+@pytest.mark.skipif(
+    shutil.which("soffice") is None,
+    reason="LibreOffice (soffice) is not installed: "
+    "apt-get install libreoffice-writer-nogui to run the DOCX → PDF check",
+)
+def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
+    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    docx = render.write_docx(report, tmp_path / "weekly.docx")
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(docx),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    pdf = tmp_path / "weekly.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftoppm"):
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+            check=True,
+            timeout=120,
+        )
+        page = next(tmp_path.glob("page*.png"))
+        assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and page.stat().st_size > 5000
+
+
+def test_cli_writes_three_files_and_reports_bad_input_without_traceback(tmp_path, small_log, capsys):
+    from akm.cli import main
+
+    inventory = str(ROOT / "inventory" / "lab")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--lang",
+            "en",
+            "report",
+            "weekly",
+            "--period",
+            "2026-W47",
+            "--inventory",
+            inventory,
+            "--access-log",
+            str(small_log),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "weekly-2026-W47.docx",
+        "weekly-2026-W47.html",
+        "weekly-2026-W47.xlsx",
+    ]
+    assert (
+        main(
+            [
+                "--lang",
+                "en",
+                "report",
+                "monthly",
+                "--period",
+                "2026-13",
+                "--inventory",
+                inventory,
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 2
+    )
+    assert "'2026-13' is not a monthly period" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_long_tables_are_cut_on_paper_but_whole_in_xlsx(inventory, tmp_path):
+    from akm.report.squidgen import generate
+
+    clients = [(f"{inventory.segments['readers'].subnet.network_address + 100 + k}", "-") for k in range(40)]
+    log = generate(tmp_path / "a.log", 2000, clients, ["a.example"], datetime(2026, 11, 17, tzinfo=UTC), 3600)
+    report = build(Sources(inventory, access_logs=[log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    html = render.write_html(report, tmp_path / "r.html").read_text()
+    assert "30 of 40 rows shown; all are in the XLSX file, sheet users_hosts." in html
+    book = load_workbook(render.write_xlsx(report, tmp_path / "r.xlsx"))
+    assert book["users_hosts"].max_row == 2 + 40
+
+
+def test_policy_view_file_drives_the_restricted_checks(inventory, small_log, tmp_path):
+    view = tmp_path / "view.yml"
+    view.write_text(
+        "categories: {social: [social.example], video: [video.example]}\n"
+        "restricted_for: [segment:readers]\n"
+        "grants:\n  - {person: n.toshmatova, category: social, from: 2026-11-16, until: 2026-11-17}\n"
+    )
+    report = build(
+        Sources(inventory, access_logs=[small_log], policy_view=view),
+        periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
+    )
+    users = _section(report, "users")
+    assert _table(users, "users_restricted").rows == [
+        ["allowed by grant", 0],
+        ["denied as intended", 1],
+        ["anomaly: let through without a grant", 1],
+        ["denied although a grant was in force", 0],
+    ]
+    assert _table(users, "users_anomalies").rows == [
+        ["oqish-02", "video", "video.example", "anomaly: let through without a grant", 1]
+    ]
+
+
+def test_restricted_checks_from_the_lab_access_policy(inventory, tmp_path):
+    """policies/access/lab: readers are restricted from social sites; n.toshmatova has a grant."""
+    staff = inventory.asset("xodim-01").ip_on("staff")
+    reader = inventory.asset("oqish-01").ip_on("readers")
+    line = "{t} 100 {ip} {st} 10 CONNECT www.facebook.com:443 {user} HIER_DIRECT/198.18.0.1 -"
+    log = tmp_path / "access.log"
+    log.write_text(
+        "\n".join(
+            [
+                line.format(t="1795330800.000", ip=staff, st="TCP_TUNNEL/200", user="n.toshmatova"),
+                line.format(t="1795330801.000", ip=reader, st="TCP_DENIED/403", user="-"),
+                line.format(t="1795330802.000", ip=reader, st="TCP_TUNNEL/200", user="-"),
+            ]
+        )
+        + "\n"
+    )
+    report = build(
+        Sources(inventory, access_logs=[log], access_policy=ROOT / "policies" / "access" / "lab"),
+        periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
+    )
+    rows = dict(map(tuple, _table(_section(report, "users"), "users_restricted").rows))
+    assert rows == {
+        "allowed by grant": 0,
+        "denied as intended": 1,
+        "anomaly: let through without a grant": 1,
+        "denied although a grant was in force": 0,
+    }

@@ -1,0 +1,182 @@
+"""The users' history engine on a log whose every figure is known."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from akm.report.squidgen import generate
+from akm.report.squidlog import CategoryRule, Grant, SquidLogError, analyse, attribution_from
+
+T0 = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
+"""The fixture log's reference time (same as conftest.T0)."""
+
+CATEGORIES = [CategoryRule("social.example", "social"), CategoryRule("video.example", "video")]
+GRANTS = [
+    Grant("person", "n.toshmatova", "social", T0, T0 + timedelta(hours=1), "ticket-1"),
+    Grant("department", "raqamlashtirish", "social", T0, T0 + timedelta(days=1), "ticket-2"),
+]
+
+
+@pytest.fixture(scope="module")
+def usage(small_log, inventory):
+    return analyse(
+        small_log,
+        attribution_from(inventory),
+        CATEGORIES,
+        GRANTS,
+        since=T0 - timedelta(days=1),
+        until=T0 + timedelta(days=1),
+        threads=1,
+    )
+
+
+def test_every_line_is_counted_or_explained(usage):
+    assert usage.lines == 15
+    assert usage.requests == 7
+    assert usage.malformed == {
+        "bad-address": 1,
+        "bad-size": 1,
+        "bad-status": 1,
+        "bad-time": 1,
+        "too-few-fields": 2,
+        "too-many-fields": 1,
+    }
+    assert usage.skipped == 7
+    assert dict(usage.malformed_samples)["bad-address"].split()[0] == "not-an-ip"
+    assert usage.outside == 1
+
+
+def test_per_host_totals(usage):
+    hosts = {row["host"] or row["ip"]: row for row in usage.by_host}
+    assert {k: (v["requests"], v["bytes"], v["denied"]) for k, v in hosts.items()} == {
+        "xodim-01": (3, 6900, 1),
+        "oqish-01": (1, 3900, 1),
+        "oqish-02": (1, 5000, 0),
+        "raqam-01": (1, 3900, 1),
+        str(usage.by_host[-1]["ip"]): (1, 700, 0),
+    }
+    assert hosts["xodim-01"]["department"] == "akt"
+    assert usage.by_host[-1]["host"] is None
+
+
+def test_per_department_and_person(usage):
+    departments = {row["department"]: (row["requests"], row["bytes"]) for row in usage.by_department}
+    assert departments == {
+        "akt": (3, 6900),
+        "oqish_zali": (2, 8900),
+        "raqamlashtirish": (1, 3900),
+        "": (1, 700),
+    }
+    people = {row["login"]: (row["person"], row["requests"], row["denied"]) for row in usage.by_person}
+    assert people == {"n.toshmatova": ("Nodira Toshmatova", 3, 1), "j.qodirov": ("Jasur Qodirov", 1, 1)}
+
+
+def test_top_sites_are_domains_in_lower_case(usage):
+    top = {row["domain"]: (row["requests"], row["bytes"]) for row in usage.top_sites[("all", "all")]}
+    assert top == {
+        "kitob.example.uz": (2, 1700),
+        "www.social.example": (2, 5900),
+        "social.example": (2, 7800),
+        "video.example": (1, 5000),
+    }
+
+
+def test_restricted_requests_checked_against_grants_at_that_moment(usage):
+    assert usage.restricted == {
+        "allowed_by_grant": 1,
+        "denied_as_intended": 2,
+        "anomaly": 1,
+        "denied_despite_grant": 1,
+    }
+    outcome = {(row["host"], row["outcome"]) for row in usage.restricted_rows}
+    assert outcome == {
+        ("xodim-01", "allowed_by_grant"),
+        ("xodim-01", "denied_as_intended"),
+        ("oqish-01", "denied_as_intended"),
+        ("oqish-02", "anomaly"),
+        ("raqam-01", "denied_despite_grant"),
+    }
+
+
+def test_period_without_traffic_is_empty(small_log, inventory):
+    empty = analyse(
+        small_log,
+        attribution_from(inventory),
+        since=T0 + timedelta(days=100),
+        until=T0 + timedelta(days=101),
+        threads=1,
+    )
+    assert empty.requests == 0
+    assert empty.by_host == [] and empty.top_sites == {}
+    assert empty.malformed["bad-time"] == 1
+
+
+def test_missing_log_is_a_problem_not_a_traceback(tmp_path, inventory):
+    with pytest.raises(SquidLogError) as caught:
+        analyse(tmp_path / "nope.log", attribution_from(inventory))
+    assert caught.value.problems[0].code == "report.log-missing"
+
+
+def test_binary_garbage_never_crashes(tmp_path, inventory):
+    path = tmp_path / "garbage.log"
+    path.write_bytes(
+        b"\xff\xfe\x00garbage\n" * 3 + b"1764028800.000 1 198.18.30.11 TCP_MISS/200 5 GET http://a.b/ - H/- -\n"
+    )
+    usage = analyse(path, attribution_from(inventory), threads=1)
+    assert usage.requests == 1
+    assert usage.skipped == 3
+
+
+def test_generated_log_totals(tmp_path, inventory):
+    clients = [
+        (str(inventory.asset("oqish-01").ip_on("readers")), "-"),
+        (str(inventory.asset("xodim-01").ip_on("staff")), "n.toshmatova"),
+    ]
+    path = generate(tmp_path / "gen.log", 5000, clients, ["a.example", "b.example"], T0, 3600, bad_every=100)
+    usage = analyse(path, attribution_from(inventory), threads=1)
+    assert usage.lines == 5000
+    assert usage.skipped == 50
+    assert usage.requests == 4950
+    assert sum(row["requests"] for row in usage.by_host) == 4950
+
+
+def test_group_straddling_a_grant_end_is_resolved_per_request(tmp_path, inventory):
+    """The same host and site before and after the grant ended: one allowed by grant, one anomaly."""
+    ip = inventory.asset("xodim-01").ip_on("staff")
+    lines = [
+        f"{(T0 + timedelta(seconds=s)).timestamp():.3f}    100 {ip} TCP_TUNNEL/200 10 CONNECT "
+        f"www.social.example:443 n.toshmatova HIER_DIRECT/198.18.0.1 -"
+        for s in (10, 7200)
+    ]
+    path = tmp_path / "straddle.log"
+    path.write_text("\n".join(lines) + "\n")
+    usage = analyse(path, attribution_from(inventory), CATEGORIES, GRANTS, threads=1)
+    assert usage.restricted == {
+        "allowed_by_grant": 1,
+        "denied_as_intended": 0,
+        "anomaly": 1,
+        "denied_despite_grant": 0,
+    }
+
+
+def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):
+    """Restricted for the readers' segment only: staff traffic to the same sites is not checked."""
+    usage = analyse(
+        small_log,
+        attribution_from(inventory),
+        CATEGORIES,
+        GRANTS,
+        since=T0 - timedelta(days=1),
+        until=T0 + timedelta(days=1),
+        threads=1,
+        restricted_for=[("segment", "readers")],
+    )
+    assert usage.restricted == {
+        "allowed_by_grant": 0,
+        "denied_as_intended": 1,
+        "anomaly": 1,
+        "denied_despite_grant": 0,
+    }
+    assert {row["host"] for row in usage.restricted_rows} == {"oqish-01", "oqish-02"}
