@@ -1,14 +1,31 @@
-"""Shared test set-up: messages in English unless a test asks for Uzbek, and the repository root."""
+"""Shared test set-up: messages in English unless a test asks for Uzbek, the repository root, and the
+fixtures of the tests that need the running lab.
+
+Tests marked ``lab`` need the running virtual library. They run when the lab is already up, or when
+``AKM_LAB_TEST=1`` (set by ``make lab-test``): then the session fixture brings the lab up itself
+(idempotent, so an already running lab is used as it is). Otherwise they are skipped, so a plain
+``pytest`` on a developer's machine never starts containers behind their back.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from akm import i18n
+from akm.lab import lab
+from akm.lab.plan import Plan
 
 REPO = Path(__file__).resolve().parents[1]
+LAB_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY") or REPO / "inventory" / "lab")
+
+
+def lab_test_enabled() -> bool:
+    """True when ``make lab-test`` asked for the lab tests (they may start and stop the lab)."""
+    return os.environ.get("AKM_LAB_TEST") == "1"
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +40,41 @@ def english_messages():
 def repo() -> Path:
     """The repository's root directory."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def lab_plan() -> Plan:
+    """The plan of the lab inventory."""
+    return lab.load_plan(LAB_INVENTORY)
+
+
+@pytest.fixture(scope="session")
+def running_lab(lab_plan: Plan) -> Plan:
+    """The running lab: brought up here under ``AKM_LAB_TEST=1``, else used if up, else skip."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    if lab_test_enabled():
+        lab.up(lab_plan)
+        return lab_plan
+    if not lab.is_running(lab_plan):
+        pytest.skip("the lab is not up (make lab, or make lab-test)")
+    return lab_plan
+
+
+@pytest.fixture(scope="session")
+def in_lab(running_lab: Plan):
+    """Run a command on a lab machine over SSH; return the finished process (text output)."""
+
+    def run(host: str, *command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            lab.ssh_command(running_lab, host, list(command)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{host}: {' '.join(command)} failed ({done.returncode}): {done.stderr}")
+        return done
+
+    return run
