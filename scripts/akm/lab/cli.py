@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from akm.errors import Problem
 from akm.i18n import _, format_number
 from akm.lab import lab
 
@@ -44,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reset.add_argument("host", help=_("host name of the machine"))
     reset.set_defaults(handler=_reset)
 
+    demo = commands.add_parser(
+        "demo", help=_("converge the running lab, push the policy, run a backup and write the weekly report")
+    )
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help=_("output folder (default: out/demo)"))
+    demo.set_defaults(handler=_demo)
+
     info = commands.add_parser("info", help=_("print how Ansible and molecule connect to a machine (JSON)"))
     info.add_argument("host", nargs="?", help=_("host name of the machine (default: every machine)"))
     info.set_defaults(handler=_info)
@@ -73,6 +80,19 @@ def _ssh(args: argparse.Namespace) -> int:
     plan = lab.load_plan(args.inventory)
     command = lab.ssh_command(plan, args.host, [c for c in args.command if c != "--"])
     os.execvp(command[0], command)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from akm.lab import demo
+
+    plan = lab.load_plan(args.inventory)
+    if not lab.is_running(plan):
+        raise lab.LabError(
+            [Problem("", None, "lab", "lab.not-running", _("the lab is not running"), _("run akm lab up first"))]
+        )
+    report = demo.run(plan, args.out)
+    print(_("The report of the demo is in {path}").format(path=report))
     return 0
 
 

@@ -254,6 +254,34 @@ def simulator_command(plan: Plan) -> list[str] | None:
     ]
 
 
+def _ensure_vault_password(path: Path) -> None:
+    """Make the lab vault's random password (0600) once; it never leaves the state directory."""
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+
+
+# Secrets the lab's services need besides the devices' logins; made once, kept in the lab vault.
+LAB_SECRETS = ("vault_backup_restic_password", "vault_backup_rest_secret")
+
+
+def lab_secrets(plan: Plan) -> None:
+    """Add the lab's run-time secrets (restic's password, the REST server's) to the lab vault.
+
+    Existing values are kept, so repositories made by an earlier ``make demo`` stay readable.
+    """
+    from akm.net.vault import read_vault, write_vault
+
+    files = simulator_files(plan.state_dir)
+    _ensure_vault_password(files["vault_password"])
+    variables = read_vault(files["vault"], files["vault_password"]) if files["vault"].exists() else {}
+    missing = [name for name in LAB_SECRETS if name not in variables]
+    if missing:
+        variables.update({name: secrets.token_urlsafe(24) for name in missing})
+        write_vault(files["vault"], files["vault_password"], variables)
+
+
 def simulator_credentials(plan: Plan) -> None:
     """Make the devices' logins at run time: a random vault password (``<state_dir>/vault-password``,
     0600, made once), the vault entries and the simulator's credentials file, through
@@ -262,10 +290,7 @@ def simulator_credentials(plan: Plan) -> None:
     if os.environ.get("AKM_SIM_CREDENTIALS"):
         return
     files = simulator_files(plan.state_dir)
-    if not files["vault_password"].exists():
-        descriptor = os.open(files["vault_password"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+    _ensure_vault_password(files["vault_password"])
     run(
         [
             sys.executable,
@@ -463,6 +488,7 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
     network.add_host_routes(plan)
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     _start_simulator(plan, state, log)
+    lab_secrets(plan)
     log(
         _("The lab is up: {count} machines answer SSH ({seconds} s).").format(
             count=len(plan.machines), seconds=round(time.monotonic() - started)

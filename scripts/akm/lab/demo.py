@@ -1,0 +1,119 @@
+"""``akm lab demo``: the whole system working on the virtual library, start to finish.
+
+After ``akm lab up`` it converges every machine (``playbooks/site.yml``), prepares the gateway and
+pushes the access policy, sets up backups and runs one, sends a few requests from a reader through the
+proxy, collects the evidence records and the proxy's access log from the machines, and writes the
+weekly report from them. Every step is the ordinary command a specialist would run; the lab differs
+only by its inventory and by its run-time vault (``<state_dir>/vault.yml``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from akm.errors import Error, Problem
+from akm.i18n import _
+from akm.inventory import load_inventory
+from akm.lab import lab
+from akm.lab.plan import Plan
+
+REPO = Path(__file__).resolve().parents[3]
+PLAYBOOKS = ("site.yml", "gateway.yml", "access-policy.yml", "backup.yml")
+EVIDENCE = "/var/lib/akm/evidence"
+ACCESS_LOG = "/var/log/squid/akm/access.log"
+
+
+class DemoError(Error):
+    """A step of the demo failed; the message names the step and the command."""
+
+
+def _run(step: str, command: list[str], log: Callable[[str], None]) -> None:
+    log(_("== {step}").format(step=step))
+    done = subprocess.run(command, cwd=REPO, check=False)
+    if done.returncode != 0:
+        raise DemoError(
+            [
+                Problem(
+                    "",
+                    None,
+                    step,
+                    "lab.demo-step-failed",
+                    _("the step failed (exit {code}): {command}").format(
+                        code=done.returncode, command=" ".join(command)
+                    ),
+                    _("read the output above; fix, then run make demo again (it is idempotent)"),
+                )
+            ]
+        )
+
+
+def _ssh(plan: Plan, host: str, *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(lab.ssh_command(plan, host, list(command)), capture_output=True, check=False)
+
+
+def _fetch(plan: Plan, host: str, remote: str, local: Path) -> None:
+    """Copy the directory *remote* of *host* into *local* (nothing when it does not exist)."""
+    local.mkdir(parents=True, exist_ok=True)
+    archive = _ssh(plan, host, "tar", "-C", remote, "-cf", "-", ".")
+    if archive.returncode == 0:
+        subprocess.run(["tar", "-C", str(local), "-xf", "-"], input=archive.stdout, check=True)
+
+
+def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
+    """Run the demo on the running lab of *plan*; return the folder of the report."""
+    files = lab.simulator_files(plan.state_dir)
+    inventory = str(plan.inventory / "akm.yml")
+    vault = ["-e", f"@{files['vault']}", "--vault-password-file", str(files["vault_password"])]
+    first_site = next(s for s in plan.sites if s.category in ("news", "library")) if plan.sites else None
+    for playbook in PLAYBOOKS:
+        extra = ["-e", f"access_policy_check_url=http://{first_site.domain}/"] if first_site else []
+        _run(playbook, ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *vault, *extra], log)
+    inventory_data = load_inventory(plan.inventory)
+    backup_hosts = [a.hostname for a in inventory_data.assets if a.data and a.os == "debian12"]
+    for host in backup_hosts:
+        log(_("== a backup of {host}").format(host=host))
+        done = _ssh(plan, host, "systemctl", "start", "akm-backup.service")
+        if done.returncode != 0:
+            log(_("the backup of {host} failed; the report shows it").format(host=host))
+    readers = [m.hostname for m in plan.machines if "reader" in m.profiles]
+    for reader in readers[:1]:
+        for site in plan.sites:
+            _ssh(
+                plan,
+                reader,
+                "sh",
+                "-c",
+                f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/",
+            )
+    collected = out / "collected"
+    for machine in plan.machines:
+        _fetch(plan, machine.hostname, EVIDENCE, collected / "evidence" / machine.hostname)
+    gateway = next(m.hostname for m in plan.machines if "gateway" in m.profiles)
+    logs = collected / "squid"
+    _fetch(plan, gateway, str(Path(ACCESS_LOG).parent), logs)
+    report = out / "report"
+    command = [
+        sys.executable,
+        "-m",
+        "akm.cli",
+        "report",
+        "weekly",
+        "--inventory",
+        str(plan.inventory),
+        "--period",
+        date.today().strftime("%G-W%V"),
+        "--evidence",
+        str(collected / "evidence"),
+        "--access-policy",
+        str(REPO / "policies" / "access" / plan.inventory.name),
+        "--out",
+        str(report),
+    ]
+    for path in sorted(logs.glob("access.log*")):
+        command += ["--access-log", str(path)]
+    _run(_("the weekly report"), command, log)
+    return report
