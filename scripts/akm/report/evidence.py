@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from akm.errors import Problem
@@ -64,7 +64,75 @@ class Record:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+# What the other areas write in their own records, as the report's results.
+_RESULTS = {
+    "ok": "ok",
+    "confirmed": "ok",
+    "changed": "ok",
+    "partial": "warning",
+    "skipped": "warning",
+    "soft-failure": "soft_failure",
+    "error": "failed",
+    "rolled_back": "failed",
+    "rejected": "failed",
+}
+_BACKUP_KINDS = {
+    "run": "backup.run",
+    "check": "backup.check",
+    "prune": "backup.prune",
+    "restore": "restore.run",
+    "drill": "restore.drill",
+    "fixity-build": "fixity.build",
+    "fixity-verify": "fixity.verify",
+}
+
+
+def _push_time(push: str) -> str:
+    """``20261125T233000Z`` (the push id of the access-policy role) as ISO 8601."""
+    return datetime.strptime(push, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
+
+
+def from_areas(data: dict) -> dict:
+    """Read a record of the backup, access-policy push or network areas, written in that area's own
+    shape (``kind: run``, ``kind: access-policy-push``, ``kind: net.backup``), as a record of the
+    format above. Records already in that format, and anything unknown, are returned as they are."""
+    kind = data.get("kind")
+    if not isinstance(kind, str) or isinstance(data.get("time"), str):
+        return data
+    if kind == "access-policy-push" and isinstance(data.get("push"), str):
+        return {
+            **data,
+            "kind": "policy.push",
+            "time": _push_time(data["push"]),
+            "result": _RESULTS.get(str(data.get("result")), "failed"),
+            "revision": str(data.get("git_revision", "")),
+            "summary": " ".join(filter(None, (str(data.get("release", "")), str(data.get("reason", ""))))),
+            "changes": [str(c) for c in data.get("changed_files", [])],
+        }
+    if kind.startswith("net.") and isinstance(data.get("finished"), str):
+        devices = data.get("devices") or []
+        failed = [d.get("device", "?") for d in devices if d.get("status") not in ("ok", "changed")]
+        event = {"backup": "config-backup"}.get(kind[4:], kind[4:])
+        return {
+            **data,
+            "kind": f"network.{event}",
+            "time": data["finished"],
+            "result": "failed" if failed else "ok",
+            "summary": ", ".join(f"{d.get('device')}: {d.get('status')}" for d in devices),
+        }
+    if kind in _BACKUP_KINDS and isinstance(data.get("finished") or data.get("started"), str):
+        return {
+            **data,
+            "kind": _BACKUP_KINDS[kind],
+            "time": data.get("finished") or data["started"],
+            "result": _RESULTS.get(str(data.get("result")), "failed"),
+        }
+    return data
+
+
 def _record(data, where: str, problems: list[Problem]) -> Record | None:
+    if isinstance(data, dict):
+        data = from_areas(data)
     if not isinstance(data, dict):
         problems.append(
             Problem(
@@ -168,6 +236,8 @@ def read(directory: Path | None) -> tuple[list[Record], list[Problem]]:
     if directory is None or not Path(directory).is_dir():
         return records, problems
     for path in sorted(Path(directory).rglob("*.json")):
+        if path.name.endswith("-latest.json"):
+            continue  # the network area's copy of its newest record, already read under its own name
         where = str(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
