@@ -375,3 +375,92 @@ def load_plain(path: Path) -> Any:
         finally:
             parser.dispose()
     return data if found == expected else None
+
+
+def read_sections(
+    files: list[Path], lists: tuple[str, ...], singles: tuple[str, ...], area: str, example: str
+) -> tuple[dict[str, list[tuple[Any, str, int]]], dict[str, Any], list[Problem]]:
+    """Read YAML files made of named sections, as the inventory and the access policy are.
+
+    List sections (*lists*) are joined across files as ``(item, file, line)`` in file order; a single
+    section (*singles*) may be written in one file only. Problem codes start with *area* (``inventory``,
+    ``policy``) and hints name *example*, a section of that area. Returns the lists, the singles and
+    every problem found.
+    """
+    joined: dict[str, list[tuple[Any, str, int]]] = {name: [] for name in lists}
+    found_singles: dict[str, Any] = {}
+    problems: list[Problem] = []
+    known = ", ".join([*singles, *lists])
+    for path in files:
+        data, found = load_yaml(path)
+        problems.extend(found)
+        name = display_path(path)
+        if data is None:
+            if not found:
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        "",
+                        f"{area}.empty-file",
+                        _("the file is empty"),
+                        _("add a section such as {example}: or delete the file").format(example=example),
+                    )
+                )
+            continue
+        if not isinstance(data, dict):
+            problems.append(
+                Problem(
+                    name,
+                    getattr(data, "line", 1),
+                    "",
+                    f"{area}.not-a-mapping",
+                    _("the file must be a block of sections, not a list or a value"),
+                    _("start the file with a section name, e.g. {example}:").format(example=example),
+                )
+            )
+            continue
+        for key, value in data.items():
+            line = data.lines.get(key)
+            if key in singles:
+                if key in found_singles:
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            f"{area}.duplicate-section",
+                            _("the section {section!r} is written in more than one file").format(section=key),
+                            _("keep it in one file only"),
+                        )
+                    )
+                else:
+                    found_singles[key] = value
+            elif key in lists:
+                if value is None:
+                    continue
+                if not isinstance(value, list):
+                    problems.append(
+                        Problem(
+                            name,
+                            line,
+                            key,
+                            f"{area}.section-not-a-list",
+                            _("the section {section!r} must be a list").format(section=key),
+                            _("write each item on its own line starting with '- '"),
+                        )
+                    )
+                    continue
+                joined[key].extend((item, name, value.lines[k]) for k, item in enumerate(value))
+            else:
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        str(key),
+                        f"{area}.unknown-section",
+                        _("unknown section {section!r}").format(section=key),
+                        _("use one of: {sections}").format(sections=known),
+                    )
+                )
+    return joined, found_singles, problems

@@ -43,7 +43,7 @@ from akm.inventory.model import (
     Room,
     Segment,
 )
-from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml
+from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
 SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
@@ -138,86 +138,6 @@ def inventory_files(path: Path) -> list[Path]:
             continue
         files.append(candidate)
     return files
-
-
-def _read_sections(files: list[Path], problems: list[Problem]) -> tuple[dict, dict]:
-    lists: dict[str, list[tuple[Any, tuple[str, int]]]] = {name: [] for name in SECTIONS}
-    singles: dict[str, Any] = {}
-    known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
-    for path in files:
-        data, found = load_yaml(path)
-        problems.extend(found)
-        name = display_path(path)
-        if data is None and not found:
-            problems.append(
-                Problem(
-                    name,
-                    None,
-                    "",
-                    "inventory.empty-file",
-                    _("the file is empty"),
-                    _("add a section such as assets: or delete the file"),
-                )
-            )
-            continue
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            problems.append(
-                Problem(
-                    name,
-                    getattr(data, "line", 1),
-                    "",
-                    "inventory.not-a-mapping",
-                    _("the file must be a block of sections, not a list or a value"),
-                    _("start the file with a section name, e.g. assets:"),
-                )
-            )
-            continue
-        for key, value in data.items():
-            line = data.lines.get(key)
-            if key in SINGLE_SECTIONS:
-                if key in singles:
-                    problems.append(
-                        Problem(
-                            name,
-                            line,
-                            key,
-                            "inventory.duplicate-section",
-                            _("the section {section!r} is written in more than one file").format(section=key),
-                            _("keep it in one file only"),
-                        )
-                    )
-                else:
-                    singles[key] = value
-            elif key in SECTIONS:
-                if value is None:
-                    continue
-                if not isinstance(value, list):
-                    problems.append(
-                        Problem(
-                            name,
-                            line,
-                            key,
-                            "inventory.section-not-a-list",
-                            _("the section {section!r} must be a list").format(section=key),
-                            _("write each item on its own line starting with '- '"),
-                        )
-                    )
-                    continue
-                lists[key].extend((item, (name, value.lines[k])) for k, item in enumerate(value))
-            else:
-                problems.append(
-                    Problem(
-                        name,
-                        line,
-                        str(key),
-                        "inventory.unknown-section",
-                        _("unknown section {section!r}").format(section=key),
-                        _("use one of: {sections}").format(sections=known),
-                    )
-                )
-    return lists, singles
 
 
 def _validate(model: type, item: Any, section: str, where: tuple[str, int | None], problems: list[Problem]):
@@ -344,13 +264,14 @@ def _load_fast(files: list[Path], root: Path, today: date) -> Inventory | None:
 def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
     """Read, validate and cross-check the inventory record by record, locating every problem."""
     problems: list[Problem] = []
-    lists, singles = _read_sections(files, problems)
+    lists, singles, found = read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets")
+    problems.extend(found)
 
     validated: dict[str, list[tuple[Any, Any]]] = {}
     for section, model in SECTIONS.items():
         validated[section] = []
-        for item, where in lists[section]:
-            record = _validate(model, item, section, where, problems)
+        for item, file, line in lists[section]:
+            record = _validate(model, item, section, (file, line), problems)
             if record is not None:
                 validated[section].append((record, item))
     single_records: dict[str, Any] = {}
@@ -373,7 +294,8 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
         )
 
     written_ids = {
-        section: {item.get("id") for item, _where in lists[section] if isinstance(item, dict)} for section in SECTIONS
+        section: {item.get("id") for item, _file, _line in lists[section] if isinstance(item, dict)}
+        for section in SECTIONS
     }
     raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
     problems.extend(checks.run(validated, {**single_records, **raw}, today))

@@ -23,7 +23,7 @@ from akm.errors import Error, Problem
 from akm.i18n import _
 from akm.inventory.errors_map import problems_from
 from akm.policy.model import SECTIONS, SINGLE_SECTIONS, Bandwidth, Settings
-from akm.yamlsource import display_path, load_yaml
+from akm.yamlsource import display_path, read_sections
 
 
 class PolicyError(Error):
@@ -88,85 +88,6 @@ def policy_files(path: Path) -> list[Path]:
 
 def _problem(file: str, line: int | None, field_: str, code: str, message: str, hint: str) -> Problem:
     return Problem(file, line, field_, code, message, hint)
-
-
-def _read(files: list[Path], problems: list[Problem]) -> tuple[dict[str, list], dict[str, Any]]:
-    lists: dict[str, list[tuple[Any, int]]] = {name: [] for name in SECTIONS}
-    singles: dict[str, Any] = {}
-    known = ", ".join([*SINGLE_SECTIONS, *SECTIONS])
-    for path in files:
-        name = display_path(path)
-        data, found = load_yaml(path)
-        problems.extend(found)
-        if data is None:
-            if not found:
-                problems.append(
-                    _problem(
-                        name,
-                        None,
-                        "",
-                        "policy.empty-file",
-                        _("the file is empty"),
-                        _("add a section such as rules: or delete the file"),
-                    )
-                )
-            continue
-        if not isinstance(data, dict):
-            problems.append(
-                _problem(
-                    name,
-                    getattr(data, "line", 1),
-                    "",
-                    "policy.not-a-mapping",
-                    _("the file must be a block of sections, not a list or a value"),
-                    _("start the file with a section name, e.g. rules:"),
-                )
-            )
-            continue
-        for key, value in data.items():
-            line = data.lines.get(key)
-            if key in SINGLE_SECTIONS:
-                if key in singles:
-                    problems.append(
-                        _problem(
-                            name,
-                            line,
-                            key,
-                            "policy.duplicate-section",
-                            _("the section {section!r} is written in more than one file").format(section=key),
-                            _("keep it in one file only"),
-                        )
-                    )
-                else:
-                    singles[key] = value
-            elif key in SECTIONS:
-                if value is None:
-                    continue
-                if not isinstance(value, list):
-                    problems.append(
-                        _problem(
-                            name,
-                            line,
-                            key,
-                            "policy.section-not-a-list",
-                            _("the section {section!r} must be a list").format(section=key),
-                            _("write each item on its own line starting with '- '"),
-                        )
-                    )
-                    continue
-                lists[key].extend((item, index, name, value.lines[index]) for index, item in enumerate(value))
-            else:
-                problems.append(
-                    _problem(
-                        name,
-                        line,
-                        str(key),
-                        "policy.unknown-section",
-                        _("unknown section {section!r}").format(section=key),
-                        _("use one of: {sections}").format(sections=known),
-                    )
-                )
-    return lists, singles
 
 
 def _hint(field_: str) -> str:
@@ -266,12 +187,13 @@ def load_policy(path: Path | str) -> RawPolicy:
             ]
         )
     problems: list[Problem] = []
-    lists, singles = _read(files, problems)
+    lists, singles, found = read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "policy", "rules")
+    problems.extend(found)
     sections: dict[str, list[Located]] = {}
     for section, model in SECTIONS.items():
         sections[section] = [
             located
-            for item, index, file, line in lists[section]
+            for index, (item, file, line) in enumerate(lists[section])
             if (located := _validate(model, item, section, index, problems, file, line)) is not None
         ]
     settings = None
