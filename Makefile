@@ -48,7 +48,7 @@ lab-down: venv ## Stop the virtual library and remove everything it made (root)
 # Fresh machines first (a demo leaves them converged); the teardown test runs last, whatever failed.
 lab-test: venv ## Boot the lab, run the tests that need it, end with a full teardown (root)
 	akm lab up --fresh
-	AKM_LAB_TEST=1 pytest -q -m lab tests --ignore=$(LAB_TEARDOWN); first=$$?; \
+	AKM_LAB_TEST=1 pytest -q -m "lab and not converge" tests --ignore=$(LAB_TEARDOWN); first=$$?; \
 	AKM_LAB_TEST=1 pytest -q -m lab $(LAB_TEARDOWN); last=$$?; exit $$(( first ? first : last ))
 
 .PHONY: lint
@@ -82,6 +82,10 @@ demo: venv ## Boot the virtual library, converge it, push the access policy, run
 .PHONY: converge
 converge: venv ## Converge the lab with playbooks/site.yml (make lab first)
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+
+.PHONY: converge-test
+converge-test: venv ## site.yml on the whole lab twice, the second run changing nothing (make lab first)
+	AKM_LAB_TEST=1 pytest -q -m converge tests
 
 .PHONY: molecule
 molecule: venv ## Every role's molecule scenario on the lab: converge, idempotence, verify (make lab first)

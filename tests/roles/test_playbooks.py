@@ -42,6 +42,7 @@ def test_assemble_refuses_a_device_that_is_not_linux():
 
 
 @pytest.mark.lab
+@pytest.mark.converge
 def test_site_converges_the_lab_and_a_second_run_changes_nothing():
     ping = subprocess.run(
         ["ansible", "-i", str(LAB), "linux", "-m", "ansible.builtin.ping", "-o"],
