@@ -264,22 +264,29 @@ def _ensure_vault_password(path: Path) -> None:
 
 # Secrets the lab's services need besides the devices' logins; made once, kept in the lab vault.
 LAB_SECRETS = ("vault_backup_restic_password", "vault_backup_rest_secret")
+# Every person's Samba password (file_server_smb_passwords reads it), by login.
+SMB_PASSWORDS = "vault_file_server_smb_passwords"
 
 
 def lab_secrets(plan: Plan) -> None:
-    """Add the lab's run-time secrets (restic's password, the REST server's) to the lab vault.
+    """Add the lab's run-time secrets (restic's password, the REST server's, a Samba password for each
+    person of the inventory) to the lab vault.
 
     Existing values are kept, so repositories made by an earlier ``make demo`` stay readable.
     """
+    from akm.inventory import load_inventory
     from akm.net.vault import read_vault, write_vault
 
     files = simulator_files(plan.state_dir)
     _ensure_vault_password(files["vault_password"])
     variables = read_vault(files["vault"], files["vault_password"]) if files["vault"].exists() else {}
-    missing = [name for name in LAB_SECRETS if name not in variables]
-    if missing:
-        variables.update({name: secrets.token_urlsafe(24) for name in missing})
-        write_vault(files["vault"], files["vault_password"], variables)
+    added = {name: secrets.token_urlsafe(24) for name in LAB_SECRETS if name not in variables}
+    samba = dict(variables.get(SMB_PASSWORDS) or {})
+    people = [login for login in load_inventory(plan.inventory).people if login not in samba]
+    if people:
+        added[SMB_PASSWORDS] = samba | {login: secrets.token_urlsafe(16) for login in people}
+    if added:
+        write_vault(files["vault"], files["vault_password"], variables | added)
 
 
 def simulator_credentials(plan: Plan) -> None:
