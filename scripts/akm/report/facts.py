@@ -52,7 +52,7 @@ INTERFACES = ";".join(
     [
         "import fcntl, socket, struct",
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
-        "[print(n, fcntl.ioctl(s, 0x8927, struct.pack(\"256s\", n.encode()[:15]))[18:24].hex(\":\"))"
+        '[print(n, fcntl.ioctl(s, 0x8927, struct.pack("256s", n.encode()[:15]))[18:24].hex(":"))'
         " for _i, n in socket.if_nameindex()]",
     ]
 )
