@@ -510,6 +510,10 @@ def _drift_field(name: str) -> str:
     return _(DRIFT_FIELDS.get(name, name))
 
 
+def _disks(facts: dict) -> dict:
+    return facts.get("disks") if isinstance(facts.get("disks"), dict) else {}
+
+
 def drift_section(sources: Sources, records, start, end, zone) -> Section:
     """The newest ``drift.facts`` record of the period against the inventory (:mod:`akm.report.drift`)."""
     inv = sources.inventory
@@ -588,7 +592,7 @@ def drift_section(sources: Sources, records, start, end, zone) -> Section:
                     name,
                     (facts.get("os") or {}).get("pretty_name", ""),
                     facts.get("memory_mib") or "",
-                    ", ".join(f"{d} {round(b / 10**9, 1)}" for d, b in (facts.get("disks") or {}).items()),
+                    ", ".join(f"{d} {format_number(round(b / 10**9, 1))}" for d, b in _disks(facts).items()),
                     facts.get("serial") or "",
                     facts.get("container") or "",
                 ]
