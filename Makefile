@@ -14,7 +14,7 @@ LAB_TEARDOWN := tests/lab/test_zz_teardown.py
 
 # Debian packages of the control node (docs/dependencies.md says why each is here).
 APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-container iproute2 nftables \
-	squid restic apt-cacher-ng openssh-client sarg openssl procps
+	squid restic apt-cacher-ng openssh-client sarg openssl procps libreoffice-writer-nogui poppler-utils
 
 .PHONY: help
 help: ## List every target
@@ -102,6 +102,7 @@ bench: venv ## Measure speed and memory against each issue's anchor (tables with
 	python bench/reports.py --lines 10000000
 	python bench/backup.py
 	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
+	@if [ "$$(id -u)" = 0 ]; then python bench/facts.py; else echo "bench/facts.py needs root: skipped"; fi
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)

@@ -261,12 +261,53 @@ def test_files_are_written_and_readable(inventory, small_log, tmp_path):
     assert render.write_html(report, tmp_path / "again.html").read_text() == html
 
 
+def _png_pixels(path) -> tuple[int, int, list[bytes]]:
+    """Width, height and the unfiltered rows of an 8-bit RGB or grey PNG (what pdftoppm writes)."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        chunks.setdefault(kind, []).append(data[at + 8 : at + 8 + length])
+        at += 12 + length
+    width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"][0])
+    assert depth == 8 and colour in (0, 2) and interlace == 0
+    step = 3 if colour == 2 else 1
+    raw = zlib.decompress(b"".join(chunks[b"IDAT"]))
+    stride = width * step
+    rows, previous = [], bytes(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - step] if x >= step else 0
+            up, corner = previous[x], previous[x - step] if x >= step else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, rows
+
+
 @pytest.mark.skipif(
-    shutil.which("soffice") is None,
-    reason="LibreOffice (soffice) is not installed: "
-    "apt-get install libreoffice-writer-nogui to run the DOCX → PDF check",
+    not all(shutil.which(tool) for tool in ("soffice", "pdftoppm", "pdftotext")),
+    reason="LibreOffice or poppler is not installed: "
+    "make deps (libreoffice-writer-nogui, poppler-utils) to run the DOCX → PDF → PNG check",
 )
 def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
+    """The DOCX is opened by LibreOffice (headless), printed to PDF and rendered to PNG; what a reader
+    would see is checked: the centre, every section title and a known figure in the PDF's text, and
+    ink on the first page."""
     report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     docx = render.write_docx(report, tmp_path / "weekly.docx")
     subprocess.run(
@@ -274,6 +315,7 @@ def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
             "soffice",
             f"-env:UserInstallation=file://{tmp_path}/lo",
             "--headless",
+            "--norestore",
             "--convert-to",
             "pdf",
             "--outdir",
@@ -282,18 +324,26 @@ def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
         ],
         check=True,
         capture_output=True,
-        timeout=180,
+        timeout=300,
     )
     pdf = tmp_path / "weekly.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
-    if shutil.which("pdftoppm"):
-        subprocess.run(
-            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
-            check=True,
-            timeout=120,
-        )
-        page = next(tmp_path.glob("page*.png"))
-        assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and page.stat().st_size > 5000
+    subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), str(tmp_path / "weekly.txt")], check=True, timeout=60)
+    seen = " ".join((tmp_path / "weekly.txt").read_text(encoding="utf-8").split())
+    assert inventory.centre.name in seen
+    for section in report.sections:
+        assert section.title in seen, section.title
+    assert "7 requests, 0 MiB, 3 denied." in seen
+    assert inventory.director.name in seen
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+        check=True,
+        timeout=120,
+    )
+    width, height, rows = _png_pixels(next(tmp_path.glob("page*.png")))
+    assert 300 < width < height  # an A4 page, portrait
+    dark = sum(1 for row in rows for value in row if value < 128)
+    assert dark > 0.002 * width * height  # text is printed, not a blank page
 
 
 def test_cli_writes_three_files_and_reports_bad_input_without_traceback(tmp_path, small_log, capsys):

@@ -16,7 +16,7 @@ import yaml
 
 from akm.errors import Error, Problem
 from akm.i18n import _, format_number
-from akm.report import digitised, equipment, evidence, squidlog
+from akm.report import digitised, drift, equipment, evidence, squidlog
 from akm.report.model import Chart, Report, Section, Table
 from akm.report.periods import Period
 
@@ -497,6 +497,113 @@ def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, s
     return section
 
 
+DRIFT_FIELDS = {"hostname": "host name", "serial": "serial", "os": "OS release", "ram_mib": "RAM, MiB"}
+"""English names of the compared facts; ``mac <if>`` and ``disk <dev>`` keep the interface or disk name."""
+
+
+def _drift_field(name: str) -> str:
+    kind, _sep, detail = name.partition(" ")
+    if kind == "mac":
+        return _("MAC {interface}").format(interface=detail)
+    if kind == "disk":
+        return _("disk {disk}, bytes").format(disk=detail)
+    return _(DRIFT_FIELDS.get(name, name))
+
+
+def _disks(facts: dict) -> dict:
+    return facts.get("disks") if isinstance(facts.get("disks"), dict) else {}
+
+
+def drift_section(sources: Sources, records, start, end, zone) -> Section:
+    """The newest ``drift.facts`` record of the period against the inventory (:mod:`akm.report.drift`)."""
+    inv = sources.inventory
+    section = Section("drift", _("Drift: hosts against the inventory"))
+    runs = [r for r in evidence.in_period(records, start, end, "drift.") if r.kind == "drift.facts"]
+    if not runs:
+        return _no_data(section)
+    record = runs[-1]
+    earlier = [r for r in records if r.kind == "drift.facts" and r.time < record.time]
+    differences, not_collected = drift.compare(inv, record, earlier)
+    hosts = drift.host_facts(record)
+    unreachable = drift.unreachable_hosts(record)
+    section.paragraphs.append(
+        _(
+            "Facts collected {time} ({runs} collections in the period): {reached} hosts answered, "
+            "{unreachable} unreachable; {differences} differences."
+        ).format(
+            time=record.time.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            runs=format_number(len(runs)),
+            reached=format_number(len(hosts)),
+            unreachable=format_number(len(unreachable)),
+            differences=format_number(len(differences)),
+        )
+    )
+    if differences:
+        section.tables.append(
+            Table(
+                "drift_differences",
+                _("Differences"),
+                [_("Computer"), _("Field"), _("Inventory or previous collection"), _("Live"), _("Compared with")],
+                [
+                    [
+                        d.host,
+                        _drift_field(d.field),
+                        d.expected,
+                        d.live,
+                        _("inventory") if d.source == "inventory" else _("previous collection"),
+                    ]
+                    for d in differences
+                ],
+                paper_rows=PAPER_ROWS * 2,
+            )
+        )
+    else:
+        section.paragraphs.append(_("No differences: every host that answered matches the inventory."))
+    if unreachable or not_collected:
+        section.tables.append(
+            Table(
+                "drift_unreachable",
+                _("Hosts not checked"),
+                [_("Computer"), _("Address"), _("Reason")],
+                [[name, item.get("address", ""), item.get("reason", "")] for name, item in sorted(unreachable.items())]
+                + [
+                    [name, str(inv.asset(name).address), _("not in the record (added to the inventory later)")]
+                    for name in not_collected
+                ],
+            )
+        )
+    unread = [name for name, facts in sorted(hosts.items()) if not facts.get("serial")]
+    if unread:
+        section.paragraphs.append(
+            _(
+                "Serial numbers not compared on {count} hosts: containers share the host's firmware (DMI) "
+                "and some firmware gives no serial ({hosts})."
+            ).format(count=format_number(len(unread)), hosts=", ".join(unread))
+        )
+    if any(facts.get("container") for facts in hosts.values()):
+        section.paragraphs.append(_("In a container, RAM and disks are those of the machine it runs on."))
+    section.tables.append(
+        Table(
+            "drift_facts",
+            _("Live facts"),
+            [_("Computer"), _("OS release"), _("RAM, MiB"), _("Disks, GB"), _("Serial"), _("Container")],
+            [
+                [
+                    name,
+                    (facts.get("os") or {}).get("pretty_name", ""),
+                    facts.get("memory_mib") or "",
+                    ", ".join(f"{d} {format_number(round(b / 10**9, 1))}" for d, b in _disks(facts).items()),
+                    facts.get("serial") or "",
+                    facts.get("container") or "",
+                ]
+                for name, facts in sorted(hosts.items())
+            ],
+            paper_rows=PAPER_ROWS,
+        )
+    )
+    return section
+
+
 def digitised_section(sources: Sources, period: Period) -> Section:
     section = Section("digitised", _("Digitised resources"))
     if not sources.register or not Path(sources.register).is_file():
@@ -601,7 +708,7 @@ def build(sources: Sources, period: Period) -> Report:
     records, problems = evidence.read(sources.evidence_dir)
     sections = [
         equipment_section(sources, period, start, end),
-        evidence_section("drift", _("Drift: hosts against the inventory"), ("drift.",), records, start, end, zone),
+        drift_section(sources, records, start, end, zone),
         evidence_section("access", _("Access policy"), ("policy.",), records, start, end, zone),
         users_section(sources, start, end),
         evidence_section(

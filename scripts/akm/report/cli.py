@@ -72,6 +72,22 @@ def register(subparsers) -> None:
         )
         sub.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
         sub.set_defaults(handler=run_periodic)
+    facts = kinds.add_parser(
+        "facts", help=_("collect live facts from the Debian hosts over SSH (pyinfra) for the Drift section")
+    )
+    facts.add_argument(
+        "--inventory",
+        type=Path,
+        default=Path("inventory/production"),
+        help=_("inventory directory (default: inventory/production)"),
+    )
+    facts.add_argument(
+        "--evidence", type=Path, required=True, help=_("directory of evidence records (JSON); written into drift/")
+    )
+    facts.add_argument(
+        "--timeout", type=int, default=10, help=_("seconds to wait for each host's SSH connection (default: 10)")
+    )
+    facts.set_defaults(handler=run_facts)
     rules = kinds.add_parser("rules", help=_("render the rules documents with acknowledgement sheets"))
     common_options(rules)
     rules.add_argument(
@@ -139,4 +155,35 @@ def run_rules(args) -> int:
     rules.write_docx(documents, inventory, temporary)
     _publish({temporary: final})
     print(final)
+    return 0
+
+
+def run_facts(args) -> int:
+    """Collect the facts, write one record, print where and every difference with the inventory."""
+    # pyinfra reaches the hosts concurrently only on gevent's cooperative sockets and threads; this
+    # process does nothing else, so it is patched before pyinfra (and paramiko) are imported.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+    from akm.inventory import load_inventory
+    from akm.report import drift, evidence, facts
+
+    inventory = load_inventory(args.inventory)
+    record = facts.collect(inventory, connect_timeout=args.timeout)
+    path = facts.write_record(record, args.evidence)
+    parsed, _problems = evidence.read(path.parent)
+    mine = next(r for r in parsed if r.file == str(path))
+    earlier = [r for r in parsed if r.kind == facts.KIND and r.time < mine.time]
+    differences, _not_collected = drift.compare(inventory, mine, earlier)
+    print(path)
+    print(record["summary"])
+    for name, item in record["unreachable"].items():
+        print(_("unreachable: {host} ({address}): {reason}").format(host=name, **item))
+    for d in differences:
+        print(
+            _("difference: {host}: {field}: expected {expected}, live {live}").format(
+                host=d.host, field=d.field, expected=d.expected, live=d.live
+            )
+        )
     return 0

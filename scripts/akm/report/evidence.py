@@ -5,7 +5,7 @@ Every area writes one JSON object per event into a file under the evidence direc
 
 ``kind``
     what happened, ``area.event``: ``policy.push``, ``backup.run``, ``backup.check``,
-    ``fixity.verify``, ``restore.drill``, ``network.config-backup``, ``network.push``, ``drift.host``.
+    ``fixity.verify``, ``restore.drill``, ``network.config-backup``, ``network.push``, ``drift.facts``.
 ``time``
     when it ended, ISO 8601 with a UTC offset (``2026-11-20T02:00:05+05:00``).
 ``result``

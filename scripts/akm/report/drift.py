@@ -1,0 +1,138 @@
+"""Drift: the live facts of the hosts (a ``drift.facts`` record, :mod:`akm.report.facts`) against the
+inventory.
+
+Compared with the inventory, for every Debian host in use:
+
+``hostname``
+    the name the machine calls itself against its inventory ``hostname``;
+``serial``
+    the DMI serial against ``serial``, when the machine has a readable one (not in a container, whose
+    DMI is the host's, and not a firmware placeholder: those are counted, not compared);
+``mac <interface>``
+    every inventory interface with a ``mac`` against the live interface of that name (missing on the
+    host is a difference); a live interface the inventory does not list is a difference too (not
+    compared when the host could not list its interfaces);
+``os``
+    ``debian12`` against the release's ``ID`` and ``VERSION_ID``.
+
+The inventory does not record RAM and disks, so those are compared with the host's previous
+collection: a module or disk that disappeared between two collections is listed. A host of the
+inventory that is missing from the record (added after the collection) is listed as not collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from akm.report.evidence import Record
+
+OS_RELEASES = {"debian12": ("debian", "12")}
+"""Inventory ``os`` values that the collector can see, as ``/etc/os-release`` ``ID`` and ``VERSION_ID``."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One fact that is not what was expected; ``source`` is ``inventory`` or ``previous``."""
+
+    host: str
+    field: str
+    expected: str
+    live: str
+    source: str = "inventory"
+
+
+def linux_hosts(inventory) -> list:
+    """The assets the collector visits: Debian, in use, with an address (Ansible's ``linux`` group)."""
+    return [a for a in inventory.assets if a.os == "debian12" and a.status == "in_use" and a.address is not None]
+
+
+def live_os(facts: dict) -> str:
+    """``debian12`` from ``ID=debian`` and ``VERSION_ID="12"``; ``""`` when unknown."""
+    release = facts.get("os") or {}
+    return f"{release.get('id', '')}{release.get('version_id', '').split('.')[0]}"
+
+
+def compare_host(asset, facts: dict) -> list[Difference]:
+    """Every difference between *asset* of the inventory and the live *facts* of that host."""
+    found = []
+    name = asset.hostname
+    if facts.get("hostname") and facts["hostname"] != name:
+        found.append(Difference(name, "hostname", name, facts["hostname"]))
+    if facts.get("serial") and facts["serial"] != asset.serial:
+        found.append(Difference(name, "serial", asset.serial, facts["serial"]))
+    live = facts.get("interfaces")
+    if isinstance(live, dict):
+        listed = {i.name for i in asset.interfaces}
+        for interface in asset.interfaces:
+            mac = live.get(interface.name)
+            if interface.mac is not None and mac != interface.mac:
+                found.append(Difference(name, f"mac {interface.name}", interface.mac, mac or "—"))
+        for interface in sorted(set(live) - listed):
+            found.append(Difference(name, f"mac {interface}", "—", live[interface]))
+    expected = OS_RELEASES.get(asset.os)
+    if expected is not None:
+        actual = live_os(facts)
+        if actual != "".join(expected):
+            found.append(Difference(name, "os", asset.os, actual or "—"))
+    return found
+
+
+def compare_previous(host: str, facts: dict, previous: dict | None) -> list[Difference]:
+    """RAM and disks against the same host's previous collection (the inventory has no such fields)."""
+    if not previous:
+        return []
+    found = []
+    if previous.get("memory_mib") and facts.get("memory_mib") and previous["memory_mib"] != facts["memory_mib"]:
+        found.append(Difference(host, "ram_mib", str(previous["memory_mib"]), str(facts["memory_mib"]), "previous"))
+    before, now = (d.get("disks") if isinstance(d.get("disks"), dict) else {} for d in (previous, facts))
+    for disk in sorted(set(before) | set(now)):
+        if before.get(disk) != now.get(disk):
+            found.append(
+                Difference(
+                    host,
+                    f"disk {disk}",
+                    str(before.get(disk, "—")),
+                    str(now.get(disk, "—")),
+                    "previous",
+                )
+            )
+    return found
+
+
+def host_facts(record: Record) -> dict[str, dict]:
+    """The ``hosts`` of a ``drift.facts`` record; entries of the wrong shape (a hand-edited file) are
+    left out rather than stopping the report."""
+    hosts = record.extra.get("hosts")
+    if not isinstance(hosts, dict):
+        return {}
+    return {str(k): v for k, v in hosts.items() if isinstance(v, dict)}
+
+
+def unreachable_hosts(record: Record) -> dict[str, dict]:
+    """The ``unreachable`` hosts of a ``drift.facts`` record, each ``{address, reason}``."""
+    hosts = record.extra.get("unreachable")
+    if not isinstance(hosts, dict):
+        return {}
+    return {str(k): v if isinstance(v, dict) else {"reason": str(v)} for k, v in hosts.items()}
+
+
+def compare(inventory, record: Record, earlier: list[Record] = ()) -> tuple[list[Difference], list[str]]:
+    """Every difference of *record* (a ``drift.facts`` record) with the inventory and with each host's
+    newest collection in *earlier*; and the inventory's hosts the record does not mention."""
+    hosts = host_facts(record)
+    unreachable = unreachable_hosts(record)
+    differences: list[Difference] = []
+    not_collected = []
+    for asset in linux_hosts(inventory):
+        facts = hosts.get(asset.hostname)
+        if facts is None:
+            if asset.hostname not in unreachable:
+                not_collected.append(asset.hostname)
+            continue
+        differences.extend(compare_host(asset, facts))
+        previous = None
+        for older in earlier:
+            if older.time < record.time and asset.hostname in host_facts(older):
+                previous = host_facts(older)[asset.hostname]
+        differences.extend(compare_previous(asset.hostname, facts, previous))
+    return differences, not_collected

@@ -1,0 +1,188 @@
+"""Drift: live facts (recorded from the lab) against the inventory, and the collector's pieces.
+
+``facts/lab-record.json`` is a real record written by ``akm report facts --inventory inventory/lab``
+on the running lab; ``facts/srv-output.txt`` is the real output of the fact command on the lab's srv.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from akm.report import drift, evidence, facts, periods
+from akm.report.build import Sources, build
+
+HERE = Path(__file__).parent / "facts"
+RECORDED = json.loads((HERE / "lab-record.json").read_text())
+WEEK = "2026-W48"  # the lab record was written on 2026-11-26
+
+
+def _record(data: dict, name: str = "r.json") -> evidence.Record:
+    problems: list = []
+    record = evidence._record(copy.deepcopy(data), name, problems)
+    assert not problems
+    return record
+
+
+def _drift(report):
+    return next(s for s in report.sections if s.key == "drift")
+
+
+def _table(section, key):
+    return next(t for t in section.tables if t.key == key)
+
+
+def _week(inventory, directory):
+    return build(Sources(inventory, evidence_dir=directory), periods.parse("weekly", WEEK, date(2026, 12, 7)))
+
+
+def test_parse_the_real_output_of_a_lab_machine():
+    found = facts.parse((HERE / "srv-output.txt").read_text().splitlines())
+    assert found == {
+        "hostname": "srv",
+        "container": "systemd-nspawn",
+        "serial": None,
+        "serial_note": "container",
+        "interfaces": {"eth0": "02:a0:00:10:00:10", "mgmt": "02:a0:00:ff:00:10"},
+        "memory_mib": 24105,
+        "disks": {"vda": 536870912 * 512},
+        "os": {"id": "debian", "version_id": "12", "pretty_name": "Debian GNU/Linux 12 (bookworm)"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("serial", "expected", "note"),
+    [("PF2ABC12", "PF2ABC12", ""), ("To be filled by O.E.M.", None, "placeholder"), ("", None, "unreadable")],
+)
+def test_serial_of_a_real_machine_and_firmware_placeholders(serial, expected, note):
+    lines = ["@hostname", "pc", "@container", "", "@serial", serial, "", "@interfaces", "?", "@os", "ID=debian"]
+    found = facts.parse(lines)
+    assert (found["serial"], found["serial_note"], found["container"]) == (expected, note, None)
+    assert found["interfaces"] is None  # python3 missing: interfaces unknown, not "none"
+
+
+def test_targets_are_the_ansible_hosts_reached_the_ansible_way(inventory):
+    targets = facts.targets(inventory)
+    linux = drift.linux_hosts(inventory)
+    assert sorted(targets) == sorted(a.hostname for a in linux) and len(targets) == 7
+    for asset in linux:
+        data = targets[asset.hostname]
+        assert data["ssh_hostname"] == str(asset.address)
+        assert data["ssh_user"] == "root"
+        assert data["ssh_key"] == str(inventory.lab.state_dir / "ssh" / "id_ed25519")
+        assert data["ssh_known_hosts_file"] == str(inventory.lab.state_dir / "ssh" / "known_hosts")
+        assert data["ssh_strict_host_key_checking"] == "yes"
+
+
+def test_the_recorded_lab_matches_its_inventory(inventory):
+    differences, not_collected = drift.compare(inventory, _record(RECORDED))
+    assert differences == [] and not_collected == []
+
+
+def test_every_kind_of_difference_is_listed(inventory):
+    data = copy.deepcopy(RECORDED)
+    gw, srv, bak = data["hosts"]["gw"], data["hosts"]["srv"], data["hosts"]["bak"]
+    gw["interfaces"]["wan"] = "02:a0:00:00:00:99"
+    del gw["interfaces"]["digit"]
+    gw["interfaces"]["usb0"] = "0a:00:00:00:00:01"
+    srv.update(container=None, serial="SRV-REAL-1", serial_note="", hostname="srv-old")
+    bak["os"] = {"id": "debian", "version_id": "13", "pretty_name": "Debian GNU/Linux 13 (trixie)"}
+    del data["hosts"]["raqam-01"]
+    data["unreachable"] = {"xodim-01": {"address": "198.19.255.31", "reason": "timed out"}}
+    del data["hosts"]["xodim-01"]
+    differences, not_collected = drift.compare(inventory, _record(data))
+    assert [(d.host, d.field, d.expected, d.live) for d in differences] == [
+        ("gw", "mac wan", "02:a0:00:00:00:01", "02:a0:00:00:00:99"),
+        ("gw", "mac digit", "02:a0:00:40:00:01", "—"),
+        ("gw", "mac usb0", "—", "0a:00:00:00:00:01"),
+        ("srv", "hostname", "srv", "srv-old"),
+        ("srv", "serial", "LAB-SRV-0002", "SRV-REAL-1"),
+        ("bak", "os", "debian12", "debian13"),
+    ]
+    assert not_collected == ["raqam-01"]
+
+
+def test_ram_and_disks_are_compared_with_the_previous_collection(inventory):
+    before = _record({**RECORDED, "time": "2026-11-20T10:00:00+00:00"}, "before.json")
+    data = copy.deepcopy(RECORDED)
+    data["hosts"]["oqish-01"]["memory_mib"] = 4096
+    data["hosts"]["oqish-01"]["disks"] = {}
+    differences, _ = drift.compare(inventory, _record(data), [before])
+    assert [(d.host, d.field, d.expected, d.live, d.source) for d in differences] == [
+        ("oqish-01", "ram_mib", "24105", "4096", "previous"),
+        ("oqish-01", "disk vda", "274877906944", "—", "previous"),
+    ]
+
+
+def test_drift_section_of_the_report(inventory, tmp_path):
+    older = {**copy.deepcopy(RECORDED), "time": "2026-11-24T10:00:00+00:00"}
+    newer = copy.deepcopy(RECORDED)
+    newer["hosts"]["oqish-02"]["interfaces"]["eth0"] = "02:a0:00:30:00:99"
+    newer["unreachable"] = {"raqam-01": {"address": "198.19.255.51", "reason": "connection refused"}}
+    del newer["hosts"]["raqam-01"]
+    newer["result"] = "warning"
+    (tmp_path / "drift").mkdir()
+    (tmp_path / "drift" / "a.json").write_text(json.dumps(older))
+    (tmp_path / "drift" / "b.json").write_text(json.dumps(newer))
+    section = _drift(_week(inventory, tmp_path))
+    assert not section.no_data
+    assert section.paragraphs[0] == (
+        "Facts collected 2026-11-26 06:14 (2 collections in the period): 6 hosts answered, 1 unreachable; "
+        "1 differences."
+    )
+    assert _table(section, "drift_differences").rows == [
+        ["oqish-02", "MAC eth0", "02:a0:00:30:00:12", "02:a0:00:30:00:99", "inventory"]
+    ]
+    assert _table(section, "drift_unreachable").rows == [["raqam-01", "198.19.255.51", "connection refused"]]
+    assert section.paragraphs[1].startswith("Serial numbers not compared on 6 hosts")
+    facts_rows = _table(section, "drift_facts").rows
+    assert [r[0] for r in facts_rows] == ["bak", "gw", "oqish-01", "oqish-02", "srv", "xodim-01"]
+    assert facts_rows[0][1:] == ["Debian GNU/Linux 12 (bookworm)", 24105, "vda 274.9", "", "systemd-nspawn"]
+
+
+def test_a_clean_collection_says_so_and_a_week_without_one_has_no_data(inventory, tmp_path):
+    (tmp_path / "facts.json").write_text(json.dumps(RECORDED))
+    section = _drift(_week(inventory, tmp_path))
+    assert section.paragraphs[1] == "No differences: every host that answered matches the inventory."
+    assert not any(t.key == "drift_differences" for t in section.tables)
+    empty = build(Sources(inventory, evidence_dir=tmp_path), periods.parse("weekly", "2026-W46", date(2026, 12, 7)))
+    assert _drift(empty).no_data and _drift(empty).paragraphs == ["No data for the period."]
+
+
+def test_a_hand_broken_record_does_not_stop_the_report(inventory, tmp_path):
+    broken = {**RECORDED, "hosts": {"gw": "oops", "srv": {"interfaces": ["eth0"]}}, "unreachable": ["x"]}
+    (tmp_path / "facts.json").write_text(json.dumps(broken))
+    section = _drift(_week(inventory, tmp_path))
+    assert section.paragraphs[0].endswith("1 hosts answered, 0 unreachable; 1 differences.")
+    assert _table(section, "drift_differences").rows == [["srv", "OS release", "debian12", "—", "inventory"]]
+
+
+def test_record_is_written_once_and_read_back_as_evidence(tmp_path):
+    path = facts.write_record(RECORDED, tmp_path)
+    assert path == tmp_path / "drift" / "facts-20261126T011446Z.json"
+    assert [p.name for p in (tmp_path / "drift").iterdir()] == [path.name]
+    records, problems = evidence.read(tmp_path)
+    assert problems == [] and [(r.kind, r.result) for r in records] == [("drift.facts", "ok")]
+    assert records[0].extra["hosts"]["gw"]["interfaces"]["wan"] == "02:a0:00:00:00:01"
+
+
+def test_write_into_an_unwritable_place_is_a_located_problem(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(facts.FactsError) as caught:
+        facts.write_record(RECORDED, blocker)
+    assert caught.value.problems[0].code == "report.facts-write"
+
+
+def test_a_host_that_refuses_is_unreachable_with_its_reason(inventory, monkeypatch):
+    """A real pyinfra connection attempt to a closed loopback port: listed, never raised."""
+    monkeypatch.setattr(facts, "targets", lambda _inv: {"ghost": {"ssh_hostname": "127.0.0.1", "ssh_port": 9}})
+    record = facts.collect(inventory, connect_timeout=3)
+    assert record["kind"] == "drift.facts" and record["result"] == "failed"
+    assert record["hosts"] == {} and list(record["unreachable"]) == ["ghost"]
+    assert record["unreachable"]["ghost"]["address"] == "127.0.0.1"
+    assert record["unreachable"]["ghost"]["reason"]
