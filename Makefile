@@ -48,7 +48,7 @@ lab-down: venv ## Stop the virtual library and remove everything it made (root)
 # Fresh machines first (a demo leaves them converged); the teardown test runs last, whatever failed.
 lab-test: venv ## Boot the lab, run the tests that need it, end with a full teardown (root)
 	akm lab up --fresh
-	AKM_LAB_TEST=1 pytest -q -m "lab and not converge" tests --ignore=$(LAB_TEARDOWN); first=$$?; \
+	AKM_LAB_TEST=1 pytest -q -m lab tests --ignore=$(LAB_TEARDOWN); first=$$?; \
 	AKM_LAB_TEST=1 pytest -q -m lab $(LAB_TEARDOWN); last=$$?; exit $$(( first ? first : last ))
 
 .PHONY: lint
@@ -83,10 +83,6 @@ demo: venv ## Boot the virtual library, converge it, push the access policy, run
 converge: venv ## Converge the lab with playbooks/site.yml (make lab first)
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
 
-.PHONY: converge-test
-converge-test: venv ## site.yml on the whole lab twice, the second run changing nothing (make lab first)
-	AKM_LAB_TEST=1 pytest -q -m converge tests
-
 .PHONY: molecule
 molecule: venv ## Every role's molecule scenario on the lab: converge, idempotence, verify (make lab first)
 	@set -e; for role in roles/*/; do \
@@ -102,7 +98,8 @@ bench: venv ## Measure speed and memory against each issue's anchor (tables with
 	python bench/reports.py --lines 10000000
 	python bench/backup.py
 	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
-	@if [ "$$(id -u)" = 0 ]; then python bench/facts.py; else echo "bench/facts.py needs root: skipped"; fi
+	@if [ "$$(id -u)" = 0 ]; then akm lab up && python bench/facts.py && python bench/converge.py; \
+	else echo "bench/facts.py and bench/converge.py need root and the lab: skipped"; fi
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)

@@ -10,6 +10,7 @@ Tests marked ``lab`` need the running virtual library. They run when the lab is 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from akm.lab.plan import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY") or REPO / "inventory" / "lab")
+
+
+def playbook_recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of an ``ansible-playbook`` run: ``{host: {"ok": n, "changed": n, ...}}``."""
+    return {
+        host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
+        for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.MULTILINE)
+    }
 
 
 def lab_test_enabled() -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 
 from akm.inventory import load_inventory
 from akm.lab import lab
-from tests.conftest import LAB_INVENTORY, REPO
+from tests.conftest import LAB_INVENTORY, REPO, playbook_recap
 
 pytestmark = pytest.mark.lab
 
@@ -68,9 +67,9 @@ def push(*extra: str) -> subprocess.CompletedProcess:
 
 def recap(done: subprocess.CompletedProcess, host: str = GATEWAY) -> dict[str, int]:
     """The PLAY RECAP counters of *host*."""
-    line = re.search(rf"^{re.escape(host)}\s*:\s*(ok=.*)$", done.stdout, re.MULTILINE)
-    assert line, done.stdout[-3000:]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
+    counts = playbook_recap(done.stdout)
+    assert host in counts, done.stdout[-3000:]
+    return counts[host]
 
 
 def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -2,9 +2,10 @@
 
 After ``akm lab up`` it converges every machine (``playbooks/site.yml``), prepares the gateway and
 pushes the access policy, sets up backups and runs one, sends a few requests from a reader through the
-proxy, collects the evidence records and the proxy's access log from the machines, and writes the
-weekly report from them. Every step is the ordinary command a specialist would run; the lab differs
-only by its inventory and by its run-time vault (``<state_dir>/vault.yml``).
+proxy, backs up the network devices' configurations, collects the hosts' live facts (for the drift
+section), the evidence records and the proxy's access log from the machines, and writes the weekly
+report from them. Every step is the ordinary command a specialist would run; the lab differs only by
+its inventory and by its run-time vault (``<state_dir>/vault.yml``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
                 f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/",
             )
     collected = out / "collected"
+    if any(a.net for a in inventory_data.assets):
+        command = [sys.executable, "-m", "akm.cli", "net", "backup", "--inventory", str(plan.inventory)]
+        command += ["--vault", str(files["vault"]), "--vault-password-file", str(files["vault_password"])]
+        command += ["--evidence", str(collected / "evidence" / "control")]
+        _run(_("the network devices' configuration backup"), command, log)
+    command = [sys.executable, "-m", "akm.cli", "report", "facts", "--inventory", str(plan.inventory)]
+    _run(_("the hosts' live facts"), [*command, "--evidence", str(collected / "evidence" / "control")], log)
     for machine in plan.machines:
         _fetch(plan, machine.hostname, EVIDENCE, collected / "evidence" / machine.hostname)
     gateway = next(m.hostname for m in plan.machines if "gateway" in m.profiles)

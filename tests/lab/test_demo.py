@@ -1,0 +1,187 @@
+"""``akm lab demo`` end to end, and the weekly report it writes holds the right numbers.
+
+The demo converges the whole lab, pushes the access policy, runs backups and a network config backup,
+sends a reader's requests through the real Squid and writes the report from what the machines recorded.
+Each figure checked here is counted again by the test from an independent source: the inventory's YAML,
+the raw access log the demo collected, the policy's own decision (``akm policy query``), and the
+machines' evidence records. At the end ``site.yml`` runs once more and must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from akm import i18n
+from tests.conftest import LAB_INVENTORY, REPO, playbook_recap
+
+pytestmark = pytest.mark.lab
+
+
+def _akm(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "akm.cli", "--lang", "en", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(running_lab, tmp_path_factory) -> Path:
+    """The demo's output folder, after one whole run on the lab."""
+    out = tmp_path_factory.mktemp("demo")
+    done = _akm("lab", "demo", "--out", str(out))
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def sheets(demo: Path) -> dict[str, list[tuple]]:
+    """Every sheet of the report's workbook as rows of values (its title row, then the column names)."""
+    (workbook,) = (demo / "report").glob(f"weekly-{date.today():%G-W%V}.xlsx")
+    book = openpyxl.load_workbook(workbook, read_only=True)
+    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
+
+
+def _table(sheets: dict[str, list[tuple]], key: str) -> list[tuple]:
+    return sheets[key[:31]][2:]
+
+
+def _in_uzbek(message: str) -> str:
+    """*message* as the report (Uzbek by default, as the demo writes it) shows it."""
+    i18n.setup("uz")
+    try:
+        return i18n._(message)
+    finally:
+        i18n.setup("en")
+
+
+def _lab_assets() -> list[dict]:
+    return yaml.safe_load((LAB_INVENTORY / "assets.yml").read_text())["assets"]
+
+
+def test_the_equipment_counts_are_the_inventorys(sheets):
+    kinds = Counter(asset["kind"] for asset in _lab_assets())
+    reported = {row[0]: row[1] for row in _table(sheets, "equipment_kinds")}
+    assert sorted(reported.values()) == sorted(kinds.values())
+    assert sum(reported.values()) == len(_lab_assets())
+
+
+def _access_log_lines(demo: Path) -> list[list[str]]:
+    lines = []
+    for log in sorted((demo / "collected" / "squid").glob("access.log*")):
+        lines += [line.split() for line in log.read_text().splitlines() if line.strip()]
+    return lines
+
+
+def test_the_readers_requests_and_denials_are_counted_from_the_real_proxy_log(demo, sheets, running_lab):
+    reader = next(a for a in _lab_assets() if "reader" in a.get("profiles", []))
+    address = reader["interfaces"][0]["ip"]
+    own = [fields for fields in _access_log_lines(demo) if fields[2] == address]
+    denied = [fields for fields in own if fields[3].startswith("TCP_DENIED")]
+    # The demo asked the proxy for every site of the fake internet once, over HTTP.
+    asked = {site.domain for site in running_lab.sites}
+    assert {fields[6].split("/")[2] for fields in own} >= asked
+    # The real Squid denied exactly the sites the policy says the reader may not reach.
+    should_deny = set()
+    for domain in asked:
+        answer = _akm("policy", "query", "-i", str(LAB_INVENTORY), reader["hostname"], domain)
+        assert answer.returncode == 0, answer.stdout + answer.stderr
+        if f"{reader['hostname']}: denied" in answer.stdout:
+            should_deny.add(domain)
+    assert should_deny and should_deny != asked
+    assert {fields[6].split("/")[2] for fields in denied} == should_deny
+    # The report's row for the reader has the log's own counts.
+    row = next(r for r in _table(sheets, "users_hosts") if r[0] == reader["hostname"])
+    assert (row[2], row[4]) == (len(own), len(denied))
+
+
+def test_every_backed_up_data_class_has_a_successful_backup(demo, sheets):
+    placed = {p["data_class"] for a in _lab_assets() if a.get("os") == "debian12" for p in a.get("data", [])}
+    last = {row[0]: row for row in _table(sheets, "backups_last")}
+    assert set(last) == placed
+    assert all(row[3] > 0 for row in last.values()), last
+
+
+def test_the_network_section_has_each_devices_config_backup(demo, sheets):
+    devices = {a["hostname"] for a in _lab_assets() if a.get("net")}
+    records = [json.loads(p.read_text()) for p in (demo / "collected" / "evidence" / "control").rglob("*.json")]
+    assert records, "the network backup wrote no evidence"
+    rows = _table(sheets, "network_records")
+    assert {row[2] for row in rows} >= devices
+    assert {row[3] for row in rows if row[2] in devices} == {_in_uzbek("succeeded")}
+
+
+def test_the_drift_section_has_every_machines_live_facts_and_no_difference(sheets):
+    machines = {a["hostname"] for a in _lab_assets() if a.get("os") == "debian12"}
+    facts = _table(sheets, "drift_facts")
+    assert {row[0] for row in facts} == machines
+    assert all("12" in str(row[1]) for row in facts), facts
+    # The lab's MACs and host names are the inventory's; serials are unreadable in a container.
+    assert "drift_differences" not in sheets, sheets.get("drift_differences")
+
+
+def _playbook(running_lab, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    from akm.lab.lab import simulator_files
+
+    files = simulator_files(running_lab.state_dir)
+    vault = ["-e", f"@{files['vault']}", "--vault-password-file", str(files["vault_password"])]
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    return subprocess.run(
+        [str(playbook), "-i", str(LAB_INVENTORY / "akm.yml"), f"playbooks/{name}", *vault, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _changed(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    assert done.returncode == 0, done.stdout[-4000:]
+    recap = playbook_recap(done.stdout)
+    assert recap, done.stdout[-2000:]
+    return {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
+
+
+def test_a_second_site_converge_after_the_demo_changes_nothing(demo, running_lab):
+    assert _changed(_playbook(running_lab, "site.yml")) == {}
+
+
+@pytest.mark.parametrize("name", ["site.yml", "gateway.yml", "backup.yml"])
+def test_check_mode_on_the_converged_lab_runs_and_would_change_nothing(demo, running_lab, name):
+    assert _changed(_playbook(running_lab, name, "--check", "--diff")) == {}
+
+
+def test_each_person_logs_in_to_samba_with_the_password_from_the_vault(demo, running_lab, in_lab):
+    from akm.lab.lab import SMB_PASSWORDS, simulator_files
+    from akm.net.vault import read_vault
+
+    files = simulator_files(running_lab.state_dir)
+    passwords = read_vault(files["vault"], files["vault_password"])[SMB_PASSWORDS]
+    people = yaml.safe_load((LAB_INVENTORY / "centre.yml").read_text())["people"]
+    member = next(p for p in people if p["department"] == "akt")
+    outsider = next(p for p in people if p["department"] != "akt")
+    server = next(a["hostname"] for a in _lab_assets() if "file_server" in a.get("profiles", []))
+
+    def smb(login: str, password: str) -> subprocess.CompletedProcess:
+        # smbclient reads the password from PASSWD (a throwaway lab secret).
+        return in_lab(
+            server, "env", f"PASSWD={password}", "smbclient", "//127.0.0.1/akt", "-U", login, "-c", "ls", check=False
+        )
+
+    assert smb(member["id"], passwords[member["id"]]).returncode == 0
+    denied = smb(outsider["id"], passwords[outsider["id"]])
+    assert denied.returncode != 0 and "NT_STATUS_ACCESS_DENIED" in denied.stdout + denied.stderr
+    wrong = smb(member["id"], passwords[member["id"]] + "x")
+    assert wrong.returncode != 0 and "NT_STATUS_LOGON_FAILURE" in wrong.stdout + wrong.stderr
