@@ -152,7 +152,7 @@ def main() -> int:
         print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|{'-' * 15}|{'-' * 16}|")
         for name, seconds, cpu, rss in (
             ("SARG 2.4 (topusers+sites+denied)", sarg_time, sarg_cpu, sarg_rss),
-            ("akm squidlog (DuckDB)", ours_time, ours_cpu, ours_rss),
+            ("akm squidlog (C scan + DuckDB)", ours_time, ours_cpu, ours_rss),
         ):
             print(f"| {name:<34} | {seconds:8.2f} | {cpu:8.2f} | {rss / 1024:13.0f} | {args.lines / seconds:14,.0f} |")
         print()
