@@ -252,11 +252,11 @@ def _aggregate(
     source = f"""read_csv([{files}], columns={_GROUP_COLUMNS}, delim=',', quote='"', escape='"', header=false,
                       auto_detect=false, allow_quoted_nulls=false, max_line_size=1048576)"""
     if stats["unique"]:
-        con.execute(f"CREATE TABLE g AS SELECT * FROM {source}")
+        con.execute(f"CREATE VIEW g AS SELECT * FROM {source}")
     else:
         con.execute(
             f"""
-            CREATE TABLE g AS
+            CREATE VIEW g AS
             SELECT ip, login, lower(dom) AS dom, denied, sum(n) AS n, sum(bytes) AS bytes, min(t0) AS t0,
                    max(t1) AS t1
             FROM {source} GROUP BY ALL
@@ -391,21 +391,25 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
             FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
 
+    # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
+    # of sorting every (key, domain) pair as a window would.
+    con.execute(
+        "CREATE TABLE dom_rank AS SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
+    )
     top_sites: dict[tuple[str, str], list[dict]] = {}
     scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
     for scope, key in scopes:
-        rows = _rows(
-            con,
+        found = con.execute(
             f"""
-            SELECT k, dom AS domain, requests, bytes FROM (
-                SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes,
-                       row_number() OVER (PARTITION BY {key} ORDER BY sum(bytes) DESC, dom) AS rank
-                FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2)
-            WHERE rank <= ? ORDER BY k, rank""",
+            SELECT k, max_by({{'domain': dom, 'requests': requests, 'bytes': bytes}},
+                             (bytes::HUGEINT << 64) - rank, ?) AS top
+            FROM (SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes
+                  FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2) JOIN dom_rank USING (dom)
+            GROUP BY k ORDER BY k""",
             [top],
-        )
-        for row in rows:
-            top_sites.setdefault((scope, row.pop("k")), []).append(row)
+        ).fetchall()
+        for key_value, rows in found:
+            top_sites[(scope, key_value)] = rows
 
     restricted, restricted_rows = _restricted(con, log, categories, grants, since, until, restricted_for)
     return Usage(
