@@ -35,7 +35,6 @@
 #define MAX_LINE 65536
 #define SAMPLE_BYTES 200
 #define WINDOW ((off_t)64 << 20)
-#define HUGE_PAGE (2 << 20)
 
 enum reason {
     R_TOO_FEW, R_TOO_MANY, R_TIME, R_STATUS, R_SIZE, R_ADDRESS, R_URL, R_UNREADABLE, R_COUNT
@@ -66,7 +65,7 @@ typedef struct {
     size_t arena_used, arena_size;
 } names;
 
-#define EMPTY UINT32_MAX
+#define EMPTY 0 /* client ids in cells are counted from 1 */
 
 /* One group, keyed by the ids of its client (address and login) and domain and whether it was denied.
  * `login` is always 0: a client is the address alone, or the address, a space and the login (neither
@@ -211,25 +210,28 @@ static int64_t names_id(names *d, const char *p, size_t n)
     return (int64_t)d->count - 1;
 }
 
+/* A zero-filled (that is, empty) table, mapped so the kernel zeroes pages as they are first touched,
+ * with huge pages where it allows them: each request touches a random cell, and with 4 KiB pages the
+ * page walks cost as much as the cache misses. */
 static int groups_init(groups *t, size_t capacity)
 {
     t->capacity = capacity;
     t->count = 0;
-    /* Huge pages where the kernel allows them: each request touches a random cell, and with 4 KiB pages
-     * the page walks cost as much as the cache misses. */
     size_t bytes = capacity * sizeof(cell);
-    if (bytes >= HUGE_PAGE) {
-        if (posix_memalign((void **)&t->cells, HUGE_PAGE, bytes) != 0)
-            return -1;
-        madvise(t->cells, bytes, MADV_HUGEPAGE);
-    } else {
-        t->cells = malloc(bytes);
-        if (!t->cells)
-            return -1;
+    t->cells = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (t->cells == MAP_FAILED) {
+        t->cells = NULL;
+        return -1;
     }
-    for (size_t i = 0; i < capacity; i++)
-        t->cells[i].ip = EMPTY;
+    madvise(t->cells, bytes, MADV_HUGEPAGE);
     return 0;
+}
+
+static void groups_free(groups *t)
+{
+    if (t->cells)
+        munmap(t->cells, t->capacity * sizeof(cell));
+    t->cells = NULL;
 }
 
 static size_t cell_slot(uint32_t ip, uint32_t login, uint32_t domain, uint32_t denied, size_t capacity)
@@ -253,7 +255,7 @@ static int groups_grow(groups *t)
         bigger.cells[s] = *c;
     }
     bigger.count = t->count;
-    free(t->cells);
+    groups_free(t);
     *t = bigger;
     return 0;
 }
@@ -261,7 +263,7 @@ static int groups_grow(groups *t)
 /* The group of these ids, created with zero sums if it is new; NULL when out of memory. */
 static cell *groups_find(groups *t, uint32_t ip, uint32_t login, uint32_t domain, uint32_t denied)
 {
-    if (2 * (t->count + 1) > t->capacity && groups_grow(t) < 0)
+    if (4 * (t->count + 1) > 3 * t->capacity && groups_grow(t) < 0)
         return NULL;
     size_t s = cell_slot(ip, login, domain, denied, t->capacity);
     for (;;) {
@@ -299,7 +301,7 @@ static int groups_flush(scan *sc)
         cell *c = &t->cells[i];
         if (c->ip == EMPTY)
             continue;
-        const name *client = &sc->clients.items[c->ip];
+        const name *client = &sc->clients.items[c->ip - 1];
         const char *address = sc->clients.arena + client->at;
         const char *space = memchr(address, ' ', client->len);
         size_t address_len = space ? (size_t)(space - address) : client->len;
@@ -661,7 +663,7 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
     if (ip_id < 0 || login_id < 0 || domain_id < 0)
         return -1;
     pending *r = &sc->batch[sc->batched++];
-    *r = (pending){(uint32_t)ip_id, (uint32_t)login_id, (uint32_t)domain_id, contains(st, "DENIED"), bytes, ts};
+    *r = (pending){(uint32_t)ip_id + 1, (uint32_t)login_id, (uint32_t)domain_id, contains(st, "DENIED"), bytes, ts};
     __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->login, r->domain, r->denied, sc->g.capacity)], 1);
     if (sc->batched == BATCH && drain(sc) < 0)
         return -1;
@@ -907,7 +909,7 @@ out:
             scan *sc = &workers[k].sc;
             names_free(&sc->clients);
             names_free(&sc->domains);
-            free(sc->g.cells);
+            groups_free(&sc->g);
             for (int r = 0; r < R_COUNT; r++)
                 free(sc->samples[r]);
             free(workers[k].path);
