@@ -1,8 +1,9 @@
 /*
  * akm.report._squidscan: one streaming pass over a Squid access log in the native format.
  *
- * Every line is split, checked and attributed to a group (client address, login, domain, denied);
- * requests, bytes and the first and last time are summed per group in a hash table, and the groups
+ * Every line is split, checked and attributed to a group (client address, login, domain); requests,
+ * bytes, denied requests and their bytes, and the first and last time are summed per group in a hash
+ * table, and the groups
  * are written as CSV for DuckDB, which makes every figure of the report from them
  * (akm.report.squidlog explains the fields and the reasons a line is malformed). The table is
  * flushed to the CSV whenever it holds `flush_groups` groups, so memory stays bounded whatever the
@@ -67,12 +68,12 @@ typedef struct {
 
 #define EMPTY 0 /* client ids in cells are counted from 1 */
 
-/* One group, keyed by the ids of its client (address and login) and domain and whether it was denied.
- * `login` is always 0: a client is the address alone, or the address, a space and the login (neither
- * can hold a space), so one look-up finds both. */
+/* One group, keyed by the ids of its client (address and login) and domain; `login` and `denied` are
+ * always 0 in the key: a client is the address alone, or the address, a space and the login (neither
+ * can hold a space), so one look-up finds both, and the denied requests are summed apart. */
 typedef struct {
     uint32_t ip, login, domain, denied;
-    int64_t requests, bytes, first, last;
+    int64_t requests, bytes, denied_requests, denied_bytes, first, last;
 } cell;
 
 typedef struct {
@@ -269,7 +270,7 @@ static cell *groups_find(groups *t, uint32_t ip, uint32_t login, uint32_t domain
     for (;;) {
         cell *c = &t->cells[s];
         if (c->ip == EMPTY) {
-            *c = (cell){ip, login, domain, denied, 0, 0, INT64_MAX, INT64_MIN};
+            *c = (cell){ip, login, domain, denied, 0, 0, 0, 0, INT64_MAX, INT64_MIN};
             t->count++;
             return c;
         }
@@ -290,7 +291,8 @@ static void put_quoted(FILE *out, const char *p, size_t n)
     fputc('"', out);
 }
 
-/* Write every group as a CSV line (address, login, domain, denied, requests, bytes, first, last) and
+/* Write every group as a CSV line (address, login, domain, requests, bytes, denied requests, denied
+ * bytes, first, last) and
  * start afresh: the values' ids are only valid until here. */
 static int groups_flush(scan *sc)
 {
@@ -311,8 +313,9 @@ static int groups_flush(scan *sc)
             put_quoted(sc->out, space + 1, client->len - address_len - 1);
         fputc(',', sc->out);
         put_quoted(sc->out, sc->domains.arena + sc->domains.items[c->domain].at, sc->domains.items[c->domain].len);
-        fprintf(sc->out, ",%s,%lld,%lld,%lld,%lld\n", c->denied ? "true" : "false", (long long)c->requests,
-                (long long)c->bytes, (long long)c->first, (long long)c->last);
+        fprintf(sc->out, ",%lld,%lld,%lld,%lld,%lld,%lld\n", (long long)c->requests, (long long)c->bytes,
+                (long long)c->denied_requests, (long long)c->denied_bytes, (long long)c->first,
+                (long long)c->last);
         c->ip = EMPTY;
     }
     t->count = 0;
@@ -326,11 +329,15 @@ static int drain(scan *sc)
 {
     for (int i = 0; i < sc->batched; i++) {
         pending *r = &sc->batch[i];
-        cell *g = groups_find(&sc->g, r->ip, r->login, r->domain, r->denied);
+        cell *g = groups_find(&sc->g, r->ip, r->login, r->domain, 0);
         if (!g)
             return -1;
         g->requests++;
         g->bytes += r->bytes;
+        if (r->denied) {
+            g->denied_requests++;
+            g->denied_bytes += r->bytes;
+        }
         if (r->time < g->first)
             g->first = r->time;
         if (r->time > g->last)
@@ -664,7 +671,7 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
         return -1;
     pending *r = &sc->batch[sc->batched++];
     *r = (pending){(uint32_t)ip_id + 1, (uint32_t)login_id, (uint32_t)domain_id, contains(st, "DENIED"), bytes, ts};
-    __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->login, r->domain, r->denied, sc->g.capacity)], 1);
+    __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->login, r->domain, 0, sc->g.capacity)], 1);
     if (sc->batched == BATCH && drain(sc) < 0)
         return -1;
     return 0;
@@ -927,7 +934,8 @@ static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))squidscan_scan, METH_VARARGS | METH_KEYWORDS,
      "scan(log, groups, since=None, until=None, flush_groups=2000000, threads=1) -> dict\n\n"
      "Read the Squid log *log* once, in *threads* parts of whole lines, and write its groups (address, "
-     "login, domain, denied, requests, bytes, first, last) as CSV to the files *groups*-N.csv. Return the "
+     "login, domain, requests, bytes, denied requests, denied bytes, first, last) as CSV to the files "
+     "*groups*-N.csv. Return the "
      "counts of lines, of lines outside [since, until) and of malformed lines by reason, one sample line "
      "per reason, the files written, and whether every group is in them once (`unique`: one table "
      "flush in all, and no domain that DuckDB's lower() could fold further)."},

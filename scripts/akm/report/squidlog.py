@@ -2,13 +2,13 @@
 figures, with every request to a restricted category checked against the grants in force at that moment.
 
 The log is read in one streaming pass by a small C scanner (:mod:`akm.report._squidscan`, built at
-``pip install``) that checks every line and sums requests, bytes and the first and last time per
-(client address, login, domain, denied) — never the whole log in Python objects. The scanner maps the
-log a 64 MiB window at a time and flushes its table of groups to a CSV file whenever it reaches a
-budget derived from ``memory_limit``, so memory stays bounded; DuckDB reads those groups (within the
-same ``memory_limit``, spilling to a temporary directory beyond it) and every figure is SQL over them.
-Only requests that straddle a grant's start or end are read a second time, by DuckDB's CSV reader
-(see :func:`_restricted`). Empty lines are skipped and not counted.
+``pip install``) that checks every line and sums requests, bytes, denied requests and their bytes, and the
+first and last time per (client address, login, domain) — never the whole log in Python objects. The
+scanner maps the log a 64 MiB window at a time and flushes its table of groups to a CSV file whenever it
+reaches a budget derived from ``memory_limit``, so memory stays bounded; DuckDB reads those groups
+(within the same ``memory_limit``, spilling to a temporary directory beyond it) and every figure is SQL
+over them. Only requests that straddle a grant's start or end are read a second time, by DuckDB's CSV
+reader (see :func:`_restricted`). Empty lines are skipped and not counted.
 
 Line rules (the same in the scanner and in the SQL of the second pass, :func:`_parsed`)
     Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so the
@@ -212,8 +212,8 @@ _DOMAIN = "lower(split_part(split_part(target, '@', -1), ':', 1))"
 
 
 _GROUP_COLUMNS = (
-    "{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR', 'denied': 'BOOLEAN', 'n': 'BIGINT', "
-    "'bytes': 'BIGINT', 't0': 'BIGINT', 't1': 'BIGINT'}"
+    "{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR', 'n': 'BIGINT', 'bytes': 'BIGINT', "
+    "'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT', 't1': 'BIGINT'}"
 )
 
 
@@ -236,8 +236,9 @@ def _aggregate(
     memory_limit: str,
     threads: int,
 ) -> dict:
-    """One pass over the log into ``g``: requests, bytes, first and last time per (address, login, domain,
-    denied), for the well-formed lines inside the period.
+    """One pass over the log into ``g``: requests, bytes, denied requests (``dn``) and their bytes
+    (``dbytes``), first and last time per (address, login, domain), for the well-formed lines inside
+    the period.
 
     The pass is :mod:`akm.report._squidscan` (C): it splits and checks every line, counts the
     malformed ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
@@ -257,8 +258,8 @@ def _aggregate(
         con.execute(
             f"""
             CREATE VIEW g AS
-            SELECT ip, login, lower(dom) AS dom, denied, sum(n) AS n, sum(bytes) AS bytes, min(t0) AS t0,
-                   max(t1) AS t1
+            SELECT ip, login, lower(dom) AS dom, sum(n) AS n, sum(bytes) AS bytes, sum(dn) AS dn,
+                   sum(dbytes) AS dbytes, min(t0) AS t0, max(t1) AS t1
             FROM {source} GROUP BY ALL
             """
         )
@@ -374,7 +375,7 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
     )
     first, last = con.execute("SELECT min(t0), max(t1) FROM v").fetchone()
 
-    measures = "sum(n) AS requests, sum(bytes) AS bytes, coalesce(sum(n) FILTER (WHERE denied), 0) AS denied"
+    measures = "sum(n) AS requests, sum(bytes) AS bytes, sum(dn) AS denied"
     by_host = _rows(
         con,
         f"""SELECT ip, any_value(host) AS host, any_value(dept) AS department, {measures}
@@ -394,7 +395,8 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
     # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
     # of sorting every (key, domain) pair as a window would.
     con.execute(
-        "CREATE TABLE dom_rank AS SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
+        "CREATE TABLE dom_rank AS "
+        "SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
     )
     top_sites: dict[tuple[str, str], list[dict]] = {}
     scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
@@ -441,8 +443,9 @@ _GRANT_MATCH = """g.category = c.category
 def _restricted(con, log: Path, categories, grants, since, until, restricted_for=None):
     """Classify requests to restricted categories against the grants in force when each was made.
 
-    A group (address, login, domain, denied) whose first and last request fall on the same side of
-    every boundary of its matching grants is classified as a whole. The rare group that straddles a
+    Each group (address, login, domain) is split into its denied and its let-through requests; a part
+    whose group's first and last request fall on the same side of every boundary of its matching
+    grants is classified as a whole. The rare group that straddles a
     grant's start or end is resolved exactly by a second, filtered pass over the log for just those
     groups' requests.
     """
@@ -463,6 +466,12 @@ def _restricted(con, log: Path, categories, grants, since, until, restricted_for
             OR (r.kind = 'host' AND r.subject = v.host) OR (r.kind = 'segment' AND r.subject = v.seg)
             OR (r.kind = 'department' AND r.subject IN (v.dept, v.person_dept)))"""
     con.execute(
+        """CREATE TEMP VIEW vd AS
+           SELECT * EXCLUDE (n, bytes, dn, dbytes), true AS denied, dn AS n, dbytes AS bytes FROM v WHERE dn > 0
+           UNION ALL
+           SELECT * EXCLUDE (n, bytes, dn, dbytes), false, n - dn, bytes - dbytes FROM v WHERE n > dn"""
+    )
+    con.execute(
         f"""
         CREATE TABLE hits AS
         SELECT v.*, c.category,
@@ -470,7 +479,7 @@ def _restricted(con, log: Path, categories, grants, since, until, restricted_for
                        WHERE {_GRANT_MATCH} AND v.t0 >= g.t0 AND v.t1 < g.t1) AS granted,
                EXISTS (SELECT 1 FROM grants g WHERE {_GRANT_MATCH}
                        AND ((g.t0 > v.t0 AND g.t0 <= v.t1) OR (g.t1 > v.t0 AND g.t1 <= v.t1))) AS straddles
-        FROM v JOIN cat c ON c.dom = v.dom
+        FROM vd v JOIN cat c ON c.dom = v.dom
         WHERE {restricted_where}
         """
     )
