@@ -10,7 +10,7 @@ reaches a budget derived from ``memory_limit``, so memory stays bounded; DuckDB 
 over them. Only requests that straddle a grant's start or end are read a second time, by DuckDB's CSV
 reader (see :func:`_restricted`). Empty lines are skipped and not counted.
 
-Line rules (the same in the scanner and in the SQL of the second pass, :func:`_parsed`)
+Line rules (the scanner's; the SQL of the exact second pass, :func:`_parsed`, picks fields the same way)
     Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so the
     client address is the first non-empty field among columns 1–5 (else column 6) and the other
     fields follow it. A line is malformed, checked in this order, if it is longer than 64 KiB or not
