@@ -30,7 +30,8 @@ deps: ## Install the Debian packages the project needs (as root)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml | deps
+# setup.py and the C source: pip install -e compiles the users' history scanner in place.
+$(VENV)/.installed: pyproject.toml setup.py scripts/akm/report/_squidscan.c | deps
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@

@@ -180,3 +180,53 @@ def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):
         "denied_despite_grant": 0,
     }
     assert {row["host"] for row in usage.restricted_rows} == {"oqish-01", "oqish-02"}
+
+
+def _summed(paths):
+    import duckdb
+
+    files = ", ".join(f"'{p}'" for p in paths)
+    return duckdb.sql(
+        f"""SELECT ip, login, dom, sum(n), sum(bytes), sum(dn), sum(dbytes), min(t0), max(t1)
+            FROM read_csv([{files}], columns={{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR',
+                 'n': 'BIGINT', 'bytes': 'BIGINT', 'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT',
+                 't1': 'BIGINT'}},
+                 delim=',', quote='"', escape='"', header=false, auto_detect=false, allow_quoted_nulls=false)
+            GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+
+
+def test_scanner_flushes_at_its_budget_without_changing_a_total(tmp_path):
+    """A table flushed every 1,000 groups (the memory bound) sums to exactly the unflushed groups."""
+    from akm.report import _squidscan
+
+    clients = [(f"198.18.30.{k}", "-" if k % 2 else f"user{k}") for k in range(10, 14)]
+    path = generate(tmp_path / "many.log", 20000, clients, [f"s{k}.example" for k in range(3000)], T0, 3600)
+    whole = _squidscan.scan(str(path), str(tmp_path / "whole"))
+    flushed = _squidscan.scan(str(path), str(tmp_path / "flushed"), flush_groups=1000)
+    assert whole["unique"] and not flushed["unique"]
+    assert whole["lines"] == flushed["lines"] == 20000
+    groups = _summed(whole["files"])
+    assert len(groups) > 3000
+    assert groups == _summed(flushed["files"])
+    assert sum(row[3] for row in groups) == 20000
+    assert 0 < sum(row[5] for row in groups) < 20000
+
+
+def test_domain_rules_and_unreadable_lines(tmp_path, inventory):
+    """user@host and :port are cut, case is folded; NUL bytes and over-long lines are unreadable."""
+    ip = inventory.asset("xodim-01").ip_on("staff")
+    stamp = f"{T0.timestamp():.3f}"
+    lines = [
+        f"{stamp}     10 {ip} TCP_MISS/200 100 GET http://me@WWW.Kitob.example:8080/x - HIER_DIRECT/198.18.0.1 -",
+        f"{stamp}     10 {ip} TCP_TUNNEL/200 200 CONNECT kitob.EXAMPLE:443 - HIER_DIRECT/198.18.0.1 -",
+        f"{stamp}     10 {ip} TCP_MISS/200 300 GET /relative - HIER_DIRECT/198.18.0.1 -",
+        f"{stamp}     10 {ip} TCP_MISS/200 400 GET http://a\0b.example/ - HIER_DIRECT/198.18.0.1 -",
+        f"{stamp}     10 {ip} TCP_MISS/200 500 GET http://{'x' * 70000}.example/ - HIER_DIRECT/198.18.0.1 -",
+    ]
+    path = tmp_path / "rules.log"
+    path.write_text("\n".join(lines) + "\n")
+    usage = analyse(path, attribution_from(inventory), threads=1)
+    assert usage.malformed == {"bad-url": 1, "unreadable": 2}
+    top = {row["domain"]: row["bytes"] for row in usage.top_sites[("all", "all")]}
+    assert top == {"www.kitob.example": 100, "kitob.example": 200}

@@ -1,11 +1,26 @@
 """Users' history (Nizom F4): a Squid access log turned into per-host, per-department and per-person
 figures, with every request to a restricted category checked against the grants in force at that moment.
 
-The log is read by DuckDB's CSV reader in one streaming pass that aggregates requests and bytes per
-(client address, login, host:port, denied) — never the whole log in Python objects; memory is bounded
-by ``memory_limit`` (DuckDB spills to a temporary directory beyond it). Every figure is SQL over that
-aggregate; only requests that straddle a grant's start or end are read a second time (see
-:func:`_restricted`). Empty lines are skipped by the reader and not counted.
+The log is read in one streaming pass by a small C scanner (:mod:`akm.report._squidscan`, built at
+``pip install``) that checks every line and sums requests, bytes, denied requests and their bytes, and the
+first and last time per (client address, login, domain) — never the whole log in Python objects. The
+scanner maps the log a 64 MiB window at a time and flushes its table of groups to a CSV file whenever it
+reaches a budget derived from ``memory_limit``, so memory stays bounded; DuckDB reads those groups
+(within the same ``memory_limit``, spilling to a temporary directory beyond it) and every figure is SQL
+over them. Only requests that straddle a grant's start or end are read a second time, by DuckDB's CSV
+reader (see :func:`_restricted`). Empty lines are skipped and not counted.
+
+Line rules (the scanner's; the SQL of the exact second pass, :func:`_parsed`, picks fields the same way)
+    Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so the
+    client address is the first non-empty field among columns 1–5 (else column 6) and the other
+    fields follow it. A line is malformed, checked in this order, if it is longer than 64 KiB or not
+    UTF-8 or holds a NUL byte (``unreadable``), has more than 20 columns or a non-empty field after the
+    content type (``too-many-fields``), has no hierarchy field (``too-few-fields``), its time is not
+    digits before the dot (``bad-time``), the status is not ``ACTION/NNN`` (``bad-status``), the size
+    is not a non-negative integer (``bad-size``), the address is neither a dotted quad nor IPv6-like
+    (``bad-address``), or the URL gives no host (``bad-url``: ``CONNECT`` takes the URL as
+    ``host:port``, others need ``scheme://host``; the domain is the host without ``user@`` and
+    ``:port``, in lower case).
 
 Log format
     Squid's ``native`` format, which already carries the client address and the user name::
@@ -50,10 +65,12 @@ import duckdb
 
 from akm.errors import Error, Problem
 from akm.i18n import _
+from akm.report import _squidscan
 
 MAX_COLUMNS = 20
 MAX_PADDING = 5
 TOP_SITES = 10
+SCAN_THREADS = 1
 
 REASONS = {
     "too-few-fields": "fewer fields than the native format has",
@@ -162,17 +179,15 @@ def _source(path: Path) -> str:
     )
 
 
-_ADDRESS = r"[0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*"
-
 _FIELDS = {"ip": 1, "st": 2, "b": 3, "m": 4, "url": 5, "u": 6, "hier": 7, "extra": 9}
 
 
 def _parsed(path: Path) -> str:
     """SQL of the log's lines as typed fields, with the reason a line is malformed (NULL if it is not).
 
-    Only checks that are cheap per line are made here; the address and the URL host are checked
-    once per distinct value after aggregation (:func:`_aggregate`). The URL is cut to ``host[:port]``
-    (``target``) and normalised to a domain after aggregation, for the same reason.
+    Used only by the exact second pass of :func:`_restricted`, over lines of groups the scanner has
+    already found well formed; the URL is cut to ``host[:port]`` (``target``) and normalised to a
+    domain by :data:`_DOMAIN`.
     """
     picked = ", ".join(f"{_pick(offset)} AS {name}" for name, offset in _FIELDS.items())
     return f"""
@@ -196,69 +211,59 @@ def _parsed(path: Path) -> str:
 _DOMAIN = "lower(split_part(split_part(target, '@', -1), ':', 1))"
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, path: Path, since: int | None, until: int | None) -> None:
-    """One pass over the log into ``agg``: requests and bytes per (address, login, target, denied).
+_GROUP_COLUMNS = (
+    "{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR', 'n': 'BIGINT', 'bytes': 'BIGINT', "
+    "'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT', 't1': 'BIGINT'}"
+)
 
-    Malformed lines and lines outside the period are counted under their reason. Afterwards the
-    per-value checks mark whole groups as malformed (``bad-address``, ``bad-url``),
-    and ``g`` holds the good groups with the domain in place of the target.
+
+def _memory_bytes(limit: str) -> int:
+    """Bytes of a DuckDB-style memory limit such as ``512MB`` or ``1GB`` (512 MiB if unreadable)."""
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    text = limit.strip().upper().replace(" ", "")
+    for unit, factor in units.items():
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * factor
+    return 512 * 2**20
+
+
+def _aggregate(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    scratch: Path,
+    since: int | None,
+    until: int | None,
+    memory_limit: str,
+    threads: int,
+) -> dict:
+    """One pass over the log into ``g``: requests, bytes, denied requests (``dn``) and their bytes
+    (``dbytes``), first and last time per (address, login, domain), for the well-formed lines inside
+    the period.
+
+    The pass is :mod:`akm.report._squidscan` (C): it splits and checks every line, counts the
+    malformed ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
+    them here (a group can be written more than once: by each of the scanner's threads, and whenever
+    its table reaches the memory budget). Returns the scanner's counts.
     """
-    outside = []
-    if since is not None:
-        outside.append(f"ts < {int(since)}")
-    if until is not None:
-        outside.append(f"ts >= {int(until)}")
-    outside_sql = " OR ".join(outside) or "false"
-    con.execute(
-        f"""
-        CREATE TABLE agg AS
-        SELECT reason,
-               CASE WHEN reason IS NULL THEN ip END AS ip, CASE WHEN reason IS NULL THEN login END AS login,
-               CASE WHEN reason IS NULL THEN target END AS target,
-               CASE WHEN reason IS NULL THEN denied END AS denied,
-               reason IS NULL AND ({outside_sql}) AS outside,
-               count(*) AS n, sum(bytes) AS bytes, min(ts) AS t0, max(ts) AS t1,
-               any_value(CASE WHEN reason IS NOT NULL THEN concat_ws(' ', c0, ip, st, url) END) AS sample
-        FROM ({_parsed(path)})
-        GROUP BY ALL
-        """
+    budget = max(100_000, _memory_bytes(memory_limit) // 4 // (192 * max(threads, 1)))
+    stats = _squidscan.scan(
+        str(path), str(scratch / "groups"), since=since, until=until, flush_groups=budget, threads=threads
     )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE bad_values AS
-        SELECT 'bad-address' AS reason, ip, NULL AS target FROM (SELECT DISTINCT ip FROM agg WHERE reason IS NULL)
-            WHERE NOT regexp_full_match(ip, '{_ADDRESS}')
-        UNION ALL
-        SELECT 'bad-url', NULL, target FROM (SELECT DISTINCT target FROM agg WHERE reason IS NULL)
-            WHERE target IS NULL OR {_DOMAIN} = ''
-        """
-    )
-    con.execute(
-        """
-        UPDATE agg SET reason = b.reason, sample = concat_ws(' ', agg.ip, agg.login, agg.target)
-        FROM bad_values b
-        WHERE agg.reason IS NULL AND ((b.reason = 'bad-address' AND agg.ip = b.ip)
-              OR (b.reason = 'bad-url' AND agg.target IS NOT DISTINCT FROM b.target))
-        """
-    )
-    con.execute("UPDATE agg SET reason = 'outside-period' WHERE reason IS NULL AND outside")
-    rejected = con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
-    if rejected:
+    files = ", ".join("'{}'".format(name.replace("'", "''")) for name in stats["files"])
+    source = f"""read_csv([{files}], columns={_GROUP_COLUMNS}, delim=',', quote='"', escape='"', header=false,
+                      auto_detect=false, allow_quoted_nulls=false, max_line_size=1048576)"""
+    if stats["unique"]:
+        con.execute(f"CREATE VIEW g AS SELECT * FROM {source}")
+    else:
         con.execute(
-            """INSERT INTO agg (reason, n, sample)
-               SELECT CASE WHEN error_type = 'TOO MANY COLUMNS' THEN 'too-many-fields' ELSE 'unreadable' END,
-                      1, left(csv_line, 200)
-               FROM reject_errors"""
+            f"""
+            CREATE VIEW g AS
+            SELECT ip, login, lower(dom) AS dom, sum(n) AS n, sum(bytes) AS bytes, sum(dn) AS dn,
+                   sum(dbytes) AS dbytes, min(t0) AS t0, max(t1) AS t1
+            FROM {source} GROUP BY ALL
+            """
         )
-    con.execute(
-        f"""
-        CREATE TABLE g AS
-        SELECT ip, CASE WHEN login IN ('-', '') THEN NULL ELSE login END AS login, {_DOMAIN} AS dom,
-               denied, sum(n) AS n, sum(bytes) AS bytes,
-               min(t0) AS t0, max(t1) AS t1
-        FROM agg WHERE reason IS NULL GROUP BY ALL
-        """
-    )
+    return stats
 
 
 def _domain_categories(domains: Iterable[str], rules: Sequence[CategoryRule]) -> list[tuple[str, str]]:
@@ -325,7 +330,24 @@ def analyse(
         try:
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
-            return _analyse(con, log, attribution, categories, grants, since, until, top, restricted_for)
+            try:
+                stats = _aggregate(
+                    con, log, Path(scratch), _epoch(since), _epoch(until), memory_limit, threads or SCAN_THREADS
+                )
+            except (OSError, duckdb.Error) as exc:
+                raise SquidLogError(
+                    [
+                        Problem(
+                            str(log),
+                            None,
+                            "",
+                            "report.log-unreadable",
+                            _("the access log cannot be read: {error}").format(error=str(exc).splitlines()[0]),
+                            _("check that the file is a Squid access log in the native format"),
+                        )
+                    ]
+                ) from exc
+            return _analyse(con, log, stats, attribution, categories, grants, since, until, top, restricted_for)
         finally:
             con.close()
 
@@ -334,36 +356,17 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
-def _analyse(con, log, attribution, categories, grants, since, until, top, restricted_for) -> Usage:
-    try:
-        _aggregate(con, log, _epoch(since), _epoch(until))
-    except duckdb.Error as exc:
-        raise SquidLogError(
-            [
-                Problem(
-                    str(log),
-                    None,
-                    "",
-                    "report.log-unreadable",
-                    _("the access log cannot be read: {error}").format(error=str(exc).splitlines()[0]),
-                    _("check that the file is a Squid access log in the native format"),
-                )
-            ]
-        ) from exc
-
+def _analyse(con, log, stats, attribution, categories, grants, since, until, top, restricted_for) -> Usage:
     con.execute("CREATE TABLE hosts (ip VARCHAR PRIMARY KEY, host VARCHAR, dept VARCHAR, seg VARCHAR)")
     _insert(con, "hosts", [(ip, h, d, attribution.segments.get(ip)) for ip, (h, d) in attribution.hosts.items()])
     con.execute("CREATE TABLE people (login VARCHAR PRIMARY KEY, name VARCHAR, dept VARCHAR)")
     _insert(con, "people", [(k, n, d) for k, (n, d) in attribution.people.items()])
 
-    counts = dict(con.execute("SELECT coalesce(reason, ''), sum(n) FROM agg GROUP BY ALL").fetchall())
-    lines = int(sum(counts.values()))
-    outside = int(counts.pop("outside-period", 0))
-    requests = int(counts.pop("", 0))
-    malformed = {reason: int(count) for reason, count in sorted(counts.items())}
-    samples = con.execute(
-        "SELECT reason, any_value(sample) FROM agg WHERE reason <> 'outside-period' GROUP BY ALL ORDER BY 1"
-    ).fetchall()
+    lines = int(stats["lines"])
+    outside = int(stats["outside"])
+    malformed = {reason: int(count) for reason, count in sorted(stats["malformed"].items())}
+    requests = lines - outside - sum(malformed.values())
+    samples = sorted(stats["samples"].items())
 
     con.execute(
         """CREATE TABLE v AS
@@ -372,7 +375,7 @@ def _analyse(con, log, attribution, categories, grants, since, until, top, restr
     )
     first, last = con.execute("SELECT min(t0), max(t1) FROM v").fetchone()
 
-    measures = "sum(n) AS requests, sum(bytes) AS bytes, coalesce(sum(n) FILTER (WHERE denied), 0) AS denied"
+    measures = "sum(n) AS requests, sum(bytes) AS bytes, sum(dn) AS denied"
     by_host = _rows(
         con,
         f"""SELECT ip, any_value(host) AS host, any_value(dept) AS department, {measures}
@@ -389,21 +392,26 @@ def _analyse(con, log, attribution, categories, grants, since, until, top, restr
             FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
 
+    # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
+    # of sorting every (key, domain) pair as a window would.
+    con.execute(
+        "CREATE TABLE dom_rank AS "
+        "SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
+    )
     top_sites: dict[tuple[str, str], list[dict]] = {}
     scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
     for scope, key in scopes:
-        rows = _rows(
-            con,
+        found = con.execute(
             f"""
-            SELECT k, dom AS domain, requests, bytes FROM (
-                SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes,
-                       row_number() OVER (PARTITION BY {key} ORDER BY sum(bytes) DESC, dom) AS rank
-                FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2)
-            WHERE rank <= ? ORDER BY k, rank""",
+            SELECT k, max_by({{'domain': dom, 'requests': requests, 'bytes': bytes}},
+                             (bytes::HUGEINT << 64) - rank, ?) AS top
+            FROM (SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes
+                  FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2) JOIN dom_rank USING (dom)
+            GROUP BY k ORDER BY k""",
             [top],
-        )
-        for row in rows:
-            top_sites.setdefault((scope, row.pop("k")), []).append(row)
+        ).fetchall()
+        for key_value, rows in found:
+            top_sites[(scope, key_value)] = rows
 
     restricted, restricted_rows = _restricted(con, log, categories, grants, since, until, restricted_for)
     return Usage(
@@ -435,8 +443,9 @@ _GRANT_MATCH = """g.category = c.category
 def _restricted(con, log: Path, categories, grants, since, until, restricted_for=None):
     """Classify requests to restricted categories against the grants in force when each was made.
 
-    A group (address, login, domain, denied) whose first and last request fall on the same side of
-    every boundary of its matching grants is classified as a whole. The rare group that straddles a
+    Each group (address, login, domain) is split into its denied and its let-through requests; a part
+    whose group's first and last request fall on the same side of every boundary of its matching
+    grants is classified as a whole. The rare group that straddles a
     grant's start or end is resolved exactly by a second, filtered pass over the log for just those
     groups' requests.
     """
@@ -457,6 +466,12 @@ def _restricted(con, log: Path, categories, grants, since, until, restricted_for
             OR (r.kind = 'host' AND r.subject = v.host) OR (r.kind = 'segment' AND r.subject = v.seg)
             OR (r.kind = 'department' AND r.subject IN (v.dept, v.person_dept)))"""
     con.execute(
+        """CREATE TEMP VIEW vd AS
+           SELECT * EXCLUDE (n, bytes, dn, dbytes), true AS denied, dn AS n, dbytes AS bytes FROM v WHERE dn > 0
+           UNION ALL
+           SELECT * EXCLUDE (n, bytes, dn, dbytes), false, n - dn, bytes - dbytes FROM v WHERE n > dn"""
+    )
+    con.execute(
         f"""
         CREATE TABLE hits AS
         SELECT v.*, c.category,
@@ -464,7 +479,7 @@ def _restricted(con, log: Path, categories, grants, since, until, restricted_for
                        WHERE {_GRANT_MATCH} AND v.t0 >= g.t0 AND v.t1 < g.t1) AS granted,
                EXISTS (SELECT 1 FROM grants g WHERE {_GRANT_MATCH}
                        AND ((g.t0 > v.t0 AND g.t0 <= v.t1) OR (g.t1 > v.t0 AND g.t1 <= v.t1))) AS straddles
-        FROM v JOIN cat c ON c.dom = v.dom
+        FROM vd v JOIN cat c ON c.dom = v.dom
         WHERE {restricted_where}
         """
     )
