@@ -363,7 +363,7 @@ def refresh_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> b
         return False
     ref = (state.processes or {}).get("simulator")
     restarted = False
-    if ref is None or not ref.alive() or cmdline(ref.pid).split()[1:] != command[1:]:
+    if ref is None or not ref.alive() or cmdline(ref.pid).split()[1:] != " ".join(command).split()[1:]:
         if ref is not None:
             stop([ref], signal.SIGTERM, 5.0)
             reap(ref)
