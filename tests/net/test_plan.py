@@ -49,3 +49,19 @@ def test_ios_acl_is_rewritten_when_an_entry_differs_and_ports_compare_as_ios_sho
     assert IOS().plan(current, ["ip access-list extended A", " permit tcp any any eq 80"]).empty
     plan = IOS().plan(current, ["ip access-list extended A", " permit tcp any any eq 443"])
     assert plan.apply == ["no ip access-list extended A", "ip access-list extended A", "permit tcp any any eq 443"]
+
+
+def test_ios_acls_the_file_lacks_are_removed_only_when_owned():
+    current = (
+        "hostname sw\n!\nip access-list extended AKM-IN-OLD\n permit ip any any\n!\n"
+        "ip access-list extended HAND-MADE\n deny ip any any\n!\nend\n"
+    )
+    desired = ["ip access-list extended AKM-IN-NEW", " permit tcp any any eq 443"]
+    owned = IOS().plan(current, desired, owner="akm")
+    assert owned.apply[0] == "no ip access-list extended AKM-IN-OLD"
+    assert "no ip access-list extended HAND-MADE" not in owned.apply
+    assert owned.undo[-2:] == ["ip access-list extended AKM-IN-OLD", "permit ip any any"]
+    restore = IOS().plan(current, desired, owner="")
+    assert {"no ip access-list extended AKM-IN-OLD", "no ip access-list extended HAND-MADE"} <= set(restore.apply)
+    # A file without ACLs owns none: the device's ACLs stay.
+    assert IOS().plan(current, ["hostname sw"], owner="").empty

@@ -231,6 +231,31 @@ def test_a_stored_backup_restores_a_routeros_device(sim, tmp_path, fast):
     sim.control.exec("sim-003", "/ip firewall address-list remove [find list=keep]")
 
 
+def test_a_stored_backup_restores_an_ios_device_and_removes_acls_it_lacks(sim, tmp_path, fast):
+    targets = sim.targets("sim-004")
+    logins = sim.logins(targets)
+    sim.control.exec("sim-004", "configure terminal", "ip access-list extended KEEP", "permit ip any any", "end")
+    folder = tmp_path / "netconfig"
+    backup(targets, logins, folder, fast)
+    sim.control.exec(
+        "sim-004",
+        "configure terminal",
+        "ip access-list extended INTRUDER",
+        "permit ip any any",
+        "exit",
+        "ip access-list extended KEEP",
+        "deny ip any any",
+        "end",
+    )
+    desired = read_desired(folder / "sim-004.cfg", targets)
+    results = push(targets, logins, desired, PushOptions(confirm="yes", timeouts=fast, owner=""))
+    assert results[0].status == "changed", results[0].detail
+    again = backup(targets, logins, folder, fast)
+    assert again.results[0].status == "ok" and again.commit is None
+    assert "INTRUDER" not in (folder / "sim-004.cfg").read_text()
+    sim.control.exec("sim-004", "configure terminal", "no ip access-list extended KEEP", "end")
+
+
 def test_ios_reverts_by_itself_when_the_confirmation_never_comes(tmp_path, fast):
     """IOS ``configure terminal revert timer``: here a simulator minute lasts one second."""
     lab = Lab(tmp_path)

@@ -22,6 +22,8 @@ from akm.lab import lab
 from akm.lab.plan import Plan
 
 REPO = Path(__file__).resolve().parents[3]
+# Ansible's commands are installed beside the Python running akm (the project's venv).
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 PLAYBOOKS = ("site.yml", "gateway.yml", "access-policy.yml", "backup.yml")
 EVIDENCE = "/var/lib/akm/evidence"
 ACCESS_LOG = "/var/log/squid/akm/access.log"
@@ -71,7 +73,7 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
     first_site = next(s for s in plan.sites if s.category in ("news", "library")) if plan.sites else None
     for playbook in PLAYBOOKS:
         extra = ["-e", f"access_policy_check_url=http://{first_site.domain}/"] if first_site else []
-        _run(playbook, ["ansible-playbook", "-i", inventory, f"playbooks/{playbook}", *vault, *extra], log)
+        _run(playbook, [ANSIBLE_PLAYBOOK, "-i", inventory, f"playbooks/{playbook}", *vault, *extra], log)
     inventory_data = load_inventory(plan.inventory)
     backup_hosts = [a.hostname for a in inventory_data.assets if a.data and a.os == "debian12"]
     for host in backup_hosts:

@@ -345,10 +345,23 @@ class IOS(Platform):
         (rewritten when any entry differs, since order matters); a ``time-range`` block's periods become
         exactly the desired ones; ``interface`` blocks get their desired child lines, and an
         ``ip access-group`` for the same direction that is not desired is removed; other top lines
-        (``hostname``...) are set when missing. *owner* is not needed: IOS blocks are named."""
+        (``hostname``...) are set when missing.
+
+        Extended ACLs are a menu the way RouterOS has them: when *desired* has any, an ACL on the
+        device that *desired* lacks is removed if its name starts with *owner* (case-insensitive; the
+        policy's are ``AKM-...``) or *owner* is empty (a restore of a whole stored configuration)."""
         have = {top: children for top, children in ios_blocks(current)}
+        wanted_blocks = ios_blocks("\n".join(desired))
         plan = Plan()
-        for top, children in ios_blocks("\n".join(desired)):
+        acl = "ip access-list extended "
+        if any(top.startswith(acl) for top, _children in wanted_blocks):
+            named = {top for top, _children in wanted_blocks}
+            for top, present in have.items():
+                if top.startswith(acl) and top not in named and top[len(acl) :].lower().startswith(owner.lower()):
+                    plan.apply.append(f"no {top}")
+                    plan.undo += [top, *present]
+                    plan.diff += [f"-{top}", *[f"-  {c}" for c in present]]
+        for top, children in wanted_blocks:
             wanted = [ios_normalise(c) for c in children]
             if top.startswith("ip access-list extended "):
                 present = have.get(top)

@@ -35,25 +35,22 @@ class Reboot(Exception):
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$", "?": "?", "_": " ", "a": "\a"}
 
 
-def split_statements(line: str) -> list[str]:
-    """Split a console line at top-level ``;`` (outside quotes and brackets)."""
+def _split_top_level(line: str, separators: str) -> list[str]:
+    """Split *line* at the *separators* that stand outside quotes and ``[...]``; empty pieces are
+    kept (the callers drop them)."""
     parts, current, depth, quoted, escape = [], [], 0, False, False
     for ch in line:
         if escape:
-            current.append(ch)
             escape = False
-            continue
-        if ch == "\\" and quoted:
-            current.append(ch)
+        elif ch == "\\" and quoted:
             escape = True
-            continue
-        if ch == '"':
+        elif ch == '"':
             quoted = not quoted
         elif not quoted and ch == "[":
             depth += 1
         elif not quoted and ch == "]":
             depth -= 1
-        elif not quoted and depth == 0 and ch in ";\n":
+        elif not quoted and depth == 0 and ch in separators:
             parts.append("".join(current))
             current = []
             continue
@@ -61,38 +58,17 @@ def split_statements(line: str) -> list[str]:
     if quoted or depth:
         raise CommandError(f"syntax error (line 1 column {len(line)})")
     parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
+    return parts
+
+
+def split_statements(line: str) -> list[str]:
+    """Split a console line at top-level ``;`` (outside quotes and brackets)."""
+    return [p.strip() for p in _split_top_level(line, ";\n") if p.strip()]
 
 
 def tokenize(line: str) -> list[str]:
     """Split one statement into words; quoted values and ``[...]`` stay whole, with their quotes."""
-    tokens, current, depth, quoted, escape = [], [], 0, False, False
-    for ch in line:
-        if escape:
-            current.append(ch)
-            escape = False
-            continue
-        if ch == "\\" and quoted:
-            current.append(ch)
-            escape = True
-            continue
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "[":
-            depth += 1
-        elif not quoted and ch == "]":
-            depth -= 1
-        elif not quoted and depth == 0 and ch in " \t":
-            if current:
-                tokens.append("".join(current))
-                current = []
-            continue
-        current.append(ch)
-    if quoted or depth:
-        raise CommandError(f"syntax error (line 1 column {len(line)})")
-    if current:
-        tokens.append("".join(current))
-    return tokens
+    return [token for token in _split_top_level(line, " \t") if token]
 
 
 def unquote(value: str) -> str:
