@@ -33,10 +33,12 @@ def _session(plan, platform):
     )
 
 
-def test_the_simulator_listens_only_on_loopback(running_lab):
-    devices = _ready(running_lab)["devices"]
+def test_the_simulator_listens_on_loopback_and_the_control_address_only(running_lab):
+    ready = _ready(running_lab)
+    devices = ready["devices"]
     assert set(devices) == set(running_lab.simulated)
     assert {d["host"] for d in devices.values()} == {"127.0.0.1"}
+    assert ready["also_listen"] == [str(running_lab.control.ip)]
 
 
 def test_a_routeros_change_shows_in_the_export(running_lab):

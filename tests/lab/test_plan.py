@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from akm.errors import Error
+from akm.inventory import load_inventory
 from akm.lab import image, lab, system
 from akm.lab.aptcache import acng_config, lab_sources, machine_sources
 from akm.lab.plan import LAB_RANGE, LabError, Route, bridge_name, plan_lab
@@ -263,3 +264,49 @@ def test_image_states_half_built_outdated_ready(tmp_path):
     (root / image.STAMP).write_text(json.dumps(stamp))
     assert image.image_state(tmp_path, ("openssh-server",)) == "ready"
     assert image.image_state(tmp_path, ("openssh-server", "squid")) == "outdated"
+
+
+def test_the_management_profile_does_not_change_the_plan(tmp_path):
+    """Giving a lab machine the management role must not make ``akm lab up`` rebuild the shared lab."""
+    copy = tmp_path / "lab"
+    shutil.copytree(REPO / "inventory" / "lab", copy)
+    assets = copy / "assets.yml"
+    assert ", management]" in assets.read_text()
+    with_role = plan_lab(load_inventory(copy))
+    assets.write_text(assets.read_text().replace(", management]", "]"))
+    assert plan_lab(load_inventory(copy)).ident == with_role.ident
+
+
+def test_an_outdated_simulator_is_restarted_alone_and_a_current_one_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(system, "RUN_DIR", tmp_path / "run")
+    plan = plan_lab(make_inventory(state_dir=tmp_path / "state"))
+    ready = lab.simulator_files(plan.state_dir)["ready"]
+    ready.parent.mkdir(parents=True)
+    monkeypatch.setattr(lab, "simulator_credentials", lambda _plan: None)
+    opened = []
+    monkeypatch.setattr(lab.network, "host_firewall", lambda _plan, ports: opened.append(list(ports)))
+    fake = (
+        "import json, pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text("
+        "json.dumps({'devices': {'mikrotik': {'port': 22201}}})); time.sleep(60)"
+    )
+    old = [sys.executable, "-c", fake, str(ready), lab.SIMULATOR, "--old"]
+    new = [sys.executable, "-c", fake, str(ready), lab.SIMULATOR, "--also-listen", "198.19.255.1"]
+    monkeypatch.setattr(lab, "simulator_command", lambda _plan: old)
+    state = system.State(state_dir=str(plan.state_dir), processes={})
+    lab._start_simulator(plan, state, lambda _m: None, wait=10)
+    first = state.processes["simulator"]
+    monkeypatch.setattr(lab, "simulator_command", lambda _plan: new)
+    said = []
+    try:
+        assert lab.refresh_simulator(plan, state, said.append) is True
+        second = state.processes["simulator"]
+        assert not first.alive() and second.alive() and second.pid != first.pid
+        assert lab.refresh_simulator(plan, state, said.append) is False
+        assert state.processes["simulator"].pid == second.pid
+        assert said == ["The network device simulator was restarted."]
+        assert opened == [[22201], [22201]]
+    finally:
+        refs = [first, state.processes["simulator"]]
+        system.stop(refs, wait=5)
+        for ref in refs:
+            system.reap(ref)

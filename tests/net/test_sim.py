@@ -15,9 +15,9 @@ from tests.net.conftest import Lab, wait_until
 def session(sim, name, **extra):
     info = sim.ready["devices"][name]
     cred = sim.credentials[name]
+    extra = {"host": info["host"], **extra}
     return ConnectHandler(
         device_type=info["platform"],
-        host=info["host"],
         port=info["port"],
         username=cred["username"],
         password=cred["password"],
@@ -32,6 +32,27 @@ def test_non_loopback_hosts_are_refused():
             [{"name": "x", "platform": "cisco_ios", "host": "198.18.0.5", "port": 0}],
             {"default": {"username": "a", "password": "b"}},
         )
+
+
+def test_also_listen_refuses_addresses_outside_the_lab():
+    with pytest.raises(SimulatorError, match="only loopback or lab addresses"):
+        Simulator(
+            [{"name": "x", "platform": "cisco_ios", "host": "127.0.0.1", "port": 0}],
+            {"default": {"username": "a", "password": "b"}},
+            also_listen=["10.0.0.1"],
+        )
+
+
+def test_a_device_answers_on_the_extra_address_with_the_same_state(tmp_path):
+    lab = Lab(tmp_path)
+    lab.start(1, "--also-listen", "127.0.0.2")
+    try:
+        assert lab.ready["also_listen"] == ["127.0.0.2"]
+        lab.control.exec("sim-001", "/ip firewall address-list add list=both address=198.18.20.7")
+        with session(lab, "sim-001", host="127.0.0.2") as conn:
+            assert "list=both" in conn.send_command("/export")
+    finally:
+        lab.stop()
 
 
 def test_routeros_console(sim):

@@ -10,7 +10,9 @@ deletes every ``akm-`` namespace and the host link.
 
 Order of ``up``: plan and preflight (nothing is created before both pass) → switch and host leg →
 package cache → image (built once, through the cache) → keys, CA → each machine's namespace, layer,
-boot → host route → wait for SSH on every machine → simulated network devices, if that module exists.
+boot → host route → wait for SSH on every machine → simulated network devices, if that module exists (also
+on the control address, with their ports open to the management segment). ``up`` on a running lab
+restarts only a simulator that is gone or outdated.
 """
 
 from __future__ import annotations
@@ -251,6 +253,8 @@ def simulator_command(plan: Plan) -> list[str] | None:
         str(files["ready"]),
         "--host-key",
         str(files["host_key"]),
+        "--also-listen",
+        str(plan.control.ip),
     ]
 
 
@@ -345,6 +349,36 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait:
                 seconds=int(wait), log=files["log"]
             )
         )
+
+
+def simulator_ports(plan: Plan) -> list[int]:
+    """The ports the running simulator listens on (from its ready file; none when it is not ready)."""
+    import json
+
+    ready = simulator_files(plan.state_dir)["ready"]
+    if not ready.exists():
+        return []
+    return sorted({int(d["port"]) for d in json.loads(ready.read_text()).get("devices", {}).values()})
+
+
+def refresh_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> bool:
+    """Restart only the simulator when it is gone or runs with other arguments than this code would
+    give it (an older ``akm``); the machines keep running. Then open the devices' ports to the
+    management segment. Return True if the simulator was restarted."""
+    command = simulator_command(plan)
+    if command is None:
+        return False
+    ref = (state.processes or {}).get("simulator")
+    restarted = False
+    if ref is None or not ref.alive() or cmdline(ref.pid).split()[1:] != " ".join(command).split()[1:]:
+        if ref is not None:
+            stop([ref], signal.SIGTERM, 5.0)
+            reap(ref)
+        _start_simulator(plan, state, log)
+        log(_("The network device simulator was restarted."))
+        restarted = True
+    network.host_firewall(plan, simulator_ports(plan))
+    return restarted
 
 
 def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
@@ -452,7 +486,8 @@ def up(
     with lab_lock():
         state = State.load()
         if _running(plan, state) and not fresh:
-            log(_("The lab is already up; nothing changed."))
+            if not refresh_simulator(plan, state, log):
+                log(_("The lab is already up; nothing changed."))
             return plan
         if state and state.state_dir and state.state_dir != str(plan.state_dir):
             teardown(Path(state.state_dir), grace=0)
@@ -495,6 +530,7 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
     network.add_host_routes(plan)
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     _start_simulator(plan, state, log)
+    network.host_firewall(plan, simulator_ports(plan))
     lab_secrets(plan)
     log(
         _("The lab is up: {count} machines answer SSH ({seconds} s).").format(

@@ -9,6 +9,8 @@ the veths and bridges inside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from akm.lab.plan import APT_CACHE_PORT, HOST_LINK, PREFIX, SWITCH_CONTROL_PORT, SWITCH_NETNS, Machine, Plan
 from akm.lab.system import run
 
@@ -98,15 +100,27 @@ def add_host_routes(plan: Plan) -> None:
 HOST_TABLE = "akm_lab"
 
 
-def host_firewall(plan: Plan) -> None:
-    """Fence the host's lab leg: from the lab only the package cache (and answers to the host's own
-    connections) reach the host, and the host forwards nothing to or from the lab."""
+def host_firewall(plan: Plan, device_ports: Sequence[int] = ()) -> None:
+    """Fence the host's lab leg: from the lab only the package cache, the simulated devices' ports
+    (*device_ports*, from the management segment only, as real devices' management interfaces) and
+    answers to the host's own connections reach the host, and the host forwards nothing to or from the
+    lab. Applying it again replaces the rules in one transaction."""
+    devices = ""
+    if device_ports:
+        ports = ", ".join(str(p) for p in sorted(set(device_ports)))
+        devices = (
+            f'iifname "{HOST_LINK}" ip saddr {plan.control.network} ip daddr {plan.control.ip} '
+            f"tcp dport {{ {ports} }} accept"
+        )
     rules = f"""
+table inet {HOST_TABLE}
+flush table inet {HOST_TABLE}
 table inet {HOST_TABLE} {{
     chain input {{
         type filter hook input priority 0; policy accept;
         iifname "{HOST_LINK}" ct state established,related accept
         iifname "{HOST_LINK}" ip daddr {plan.control.ip} tcp dport {APT_CACHE_PORT} accept
+        {devices}
         iifname "{HOST_LINK}" icmp type echo-request accept
         iifname "{HOST_LINK}" drop
     }}

@@ -35,6 +35,10 @@ SWITCH_CONTROL_PORT = "ctl"
 APT_CACHE_PORT = 3142
 IFNAME_MAX = 15
 RESERVED_HOSTNAMES = frozenset({"switch", "ctl"})
+# Profiles that only add a role to a machine the lab builds anyway. They stay out of the plan, so
+# giving a machine such a profile does not change the plan's identity (which would make ``akm lab up``
+# rebuild the whole shared lab).
+PLAN_NEUTRAL_PROFILES = frozenset({"management"})
 
 
 class LabError(Error):
@@ -329,7 +333,9 @@ def plan_lab(inv: Any) -> Plan:
                 routes=tuple(routes),
                 forwarding=asset is gateway,
                 internet=is_internet,
-                profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
+                profiles=tuple(p for p in (getattr(asset, "profiles", ()) or ()) if p not in PLAN_NEUTRAL_PROFILES)
+                if asset is not None
+                else (),
             )
         )
 

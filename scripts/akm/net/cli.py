@@ -9,6 +9,8 @@ bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -47,6 +49,8 @@ def _load(args: argparse.Namespace):
 
     inventory = load_inventory(args.inventory)
     targets = targets_from_inventory(inventory, args.device or ())
+    if args.via:
+        targets = [dataclasses.replace(t, host=str(args.via)) for t in targets]
     vault_file = args.vault or default_vault_file(Path(inventory.root))
     variables = read_vault(vault_file, args.vault_password_file or default_password_file())
     logins = {t.name: login_for(variables, t.credentials, vault_file) for t in targets}
@@ -176,6 +180,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=_("file with the vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)"),
     )
     parser.add_argument("--device", action="append", help=_("only this device (repeatable)"))
+    parser.add_argument(
+        "--via",
+        type=ipaddress.ip_address,
+        metavar=_("ADDRESS"),
+        help=_(
+            "reach every device at this address (same port) instead of its net.host: the lab's "
+            "management host reaches the simulated devices on the control node's address"
+        ),
+    )
     parser.add_argument("--evidence", type=Path, help=_("evidence directory (default: AKM_EVIDENCE_DIR)"))
     parser.add_argument("--workers", type=int, default=32, help=_("devices handled at the same time"))
     parser.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for one command"))

@@ -7,6 +7,10 @@ ports). Credentials come from a JSON file made at run time (never from git)::
     {"default": {"username": "...", "password": "...", "secret": "..."},
      "devices": {"NAME": {"username": "...", "password": "...", "secret": "..."}}}
 
+``--also-listen ADDRESS`` opens each device's port on one more address as well (loopback or the lab's
+198.18.0.0/15): the lab passes its control address, so the management host reaches the devices over the
+management segment as it would reach real routers' management interfaces.
+
 When every port listens, the ready file (``--ready-file``) is written with the devices' ports and the
 control socket, and ``READY`` is printed; a caller waits for either.
 """
@@ -60,13 +64,14 @@ def generated_specs(count: int, platform: str, base_port: int) -> list[dict]:
 
 
 async def _serve(args: argparse.Namespace, specs: list[dict], credentials: dict) -> int:
-    simulator = Simulator(specs, credentials, args.state, args.host_key)
+    simulator = Simulator(specs, credentials, args.state, args.host_key, args.also_listen)
     await simulator.start()
     control_path = args.control or (args.ready_file.with_suffix(".sock") if args.ready_file else None)
     control = await simulator.serve_control(control_path) if control_path else None
     ready = {
         "pid": os.getpid(),
         "control": str(control_path) if control_path else None,
+        "also_listen": simulator.also_listen,
         "devices": {n: {"platform": d.platform, "host": d.host, "port": d.port} for n, d in simulator.devices.items()},
     }
     if args.ready_file:
@@ -105,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="written (JSON) when every port listens")
     parser.add_argument("--control", type=Path, help="control socket (default: beside the ready file)")
     parser.add_argument("--host-key", type=Path, help="SSH host key to use (made if missing)")
+    parser.add_argument(
+        "--also-listen",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="every device also listens on this address, same port (the lab's control address, so the "
+        "management host reaches the devices); loopback or 198.18.0.0/15 only",
+    )
     parser.add_argument(
         "--ios-minute",
         type=float,

@@ -42,6 +42,21 @@ class SimulatorError(Exception):
     """The simulator cannot start as asked (bad spec, non-loopback host, port in use)."""
 
 
+LAB_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+
+
+def _check_also_listen(addresses: list[str]) -> list[str]:
+    """Return *addresses* if each is a loopback or lab (198.18.0.0/15) address; raise otherwise."""
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise SimulatorError(f"--also-listen {address}: not an IP address") from None
+        if not (ip.is_loopback or (ip.version == 4 and ip in LAB_NETWORK)):
+            raise SimulatorError(f"--also-listen {address}: only loopback or lab addresses (198.18.0.0/15)")
+    return list(addresses)
+
+
 @dataclass
 class Credentials:
     username: str
@@ -61,6 +76,7 @@ class Device:
     model: routeros.RouterOS | ios.IOS
     faults: dict = field(default_factory=dict)
     server: asyncssh.SSHAcceptor | None = None
+    extra_servers: list = field(default_factory=list)
     connections: set = field(default_factory=set)
     latency: list[float] = field(default_factory=list)
 
@@ -102,8 +118,10 @@ class Simulator:
         credentials: dict,
         state_file: Path | None = None,
         host_key: Path | None = None,
+        also_listen: list[str] | None = None,
     ) -> None:
         self.devices: dict[str, Device] = {}
+        self.also_listen = _check_also_listen(also_listen or [])
         self.state_file = state_file
         saved = {}
         if state_file and state_file.exists():
@@ -173,6 +191,23 @@ class Simulator:
         except OSError as exc:
             raise SimulatorError(f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}") from exc
         device.port = device.server.sockets[0].getsockname()[1]
+        for address in self.also_listen:
+            try:
+                device.extra_servers.append(
+                    await asyncssh.create_server(
+                        lambda d=device: _Server(d),
+                        address,
+                        device.port,
+                        server_host_keys=[self.key],
+                        process_factory=lambda process, d=device: self._session(d, process),
+                        line_editor=False,
+                        encoding="utf-8",
+                        login_timeout=30,
+                        keepalive_interval=0,
+                    )
+                )
+            except OSError as exc:
+                raise SimulatorError(f"{device.name}: cannot listen on {address}:{device.port}: {exc}") from exc
 
     async def stop(self) -> None:
         if self._ticker:
@@ -188,6 +223,10 @@ class Simulator:
             device.server.close()
             await device.server.wait_closed()
             device.server = None
+        for server in device.extra_servers:
+            server.close()
+            await server.wait_closed()
+        device.extra_servers = []
 
     async def set_faults(self, name: str, faults: dict) -> dict:
         """Replace the faults of device *name*; a ``down`` change closes or reopens its port."""
