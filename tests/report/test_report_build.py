@@ -159,8 +159,8 @@ def test_evidence_sections(inventory, evidence_dir):
     backups = _section(report, "backups")
     assert backups.paragraphs[0] == "4 records: succeeded: 3, failed: 1."
     assert _table(backups, "backups_last").rows == [
-        ["av_masters", "2026-11-17 02:00", 3.0, 12],
-        ["shares", "2026-11-19 02:00", 1.0, 3],
+        ["av_masters", "", "2026-11-17 02:00", 3.0, 12],
+        ["shares", "", "2026-11-19 02:00", 1.0, 3],
     ]
     access = _section(report, "access")
     assert _table(access, "access_pushes").rows == [
@@ -456,3 +456,23 @@ def test_restricted_checks_from_the_lab_access_policy(inventory, tmp_path):
         "anomaly: let through without a grant": 1,
         "denied although a grant was in force": 0,
     }
+
+
+def test_a_backup_run_counts_for_each_of_its_data_classes_that_succeeded(inventory, tmp_path):
+    """The backup area's own record of a run (``kind: run``) lists its data classes, each with a result."""
+    run = {
+        "kind": "run",
+        "host": "srv",
+        "started": "2026-11-18T21:00:00+00:00",
+        "finished": "2026-11-18T21:01:00+00:00",
+        "result": "partial",
+        "classes": [
+            {"data_class": "configs", "result": "ok", "bytes_added": 2 * 2**20, "files": 256},
+            {"data_class": "shares", "result": "error", "bytes_added": 0, "files": 0},
+        ],
+    }
+    (tmp_path / "run-srv.json").write_text(json.dumps(run))
+    report = build(Sources(inventory, evidence_dir=tmp_path), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+    assert _table(_section(report, "backups"), "backups_last").rows == [
+        ["configs", "srv", "2026-11-19 02:01", 2.0, 256]
+    ]

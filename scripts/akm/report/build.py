@@ -441,6 +441,32 @@ def _result_summary(records: list[evidence.Record]) -> str:
     return ", ".join(f"{_(RESULT_NAMES[k])}: {format_number(counts[k])}" for k in evidence.RESULTS if counts[k])
 
 
+def _last_backups(records: list[evidence.Record]) -> dict[tuple[str, str], tuple[datetime, int, int]]:
+    """``{(data class, host): (time, bytes added, files)}`` of the last successful backup of each data
+    class on each host. A run of the backup area lists its data classes (``classes``), each with its
+    own result; a record without them stands for one data class named by its ``subject``."""
+    last: dict[tuple[str, str], tuple[datetime, int, int]] = {}
+    for record in records:
+        if record.kind != "backup.run":
+            continue
+        classes = record.extra.get("classes")
+        if not isinstance(classes, list):
+            classes = [
+                {
+                    "data_class": record.subject,
+                    "result": record.result,
+                    "bytes_added": record.bytes,
+                    "files": record.files,
+                }
+            ]
+        for entry in classes:
+            if not isinstance(entry, dict) or entry.get("result") not in ("ok", "warning"):
+                continue
+            key = (str(entry.get("data_class") or record.subject or "?"), record.host)
+            last[key] = (record.time, int(entry.get("bytes_added") or 0), int(entry.get("files") or 0))
+    return last
+
+
 def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, start, end, zone) -> Section:
     section = Section(key, title)
     chosen = evidence.in_period(records, start, end, *prefixes)
@@ -450,23 +476,14 @@ def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, s
         _("{count} records: {summary}.").format(count=format_number(len(chosen)), summary=_result_summary(chosen))
     )
     if key == "backups":
-        last_ok: dict[str, evidence.Record] = {}
-        for record in chosen:
-            if record.kind == "backup.run" and record.result in ("ok", "warning"):
-                last_ok[record.subject or record.host] = record
         section.tables.append(
             Table(
                 "backups_last",
                 _("Last successful backup per data class"),
-                [_("Data class"), _("Time"), _("Added, MiB"), _("Files")],
+                [_("Data class"), _("Computer"), _("Time"), _("Added, MiB"), _("Files")],
                 [
-                    [
-                        k,
-                        r.time.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                        round((r.bytes or 0) / MIB, 1),
-                        r.files or 0,
-                    ]
-                    for k, r in sorted(last_ok.items())
+                    [data_class, host, when.astimezone(zone).strftime("%Y-%m-%d %H:%M"), round(added / MIB, 1), files]
+                    for (data_class, host), (when, added, files) in sorted(_last_backups(chosen).items())
                 ],
             )
         )
