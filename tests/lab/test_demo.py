@@ -79,14 +79,14 @@ def test_the_equipment_counts_are_the_inventorys(sheets):
 
 
 def _access_log(demo: Path) -> list[tuple[str, str, str]]:
-    """(client, Squid code, URL) of every line of the collected access log (the gateway's ``akm``
-    logformat: time, client, code/status, bytes, method, URL, type, elapsed)."""
+    """(client, Squid code, URL) of every line of the collected access log (Squid's native format:
+    time, elapsed, client, code/status, bytes, method, URL, user, peer, type)."""
     lines = []
     for log in sorted((demo / "collected" / "squid").glob("access.log*")):
         for line in log.read_text().splitlines():
             fields = line.split()
-            if len(fields) >= 6:
-                lines.append((fields[1], fields[2], fields[5]))
+            if len(fields) >= 7:
+                lines.append((fields[2], fields[3], fields[6]))
     return lines
 
 

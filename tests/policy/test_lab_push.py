@@ -154,9 +154,10 @@ def test_the_attempts_are_in_the_access_log_with_the_readers_address(gateway, in
     assert web(in_lab, READER, f"http://{RESTRICTED}/log-probe") == "403"
     assert web(in_lab, READER, f"http://{ALLOWED}/log-probe") == "200"
     log = in_lab(GATEWAY, "cat", "/var/log/squid/akm/access.log").stdout.splitlines()
-    mine = [line.split() for line in log if line.split()[1:2] == [addresses[READER]]]
-    assert any(f[2] == "TCP_DENIED/403" and f[5] == f"http://{RESTRICTED}/log-probe" for f in mine), log[-5:]
-    assert any(f[2].endswith("/200") and f[5] == f"http://{ALLOWED}/log-probe" for f in mine), log[-5:]
+    # Squid's native format: time, elapsed, client, code/status, bytes, method, URL, user, peer, type.
+    mine = [line.split() for line in log if line.split()[2:3] == [addresses[READER]]]
+    assert any(f[3] == "TCP_DENIED/403" and f[6] == f"http://{RESTRICTED}/log-probe" for f in mine), log[-5:]
+    assert any(f[3].endswith("/200") and f[6] == f"http://{ALLOWED}/log-probe" for f in mine), log[-5:]
 
 
 def test_direct_egress_bypassing_the_proxy_is_dropped_by_the_kernels_ruleset(gateway, in_lab, addresses):

@@ -26,7 +26,9 @@ from akm.policy.compile import CompiledPolicy, Decision
 from akm.policy.generators.base import Generator, net_text, safe_name
 
 SQUID_DAYS = {"mon": "M", "tue": "T", "wed": "W", "thu": "H", "fri": "F", "sat": "A", "sun": "S"}
-LOG_FORMAT = "%{%Y-%m-%dT%H:%M:%S%z}tl %>a %Ss/%03>Hs %<st %rm %ru %mt %tr"
+# Squid's native ``squid`` format written out, so an upgrade cannot change it under the reports: SARG and
+# ``akm report`` (akm.report.squidlog) read exactly this.
+LOG_FORMAT = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt"
 
 
 class SquidGenerator(Generator):
@@ -129,7 +131,7 @@ class SquidGenerator(Generator):
             f"http_port {policy.settings.proxy_port}",
             f"include {self.options.squid_dir}/akm-access.conf",
             "",
-            f"# Access log for the reports: client address first; kept {policy.settings.log_retention_days} days.",
+            f"# Access log for the reports, in Squid's native format; kept {policy.settings.log_retention_days} days.",
             f"logformat akm {LOG_FORMAT}",
             f"access_log daemon:{log_dir}/access.log logformat=akm",
             "logfile_rotate 0",
