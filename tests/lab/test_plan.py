@@ -266,8 +266,8 @@ def test_image_states_half_built_outdated_ready(tmp_path):
     assert image.image_state(tmp_path, ("openssh-server", "squid")) == "outdated"
 
 
-def test_the_management_profile_does_not_change_the_plan(tmp_path):
-    """Giving a lab machine the management role must not make ``akm lab up`` rebuild the shared lab."""
+def test_a_machines_profiles_do_not_change_the_plans_identity(tmp_path):
+    """Giving a lab machine a role (here: management) must not make ``akm lab up`` rebuild the lab."""
     copy = tmp_path / "lab"
     shutil.copytree(REPO / "inventory" / "lab", copy)
     assets = copy / "assets.yml"

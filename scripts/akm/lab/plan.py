@@ -35,10 +35,6 @@ SWITCH_CONTROL_PORT = "ctl"
 APT_CACHE_PORT = 3142
 IFNAME_MAX = 15
 RESERVED_HOSTNAMES = frozenset({"switch", "ctl"})
-# Profiles that only add a role to a machine the lab builds anyway. They stay out of the plan, so
-# giving a machine such a profile does not change the plan's identity (which would make ``akm lab up``
-# rebuild the whole shared lab).
-PLAN_NEUTRAL_PROFILES = frozenset({"management"})
 
 
 class LabError(Error):
@@ -124,9 +120,11 @@ class Plan:
 
     @property
     def ident(self) -> str:
-        """A digest of the whole plan (not of where the inventory was read from): a running lab of
-        another plan is not this lab."""
-        return hashlib.sha256(repr(replace(self, inventory=Path())).encode()).hexdigest()[:16]
+        """A digest of what the lab builds: a running lab of another plan is not this lab. Neither where
+        the inventory was read from nor the machines' profiles count: profiles only choose the roles
+        Ansible gives a machine, so giving one a role never makes ``akm lab up`` rebuild the lab."""
+        machines = tuple(replace(machine, profiles=()) for machine in self.machines)
+        return hashlib.sha256(repr(replace(self, inventory=Path(), machines=machines)).encode()).hexdigest()[:16]
 
     @property
     def apt_cache_url(self) -> str:
@@ -333,9 +331,7 @@ def plan_lab(inv: Any) -> Plan:
                 routes=tuple(routes),
                 forwarding=asset is gateway,
                 internet=is_internet,
-                profiles=tuple(p for p in (getattr(asset, "profiles", ()) or ()) if p not in PLAN_NEUTRAL_PROFILES)
-                if asset is not None
-                else (),
+                profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
             )
         )
 
