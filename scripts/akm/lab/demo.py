@@ -69,6 +69,8 @@ def _fetch(plan: Plan, host: str, remote: str, local: Path) -> None:
 def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
     """Run the demo on the running lab of *plan*; return the folder of the report."""
     files = lab.simulator_files(plan.state_dir)
+    # A lab brought up by an older checkout may lack secrets this one's playbooks read.
+    lab.lab_secrets(plan)
     inventory = str(plan.inventory / "akm.yml")
     vault = ["-e", f"@{files['vault']}", "--vault-password-file", str(files["vault_password"])]
     first_site = next(s for s in plan.sites if s.category in ("news", "library")) if plan.sites else None
