@@ -4,7 +4,7 @@ What a host backs up comes from the inventory: every ``Asset.data`` placement ``
 of the host. Each data class becomes one restic snapshot per run, tagged ``akm`` and
 ``class:<data class>`` and stamped with the host name, so the backup machine can apply each class's
 retention to its own snapshots. Each client host has its own repository on the backup machine
-(``rest:http://<backup machine>:<port>/<host>/``), so one client cannot read another's data.
+(``rest:https://<backup machine>:<port>/<host>/``), so one client cannot read another's data.
 
 Forgetting and pruning never go through the REST server (it is append-only); :func:`prune` runs on the
 backup machine against the repository directories themselves.
@@ -100,10 +100,12 @@ def server_address(inv, server) -> str:
 
 
 def repository_url(inv, hostname: str) -> str:
-    """The REST repository URL of *hostname* on the inventory's backup machine."""
+    """The REST repository URL of *hostname* on the inventory's backup machine: HTTPS unless the
+    backup machine's asset variable ``backup_server_tls`` is false (as in the ``backup_server`` role)."""
     server = backup_server(inv)
     port = int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
-    return f"rest:http://{server_address(inv, server)}:{port}/{hostname}/"
+    scheme = "https" if (server.vars or {}).get("backup_server_tls", True) else "http"
+    return f"rest:{scheme}://{server_address(inv, server)}:{port}/{hostname}/"
 
 
 # --- helpers --------------------------------------------------------------------------------------
