@@ -116,6 +116,31 @@ def _parse_sources(values: list[str]) -> list[jobs.Source]:
     return [jobs.Source(k, sorted(v)) for k, v in sorted(by_class.items())]
 
 
+COMPRESSION_MODES = ("auto", "off", "max")
+
+
+def _parse_class_compression(values: list[str]) -> dict[str, str]:
+    """``CLASS=MODE`` pairs of ``--class-compression``."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, mode = value.partition("=")
+        if not sep or not name or mode not in COMPRESSION_MODES:
+            raise BackupError(
+                [
+                    Problem(
+                        file="",
+                        line=None,
+                        field="class-compression",
+                        code="backup.bad-compression",
+                        message=_("'{value}' is not CLASS=MODE").format(value=value),
+                        hint=_("MODE is one of auto, off, max, e.g. --class-compression av_masters=off"),
+                    )
+                ]
+            )
+        out[name] = mode
+    return out
+
+
 def _size(value: int) -> str:
     units = ["B", "KiB", "MiB", "GiB", "TiB"]
     amount = float(value)
@@ -253,10 +278,18 @@ def _backup_run(args) -> int:
                 )
             ]
         )
+    class_compression = _parse_class_compression(args.class_compression)
     repo = _repo(args, args.host)
     removable = Path(args.removable) if args.removable else None
     record, path = jobs.run_backup(
-        repo, args.host, sources, evidence.evidence_dir(args.evidence_dir), removable, args.compression
+        repo,
+        args.host,
+        sources,
+        evidence.evidence_dir(args.evidence_dir),
+        removable,
+        args.compression,
+        class_compression=class_compression,
+        pack_size=args.pack_size,
     )
     for entry in record["classes"]:
         print(
@@ -558,6 +591,19 @@ def register(subparsers) -> None:
         choices=("auto", "off", "max"),
         default="auto",
         help=_("restic compression (off suits already compressed media)"),
+    )
+    p.add_argument(
+        "--class-compression",
+        action="append",
+        default=[],
+        metavar="CLASS=MODE",
+        help=_("compression of one data class, overriding --compression"),
+    )
+    p.add_argument(
+        "--pack-size",
+        type=int,
+        metavar="MIB",
+        help=_("restic's target pack size in MiB (default: restic's 16)"),
     )
     p.set_defaults(handler=_backup_run)
 

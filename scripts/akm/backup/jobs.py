@@ -159,8 +159,16 @@ def init_repository(repo: r.Repo) -> bool:
 # --- backup run ----------------------------------------------------------------------------------
 
 
-def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_start) -> dict:
-    entry: dict = {"data_class": source.data_class, "paths": source.paths, "result": "ok", "errors": []}
+def _backup_class(
+    repo: r.Repo, host: str, source: Source, compression: str, on_start, pack_size: int | None = None
+) -> dict:
+    entry: dict = {
+        "data_class": source.data_class,
+        "paths": source.paths,
+        "compression": compression,
+        "result": "ok",
+        "errors": [],
+    }
     missing = [p for p in source.paths if not os.path.exists(p)]
     if missing:
         entry["result"] = "error"
@@ -177,6 +185,7 @@ def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_
         class_tag(source.data_class),
         "--compression",
         compression,
+        *(["--pack-size", str(pack_size)] if pack_size else []),
         *source.paths,
     ]
     result = r.run(repo, args, on_start=on_start)
@@ -254,8 +263,14 @@ def run_backup(
     compression: str = "auto",
     on_start=None,
     clock=evidence.now,
+    class_compression: dict[str, str] | None = None,
+    pack_size: int | None = None,
 ) -> tuple[dict, Path]:
     """Back up every source of *host*, copy to the removable disk, write the status record.
+
+    *compression* is restic's mode for every data class unless *class_compression* names one for the
+    class (``off`` for media masters, which do not compress: see the bench); *pack_size* is restic's
+    target pack size in MiB (``None``: restic's 16).
 
     Returns the record and its path. The record's ``result`` is ``ok``, ``partial`` (some files could
     not be read) or ``error``; a missing removable disk leaves it ``ok`` with ``copy.result`` set to
@@ -276,7 +291,8 @@ def run_backup(
         record["errors"].extend(_problem_dict(p) for p in exc.problems)
     if not record["errors"]:
         for source in sources:
-            entry = _backup_class(repo, host, source, compression, on_start)
+            mode = (class_compression or {}).get(source.data_class, compression)
+            entry = _backup_class(repo, host, source, mode, on_start, pack_size)
             record["classes"].append(entry)
             if any(e.get("code") == "backup.target-full" for e in entry["errors"]):
                 break
