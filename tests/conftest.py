@@ -117,7 +117,8 @@ def run_molecule(
         check=False,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
+    failures = [line for line in output.splitlines() if line.startswith(("fatal:", "failed:")) or "FAILED!" in line]
+    assert done.returncode == 0, "\n".join(failures[:20]) + "\n...\n" + output[-4000:]
     for stage in stages:
         assert f"{stage}: Executed: Successful" in output, f"{stage} did not run:\n{output[-3000:]}"
     return output
