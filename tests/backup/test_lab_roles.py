@@ -120,7 +120,8 @@ def converged(running_lab, in_lab, no_foreign_repositories):
     _sh(
         in_lab,
         CLIENT,
-        f"[ -f {MASTER} ] || head -c 2000000 /dev/urandom > {MASTER}; akm-backup fixity build /srv/archive/av",
+        f"[ -f {MASTER} ] || head -c 2000000 /dev/urandom > {MASTER}; akm-backup fixity build /srv/archive/av; "
+        "echo 'Oylik hisobot' > /srv/shares/lab-hisobot.txt; echo 'Alisher Navoiy' > /srv/elibrary/lab-kitob.txt",
     )
     for _round in range(2):
         in_lab(CLIENT, "systemctl", "start", "akm-backup.service", timeout=600)

@@ -390,3 +390,15 @@ def test_bad_class_compression_is_refused_before_anything_runs(restic_repo, arch
     assert akm([*args, "--class-compression", "av_masters=zip"]) == 2
     assert "backup.bad-compression" in capsys.readouterr().out
     assert not (ev / "backup").exists()
+
+
+def test_restore_drill_of_an_empty_class_is_recorded_as_empty_not_failed(restic_repo, tmp_path, akm):
+    ev = tmp_path / "ev"
+    empty = tmp_path / "shares"
+    (empty / "akt").mkdir(parents=True)
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"shares={empty}"]) == 0
+    args = ["backup", "drill", *common(restic_repo, ev), "--data-class", "shares", "--scratch", str(tmp_path / "s")]
+    assert akm(args) == 0
+    record = last_record(ev, "drill")
+    assert record["result"] == "empty" and record["files"] == []
+    assert not (ev / "alerts").exists()

@@ -373,7 +373,7 @@ def _backup_drill(args) -> int:
         )
     print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["result"]))
     print(_("evidence: {path}").format(path=path))
-    return 0 if record["result"] == "ok" else 1
+    return 0 if record["result"] in ("ok", "empty") else 1
 
 
 def _backup_status(args) -> int:

@@ -646,6 +646,14 @@ def _manifest_of(path: str, files: list[dict]) -> str | None:
         parent = parent.parent
 
 
+def _drill_result(payload: list, results: list[dict]) -> str:
+    """``ok``; ``failed`` when a restored file did not verify; ``empty`` when the snapshot holds no
+    files at all (a new share): nothing could be drilled, which is recorded but is no failure."""
+    if not payload:
+        return "empty"
+    return "ok" if results and all(f["result"] == "ok" for f in results) else "failed"
+
+
 def drill(
     repo: r.Repo,
     host: str,
@@ -726,12 +734,12 @@ def drill(
         "scratch": str(target),
         "kept": keep,
         "files": results,
-        "result": "ok" if results and all(f["result"] == "ok" for f in results) else "failed",
+        "result": _drill_result(payload, results),
     }
     finished = clock()
     record["finished"] = evidence.iso(finished)
     path = evidence.write_record(evidence_base, "drill", record, finished, suffix=host)
-    if record["result"] != "ok":
+    if record["result"] == "failed":
         evidence.write_alert(
             evidence_base,
             "backup.drill-failed",
