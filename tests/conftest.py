@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,52 @@ def in_lab(running_lab: Plan):
         return done
 
     return run
+
+
+def run_molecule(
+    scenario_dir: Path,
+    stages: tuple[str, ...] = ("converge", "idempotence", "verify"),
+    base_config: Path | None = None,
+    timeout: float = 900,
+) -> str:
+    """Run ``molecule test`` in *scenario_dir* (a role's or a test's directory) and assert that it
+    passed and ran every one of *stages*; return molecule's output.
+
+    The one runner of every molecule scenario the lab tests drive. *base_config* is molecule's ``-c``
+    (the shared lab configuration, ``tests/molecule/lab/config.yml``, which resets the machines); without
+    it the scenario's own ``molecule.yml`` is used as ``make molecule`` uses it, with the lab inventory as
+    the second inventory source.
+    """
+    binaries = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "AKM_REPO": str(REPO),
+        "AKM_MOLECULE_INVENTORY": os.environ.get("AKM_MOLECULE_INVENTORY") or str(LAB_INVENTORY),
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "PATH": f"{binaries}{os.pathsep}{os.environ.get('PATH', '')}",
+        "NO_COLOR": "1",
+    }
+    command = [str(binaries / "molecule")]
+    if base_config is not None:
+        command += ["-c", str(base_config)]
+    done = subprocess.run(
+        [*command, "test"],
+        cwd=scenario_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    failures = [line for line in output.splitlines() if line.startswith(("fatal:", "failed:")) or "FAILED!" in line]
+    assert done.returncode == 0, "\n".join(failures[:20]) + "\n...\n" + output[-4000:]
+    for stage in stages:
+        assert f"{stage}: Executed: Successful" in output, f"{stage} did not run:\n{output[-3000:]}"
+    return output
+
+
+@pytest.fixture(scope="session")
+def molecule(running_lab: Plan):
+    """:func:`run_molecule` on the running lab."""
+    return run_molecule

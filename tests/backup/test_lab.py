@@ -1,7 +1,7 @@
 """The backup roles on the running virtual library: bak serves, srv backs up, restores and drills.
 
-Needs ``make lab`` (skipped otherwise). Secrets are generated for the run into a temporary extra-vars
-file, as ansible-vault would supply them in production.
+Needs ``make lab`` (skipped otherwise). Secrets come from the lab's run-time vault (made by ``akm lab
+up`` outside git), as ansible-vault supplies them in production.
 """
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ import json
 import secrets
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from akm.inventory import load_inventory
+from akm.lab.lab import simulator_files
 
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "inventory" / "lab"
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +70,14 @@ def lab():
 
 
 @pytest.fixture(scope="module")
-def deployed(lab, tmp_path_factory):
-    extra = tmp_path_factory.mktemp("vault") / "secrets.yml"
-    extra.write_text(
-        f"vault_backup_restic_password: {secrets.token_urlsafe(24)}\n"
-        f"vault_backup_rest_secret: {secrets.token_urlsafe(24)}\n"
-    )
-    extra.chmod(0o600)
-    lab("srv", "mkdir -p /srv/archive/av /srv/elibrary /srv/shares && rm -rf /var/lib/akm/evidence/backup")
-    # The secrets are new for each run, so a repository left by an earlier run cannot be opened.
-    lab("bak", "rm -rf /srv/akm-restic/srv")
+def deployed(lab):
+    files = simulator_files(load_inventory(LAB).lab.state_dir)
+    vault = ["-e", f"@{files['vault']}", "--vault-password-file", str(files["vault_password"])]
+    lab("srv", "mkdir -p /srv/archive/av /srv/elibrary /srv/shares")
 
     def playbook(name: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["ansible-playbook", "-i", str(LAB / "akm.yml"), str(REPO / "playbooks" / name), "-e", f"@{extra}", *args],
+            [ANSIBLE_PLAYBOOK, "-i", str(LAB / "akm.yml"), str(REPO / "playbooks" / name), *vault, *args],
             capture_output=True,
             text=True,
             cwd=REPO,
@@ -132,18 +129,19 @@ def test_backup_restore_drill_and_append_only_on_the_lab(lab, deployed):
     assert check["result"] == "ok" and check["subset"].endswith("/30"), check
 
     probe = (
-        "import os, urllib.request, urllib.parse, base64, json\n"
+        "import os, ssl, urllib.request, urllib.parse, base64, json\n"
         "url = urllib.parse.urlsplit(os.environ['AKM_BACKUP_REPO'].removeprefix('rest:'))\n"
         "auth = base64.b64encode(f'{url.username}:{url.password}'.encode()).decode()\n"
-        "base = f'http://{url.hostname}:{url.port}'\n"
+        "base = f'https://{url.hostname}:{url.port}'\n"
+        "tls = ssl.create_default_context(cafile=os.environ['AKM_BACKUP_CACERT'])\n"
         "def call(method, path):\n"
         "    req = urllib.request.Request(base + path, method=method, headers={'Authorization': 'Basic ' + auth})\n"
         "    try:\n"
-        "        return urllib.request.urlopen(req, timeout=10).status\n"
+        "        return urllib.request.urlopen(req, timeout=10, context=tls).status\n"
         "    except urllib.error.HTTPError as exc:\n"
         "        return exc.code\n"
         "snaps = json.load(urllib.request.urlopen(urllib.request.Request(base + '/srv/snapshots/',\n"
-        "    headers={'Authorization': 'Basic ' + auth}), timeout=10))\n"
+        "    headers={'Authorization': 'Basic ' + auth}), timeout=10, context=tls))\n"
         "print(call('DELETE', '/srv/snapshots/' + snaps[0]), call('GET', '/gw/keys/'))\n"
     )
     out = lab("srv", "set -a; . /etc/akm/backup/backup.env; python3 -c " + shlex.quote(probe)).stdout.split()

@@ -69,7 +69,7 @@ def test_sources_group_paths_by_data_class(inv):
 
 
 def test_each_client_has_its_own_repository_on_the_backup_machine(inv):
-    assert jobs.repository_url(inv, "srv") == "rest:http://198.18.10.20:8080/srv/"
+    assert jobs.repository_url(inv, "srv") == "rest:https://198.18.10.20:8080/srv/"
 
 
 def test_lab_inventory_places_the_archive_on_srv_and_reaches_bak_on_the_servers_segment():
@@ -78,7 +78,7 @@ def test_lab_inventory_places_the_archive_on_srv_and_reaches_bak_on_the_servers_
     lab = load_inventory(Path(__file__).parents[2] / "inventory" / "lab")
     classes = {s.data_class for s in jobs.sources_for_host(lab, "srv")}
     assert {"av_masters", "configs"} <= classes
-    assert jobs.repository_url(lab, "srv") == "rest:http://198.18.10.20:8000/srv/"
+    assert jobs.repository_url(lab, "srv") == "rest:https://198.18.10.20:8000/srv/"
     assert jobs.retention_args(lab.data_classes["av_masters"].retention) is None
 
 

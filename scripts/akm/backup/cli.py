@@ -78,7 +78,21 @@ def _repo(args, host: str | None) -> r.Repo:
                 ]
             )
         url = jobs.repository_url(_load_inventory(args.inventory), host)
-    return r.Repo(url, _password_file(args), _state_dir(args) / "cache")
+    cacert = getattr(args, "cacert", None) or os.environ.get("AKM_BACKUP_CACERT") or None
+    if cacert and not Path(cacert).is_file():
+        raise BackupError(
+            [
+                Problem(
+                    file=str(cacert),
+                    line=None,
+                    field="cacert",
+                    code="backup.no-cacert",
+                    message=_("the CA certificate of the backup server does not exist"),
+                    hint=_("give --cacert (the backup_client role installs it as /etc/akm/backup/ca.pem)"),
+                )
+            ]
+        )
+    return r.Repo(url, _password_file(args), _state_dir(args) / "cache", Path(cacert) if cacert else None)
 
 
 def _parse_sources(values: list[str]) -> list[jobs.Source]:
@@ -100,6 +114,31 @@ def _parse_sources(values: list[str]) -> list[jobs.Source]:
             )
         by_class.setdefault(name, []).append(path)
     return [jobs.Source(k, sorted(v)) for k, v in sorted(by_class.items())]
+
+
+COMPRESSION_MODES = ("auto", "off", "max")
+
+
+def _parse_class_compression(values: list[str]) -> dict[str, str]:
+    """``CLASS=MODE`` pairs of ``--class-compression``."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, mode = value.partition("=")
+        if not sep or not name or mode not in COMPRESSION_MODES:
+            raise BackupError(
+                [
+                    Problem(
+                        file="",
+                        line=None,
+                        field="class-compression",
+                        code="backup.bad-compression",
+                        message=_("'{value}' is not CLASS=MODE").format(value=value),
+                        hint=_("MODE is one of auto, off, max, e.g. --class-compression av_masters=off"),
+                    )
+                ]
+            )
+        out[name] = mode
+    return out
 
 
 def _size(value: int) -> str:
@@ -239,10 +278,18 @@ def _backup_run(args) -> int:
                 )
             ]
         )
+    class_compression = _parse_class_compression(args.class_compression)
     repo = _repo(args, args.host)
     removable = Path(args.removable) if args.removable else None
     record, path = jobs.run_backup(
-        repo, args.host, sources, evidence.evidence_dir(args.evidence_dir), removable, args.compression
+        repo,
+        args.host,
+        sources,
+        evidence.evidence_dir(args.evidence_dir),
+        removable,
+        args.compression,
+        class_compression=class_compression,
+        pack_size=args.pack_size,
     )
     for entry in record["classes"]:
         print(
@@ -326,7 +373,7 @@ def _backup_drill(args) -> int:
         )
     print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["result"]))
     print(_("evidence: {path}").format(path=path))
-    return 0 if record["result"] == "ok" else 1
+    return 0 if record["result"] in ("ok", "empty") else 1
 
 
 def _backup_status(args) -> int:
@@ -400,7 +447,9 @@ def _backup_prune(args) -> int:
 
 
 def _backup_serve(args) -> int:
-    from akm.backup.restserver import RestServer, read_users
+    import ssl
+
+    from akm.backup.restserver import RestServer, read_users, tls_context
 
     users = None
     if args.auth_file:
@@ -419,11 +468,47 @@ def _backup_serve(args) -> int:
                     )
                 ]
             ) from exc
+    tls = None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise BackupError(
+            [
+                Problem(
+                    file="",
+                    line=None,
+                    field="tls-cert" if not args.tls_cert else "tls-key",
+                    code="backup.tls-half",
+                    message=_("--tls-cert and --tls-key go together"),
+                    hint=_("give both (PEM certificate and its private key) or neither"),
+                )
+            ]
+        )
+    if args.tls_cert:
+        try:
+            tls = tls_context(Path(args.tls_cert), Path(args.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise BackupError(
+                [
+                    Problem(
+                        file=str(args.tls_cert),
+                        line=None,
+                        field="tls-cert",
+                        code="backup.bad-certificate",
+                        message=_("the certificate or its key cannot be loaded: {reason}").format(reason=exc),
+                        hint=_("give PEM files, the key of that certificate (the backup_server role makes both)"),
+                    )
+                ]
+            ) from exc
     host, _sep, port = args.listen.rpartition(":")
     Path(args.root).mkdir(parents=True, exist_ok=True)
     try:
         server = RestServer(
-            Path(args.root), host or "127.0.0.1", int(port), not args.no_append_only, quiet=not args.log, users=users
+            Path(args.root),
+            host or "127.0.0.1",
+            int(port),
+            not args.no_append_only,
+            quiet=not args.log,
+            users=users,
+            tls=tls,
         )
     except (OSError, ValueError) as exc:
         raise BackupError(
@@ -463,6 +548,9 @@ def _common(parser, repo: bool = True) -> None:
         parser.add_argument("--host", help=_("the client host (inventory hostname)"))
         parser.add_argument("--repo", help=_("restic repository (default: from the inventory's backup machine)"))
         parser.add_argument("--password-file", help=_("file holding the repository password"))
+        parser.add_argument(
+            "--cacert", help=_("CA certificate the backup server's HTTPS certificate must chain to (AKM_BACKUP_CACERT)")
+        )
         parser.add_argument("--state-dir", help=_("cache and rotation state (default: /var/lib/akm/backup)"))
 
 
@@ -503,6 +591,19 @@ def register(subparsers) -> None:
         choices=("auto", "off", "max"),
         default="auto",
         help=_("restic compression (off suits already compressed media)"),
+    )
+    p.add_argument(
+        "--class-compression",
+        action="append",
+        default=[],
+        metavar="CLASS=MODE",
+        help=_("compression of one data class, overriding --compression"),
+    )
+    p.add_argument(
+        "--pack-size",
+        type=int,
+        metavar="MIB",
+        help=_("restic's target pack size in MiB (default: restic's 16)"),
     )
     p.set_defaults(handler=_backup_run)
 
@@ -562,5 +663,7 @@ def register(subparsers) -> None:
     p.add_argument("--listen", default="127.0.0.1:8000", help=_("address:port to listen on"))
     p.add_argument("--auth-file", help=_("users file: each client may use only its own repository"))
     p.add_argument("--no-append-only", action="store_true", help=_("allow deletes (tests only)"))
+    p.add_argument("--tls-cert", help=_("serve HTTPS with this PEM certificate (chain allowed)"))
+    p.add_argument("--tls-key", help=_("the PEM private key of --tls-cert"))
     p.add_argument("--log", action="store_true", help=_("log every request"))
     p.set_defaults(handler=_backup_serve)

@@ -4,7 +4,7 @@ What a host backs up comes from the inventory: every ``Asset.data`` placement ``
 of the host. Each data class becomes one restic snapshot per run, tagged ``akm`` and
 ``class:<data class>`` and stamped with the host name, so the backup machine can apply each class's
 retention to its own snapshots. Each client host has its own repository on the backup machine
-(``rest:http://<backup machine>:<port>/<host>/``), so one client cannot read another's data.
+(``rest:https://<backup machine>:<port>/<host>/``), so one client cannot read another's data.
 
 Forgetting and pruning never go through the REST server (it is append-only); :func:`prune` runs on the
 backup machine against the repository directories themselves.
@@ -100,10 +100,12 @@ def server_address(inv, server) -> str:
 
 
 def repository_url(inv, hostname: str) -> str:
-    """The REST repository URL of *hostname* on the inventory's backup machine."""
+    """The REST repository URL of *hostname* on the inventory's backup machine: HTTPS unless the
+    backup machine's asset variable ``backup_server_tls`` is false (as in the ``backup_server`` role)."""
     server = backup_server(inv)
     port = int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
-    return f"rest:http://{server_address(inv, server)}:{port}/{hostname}/"
+    scheme = "https" if (server.vars or {}).get("backup_server_tls", True) else "http"
+    return f"rest:{scheme}://{server_address(inv, server)}:{port}/{hostname}/"
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -157,8 +159,16 @@ def init_repository(repo: r.Repo) -> bool:
 # --- backup run ----------------------------------------------------------------------------------
 
 
-def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_start) -> dict:
-    entry: dict = {"data_class": source.data_class, "paths": source.paths, "result": "ok", "errors": []}
+def _backup_class(
+    repo: r.Repo, host: str, source: Source, compression: str, on_start, pack_size: int | None = None
+) -> dict:
+    entry: dict = {
+        "data_class": source.data_class,
+        "paths": source.paths,
+        "compression": compression,
+        "result": "ok",
+        "errors": [],
+    }
     missing = [p for p in source.paths if not os.path.exists(p)]
     if missing:
         entry["result"] = "error"
@@ -175,6 +185,7 @@ def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_
         class_tag(source.data_class),
         "--compression",
         compression,
+        *(["--pack-size", str(pack_size)] if pack_size else []),
         *source.paths,
     ]
     result = r.run(repo, args, on_start=on_start)
@@ -252,8 +263,14 @@ def run_backup(
     compression: str = "auto",
     on_start=None,
     clock=evidence.now,
+    class_compression: dict[str, str] | None = None,
+    pack_size: int | None = None,
 ) -> tuple[dict, Path]:
     """Back up every source of *host*, copy to the removable disk, write the status record.
+
+    *compression* is restic's mode for every data class unless *class_compression* names one for the
+    class (``off`` for media masters, which do not compress: see the bench); *pack_size* is restic's
+    target pack size in MiB (``None``: restic's 16).
 
     Returns the record and its path. The record's ``result`` is ``ok``, ``partial`` (some files could
     not be read) or ``error``; a missing removable disk leaves it ``ok`` with ``copy.result`` set to
@@ -274,7 +291,8 @@ def run_backup(
         record["errors"].extend(_problem_dict(p) for p in exc.problems)
     if not record["errors"]:
         for source in sources:
-            entry = _backup_class(repo, host, source, compression, on_start)
+            mode = (class_compression or {}).get(source.data_class, compression)
+            entry = _backup_class(repo, host, source, mode, on_start, pack_size)
             record["classes"].append(entry)
             if any(e.get("code") == "backup.target-full" for e in entry["errors"]):
                 break
@@ -628,6 +646,14 @@ def _manifest_of(path: str, files: list[dict]) -> str | None:
         parent = parent.parent
 
 
+def _drill_result(payload: list, results: list[dict]) -> str:
+    """``ok``; ``failed`` when a restored file did not verify; ``empty`` when the snapshot holds no
+    files at all (a new share): nothing could be drilled, which is recorded but is no failure."""
+    if not payload:
+        return "empty"
+    return "ok" if results and all(f["result"] == "ok" for f in results) else "failed"
+
+
 def drill(
     repo: r.Repo,
     host: str,
@@ -708,12 +734,12 @@ def drill(
         "scratch": str(target),
         "kept": keep,
         "files": results,
-        "result": "ok" if results and all(f["result"] == "ok" for f in results) else "failed",
+        "result": _drill_result(payload, results),
     }
     finished = clock()
     record["finished"] = evidence.iso(finished)
     path = evidence.write_record(evidence_base, "drill", record, finished, suffix=host)
-    if record["result"] != "ok":
+    if record["result"] == "failed":
         evidence.write_alert(
             evidence_base,
             "backup.drill-failed",

@@ -37,6 +37,11 @@ class Repo:
     url: str
     password_file: Path
     cache_dir: Path | None = None
+    cacert: Path | None = None
+
+    def global_args(self) -> list[str]:
+        """Options every restic command on this repository needs (the server's CA for HTTPS)."""
+        return ["--cacert", str(self.cacert)] if self.cacert else []
 
     def env(self) -> dict[str, str]:
         """The environment for a restic process on this repository (no password in argv or env)."""
@@ -186,7 +191,7 @@ def problem_for(code: str, result: Result | None = None, where: str = "") -> Pro
 
 def run(repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | None = None, on_start=None) -> Result:
     """Run ``restic ARGS`` on *repo* and return its result; never raises for restic's own failures."""
-    cmd = [RESTIC, *args]
+    cmd = [RESTIC, *repo.global_args(), *args]
     try:
         proc = subprocess.Popen(
             cmd,

@@ -46,6 +46,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import sys
 import threading
 from http import HTTPStatus
@@ -410,6 +411,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send_empty(HTTPStatus.OK)
 
 
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or newer) with *cert* (PEM, chain allowed) and *key*."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
 class RestServer(ThreadingHTTPServer):
     """The HTTP server; ``serve_forever`` in a thread for tests, or :func:`main` as a service."""
 
@@ -425,16 +434,28 @@ class RestServer(ThreadingHTTPServer):
         append_only: bool = True,
         quiet: bool = True,
         users: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         store = RepoStore(Path(root), append_only, users)
         handler = type("BoundHandler", (Handler,), {"store": store, "quiet": quiet})
         super().__init__((host, port), handler)
         self.store = store
+        self.tls = tls
+
+    def finish_request(self, request, client_address) -> None:
+        """With TLS, do the handshake here, in the request's own thread: a slow or plain-HTTP client
+        then never holds up ``accept`` for the others, and a plain-HTTP request simply fails its
+        handshake (nothing is ever served without TLS)."""
+        if self.tls is not None:
+            request.settimeout(30)
+            request = self.tls.wrap_socket(request, server_side=True)
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address) -> None:
         """A client that hangs up (restic killed, or done with a keep-alive connection) is normal."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             return
         super().handle_error(request, client_address)
 
@@ -442,7 +463,8 @@ class RestServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The ``rest:`` repository URL of the root repository."""
         host, port = self.server_address[:2]
-        return f"rest:http://{host}:{port}/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"rest:{scheme}://{host}:{port}/"
 
     def start_thread(self) -> threading.Thread:
         """Serve in a daemon thread and return it (tests, bench)."""
