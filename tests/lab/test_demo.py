@@ -173,7 +173,7 @@ def test_a_second_site_converge_after_the_demo_changes_nothing(demo, running_lab
     assert _changed(_playbook(running_lab, "site.yml")) == {}
 
 
-@pytest.mark.parametrize("name", ["site.yml", "gateway.yml", "backup.yml"])
+@pytest.mark.parametrize("name", ["site.yml", "gateway.yml"])
 def test_check_mode_on_the_converged_lab_runs_and_would_change_nothing(demo, running_lab, name):
     assert _changed(_playbook(running_lab, name, "--check", "--diff")) == {}
 
