@@ -87,10 +87,12 @@ def no_foreign_repositories(running_lab, in_lab) -> list[str]:
     return _sh(in_lab, SERVER, script, timeout=300).stdout.split()
 
 
+@pytest.mark.molecule
 def test_backup_server_molecule_scenario(molecule):
     molecule(REPO / "roles/backup_server")
 
 
+@pytest.mark.molecule
 def test_backup_client_molecule_scenario(molecule, no_foreign_repositories):
     molecule(REPO / "roles/backup_client")
 

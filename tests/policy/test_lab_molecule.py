@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.molecule]
 
 
 def test_access_policy_role_scenario_converges_idempotently_and_verifies(molecule):

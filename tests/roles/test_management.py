@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -36,8 +37,9 @@ TIMERS = [
 
 def _playbook(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    playbook = Path(sys.executable).parent / "ansible-playbook"
     return subprocess.run(
-        ["ansible-playbook", "-i", str(LAB / "akm.yml"), "playbooks/management.yml", *args],
+        [str(playbook), "-i", str(LAB / "akm.yml"), "playbooks/management.yml", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
