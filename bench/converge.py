@@ -67,7 +67,7 @@ def converge(config: Path, playbook: str, cache: Path) -> tuple[float, dict[str,
     env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(cache)
     started = time.perf_counter()
     done = subprocess.run(
-        ["ansible-playbook", "-i", str(LAB), playbook],
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LAB), playbook],
         cwd=REPO,
         env=env,
         capture_output=True,
