@@ -176,11 +176,18 @@ class Simulator:
         self._ticker = asyncio.create_task(self._tick_forever())
 
     async def _listen(self, device: Device) -> None:
+        device.server = await self._serve(device, device.host, device.port)
+        device.port = device.server.sockets[0].getsockname()[1]
+        for address in self.also_listen:
+            device.extra_servers.append(await self._serve(device, address, device.port))
+
+    async def _serve(self, device: Device, address: str, port: int):
+        """One SSH listener of *device* on *address*:*port*."""
         try:
-            device.server = await asyncssh.create_server(
+            return await asyncssh.create_server(
                 lambda d=device: _Server(d),
-                device.host,
-                device.port,
+                address,
+                port,
                 server_host_keys=[self.key],
                 process_factory=lambda process, d=device: self._session(d, process),
                 line_editor=False,
@@ -189,25 +196,7 @@ class Simulator:
                 keepalive_interval=0,
             )
         except OSError as exc:
-            raise SimulatorError(f"{device.name}: cannot listen on {device.host}:{device.port}: {exc}") from exc
-        device.port = device.server.sockets[0].getsockname()[1]
-        for address in self.also_listen:
-            try:
-                device.extra_servers.append(
-                    await asyncssh.create_server(
-                        lambda d=device: _Server(d),
-                        address,
-                        device.port,
-                        server_host_keys=[self.key],
-                        process_factory=lambda process, d=device: self._session(d, process),
-                        line_editor=False,
-                        encoding="utf-8",
-                        login_timeout=30,
-                        keepalive_interval=0,
-                    )
-                )
-            except OSError as exc:
-                raise SimulatorError(f"{device.name}: cannot listen on {address}:{device.port}: {exc}") from exc
+            raise SimulatorError(f"{device.name}: cannot listen on {address}:{port}: {exc}") from exc
 
     async def stop(self) -> None:
         if self._ticker:
