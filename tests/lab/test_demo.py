@@ -180,14 +180,24 @@ def test_each_person_logs_in_to_samba_with_the_password_from_the_vault(demo, run
     files = simulator_files(running_lab.state_dir)
     passwords = read_vault(files["vault"], files["vault_password"])[SMB_PASSWORDS]
     people = yaml.safe_load((LAB_INVENTORY / "centre.yml").read_text())["people"]
-    member = next(p for p in people if p["department"] == "akt")
-    outsider = next(p for p in people if p["department"] != "akt")
+    member = people[0]
+    share = member["department"]
+    outsider = next(p for p in people if p["department"] != share)
     server = next(a["hostname"] for a in _lab_assets() if "file_server" in a.get("profiles", []))
 
     def smb(login: str, password: str) -> subprocess.CompletedProcess:
         # smbclient reads the password from PASSWD (a throwaway lab secret).
         return in_lab(
-            server, "env", f"PASSWD={password}", "smbclient", "//127.0.0.1/akt", "-U", login, "-c", "ls", check=False
+            server,
+            "env",
+            f"PASSWD={password}",
+            "smbclient",
+            f"//127.0.0.1/{share}",
+            "-U",
+            login,
+            "-c",
+            "ls",
+            check=False,
         )
 
     assert smb(member["id"], passwords[member["id"]]).returncode == 0
