@@ -173,6 +173,11 @@ def test_a_second_site_converge_after_the_demo_changes_nothing(demo, running_lab
     assert _changed(_playbook(running_lab, "site.yml")) == {}
 
 
+@pytest.mark.parametrize("name", ["site.yml", "gateway.yml"])
+def test_check_mode_on_the_converged_lab_runs_and_would_change_nothing(demo, running_lab, name):
+    assert _changed(_playbook(running_lab, name, "--check", "--diff")) == {}
+
+
 def test_each_person_logs_in_to_samba_with_the_password_from_the_vault(demo, running_lab, in_lab):
     from akm.lab.lab import SMB_PASSWORDS, simulator_files
     from akm.net.vault import read_vault
