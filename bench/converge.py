@@ -1,11 +1,12 @@
 """Bench of a no-op re-converge of the whole lab: Ansible's defaults versus the project's ansible.cfg (issue 4).
 
-Anchor: the issue's goal that the tuned settings (pipelining, ControlPersist, fact caching, forks) make a
-re-converge that changes nothing at least 3x faster than Ansible's defaults. Both runs use the same
-playbook, inventory, roles and plugins; the "defaults" configuration keeps only what is needed to find
-them (and host_key_checking off, because lab machines are re-created), so every tuning setting falls
-back to Ansible's default value. A warm-up converge first brings the lab to the converged state, and
-each measured run must report ``changed=0`` on every host, so both columns time the same work.
+Anchor: the issue's goal that the tuned settings (pipelining, ControlPersist, fact caching, forks; here also
+Mitogen's strategy) make a re-converge that changes nothing at least 3x faster than Ansible's defaults.
+Both runs use the same playbook, inventory, roles and plugins; the "defaults" configuration keeps only
+what is needed to find them (and host_key_checking off, because lab machines are re-created), so every
+tuning setting falls back to Ansible's default value. A warm-up converge first brings the lab to the
+converged state, and each measured run must report ``changed=0`` on every host, so both columns time the
+same work.
 
 Needs root and a running lab (``make lab``):
 
@@ -35,6 +36,7 @@ LOCATING = {
     "inventory": ("enable_plugins", "unparsed_is_failed"),
 }
 TUNING = (
+    ("defaults", "strategy"),
     ("defaults", "forks"),
     ("defaults", "gathering"),
     ("defaults", "fact_caching"),
