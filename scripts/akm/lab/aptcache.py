@@ -130,6 +130,11 @@ def acng_config(state: Path, listen: str, sources: list[Source]) -> str:
         f"BindAddress: {listen}",
         "ForeGround: 1",
         "ExThreshold: 4",
+        # A test run asks for the same index files again and again (every fresh machine runs apt update):
+        # for half an hour they are served from the cache without asking the upstream, and a failed
+        # download is retried, so a brief upstream hiccup does not fail a converge in the middle of a run.
+        "FreshIndexMaxAge: 1800",
+        "DlMaxRetries: 5",
         "ReportPage: acng-report.html",
     ]
     seen: dict[str, str] = {}
