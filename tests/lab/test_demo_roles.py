@@ -4,7 +4,8 @@ converge changes nothing), verify of the machine's real state (issue 4).
 Three roles' scenarios are driven by their own area's tests, with the fixtures they need (marker
 ``molecule``: ``make molecule-test``, out of ``make test`` for CI's time); this module runs every other
 role's scenario in ``make test``, as ``make molecule`` does (the scenario's own ``molecule.yml``, on the lab
-machine it names, after the demo has converged the whole lab).
+machine it names). It runs right after the demo (file order), on the converged centre: a scenario's
+machine gets its packages through the centre's cache on srv, which later tests reset.
 """
 
 from __future__ import annotations
