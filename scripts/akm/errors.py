@@ -11,6 +11,7 @@ tell problems apart without parsing translated text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
 
 
 @dataclass(frozen=True, order=True)
@@ -47,3 +48,10 @@ class Error(Exception):
             problems = [Problem(file="", line=None, field="", code="error", message=problems)]
         self.problems = sorted(problems)
         super().__init__("\n".join(p.render() for p in self.problems))
+
+    @classmethod
+    def one(
+        cls, code: str, message: str, hint: str = "", *, file: str = "", line: int | None = None, field: str = ""
+    ) -> Self:
+        """The error of one problem, the usual case: ``raise LabError.one(code, message, hint, file=...)``."""
+        return cls([Problem(file=file, line=line, field=field, code=code, message=message, hint=hint)])

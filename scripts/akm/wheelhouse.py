@@ -35,7 +35,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 
 
@@ -68,17 +68,12 @@ def requirements(pyproject_text: str, names: list[str], source: str) -> list[str
     pinned = pins(pyproject_text)
     missing = sorted(n for n in names if _canonical(n) not in pinned)
     if missing:
-        raise WheelhouseError(
-            [
-                Problem(
-                    source,
-                    None,
-                    "management_python_packages",
-                    "wheelhouse.not-pinned",
-                    _("not an exactly pinned dependency of the project: {names}").format(names=", ".join(missing)),
-                    _("name only distributions listed with == in pyproject.toml [project] dependencies"),
-                )
-            ]
+        raise WheelhouseError.one(
+            "wheelhouse.not-pinned",
+            _("not an exactly pinned dependency of the project: {names}").format(names=", ".join(missing)),
+            _("name only distributions listed with == in pyproject.toml [project] dependencies"),
+            file=source,
+            field="management_python_packages",
         )
     return sorted(f"{_canonical(n)}=={pinned[_canonical(n)]}" for n in set(names))
 
@@ -92,17 +87,10 @@ def _pip(*args: str, env: dict | None = None) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise WheelhouseError(
-            [
-                Problem(
-                    "",
-                    None,
-                    "",
-                    "wheelhouse.pip-failed",
-                    _("pip could not make the wheels: {error}").format(error=done.stderr.strip()[-800:]),
-                    _("check that the control node can install the pinned packages (make venv)"),
-                )
-            ]
+        raise WheelhouseError.one(
+            "wheelhouse.pip-failed",
+            _("pip could not make the wheels: {error}").format(error=done.stderr.strip()[-800:]),
+            _("check that the control node can install the pinned packages (make venv)"),
         )
 
 

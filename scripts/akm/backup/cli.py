@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 from akm.backup import BackupError, evidence, fixity, jobs
 from akm.backup import restic as r
-from akm.errors import Problem
 from akm.i18n import _, format_number
 
 
@@ -24,17 +23,11 @@ def _load_inventory(path: str | None):
 
     target = path or os.environ.get("AKM_INVENTORY")
     if not target:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="inventory",
-                    code="backup.no-inventory",
-                    message=_("no inventory given"),
-                    hint=_("give --inventory DIR or set AKM_INVENTORY"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.no-inventory",
+            _("no inventory given"),
+            _("give --inventory DIR or set AKM_INVENTORY"),
+            field="inventory",
         )
     return load_inventory(Path(target))
 
@@ -42,17 +35,12 @@ def _load_inventory(path: str | None):
 def _password_file(args) -> Path:
     value = args.password_file or os.environ.get("RESTIC_PASSWORD_FILE")
     if not value or not Path(value).is_file():
-        raise BackupError(
-            [
-                Problem(
-                    file=str(value or ""),
-                    line=None,
-                    field="password-file",
-                    code="backup.password-file",
-                    message=_("the repository password file does not exist"),
-                    hint=_("give --password-file (deployed from ansible-vault)"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.password-file",
+            _("the repository password file does not exist"),
+            _("give --password-file (deployed from ansible-vault)"),
+            file=str(value or ""),
+            field="password-file",
         )
     return Path(value)
 
@@ -65,32 +53,18 @@ def _repo(args, host: str | None) -> r.Repo:
     url = args.repo or os.environ.get("AKM_BACKUP_REPO")
     if not url:
         if not host:
-            raise BackupError(
-                [
-                    Problem(
-                        file="",
-                        line=None,
-                        field="repo",
-                        code="backup.no-repo",
-                        message=_("no repository given"),
-                        hint=_("give --repo, or --host with --inventory"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.no-repo", _("no repository given"), _("give --repo, or --host with --inventory"), field="repo"
             )
         url = jobs.repository_url(_load_inventory(args.inventory), host)
     cacert = getattr(args, "cacert", None) or os.environ.get("AKM_BACKUP_CACERT") or None
     if cacert and not Path(cacert).is_file():
-        raise BackupError(
-            [
-                Problem(
-                    file=str(cacert),
-                    line=None,
-                    field="cacert",
-                    code="backup.no-cacert",
-                    message=_("the CA certificate of the backup server does not exist"),
-                    hint=_("give --cacert (the backup_client role installs it as /etc/akm/backup/ca.pem)"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.no-cacert",
+            _("the CA certificate of the backup server does not exist"),
+            _("give --cacert (the backup_client role installs it as /etc/akm/backup/ca.pem)"),
+            file=str(cacert),
+            field="cacert",
         )
     return r.Repo(url, _password_file(args), _state_dir(args) / "cache", Path(cacert) if cacert else None)
 
@@ -100,17 +74,11 @@ def _parse_sources(values: list[str]) -> list[jobs.Source]:
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
-            raise BackupError(
-                [
-                    Problem(
-                        file="",
-                        line=None,
-                        field="source",
-                        code="backup.bad-source",
-                        message=_("{value!r} is not CLASS=PATH").format(value=value),
-                        hint=_("for example --source audio_video=/srv/archive/av"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.bad-source",
+                _("{value!r} is not CLASS=PATH").format(value=value),
+                _("for example --source audio_video=/srv/archive/av"),
+                field="source",
             )
         by_class.setdefault(name, []).append(path)
     return [jobs.Source(k, sorted(v)) for k, v in sorted(by_class.items())]
@@ -125,17 +93,11 @@ def _parse_class_compression(values: list[str]) -> dict[str, str]:
     for value in values:
         name, sep, mode = value.partition("=")
         if not sep or not name or mode not in COMPRESSION_MODES:
-            raise BackupError(
-                [
-                    Problem(
-                        file="",
-                        line=None,
-                        field="class-compression",
-                        code="backup.bad-compression",
-                        message=_("'{value}' is not CLASS=MODE").format(value=value),
-                        hint=_("MODE is one of auto, off, max, e.g. --class-compression av_masters=off"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.bad-compression",
+                _("'{value}' is not CLASS=MODE").format(value=value),
+                _("MODE is one of auto, off, max, e.g. --class-compression av_masters=off"),
+                field="class-compression",
             )
         out[name] = mode
     return out
@@ -244,17 +206,8 @@ def _backup_init(args) -> int:
 
 def _need_host(args) -> str:
     if not args.host:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="host",
-                    code="backup.no-host",
-                    message=_("no host given"),
-                    hint=_("give --host with the client's inventory hostname"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.no-host", _("no host given"), _("give --host with the client's inventory hostname"), field="host"
         )
     return args.host
 
@@ -266,17 +219,11 @@ def _backup_run(args) -> int:
     else:
         sources = jobs.sources_for_host(_load_inventory(args.inventory), args.host)
     if not sources:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="data",
-                    code="backup.nothing-to-back-up",
-                    message=_("the inventory places no data on {host}").format(host=args.host),
-                    hint=_("add data placements (data_class, path) to the asset, or give --source CLASS=PATH"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.nothing-to-back-up",
+            _("the inventory places no data on {host}").format(host=args.host),
+            _("add data placements (data_class, path) to the asset, or give --source CLASS=PATH"),
+            field="data",
         )
     class_compression = _parse_class_compression(args.class_compression)
     repo = _repo(args, args.host)
@@ -409,17 +356,12 @@ def _data_classes(args) -> dict:
             for cid, spec in raw.items()
         }
     except (OSError, ValueError, AttributeError, TypeError) as exc:
-        raise BackupError(
-            [
-                Problem(
-                    file=str(args.classes_file),
-                    line=None,
-                    field="classes-file",
-                    code="backup.bad-classes-file",
-                    message=_("the data classes file cannot be read: {reason}").format(reason=exc),
-                    hint=_("it is written by the backup_server role from the inventory's data_classes"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.bad-classes-file",
+            _("the data classes file cannot be read: {reason}").format(reason=exc),
+            _("it is written by the backup_server role from the inventory's data_classes"),
+            file=str(args.classes_file),
+            field="classes-file",
         ) from exc
 
 
@@ -456,47 +398,31 @@ def _backup_serve(args) -> int:
         try:
             users = read_users(Path(args.auth_file))
         except (OSError, ValueError) as exc:
-            raise BackupError(
-                [
-                    Problem(
-                        file=str(args.auth_file),
-                        line=None,
-                        field="auth-file",
-                        code="backup.bad-auth-file",
-                        message=_("the users file cannot be read: {reason}").format(reason=exc),
-                        hint=_("one 'user:<sha256 hex of the password>' per line"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.bad-auth-file",
+                _("the users file cannot be read: {reason}").format(reason=exc),
+                _("one 'user:<sha256 hex of the password>' per line"),
+                file=str(args.auth_file),
+                field="auth-file",
             ) from exc
     tls = None
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="tls-cert" if not args.tls_cert else "tls-key",
-                    code="backup.tls-half",
-                    message=_("--tls-cert and --tls-key go together"),
-                    hint=_("give both (PEM certificate and its private key) or neither"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.tls-half",
+            _("--tls-cert and --tls-key go together"),
+            _("give both (PEM certificate and its private key) or neither"),
+            field="tls-cert" if not args.tls_cert else "tls-key",
         )
     if args.tls_cert:
         try:
             tls = tls_context(Path(args.tls_cert), Path(args.tls_key))
         except (OSError, ssl.SSLError) as exc:
-            raise BackupError(
-                [
-                    Problem(
-                        file=str(args.tls_cert),
-                        line=None,
-                        field="tls-cert",
-                        code="backup.bad-certificate",
-                        message=_("the certificate or its key cannot be loaded: {reason}").format(reason=exc),
-                        hint=_("give PEM files, the key of that certificate (the backup_server role makes both)"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.bad-certificate",
+                _("the certificate or its key cannot be loaded: {reason}").format(reason=exc),
+                _("give PEM files, the key of that certificate (the backup_server role makes both)"),
+                file=str(args.tls_cert),
+                field="tls-cert",
             ) from exc
     host, _sep, port = args.listen.rpartition(":")
     Path(args.root).mkdir(parents=True, exist_ok=True)
@@ -511,17 +437,11 @@ def _backup_serve(args) -> int:
             tls=tls,
         )
     except (OSError, ValueError) as exc:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="listen",
-                    code="backup.cannot-listen",
-                    message=_("cannot listen on {address}: {reason}").format(address=args.listen, reason=exc),
-                    hint=_("choose a free address:port"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.cannot-listen",
+            _("cannot listen on {address}: {reason}").format(address=args.listen, reason=exc),
+            _("choose a free address:port"),
+            field="listen",
         ) from exc
     print(
         _("serving {root} at {url} (append-only: {mode})").format(

@@ -162,17 +162,12 @@ def scan(root: Path, exclude: Path | None = None) -> dict[str, int]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FixityError(
-            [
-                Problem(
-                    file=str(root),
-                    line=None,
-                    field="path",
-                    code="fixity.no-archive",
-                    message=_("the archive directory does not exist or is not a directory"),
-                    hint=_("give the directory of the masters, for example the audio/video archive"),
-                )
-            ]
+        raise FixityError.one(
+            "fixity.no-archive",
+            _("the archive directory does not exist or is not a directory"),
+            _("give the directory of the masters, for example the audio/video archive"),
+            file=str(root),
+            field="path",
         )
     skip = exclude.resolve() if exclude is not None and exclude.exists() else None
     found: dict[str, int] = {}
@@ -310,17 +305,12 @@ def verify(root: Path, manifest: Path | None = None, workers: int | None = None)
     mdir = manifest_dir_for(root, manifest)
     on_disk = scan(root, exclude=mdir)
     if not (mdir / MANIFEST).exists():
-        raise FixityError(
-            [
-                Problem(
-                    file=str(mdir / MANIFEST),
-                    line=None,
-                    field="manifest",
-                    code="fixity.no-manifest",
-                    message=_("there is no fixity manifest for this archive"),
-                    hint=_("create it first with 'akm fixity build {path}'").format(path=root),
-                )
-            ]
+        raise FixityError.one(
+            "fixity.no-manifest",
+            _("there is no fixity manifest for this archive"),
+            _("create it first with 'akm fixity build {path}'").format(path=root),
+            file=str(mdir / MANIFEST),
+            field="manifest",
         )
     recorded = read_manifest(mdir)
     result = VerifyResult()

@@ -50,17 +50,12 @@ def sources_for_host(inv, hostname: str) -> list[Source]:
     try:
         asset = inv.asset(hostname)
     except KeyError as exc:
-        raise BackupError(
-            [
-                Problem(
-                    file=str(getattr(inv, "root", "")),
-                    line=None,
-                    field="host",
-                    code="backup.unknown-host",
-                    message=_("no asset {host!r} in the inventory").format(host=hostname),
-                    hint=_("use a hostname or inventory number from the inventory"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.unknown-host",
+            _("no asset {host!r} in the inventory").format(host=hostname),
+            _("use a hostname or inventory number from the inventory"),
+            file=str(getattr(inv, "root", "")),
+            field="host",
         ) from exc
     by_class: dict[str, list[str]] = {}
     for placement in asset.data or []:
@@ -72,19 +67,14 @@ def backup_server(inv):
     """The asset whose profiles include ``backup_server`` (exactly one is expected)."""
     servers = [a for a in inv.assets if "backup_server" in (a.profiles or [])]
     if len(servers) != 1:
-        raise BackupError(
-            [
-                Problem(
-                    file=str(getattr(inv, "root", "")),
-                    line=None,
-                    field="profiles",
-                    code="backup.no-backup-server",
-                    message=_(
-                        "the inventory must have exactly one asset with the backup_server profile, it has {count}"
-                    ).format(count=len(servers)),
-                    hint=_("give the backup machine the profile backup_server"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.no-backup-server",
+            _("the inventory must have exactly one asset with the backup_server profile, it has {count}").format(
+                count=len(servers)
+            ),
+            _("give the backup machine the profile backup_server"),
+            file=str(getattr(inv, "root", "")),
+            field="profiles",
         )
     return servers[0]
 
@@ -418,17 +408,11 @@ def find_snapshot(repo: r.Repo, snapshot: str, host: str | None, data_class: str
     if snapshot != "latest":
         snaps = [s for s in snaps if s.get("id", "").startswith(snapshot) or s.get("short_id") == snapshot]
     if not snaps:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="snapshot",
-                    code="backup.no-snapshot",
-                    message=_("no snapshot {snapshot!r} matches").format(snapshot=snapshot),
-                    hint=_("list them with 'restic snapshots' or 'akm backup status'"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.no-snapshot",
+            _("no snapshot {snapshot!r} matches").format(snapshot=snapshot),
+            _("list them with 'restic snapshots' or 'akm backup status'"),
+            field="snapshot",
         )
     return max(snaps, key=lambda s: s.get("time", ""))
 
@@ -450,47 +434,25 @@ def restore(
     original place is written only when the caller asked for it explicitly.
     """
     if in_place and target is not None:
-        raise BackupError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="target",
-                    code="backup.restore-both",
-                    message=_("choose either --target or --in-place, not both"),
-                    hint="",
-                )
-            ]
+        raise BackupError.one(
+            "backup.restore-both", _("choose either --target or --in-place, not both"), field="target"
         )
     if not in_place:
         if target is None:
-            raise BackupError(
-                [
-                    Problem(
-                        file="",
-                        line=None,
-                        field="target",
-                        code="backup.restore-no-target",
-                        message=_("no restore target given"),
-                        hint=_(
-                            "give --target DIR (an empty directory), or --in-place to write back to the original paths"
-                        ),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.restore-no-target",
+                _("no restore target given"),
+                _("give --target DIR (an empty directory), or --in-place to write back to the original paths"),
+                field="target",
             )
         target = Path(target)
         if target.exists() and any(target.iterdir()):
-            raise BackupError(
-                [
-                    Problem(
-                        file=str(target),
-                        line=None,
-                        field="target",
-                        code="backup.restore-target-not-empty",
-                        message=_("the restore target is not empty; nothing was restored"),
-                        hint=_("restore into a new or empty directory"),
-                    )
-                ]
+            raise BackupError.one(
+                "backup.restore-target-not-empty",
+                _("the restore target is not empty; nothing was restored"),
+                _("restore into a new or empty directory"),
+                file=str(target),
+                field="target",
             )
     started = clock()
     snap = find_snapshot(repo, snapshot, host, data_class)
@@ -685,17 +647,12 @@ def drill(
     manifests = sorted({m for m in (_manifest_of(f["path"], files) for f in chosen) if m})
     target = Path(scratch) / f"drill-{evidence.stamp(started)}"
     if target.exists():
-        raise BackupError(
-            [
-                Problem(
-                    file=str(target),
-                    line=None,
-                    field="scratch",
-                    code="backup.restore-target-not-empty",
-                    message=_("the restore target is not empty; nothing was restored"),
-                    hint=_("restore into a new or empty directory"),
-                )
-            ]
+        raise BackupError.one(
+            "backup.restore-target-not-empty",
+            _("the restore target is not empty; nothing was restored"),
+            _("restore into a new or empty directory"),
+            file=str(target),
+            field="scratch",
         )
     args = ["restore", snap["id"], "--target", str(target)]
     for item in [*(f["path"] for f in chosen), *manifests]:

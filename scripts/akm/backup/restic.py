@@ -203,17 +203,11 @@ def run(repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | No
             errors="replace",
         )
     except FileNotFoundError as exc:
-        raise ResticError(
-            [
-                Problem(
-                    file="",
-                    line=None,
-                    field="restic",
-                    code="backup.no-restic",
-                    message=_("restic is not installed"),
-                    hint=_("install the Debian package 'restic' (make deps)"),
-                )
-            ]
+        raise ResticError.one(
+            "backup.no-restic",
+            _("restic is not installed"),
+            _("install the Debian package 'restic' (make deps)"),
+            field="restic",
         ) from exc
     if on_start is not None:
         on_start(proc)

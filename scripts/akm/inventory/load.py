@@ -168,32 +168,20 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
     """
     path = Path(path)
     if not path.exists():
-        raise InventoryError(
-            [
-                Problem(
-                    display_path(path),
-                    None,
-                    "",
-                    "inventory.not-found",
-                    _("the inventory does not exist"),
-                    _("give the directory of an inventory, e.g. inventory/production"),
-                )
-            ]
+        raise InventoryError.one(
+            "inventory.not-found",
+            _("the inventory does not exist"),
+            _("give the directory of an inventory, e.g. inventory/production"),
+            file=display_path(path),
         )
     files = inventory_files(path)
     root = path.parent if path.is_file() else path
     if not files:
-        raise InventoryError(
-            [
-                Problem(
-                    display_path(path),
-                    None,
-                    "",
-                    "inventory.no-files",
-                    _("the inventory has no YAML files"),
-                    _("add files such as centre.yml and assets.yml"),
-                )
-            ]
+        raise InventoryError.one(
+            "inventory.no-files",
+            _("the inventory has no YAML files"),
+            _("add files such as centre.yml and assets.yml"),
+            file=display_path(path),
         )
     with gc_paused():
         inventory = _load_fast(files, root, today or date.today())

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from akm.errors import Problem
 from akm.i18n import _
 from akm.lab.plan import APT_CACHE_PORT, LabError
 
@@ -98,17 +97,12 @@ def lab_sources(apt_dir: Path = APT_DIR, suite: str = "bookworm") -> list[Source
     wanted = {suite, f"{suite}-updates", f"{suite}-security"}
     sources = [s for s in read_sources(apt_dir) if wanted.intersection(s.suites)]
     if not any(suite in s.suites for s in sources):
-        raise LabError(
-            [
-                Problem(
-                    str(apt_dir),
-                    None,
-                    "URIs",
-                    "lab.no-mirror",
-                    _("the host's apt configuration names no HTTP repository for {suite}").format(suite=suite),
-                    _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
-                )
-            ]
+        raise LabError.one(
+            "lab.no-mirror",
+            _("the host's apt configuration names no HTTP repository for {suite}").format(suite=suite),
+            _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
+            file=str(apt_dir),
+            field="URIs",
         )
     return sources
 

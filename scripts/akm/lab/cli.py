@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from akm.errors import Problem
 from akm.i18n import _, format_number
 from akm.lab import lab
 
@@ -88,9 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     plan = lab.load_plan(args.inventory)
     if not lab.is_running(plan):
-        raise lab.LabError(
-            [Problem("", None, "lab", "lab.not-running", _("the lab is not running"), _("run akm lab up first"))]
-        )
+        raise lab.LabError.one("lab.not-running", _("the lab is not running"), _("run akm lab up first"), field="lab")
     report = demo.run(plan, args.out)
     print(_("The report of the demo is in {path}").format(path=report))
     return 0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 from akm.inventory import load_inventory
 from akm.lab import lab
@@ -38,19 +38,11 @@ def _run(step: str, command: list[str], log: Callable[[str], None]) -> None:
     log(_("== {step}").format(step=step))
     done = subprocess.run(command, cwd=REPO, check=False)
     if done.returncode != 0:
-        raise DemoError(
-            [
-                Problem(
-                    "",
-                    None,
-                    step,
-                    "lab.demo-step-failed",
-                    _("the step failed (exit {code}): {command}").format(
-                        code=done.returncode, command=" ".join(command)
-                    ),
-                    _("read the output above; fix, then run make demo again (it is idempotent)"),
-                )
-            ]
+        raise DemoError.one(
+            "lab.demo-step-failed",
+            _("the step failed (exit {code}): {command}").format(code=done.returncode, command=" ".join(command)),
+            _("read the output above; fix, then run make demo again (it is idempotent)"),
+            field=step,
         )
 
 

@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from akm.errors import Problem
 from akm.i18n import _
 from akm.lab.plan import LabError
 from akm.lab.system import run
@@ -98,17 +97,11 @@ def _remove_tree(path: Path) -> None:
         run(["umount", "-l", point], check=False)
     with open("/proc/self/mountinfo") as handle:
         if any(line.split()[4].startswith(prefix) for line in handle):
-            raise LabError(
-                [
-                    Problem(
-                        str(path),
-                        None,
-                        "",
-                        "lab.image-busy",
-                        _("an interrupted image build still has mounts inside it"),
-                        _("unmount them (see /proc/self/mountinfo), then run akm lab up again"),
-                    )
-                ]
+            raise LabError.one(
+                "lab.image-busy",
+                _("an interrupted image build still has mounts inside it"),
+                _("unmount them (see /proc/self/mountinfo), then run akm lab up again"),
+                file=str(path),
             )
     shutil.rmtree(path, ignore_errors=True)
 
@@ -185,17 +178,11 @@ def ensure_image(
             raise
     if returncode != 0:
         _remove_tree(build)
-        raise LabError(
-            [
-                Problem(
-                    str(build_log),
-                    None,
-                    "",
-                    "lab.image-build-failed",
-                    _("debootstrap could not build the lab image"),
-                    _("read {log}; check that apt-get update works on the host").format(log=build_log),
-                )
-            ]
+        raise LabError.one(
+            "lab.image-build-failed",
+            _("debootstrap could not build the lab image"),
+            _("read {log}; check that apt-get update works on the host").format(log=build_log),
+            file=str(build_log),
         )
     _finish(build)
     stamp = {**wanted_stamp(packages), "build": uuid.uuid4().hex}

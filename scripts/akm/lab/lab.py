@@ -200,20 +200,14 @@ def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> No
             if child.poll() is not None:
                 break
             time.sleep(0.2)
-    raise LabError(
-        [
-            Problem(
-                str(base / "log" / "daemon.log"),
-                None,
-                "",
-                "lab.cache-failed",
-                _("apt-cacher-ng did not start on {address}").format(address=f"{plan.control.ip}:{APT_CACHE_PORT}"),
-                _(
-                    "read its log; port {port} must be free on that address (a system "
-                    "apt-cacher-ng service: systemctl disable --now apt-cacher-ng)"
-                ).format(port=APT_CACHE_PORT),
-            )
-        ]
+    raise LabError.one(
+        "lab.cache-failed",
+        _("apt-cacher-ng did not start on {address}").format(address=f"{plan.control.ip}:{APT_CACHE_PORT}"),
+        _(
+            "read its log; port {port} must be free on that address (a system "
+            "apt-cacher-ng service: systemctl disable --now apt-cacher-ng)"
+        ).format(port=APT_CACHE_PORT),
+        file=str(base / "log" / "daemon.log"),
     )
 
 
@@ -571,17 +565,8 @@ def _machine_refs(state: State) -> dict[str, ProcessRef]:
 def _require_running(plan: Plan) -> State:
     state = State.load()
     if not _running(plan, state):
-        raise LabError(
-            [
-                Problem(
-                    str(plan.inventory),
-                    None,
-                    "",
-                    "lab.not-running",
-                    _("the lab is not running"),
-                    _("start it with: akm lab up"),
-                )
-            ]
+        raise LabError.one(
+            "lab.not-running", _("the lab is not running"), _("start it with: akm lab up"), file=str(plan.inventory)
         )
     return state
 

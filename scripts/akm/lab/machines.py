@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from akm.errors import Problem
 from akm.i18n import _
 from akm.lab import internet
 from akm.lab.aptcache import Source, machine_sources
@@ -325,33 +324,21 @@ def wait_ready(
             late.append(name)
             continue
         if check.returncode == 255:
-            raise LabError(
-                [
-                    Problem(
-                        str(plan.state_dir / "ssh"),
-                        None,
-                        name,
-                        "lab.ssh-failed",
-                        _("cannot log into {host}: {error}").format(host=name, error=answer.strip()[-300:]),
-                        _("give it a fresh layer: akm lab reset {host} (or akm lab up --fresh)").format(host=name),
-                    )
-                ]
+            raise LabError.one(
+                "lab.ssh-failed",
+                _("cannot log into {host}: {error}").format(host=name, error=answer.strip()[-300:]),
+                _("give it a fresh layer: akm lab reset {host} (or akm lab up --fresh)").format(host=name),
+                file=str(plan.state_dir / "ssh"),
+                field=name,
             )
         if answer.strip().splitlines()[-1:] not in (["running"], ["degraded"]):
             log = machine_dir(plan.state_dir, name) / "console.log"
-            raise LabError(
-                [
-                    Problem(
-                        str(log),
-                        None,
-                        name,
-                        "lab.boot-failed",
-                        _("machine {host} did not boot properly: {state}").format(
-                            host=name, state=answer.strip()[-200:]
-                        ),
-                        _("read its console log {log}").format(log=log),
-                    )
-                ]
+            raise LabError.one(
+                "lab.boot-failed",
+                _("machine {host} did not boot properly: {state}").format(host=name, state=answer.strip()[-200:]),
+                _("read its console log {log}").format(log=log),
+                file=str(log),
+                field=name,
             )
     if late:
         _timeout(plan, late, timeout)
@@ -359,17 +346,12 @@ def wait_ready(
 
 def _timeout(plan: Plan, names: list[str], timeout: float) -> None:
     hosts = ", ".join(sorted(names))
-    raise LabError(
-        [
-            Problem(
-                str(plan.state_dir / "machines"),
-                None,
-                hosts,
-                "lab.boot-timeout",
-                _("no SSH answer from {hosts} within {seconds} s").format(hosts=hosts, seconds=int(timeout)),
-                _("read console.log in each machine's directory; raise --timeout on a slow host"),
-            )
-        ]
+    raise LabError.one(
+        "lab.boot-timeout",
+        _("no SSH answer from {hosts} within {seconds} s").format(hosts=hosts, seconds=int(timeout)),
+        _("read console.log in each machine's directory; raise --timeout on a slow host"),
+        file=str(plan.state_dir / "machines"),
+        field=hosts,
     )
 
 
@@ -381,17 +363,12 @@ def _wait_ssh(
         for name, machine in list(waiting.items()):
             if not refs[name].alive():
                 log = machine_dir(plan.state_dir, name) / "console.log"
-                raise LabError(
-                    [
-                        Problem(
-                            str(log),
-                            None,
-                            name,
-                            "lab.boot-failed",
-                            _("machine {host} stopped while booting").format(host=name),
-                            _("read its console log {log}").format(log=log),
-                        )
-                    ]
+                raise LabError.one(
+                    "lab.boot-failed",
+                    _("machine {host} stopped while booting").format(host=name),
+                    _("read its console log {log}").format(log=log),
+                    file=str(log),
+                    field=name,
                 )
             if ssh_ready(str(machine.management)):
                 del waiting[name]

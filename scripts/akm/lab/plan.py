@@ -105,17 +105,12 @@ class Plan:
         for machine in self.machines:
             if machine.hostname == hostname:
                 return machine
-        raise LabError(
-            [
-                Problem(
-                    str(self.inventory),
-                    None,
-                    "hostname",
-                    "lab.unknown-host",
-                    _("the lab has no machine {host!r}").format(host=hostname),
-                    _("choose one of: {names}").format(names=", ".join(m.hostname for m in self.machines)),
-                )
-            ]
+        raise LabError.one(
+            "lab.unknown-host",
+            _("the lab has no machine {host!r}").format(host=hostname),
+            _("choose one of: {names}").format(names=", ".join(m.hostname for m in self.machines)),
+            file=str(self.inventory),
+            field="hostname",
         )
 
     @property
@@ -203,17 +198,12 @@ def plan_lab(inv: Any) -> Plan:
     root = Path(getattr(inv, "root", "."))
     lab = getattr(inv, "lab", None)
     if lab is None:
-        raise LabError(
-            [
-                Problem(
-                    str(root),
-                    None,
-                    "lab",
-                    "lab.not-a-lab",
-                    _("this inventory has no lab: section, so it describes real machines"),
-                    _("use the lab inventory (inventory/lab)"),
-                )
-            ]
+        raise LabError.one(
+            "lab.not-a-lab",
+            _("this inventory has no lab: section, so it describes real machines"),
+            _("use the lab inventory (inventory/lab)"),
+            file=str(root),
+            field="lab",
         )
     problems: list[Problem] = []
     segments = inv.segments

@@ -19,7 +19,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from akm.errors import Problem
 from akm.i18n import _
 from akm.lab.plan import LabError
 
@@ -42,32 +41,18 @@ def run(
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise LabError(
-            [
-                Problem(
-                    "",
-                    None,
-                    "",
-                    "lab.command-timeout",
-                    _("{command} did not finish within {seconds} s").format(command=" ".join(argv), seconds=timeout),
-                    _("see the lab logs under the state directory"),
-                )
-            ]
+        raise LabError.one(
+            "lab.command-timeout",
+            _("{command} did not finish within {seconds} s").format(command=" ".join(argv), seconds=timeout),
+            _("see the lab logs under the state directory"),
         ) from exc
     if check and done.returncode != 0:
-        raise LabError(
-            [
-                Problem(
-                    "",
-                    None,
-                    "",
-                    "lab.command-failed",
-                    _("{command} failed: {error}").format(
-                        command=" ".join(argv), error=(done.stderr or done.stdout).strip()[-800:]
-                    ),
-                    _("see the lab logs under the state directory"),
-                )
-            ]
+        raise LabError.one(
+            "lab.command-failed",
+            _("{command} failed: {error}").format(
+                command=" ".join(argv), error=(done.stderr or done.stdout).strip()[-800:]
+            ),
+            _("see the lab logs under the state directory"),
         )
     return done
 
@@ -224,17 +209,11 @@ def lab_lock(timeout: float = 300) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise LabError(
-                        [
-                            Problem(
-                                str(RUN_DIR / "lock"),
-                                None,
-                                "",
-                                "lab.busy",
-                                _("another akm lab command is still running"),
-                                _("wait for it to finish"),
-                            )
-                        ]
+                    raise LabError.one(
+                        "lab.busy",
+                        _("another akm lab command is still running"),
+                        _("wait for it to finish"),
+                        file=str(RUN_DIR / "lock"),
                     ) from None
                 time.sleep(0.5)
         try:

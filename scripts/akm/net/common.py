@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 from akm.net.vault import Login
 
@@ -88,30 +88,20 @@ def targets_from_inventory(inventory, names: Iterable[str] = ()) -> list[Target]
         targets.append(Target(asset.hostname, net.platform, host, int(net.port), net.credentials))
     unknown = wanted - {t.name for t in targets}
     if unknown:
-        raise NetError(
-            [
-                Problem(
-                    str(inventory.root),
-                    None,
-                    "device",
-                    "net.unknown-device",
-                    _("no network device named {names} in the inventory").format(names=", ".join(sorted(unknown))),
-                    _("use a hostname of an asset that has a net block"),
-                )
-            ]
+        raise NetError.one(
+            "net.unknown-device",
+            _("no network device named {names} in the inventory").format(names=", ".join(sorted(unknown))),
+            _("use a hostname of an asset that has a net block"),
+            file=str(inventory.root),
+            field="device",
         )
     if not targets:
-        raise NetError(
-            [
-                Problem(
-                    str(inventory.root),
-                    None,
-                    "net",
-                    "net.no-devices",
-                    _("the inventory has no network device with a supported platform"),
-                    _("give routers and switches a net block (platform, credentials)"),
-                )
-            ]
+        raise NetError.one(
+            "net.no-devices",
+            _("the inventory has no network device with a supported platform"),
+            _("give routers and switches a net block (platform, credentials)"),
+            file=str(inventory.root),
+            field="net",
         )
     return targets
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 
 
@@ -46,7 +46,7 @@ def default_password_file() -> Path | None:
 
 
 def _problem(file: Path | str, code: str, message: str, hint: str, field: str = "") -> VaultError:
-    return VaultError([Problem(str(file), None, field, code, message, hint)])
+    return VaultError.one(code, message, hint, file=str(file), field=field)
 
 
 def read_vault(vault_file: Path, password_file: Path | None) -> dict:

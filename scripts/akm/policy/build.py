@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from akm.errors import Problem
 from akm.i18n import _
 from akm.policy.compile import CompiledPolicy
 from akm.policy.generators import GENERATORS, Options
@@ -38,17 +37,12 @@ def write_tree(files: dict[str, str], out: Path) -> None:
     """Write *files* under *out*, replacing an earlier build there as a whole."""
     out = out.resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise PolicyError(
-            [
-                Problem(
-                    str(out),
-                    None,
-                    "--out",
-                    "policy.out-not-a-build",
-                    _("the output directory is not empty and holds no earlier build"),
-                    _("choose an empty or new directory"),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.out-not-a-build",
+            _("the output directory is not empty and holds no earlier build"),
+            _("choose an empty or new directory"),
+            file=str(out),
+            field="--out",
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -15,7 +15,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from akm import i18n
-from akm.errors import Problem
 from akm.i18n import _
 from akm.policy.build import render, write_tree
 from akm.policy.compile import CompiledPolicy, compile_policy, policy_dir_for
@@ -29,17 +28,12 @@ def _parse_at(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError as exc:
-        raise PolicyError(
-            [
-                Problem(
-                    "--at",
-                    None,
-                    "--at",
-                    "policy.bad-at",
-                    _("{value!r} is not a date and time").format(value=text),
-                    _("write it like 2026-12-01T10:30 (the centre's time zone) or 2026-12-01"),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.bad-at",
+            _("{value!r} is not a date and time").format(value=text),
+            _("write it like 2026-12-01T10:30 (the centre's time zone) or 2026-12-01"),
+            file="--at",
+            field="--at",
         ) from exc
 
 
@@ -106,17 +100,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     platforms = [p for p in (args.only or "").split(",") if p]
     unknown = [p for p in platforms if p not in GENERATORS]
     if unknown:
-        raise PolicyError(
-            [
-                Problem(
-                    "--only",
-                    None,
-                    "--only",
-                    "policy.unknown-platform",
-                    _("unknown platform {name!r}").format(name=unknown[0]),
-                    _("use one of: {choices}").format(choices=", ".join(sorted(GENERATORS))),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.unknown-platform",
+            _("unknown platform {name!r}").format(name=unknown[0]),
+            _("use one of: {choices}").format(choices=", ".join(sorted(GENERATORS))),
+            file="--only",
+            field="--only",
         )
     defaults = Options()
     options = Options(
@@ -178,17 +167,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     _fail_on_errors(policy)
     target = _query_target(args.what)
     if target.startswith("service:") and target[8:] not in policy.services:
-        raise PolicyError(
-            [
-                Problem(
-                    "WHAT",
-                    None,
-                    "what",
-                    "policy.unknown-service",
-                    _("there is no service {name!r} in the policy").format(name=target[8:]),
-                    _("use one of: {choices}").format(choices=", ".join(sorted(policy.services))),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.unknown-service",
+            _("there is no service {name!r} in the policy").format(name=target[8:]),
+            _("use one of: {choices}").format(choices=", ".join(sorted(policy.services))),
+            file="WHAT",
+            field="what",
         )
     nets = policy.selectors.get(selector, ())
     if not nets:

@@ -19,7 +19,6 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from akm import i18n
-from akm.errors import Problem
 from akm.i18n import _
 from akm.policy.compile import CompiledPolicy, compile_policy, schedule_matches
 from akm.policy.evaluate import decide
@@ -29,17 +28,12 @@ from akm.policy.load import PolicyError, load_policy
 def _git(args: list[str], cwd: Path) -> bytes:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     if result.returncode != 0:
-        raise PolicyError(
-            [
-                Problem(
-                    "git",
-                    None,
-                    " ".join(args[:2]),
-                    "policy.git",
-                    _("git failed: {reason}").format(reason=result.stderr.decode(errors="replace").strip()),
-                    _("check that the revision exists, e.g. git log --oneline"),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.git",
+            _("git failed: {reason}").format(reason=result.stderr.decode(errors="replace").strip()),
+            _("check that the revision exists, e.g. git log --oneline"),
+            file="git",
+            field=" ".join(args[:2]),
         )
     return result.stdout
 
@@ -66,17 +60,12 @@ def export_revision(policy_dir: Path, revision: str, target: Path) -> Path:
         destination.write_bytes(content)
     exported = target / relative
     if not exported.exists():
-        raise PolicyError(
-            [
-                Problem(
-                    relative.as_posix(),
-                    None,
-                    revision,
-                    "policy.not-in-revision",
-                    _("the policy does not exist at revision {rev}").format(rev=revision),
-                    _("choose a revision that has it"),
-                )
-            ]
+        raise PolicyError.one(
+            "policy.not-in-revision",
+            _("the policy does not exist at revision {rev}").format(rev=revision),
+            _("choose a revision that has it"),
+            file=relative.as_posix(),
+            field=revision,
         )
     return exported
 

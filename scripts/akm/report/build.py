@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _, format_number
 from akm.report import digitised, drift, equipment, evidence, squidlog
 from akm.report.model import Chart, Report, Section, Table
@@ -97,17 +97,11 @@ def load_policy_view(path: Path, timezone: str) -> tuple[list, list, list | None
                     raise ValueError(text)
                 restricted_for.append((kind, name))
     except (OSError, yaml.YAMLError, KeyError, StopIteration, ValueError, TypeError, AttributeError) as exc:
-        raise ReportError(
-            [
-                Problem(
-                    str(path),
-                    None,
-                    "",
-                    "report.policy-view",
-                    _("the categories and grants file cannot be read ({error})").format(error=type(exc).__name__),
-                    _("see docs/reports.md for its format"),
-                )
-            ]
+        raise ReportError.one(
+            "report.policy-view",
+            _("the categories and grants file cannot be read ({error})").format(error=type(exc).__name__),
+            _("see docs/reports.md for its format"),
+            file=str(path),
         ) from exc
     return rules, grants, restricted_for
 

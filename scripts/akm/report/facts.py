@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 
 KIND = "drift.facts"
@@ -257,16 +257,10 @@ def write_record(record: dict, evidence_dir: Path) -> Path:
         temporary.write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
         os.replace(temporary, final)
     except OSError as exc:
-        raise FactsError(
-            [
-                Problem(
-                    str(directory),
-                    None,
-                    "",
-                    "report.facts-write",
-                    _("the facts record cannot be written ({error})").format(error=exc.strerror or exc),
-                    _("check that the evidence directory exists and is writable"),
-                )
-            ]
+        raise FactsError.one(
+            "report.facts-write",
+            _("the facts record cannot be written ({error})").format(error=exc.strerror or exc),
+            _("check that the evidence directory exists and is writable"),
+            file=str(directory),
         ) from exc
     return final

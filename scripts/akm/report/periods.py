@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _, babel_locale, format_date
 
 KINDS = ("weekly", "monthly", "quarterly", "annual")
@@ -56,17 +56,11 @@ class Period:
 
 def _problem(kind: str, text: str) -> PeriodError:
     examples = {"weekly": "2026-W47", "monthly": "2026-11", "quarterly": "2026-Q4", "annual": "2026"}
-    return PeriodError(
-        [
-            Problem(
-                "--period",
-                None,
-                "",
-                "report.bad-period",
-                _("{text!r} is not a {kind} period").format(text=text, kind=kind),
-                _("write it like {example}").format(example=examples[kind]),
-            )
-        ]
+    return PeriodError.one(
+        "report.bad-period",
+        _("{text!r} is not a {kind} period").format(text=text, kind=kind),
+        _("write it like {example}").format(example=examples[kind]),
+        file="--period",
     )
 
 

@@ -63,7 +63,7 @@ from pathlib import Path
 
 import duckdb
 
-from akm.errors import Error, Problem
+from akm.errors import Error
 from akm.i18n import _
 from akm.report import _squidscan
 
@@ -313,17 +313,11 @@ def analyse(
     """
     log = Path(log)
     if not log.is_file():
-        raise SquidLogError(
-            [
-                Problem(
-                    str(log),
-                    None,
-                    "",
-                    "report.log-missing",
-                    _("the access log does not exist"),
-                    _("give the path of Squid's access.log"),
-                )
-            ]
+        raise SquidLogError.one(
+            "report.log-missing",
+            _("the access log does not exist"),
+            _("give the path of Squid's access.log"),
+            file=str(log),
         )
     with tempfile.TemporaryDirectory(prefix="akm-squidlog-") as scratch:
         con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": scratch})
@@ -335,17 +329,11 @@ def analyse(
                     con, log, Path(scratch), _epoch(since), _epoch(until), memory_limit, threads or SCAN_THREADS
                 )
             except (OSError, duckdb.Error) as exc:
-                raise SquidLogError(
-                    [
-                        Problem(
-                            str(log),
-                            None,
-                            "",
-                            "report.log-unreadable",
-                            _("the access log cannot be read: {error}").format(error=str(exc).splitlines()[0]),
-                            _("check that the file is a Squid access log in the native format"),
-                        )
-                    ]
+                raise SquidLogError.one(
+                    "report.log-unreadable",
+                    _("the access log cannot be read: {error}").format(error=str(exc).splitlines()[0]),
+                    _("check that the file is a Squid access log in the native format"),
+                    file=str(log),
                 ) from exc
             return _analyse(con, log, stats, attribution, categories, grants, since, until, top, restricted_for)
         finally:
