@@ -464,6 +464,19 @@ def _running(plan: Plan, state: State | None) -> bool:
     return set(plan.netns_names) <= set(network.lab_namespaces()) and network.host_link_exists()
 
 
+def check(inventory: Path | Plan, checks: HostChecks | None = None) -> Plan:
+    """Plan the lab of *inventory* and check the host; raise :class:`LabError` with every problem.
+
+    Pure but for reading the inventory and asking the host (through *checks*) whether it is root and has
+    the tools: it creates, starts and stops nothing, so tests can feed it bad inventories.
+    """
+    plan = load_plan(inventory)
+    problems = preflight(checks)
+    if problems:
+        raise LabError(problems)
+    return plan
+
+
 def up(
     inventory: Path | Plan = DEFAULT_INVENTORY,
     *,
@@ -473,10 +486,7 @@ def up(
     checks: HostChecks | None = None,
 ) -> Plan:
     """Bring the lab of *inventory* up (see the module documentation); return its plan."""
-    plan = load_plan(inventory)
-    problems = preflight(checks)
-    if problems:
-        raise LabError(problems)
+    plan = check(inventory, checks)
     with lab_lock():
         state = State.load()
         if _running(plan, state) and not fresh:
