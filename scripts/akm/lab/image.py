@@ -48,6 +48,8 @@ PACKAGES = (
     "systemd",
     "systemd-sysv",
 )
+# What _finish makes of a debootstrap tree; a change there bumps it, so images made before are rebuilt.
+LAYOUT = 2
 STAMP = "etc/akm-lab-image.json"
 BUILD_TIMEOUT = 1800
 
@@ -59,8 +61,8 @@ def image_dir(state_dir: Path) -> Path:
 
 def wanted_stamp(packages: tuple[str, ...] = PACKAGES) -> dict:
     """The stamp a current image carries: suite, package list and an id derived from both."""
-    ident = hashlib.sha256(json.dumps([SUITE, sorted(packages)]).encode()).hexdigest()[:16]
-    return {"id": ident, "packages": sorted(packages), "suite": SUITE}
+    ident = hashlib.sha256(json.dumps([SUITE, sorted(packages), LAYOUT]).encode()).hexdigest()[:16]
+    return {"id": ident, "layout": LAYOUT, "packages": sorted(packages), "suite": SUITE}
 
 
 def read_stamp(image: Path) -> dict | None:
@@ -107,7 +109,8 @@ def _remove_tree(path: Path) -> None:
 
 
 def _finish(root: Path) -> None:
-    """Make a fresh debootstrap tree generic and quiet: no sources, no machine id, no apt timers."""
+    """Make a fresh debootstrap tree generic and quiet: no sources, no package lists, no machine id, no apt
+    timers."""
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     (root / "etc/machine-id").write_text("")
     (root / "etc/hostname").write_text("localhost\n")
@@ -125,8 +128,12 @@ def _finish(root: Path) -> None:
         target.symlink_to("/dev/null")
     for archive in (root / "var/cache/apt/archives").glob("*.deb"):
         archive.unlink()
-    for listing in (root / "var/lib/apt/lists").glob("*_*"):
+    lists = root / "var/lib/apt/lists"
+    for listing in lists.glob("*_*"):
         listing.unlink()
+    # apt's cache_valid_time reads the directory's age: lists that are gone must look never updated,
+    # so every role's first install downloads them (a build-time age would skip that for an hour).
+    os.utime(lists, (0, 0))
 
 
 def ensure_image(
@@ -146,7 +153,7 @@ def ensure_image(
     if status == "half-built":
         log(_("A half-built lab image was found (an earlier build was interrupted); building it again."))
     elif status == "outdated":
-        log(_("The lab image's package list changed; building it again."))
+        log(_("The lab image's package list or build steps changed; building it again."))
     else:
         log(_("Building the lab image (Debian {suite}) once; this takes a few minutes.").format(suite=SUITE))
     image.parent.mkdir(parents=True, exist_ok=True)
