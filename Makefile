@@ -62,7 +62,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	python -m akm.devtools collections argspecs
 	akm inventory check
 	# A grant without a valid signature of the director or a deputy, or any other policy error, fails here
-	# (and so in CI).
+	# (and so in CI); so does a bad register of signed "Tanishdim" sheets.
 	akm policy check
 	akm policy check -i inventory/lab
 	ansible-lint

@@ -64,11 +64,26 @@ def _fail_on_errors(policy: CompiledPolicy) -> None:
         raise PolicyError(policy.errors)
 
 
+def _acknowledgement_problems(policy: CompiledPolicy) -> list:
+    """The problems of the register of signed "Tanishdim" sheets of the policy's inventory, if it has one."""
+    from akm.report import rules
+
+    inventory = policy.inventory
+    rules_dir = Path(inventory.root).resolve().parent.parent / "policies" / "rules"
+    today = policy.at.astimezone(policy.zone).date()
+    register = rules.acknowledgements_file(rules_dir, inventory)
+    if not register.exists():
+        return []
+    return rules.load_acknowledgements(register, rules.load_all(rules_dir), inventory, today)[1]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     policy = _compile(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
-    _fail_on_errors(policy)
+    acknowledgements = _acknowledgement_problems(policy)
+    if policy.errors or acknowledgements:
+        raise PolicyError(policy.errors + acknowledgements)
     if policy.expiring_grants:
         print(_("Grants expiring within {days} days:").format(days=policy.settings.expiry_warning_days))
         for located in policy.expiring_grants:
