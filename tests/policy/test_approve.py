@@ -18,6 +18,7 @@ from .conftest import HERE
 from .signing import APPROVALS
 from .test_cli import run
 
+pytestmark = pytest.mark.needs("ssh-keygen")
 APPROVAL_BLOCK = re.compile(r"^    approval:\n(?:      .*\n)+", re.M)
 
 

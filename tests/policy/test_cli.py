@@ -125,7 +125,7 @@ def test_query_of_an_unknown_host_is_a_problem_not_a_traceback(capsys):
     assert "there is no host 'zal-99' in the inventory" in err
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.needs("git")
 def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_path, signing):
     repo = tmp_path / "repo"
     policy = repo / "policies" / "access" / "test"

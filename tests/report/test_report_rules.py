@@ -117,7 +117,7 @@ def test_report_lists_who_has_not_yet_signed_the_current_version(inventory):
     assert missing("2026-W48")["Oʻquvchilar"][0] == 1
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.needs("git")
 def test_a_version_the_document_had_in_git_history_is_known(tmp_path, inventory):
     def git(*args: str) -> None:
         subprocess.run(
