@@ -64,7 +64,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	git ls-files -z | xargs -0 detect-secrets-hook --baseline .secrets.baseline --exclude-files '^tests/[^/]+/bad/'
 	python -m akm.devtools collections argspecs
 	akm inventory check
-	# A grant without the director's approval, or any other policy error, fails here (and so in CI).
+	# A grant without a valid signature of the director or a deputy, or any other policy error, fails here
+	# (and so in CI); so does a bad register of signed "Tanishdim" sheets.
 	akm policy check
 	akm policy check -i inventory/lab
 	ansible-lint
