@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV ?= .venv
+# Debian's own Python, as on a newcomer's machine (not a python3 another tool put first on PATH).
+PYTHON ?= /usr/bin/python3
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -32,7 +34,7 @@ deps: ## Install the Debian packages the project needs (as root)
 
 # setup.py and the C source: pip install -e compiles the users' history scanner in place.
 $(VENV)/.installed: pyproject.toml setup.py scripts/akm/report/_squidscan.c | deps
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
