@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -390,6 +391,41 @@ def _path(stack: list[_Frame]) -> str:
         else:
             path += f".{frame.key}" if path else str(frame.key)
     return path
+
+
+def yaml_files(folder: Path, area: str) -> tuple[list[Path], list[Problem]]:
+    """Every ``.yml`` and ``.yaml`` file below *folder* in path order, and a problem (code
+    ``AREA.unreadable-folder``) for each folder below it that cannot be listed.
+
+    A folder the user may not read would otherwise look empty, and the files in it would be missing
+    from a check that then says "valid". Links to folders are not followed.
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            problems.append(
+                Problem(
+                    display_path(current),
+                    None,
+                    "",
+                    f"{area}.unreadable-folder",
+                    _("the folder cannot be read: {reason}").format(reason=exc.strerror),
+                    _("let the user who runs the check read it (chmod a+rX), or move it out"),
+                )
+            )
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            elif entry.name.endswith((".yml", ".yaml")) and entry.is_file():
+                files.append(Path(entry.path))
+    return sorted(files), sorted(problems)
 
 
 def display_path(path: Path) -> str:

@@ -43,7 +43,7 @@ from akm.inventory.model import (
     Room,
     Segment,
 )
-from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections
+from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections, yaml_files
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
 SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
@@ -124,16 +124,20 @@ class Inventory:
 
 
 def inventory_files(path: Path) -> list[Path]:
-    """Return the data files of the inventory at *path* (a directory, its akm.yml, or one file)."""
+    """Return the data files of the inventory at *path* (a directory, its akm.yml, or one file).
+
+    Raises :class:`InventoryError` if a folder of the inventory cannot be read.
+    """
     if path.is_file() and path.name in PLUGIN_FILES:
         path = path.parent
     if path.is_file():
         return [path]
+    found, problems = yaml_files(path, "inventory")
+    if problems:
+        raise InventoryError(problems)
     files = []
-    for candidate in sorted(path.rglob("*")):
+    for candidate in found:
         relative = candidate.relative_to(path)
-        if candidate.suffix not in {".yml", ".yaml"} or not candidate.is_file():
-            continue
         if relative.parts[0] in SKIPPED_DIRS or relative.as_posix() in PLUGIN_FILES:
             continue
         files.append(candidate)
