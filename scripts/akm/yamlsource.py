@@ -328,8 +328,8 @@ class _Reader:
                     _path(stack),
                     "yaml.alias-limit",
                     _(
-                        "the aliases (*name) of this file stand for more than {limit} values; it is refused unread, "
-                        "as an alias bomb would be"
+                        "the aliases (*name) in this file stand for more than {limit} values, as in an alias bomb; "
+                        "the file is not read any further"
                     ).format(limit=format_number(ALIAS_LIMIT)),
                     _("write the values out, or repeat fewer of them by alias"),
                 )

@@ -97,8 +97,8 @@ def _misread(value: Any, written: str | None) -> tuple[str, str] | None:
     if isinstance(value, bool | int | float | date) or value is None:
         text = _as_written(value, written)
         return (
-            _("{written} was read by YAML as {what}, not as text").format(written=text, what=_what_yaml_made(value)),
-            _('put it in quotes: "{written}"').format(written=text),
+            _("{written} is read by YAML 1.1 as {what}, not as text").format(written=text, what=_what_yaml_made(value)),
+            _('write it in quotes: "{written}"').format(written=text),
         )
     return None
 
@@ -140,7 +140,7 @@ def _special(kind: str, ctx: dict, value: Any, field: str, written: str | None) 
         example = "198.18.10.0/24" if leaf == "subnet" else "198.18.10.25"
         return (
             kind,
-            _("{written} was read by YAML as {what}, not as an address").format(
+            _("{written} is read by YAML 1.1 as {what}, not as an address").format(
                 written=_as_written(value, written), what=_what_yaml_made(value)
             ),
             _("write the address with its dots, e.g. {example}").format(example=example),
