@@ -339,9 +339,15 @@ class _Reader:
     def _surprise(self, kind: str, value: Any, written: str, line: int, stack: list[_Frame]) -> None:
         if kind == "octal":
             decimal = str(int(written.replace("_", ""), 10))
-            message = _(
-                "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), not {decimal}"
-            ).format(written=written, value=value, decimal=decimal)
+            if decimal == str(value):
+                message = _(
+                    "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
+                ).format(written=written)
+            else:
+                message = _(
+                    "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), "
+                    "not {decimal}"
+                ).format(written=written, value=value, decimal=decimal)
             hint = _(
                 'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
                 "without the leading zero if it is a number"

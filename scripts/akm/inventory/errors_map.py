@@ -145,28 +145,27 @@ def _special(kind: str, ctx: dict, value: Any, field: str, written: str | None) 
             ),
             _("write the address with its dots, e.g. {example}").format(example=example),
         )
-    if kind == "mac_broadcast":
-        return (
-            kind,
-            _("{value} is the broadcast address, not the address of one network card").format(value=value),
-            _field_hints()["mac"],
-        )
-    if kind == "mac_multicast":
-        return (
-            kind,
-            _(
+    if kind in {"mac_broadcast", "mac_multicast"}:
+        if kind == "mac_broadcast":
+            message = _("{value} is the broadcast address, not the address of one network card")
+        else:
+            message = _(
                 "{value} is a multicast address (its first byte {first} is odd), not the address of one network card"
-            ).format(value=value, first=ctx.get("first", "")),
+            )
+        return (
+            kind,
+            message.format(value=value, first=ctx.get("first", "")),
             _("copy the address from the card's label or from 'ip link'; a card's own address has an even first byte"),
         )
     if kind == "dns_name_too_long":
         return kind, explain_long(str(value)) or "", _("shorten it")
     if kind == "time_zone":
+        message = _("{value!r} is not a time zone").format(value=value)
         suggestion = get_close_matches(str(value), sorted(available_timezones()), n=1)
-        hint = _("write a name of the time zone database, e.g. Asia/Tashkent")
         if suggestion:
-            hint = _("did you mean {zone}?").format(zone=suggestion[0]) + " " + hint
-        return kind, _("{value!r} is not a time zone").format(value=value), hint
+            message += " " + _("(did you mean {zone}?)").format(zone=suggestion[0])
+        zone = suggestion[0] if suggestion else "Asia/Tashkent"
+        return kind, message, _("write a name of the time zone database, e.g. {zone}").format(zone=zone)
     return None
 
 
