@@ -83,8 +83,11 @@ class LocatedList(list):
 
 ALIAS_LIMIT = 100_000
 """How many values the aliases (``*name``) of one file may stand for in all, each counted as often as it
-is repeated: an alias of a list of ten texts counts eleven. A file past it is refused, so an alias bomb
-(billion laughs: nine lists of nine aliases stand for 10⁹ values) is stopped after a few thousand events."""
+is repeated: an alias of a list of ten short texts counts eleven, and a text counts once more for every
+:data:`TEXT_WEIGHT` characters. A file past it is refused, so an alias bomb (billion laughs: nine lists
+of nine aliases stand for 10⁹ values; or one long text repeated by alias) is stopped after a few thousand
+events, before anything is built from it."""
+TEXT_WEIGHT = 100
 
 _TAG = "tag:yaml.org,2002:"
 _MAPPING_TAGS = (None, "!", _TAG + "map")
@@ -171,9 +174,9 @@ class _Reader:
                 if surprise is not None:
                     self._surprise(surprise, value, written, line, stack)
                     value, written = written, None
-                size = 1
+                size = 1 + len(event.value) // TEXT_WEIGHT
                 if event.anchor is not None:
-                    self.anchors[event.anchor] = (value, 1, written)
+                    self.anchors[event.anchor] = (value, size, written)
             elif kind is mapping_start or kind is sequence_start:
                 if event.tag not in (_MAPPING_TAGS if kind is mapping_start else _SEQUENCE_TAGS):
                     raise yaml.constructor.ConstructorError(

@@ -188,3 +188,11 @@ def test_what_the_reader_cannot_build_is_a_syntax_error(text, tmp_path):
     assert data is None
     assert [p.code for p in problems] == ["yaml.syntax"]
     assert problems[0].line is not None
+
+
+def test_a_long_text_repeated_by_alias_counts_by_its_length(tmp_path):
+    path = tmp_path / "case.yml"
+    path.write_text(f"a: &a {'x' * 1_000_000}\nb: [" + ", ".join(["*a"] * 20) + "]\n")
+    data, problems = load_yaml(path)
+    assert data is None
+    assert [(p.code, p.line, p.field) for p in problems] == [("yaml.alias-limit", 2, "b[9]")]
