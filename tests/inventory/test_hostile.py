@@ -70,7 +70,8 @@ assets:
 """
 HOSTILE_INVENTORIES = {
     "laughs-in-vars": ASSET + "    vars:\n" + laughs(),
-    "long-text-by-alias": ASSET.replace("Test PC", "&t " + "x" * 2_000_000) + "    vars:\n      copies: [" + ", ".join(["*t"] * 50_000) + "]\n",
+    "long-text-by-alias": ASSET.replace("Test PC", "&t " + "x" * 2_000_000)
+    + "    vars:\n      copies: [" + ", ".join(["*t"] * 50_000) + "]\n",
     "wide-fan-out": ASSET + "    vars:\n      one: &o lol\n      many: [" + ", ".join(["*o"] * 200_000) + "]\n",
     "deep-nesting": ASSET + "    vars:\n      deep: " + "[" * 100_000 + "]" * 100_000 + "\n",
 }  # fmt: skip
