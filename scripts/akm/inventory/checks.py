@@ -23,7 +23,7 @@ def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
     """Return file, line and a readable field path for *path* inside the mapping *item*.
 
     The mapping is located (:mod:`akm.yamlsource`) when the problem is reported; the fast way of
-    loading gives plain ones, for which only the field path is known.
+    loading gives none (``None``), for which only the field path is known.
     """
     node = item
     line = getattr(item, "line", None)
@@ -33,7 +33,7 @@ def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
         if isinstance(key, int):
             if lines is not None and key < len(lines):
                 line = lines[key]
-            node = node[key] if key < len(node) else None
+            node = node[key] if isinstance(node, list) and key < len(node) else None
             field += f"[{key}]"
         else:
             if lines is not None and key in lines:

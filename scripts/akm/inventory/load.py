@@ -218,16 +218,28 @@ def read_plain(files: list[Path]) -> tuple[dict[str, list], dict[str, Any]] | No
     return lists, singles
 
 
+_BATCH = 4096
+
+
 def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dict, dict] | None:
-    """Validate every section in one batch: ``(validated, single_records)``, or ``None`` if anything
-    is invalid (the located way then says what and where)."""
+    """Validate every section in batches: ``(validated, single_records)``, or ``None`` if anything is
+    invalid (the located way then says what and where).
+
+    Each batch of mappings is let go of (in *lists*, in place) as soon as its records are made, so the
+    raw data and the records of a large inventory are never all held at once. The records are paired
+    with ``None`` where the located way pairs them with their mappings: the fast way reports nothing.
+    """
     validated: dict[str, list[tuple[Any, Any]]] = {}
     single_records: dict[str, Any] = {}
     try:
         for section, items in lists.items():
             if not all(type(item) is dict for item in items):
                 return None
-            validated[section] = list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
+            records = []
+            for start in range(0, len(items), _BATCH):
+                records.extend(_ADAPTERS[section].validate_python(items[start : start + _BATCH]))
+                items[start : start + _BATCH] = [None] * len(items[start : start + _BATCH])
+            validated[section] = [(record, None) for record in records]
         for section, item in singles.items():
             single_records[section] = SINGLE_SECTIONS[section].model_validate(item)
     except ValidationError:
@@ -235,9 +247,9 @@ def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dic
     return validated, single_records
 
 
-def cross_check_plain(lists: dict, singles: dict, validated: dict, single_records: dict, today: date) -> bool:
-    """Run the cross-record checks; whether nothing at all was found."""
-    written_ids = {section: {item.get("id") for item in lists[section]} for section in SECTIONS}
+def cross_check_plain(singles: dict, validated: dict, single_records: dict, today: date) -> bool:
+    """Run the cross-record checks on what :func:`validate_plain` made; whether nothing at all was found."""
+    written_ids = {section: {getattr(r, "id", None) for r, _item in validated[section]} for section in SECTIONS}
     raw = {"lab_item": singles.get("lab"), "centre_item": singles["centre"], "written_ids": written_ids}
     return not checks.run(validated, {**single_records, **raw}, today)
 
@@ -247,8 +259,9 @@ def _load_fast(files: list[Path], root: Path, today: date) -> Inventory | None:
     sections = read_plain(files)
     if sections is None:
         return None
-    records = validate_plain(*sections)
-    if records is None or not cross_check_plain(*sections, *records, today):
+    lists, singles = sections
+    records = validate_plain(lists, singles)
+    if records is None or not cross_check_plain(singles, *records, today):
         return None
     return _inventory(root, *records, [], LocatedSources(files))
 
