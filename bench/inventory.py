@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Issue 19: a {args.megabytes:.0f} MiB inventory file, goals {LARGE_TIME:.0f} s and {LARGE_MEMORY} MB")
     print(f"(before: {BEFORE_TIME:.0f} s and {BEFORE_MEMORY / 1000:.1f} GB)\n")
-    header = ("akm inventory check", "wall s", "CPU s", f"wall / {LARGE_TIME:.0f} s", "peak MB", f"peak / {LARGE_MEMORY} MB")
+    goals = (f"wall / {LARGE_TIME:.0f} s", "peak MB", f"peak / {LARGE_MEMORY} MB")
+    header = ("akm inventory check", "wall s", "CPU s", *goals)
     print_table(
         header,
         [
