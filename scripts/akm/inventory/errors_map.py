@@ -218,9 +218,14 @@ def _describe_type(error: dict[str, Any], field: str) -> tuple[str, str]:
 
 def problems_from(exc: ValidationError, item: Any, section: str) -> list[Problem]:
     """Return one located problem per error of *exc*, raised while validating *item*."""
+    return problems_of(exc.errors(include_url=False), item, section)
+
+
+def problems_of(errors: list[dict[str, Any]], item: Any, section: str) -> list[Problem]:
+    """Return one located problem per error (as pydantic lists them) found in *item*."""
     problems = []
     file = getattr(item, "file", "")
-    for error in exc.errors(include_url=False):
+    for error in errors:
         line, path, written = _follow(item, error["loc"])
         field = path or section
         kind, message, hint = _describe(error, path, written)

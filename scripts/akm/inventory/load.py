@@ -30,7 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from akm.errors import Error, Problem
 from akm.i18n import _
 from akm.inventory import checks
-from akm.inventory.errors_map import problems_from
+from akm.inventory.errors_map import problems_from, problems_of
 from akm.inventory.model import (
     SECTIONS,
     SINGLE_SECTIONS,
@@ -164,6 +164,30 @@ def _validate(model: type, item: Any, section: str, where: tuple[str, int | None
         return None
 
 
+def _validate_section(section: str, entries: list[tuple[Any, str, int]], problems: list[Problem]) -> list:
+    """Validate the items of a section, located: the ``(record, item)`` of each valid one, in order.
+
+    The items are validated in one batch, which is several times faster than one at a time; only if the
+    batch has errors are they reported item by item, and the valid items validated once more alone.
+    """
+    items = []
+    for item, file, line in entries:
+        if isinstance(item, dict):
+            items.append(item)
+        else:
+            _validate(SECTIONS[section], item, section, (file, line), problems)
+    try:
+        return list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
+    except ValidationError as exc:
+        errors: dict[int, list[dict[str, Any]]] = {}
+        for error in exc.errors(include_url=False):
+            errors.setdefault(error["loc"][0], []).append({**error, "loc": error["loc"][1:]})
+    for index, found in sorted(errors.items()):
+        problems.extend(problems_of(found, items[index], section))
+    valid = [item for index, item in enumerate(items) if index not in errors]
+    return list(zip(_ADAPTERS[section].validate_python(valid), valid, strict=True))
+
+
 def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
     """Read, validate and cross-check the inventory at *path*.
 
@@ -272,13 +296,7 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
     lists, singles, found = read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets")
     problems.extend(found)
 
-    validated: dict[str, list[tuple[Any, Any]]] = {}
-    for section, model in SECTIONS.items():
-        validated[section] = []
-        for item, file, line in lists[section]:
-            record = _validate(model, item, section, (file, line), problems)
-            if record is not None:
-                validated[section].append((record, item))
+    validated = {section: _validate_section(section, lists[section], problems) for section in SECTIONS}
     single_records: dict[str, Any] = {}
     for section, model in SINGLE_SECTIONS.items():
         if section in singles:
