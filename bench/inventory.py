@@ -135,12 +135,13 @@ def sized(directory: Path, megabytes: float) -> tuple[Path, int]:
     return synthetic.write(directory / "large", assets=assets), assets
 
 
-def with_mistake(path: Path, directory: Path) -> Path:
+def with_mistake(path: Path, assets: int, directory: Path) -> Path:
     """A copy of the inventory at *path* with one more asset, in a file read after the others, whose MAC
-    is the broadcast address (its address, .252 of segment s0, is one the synthetic inventory leaves
-    free): the check must then read everything the located way to say where the mistake is."""
+    is the broadcast address: the check must then read everything the located way to say where the
+    mistake is."""
     shutil.copytree(path, directory)
-    (directory / "zz-mistake.yml").write_text(MISTAKE)
+    segment, ip = synthetic.spare_address(assets)
+    (directory / "zz-mistake.yml").write_text(MISTAKE.format(segment=segment, ip=ip))
     return directory
 
 
@@ -152,7 +153,7 @@ assets:
     model: Lenovo ThinkCentre neo 50s
     serial: SN-MISTAKE
     interfaces:
-      - {segment: s0, ip: 198.18.1.252, mac: "ff:ff:ff:ff:ff:ff"}
+      - {{segment: {segment}, ip: {ip}, mac: "ff:ff:ff:ff:ff:ff"}}
     department: akt
     room: xona-1
     responsible: i.tech
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         path, assets = sized(Path(tmp), args.megabytes)
         size = (path / "assets.yml").stat().st_size / 2**20
         large.append((f"valid, {assets:,} assets ({size:.0f} MiB file)", *best_check(path, args.runs)))
-        broken = with_mistake(path, Path(tmp) / "broken")
+        broken = with_mistake(path, assets, Path(tmp) / "broken")
         shutil.rmtree(path)
         large.append(("the same with one mistake (located reading)", *best_check(broken, args.runs, expected=1)))
         shutil.rmtree(broken)
