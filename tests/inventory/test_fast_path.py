@@ -27,7 +27,10 @@ TODAY = date(2026, 11, 25)
 
 
 def same(a, b) -> bool:
-    """Equal values of the same types all the way down (``True == 1`` and ``1 == 1.0`` do not count)."""
+    """Equal values of the same types all the way down (``True == 1`` and ``1 == 1.0`` do not count; a
+    NaN is the same as a NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):

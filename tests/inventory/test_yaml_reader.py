@@ -13,7 +13,7 @@ import re
 
 import pytest
 import yaml
-from test_fast_path import AGREEING, DECLINED, EDGES, random_document
+from test_fast_path import AGREEING, DECLINED, EDGES, plain_types, random_document, same
 
 from akm.yamlsource import ALIAS_LIMIT, LocatedDict, LocatedList, load_yaml
 
@@ -60,27 +60,6 @@ def located_lines(data) -> object:
     return None
 
 
-def alike(a, b) -> bool:
-    """:func:`same`, with a NaN alike to a NaN."""
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(alike(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(alike(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
-def plain(value):
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def compare(text: str, tmp_path) -> None:
     """The reader and the reference agree on *text*: both fail, or both give the same data and lines."""
     path = tmp_path / "case.yml"
@@ -95,7 +74,7 @@ def compare(text: str, tmp_path) -> None:
         return
     if any(p.code in {"yaml.duplicate-key", "yaml.bad-key"} for p in problems):
         return  # PyYAML keeps the last of two keys; the reader reports the second and keeps the first
-    assert alike(plain(data), expected), f"{text!r}: {data!r} != {expected!r}"
+    assert same(plain_types(data), expected), f"{text!r}: {data!r} != {expected!r}"
     if node is not None and isinstance(data, LocatedDict | LocatedList):
         assert located_lines(data) == lines_of(node), text
 
@@ -129,7 +108,7 @@ def test_a_number_nobody_means_is_reported_and_kept_as_written(text, value, code
     path.write_text(text)
     data, problems = load_yaml(path)
     assert [(p.code, p.line, p.field) for p in problems] == [(code, text.count("\n"), field)]
-    assert value in str(plain(data)) and value in problems[0].message and f'"{value}"' in problems[0].hint
+    assert value in str(plain_types(data)) and value in problems[0].message and f'"{value}"' in problems[0].hint
 
 
 def test_a_merge_key_gives_way_to_the_keys_beside_it(tmp_path):
