@@ -164,16 +164,20 @@ class _Reader:
         get = self.loader.get_event
         scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
         mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+        # Most scalars are text no resolver looks at (pc-001, in_use): they skip the call to _scalar.
+        resolved_first = frozenset() if _RESOLVED_ANY else _RESOLVED_FIRST
         while True:
             event = get()
             kind = type(event)
             written = None
             if kind is scalar_event:
                 line = event.start_mark.line + 1
-                value, written, surprise = self._scalar(event)
-                if surprise is not None:
-                    self._surprise(surprise, value, written, line, stack)
-                    value, written = written, None
+                value = event.value
+                if event.tag is not None or (event.implicit[0] and (_RESOLVED_ANY or value[:1] in resolved_first)):
+                    value, written, surprise = self._scalar(event)
+                    if surprise is not None:
+                        self._surprise(surprise, value, written, line, stack)
+                        value, written = written, None
                 size = 1 + len(event.value) // TEXT_WEIGHT
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, size, written)
@@ -200,7 +204,20 @@ class _Reader:
                     self.anchors[frame.anchor] = (value, size, None)
             if not stack:
                 return value
-            self._add(stack[-1], value, line, size, written)
+            top = stack[-1]
+            key = top.key
+            # The usual cases, a new text key and a value under it, are done here rather than in _add.
+            if top.is_map and written is None and type(key) is str:
+                top.size += size
+                top.container[key] = value
+                top.container.lines[key] = top.key_line
+                top.key = _NO_KEY
+            elif key is _NO_KEY and type(value) is str and top.is_map and value not in top.container:
+                top.size += size
+                top.key = value
+                top.key_line = line
+            else:
+                self._add(top, value, line, size, written)
 
     def _add(self, frame: _Frame, value: Any, line: int, size: int, written: str | None) -> None:
         """Put *value* (from *line*, standing for *size* values) into the open container of *frame*."""
