@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import yaml
@@ -214,7 +215,7 @@ class _Reader:
                 top.key = _NO_KEY
             elif key is _NO_KEY and type(value) is str and top.is_map and value not in top.container:
                 top.size += size
-                top.key = value
+                top.key = intern(value)  # the same few keys in every record: one string each, not millions
                 top.key_line = line
             else:
                 self._add(top, value, line, size, written)
