@@ -29,6 +29,7 @@ could on rare syntax; :func:`load_plain` vouches only when:
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import gc
 import os
@@ -669,9 +670,17 @@ def load_plain(path: Path) -> Any:
         return None
     if _RESOLVED_ANY or not _in_subset(raw, text):
         return None
+    parser = yaml._yaml.CParser(raw)
+    try:
+        found = parser.raw_parse()
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    del raw
     with gc_paused():
         try:
-            data = yaml_rs.loads(text, parse_datetime=True, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+            data = _parse_in_pieces(text)
         except Exception:  # any failure of the fast parser only means "read it located"
             return None
         if type(data) is not dict:
@@ -682,14 +691,58 @@ def load_plain(path: Path) -> Any:
         expected, numbers = counted
         if numbers and _odd_number(text):
             return None
-        parser = yaml._yaml.CParser(raw)
-        try:
-            found = parser.raw_parse()
-        except yaml.YAMLError:
-            return None
-        finally:
-            parser.dispose()
     return data if found == expected else None
+
+
+_PIECE = 4 << 20
+_MARGIN_LINE = re.compile(r"^[^ #\n].*", re.MULTILINE)
+_SECTION_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):[ \t]*(?:#.*)?")
+# After a section's line, blank and comment lines, then its first item indented by exactly two spaces.
+_ITEMS_AT_TWO = re.compile(r"\n(?:[ \t]*(?:#[^\n]*)?\n)*  - ")
+
+
+def _parse_in_pieces(text: str) -> Any:
+    """yaml-rs's reading of *text*, a large file a piece of about 4 MiB at a time.
+
+    yaml-rs holds its own tree of a whole file beside the Python objects it makes of it; for a 50 MiB
+    file that is most of the check's memory. A large file is cut before an item of a top-level list
+    (a line starting ``  - ``) whose section starts with a line ``name:`` of its own and whose first item
+    is indented by two spaces, as every item of it then is (a list nested in an item is indented
+    further); each piece after the first is read as that section continued, and the pieces are joined.
+    Anything unexpected (a piece that does not read, a section written twice, a line at the margin other
+    than such a ``name:``) gives up the pieces and reads the file whole. The count of libyaml's events,
+    compared by the caller with what the joined data implies, vouches for the cut as it does for the
+    whole.
+    """
+    options = {"parse_datetime": True, "duplicate_key_policy": yaml_rs.DuplicateKeyPolicy.Error}
+    cuts = [0]
+    while len(text) - cuts[-1] > 2 * _PIECE:
+        cut = text.find("\n  - ", cuts[-1] + _PIECE)
+        if cut == -1:
+            break
+        cuts.append(cut + 1)
+    if len(cuts) == 1:
+        return yaml_rs.loads(text, **options)
+    margin = [
+        (found.start(), _SECTION_LINE.fullmatch(found.group()) and _ITEMS_AT_TWO.match(text, found.end()))
+        for found in _MARGIN_LINE.finditer(text)
+    ]
+    data = yaml_rs.loads(text[: cuts[1]], **options)
+    for start, end in zip(cuts[1:], [*cuts[2:], len(text)], strict=True):
+        before = bisect.bisect(margin, start, key=lambda line: line[0])
+        opening = margin[before - 1] if before else None
+        if not (opening and opening[1]) or type(data) is not dict:
+            return yaml_rs.loads(text, **options)
+        section = _SECTION_LINE.match(text, opening[0]).group(1)
+        if not isinstance(data.get(section), list):
+            return yaml_rs.loads(text, **options)
+        piece = yaml_rs.loads(f"{section}:\n{text[start:end]}", **options)
+        continued = piece.pop(section)
+        if not isinstance(continued, list) or data.keys() & piece.keys():
+            return yaml_rs.loads(text, **options)
+        data[section].extend(continued)
+        data.update(piece)
+    return data
 
 
 def read_sections(
