@@ -1,15 +1,19 @@
 """YAML files read with their line numbers, so every problem can say where it is.
 
 Mappings load as :class:`LocatedDict` and sequences as :class:`LocatedList`: ordinary ``dict`` and
-``list`` objects that also know their file, their own line and the line of each key or item. The C
-parser of libyaml does the reading; the construction of containers is ours. This located reading is
-the reference: what a file means is what :func:`load_yaml` says it means.
+``list`` objects that also know their file, their own line and the line of each key or item, and the
+text written for a value YAML read as something else than text (``no`` for False). The C parser of
+libyaml does the reading; the containers are built from its events, one at a time (:class:`_Reader`),
+with PyYAML's resolver and constructors deciding what a plain value is. This located reading is the
+reference: what a file means is what :func:`load_yaml` says it means. It refuses what nobody means:
+aliases standing for more than :data:`ALIAS_LIMIT` values (alias bombs), and whole numbers that YAML 1.1
+reads in octal (``010`` is 8) or base 60 (``18:00`` is 1080).
 
 Problems found while reading (syntax errors, duplicate keys, a file that is not a mapping) are returned,
 not raised, so that a check can report the problems of every file at once.
 
-Building a Python object per node makes the located reading slow on large files (about ten seconds for
-the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is correct: it reads the
+Turning each of libyaml's events into Python objects still makes the located reading slow on large
+files (seconds for the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is correct: it reads the
 file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and lists, but only when it
 can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
 otherwise it returns ``None`` and the caller reads the file with :func:`load_yaml`. yaml-rs follows
