@@ -13,9 +13,9 @@ Problems found while reading (syntax errors, duplicate keys, a file that is not 
 not raised, so that a check can report the problems of every file at once.
 
 Turning each of libyaml's events into Python objects still makes the located reading slow on large
-files (seconds for the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is correct: it reads the
-file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and lists, but only when it
-can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
+files (seconds for the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is
+correct: it reads the file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and
+lists, but only when it can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
 otherwise it returns ``None`` and the caller reads the file with :func:`load_yaml`. yaml-rs follows
 YAML 1.2 and libyaml YAML 1.1, so they disagree on some plain scalars (``yes``, ``012``, ``1:30``) and
 could on rare syntax; :func:`load_plain` vouches only when:
