@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.model import Profile
+from akm.names import MAX_LABEL, explain_foreign, explain_long, long_label
 from akm.policy import signatures
 from akm.policy.load import Located, RawPolicy
 from akm.policy.model import DAYS, Schedule, Settings
@@ -68,7 +69,18 @@ def is_domain(text: str) -> bool:
         and ".-" not in text
         and "-." not in text
         and not (text[-1].isdigit() and _is_address(text))
+        and (len(text) <= MAX_LABEL or long_label(text) is None)
     )
+
+
+def why_not_domain(text: str) -> tuple[str, str]:
+    """Message and hint for *text*, which :func:`is_domain` refused: a look-alike letter, a long label, or
+    simply not a name."""
+    foreign = explain_foreign(text)
+    if foreign is not None:
+        return foreign
+    hint = _("write a domain like example.uz; it also covers its subdomains")
+    return explain_long(text) or _("{value!r} is not a domain name").format(value=text), hint
 
 
 def normalise_domain(text: str) -> str:
@@ -431,7 +443,9 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
     found = _LIST_LINE.findall(text)
     if len(found) == text.count("\n") + 1 and not any(bad in text for bad in ("..", ".-", "-.")):
         names = [name for name in found if name]
-        if not any(name[-1].isdigit() and _is_address(name) for name in names):
+        if not any(
+            (name[-1].isdigit() and _is_address(name)) or (len(name) > MAX_LABEL and long_label(name)) for name in names
+        ):
             return names
     domains = []
     append = domains.append
@@ -454,7 +468,7 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
                 number,
                 f"categories[{index}].lists[{list_index}]",
                 code,
-                _("{value!r} is not a domain name").format(value=line.strip()),
+                why_not_domain(line.strip())[0],
                 _("write one domain per line, e.g. example.uz; a domain also covers its subdomains"),
             )
         )
@@ -484,8 +498,7 @@ def _check_categories(checker: _Checker, items: list[Located]) -> dict[str, Comp
                     located,
                     ("domains", position),
                     "policy.bad-domain",
-                    _("{value!r} is not a domain name").format(value=value),
-                    _("write a domain like example.uz; it also covers its subdomains"),
+                    *why_not_domain(value),
                     section="categories",
                     index=index,
                 )

@@ -23,7 +23,7 @@ from akm.errors import Error, Problem
 from akm.i18n import _
 from akm.inventory.errors_map import problems_from
 from akm.policy.model import SECTIONS, SINGLE_SECTIONS, Bandwidth, Settings
-from akm.yamlsource import display_path, read_sections
+from akm.yamlsource import display_path, read_sections, yaml_files
 
 
 class PolicyError(Error):
@@ -80,10 +80,16 @@ class RawPolicy:
 
 
 def policy_files(path: Path) -> list[Path]:
-    """Return the YAML files of the policy at *path* (a directory or one file), in name order."""
+    """Return the YAML files of the policy at *path* (a directory or one file), in name order.
+
+    Raises :class:`PolicyError` if a folder of the policy cannot be read.
+    """
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".yml", ".yaml"})
+    files, problems = yaml_files(path, "policy")
+    if problems:
+        raise PolicyError(problems)
+    return files
 
 
 def _problem(file: str, line: int | None, field_: str, code: str, message: str, hint: str) -> Problem:
