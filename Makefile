@@ -64,6 +64,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	# A grant without the director's approval, or any other policy error, fails here (and so in CI).
 	akm policy check
 	akm policy check -i inventory/lab
+	# The scheduled duties: calendars through systemd-analyze, evidence kinds, the roles' timer defaults.
+	akm duties check
 	ansible-lint
 
 .PHONY: unit

@@ -19,6 +19,7 @@ from akm.i18n import _
 
 def _areas() -> list:
     from akm.backup import cli as backup_cli
+    from akm.duties import cli as duties_cli
     from akm.evidence import cli as evidence_cli
     from akm.inventory import cli as inventory_cli
     from akm.lab import cli as lab_cli
@@ -26,7 +27,7 @@ def _areas() -> list:
     from akm.policy import cli as policy_cli
     from akm.report import cli as report_cli
 
-    return [inventory_cli, lab_cli, policy_cli, net_cli, backup_cli, report_cli, evidence_cli]
+    return [inventory_cli, lab_cli, policy_cli, net_cli, backup_cli, report_cli, evidence_cli, duties_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
