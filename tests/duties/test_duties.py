@@ -104,7 +104,21 @@ def test_the_lab_inventory_decides_where_each_duty_runs(duties):
 
 def test_list_as_json_for_an_inventory_and_a_profile(capsys):
     assert (
-        akm(["duties", "list", "-i", str(REPO / "inventory/lab"), "--profile", "management", "--format", "json"]) == 0
+        akm(
+            [
+                "--lang",
+                "en",
+                "duties",
+                "list",
+                "-i",
+                str(REPO / "inventory/lab"),
+                "--profile",
+                "management",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
     )
     rows = json.loads(capsys.readouterr().out)
     assert {r["host"] for r in rows} == {"srv"}
@@ -118,7 +132,7 @@ def test_list_as_json_for_an_inventory_and_a_profile(capsys):
 
 
 def test_check_passes_on_the_repository(capsys):
-    assert akm(["duties", "check", "--file", str(DUTIES)]) == 0
+    assert akm(["--lang", "en", "duties", "check", "--file", str(DUTIES)]) == 0
     assert "valid" in capsys.readouterr().out
 
 

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from akm import evidence
 from akm.errors import Error, Problem
 from akm.i18n import _
-from akm.inventory.errors_map import problems_from
 from akm.inventory.model import Duty as PersonDuty
 from akm.inventory.model import Profile
-from akm.yamlsource import display_path, read_sections
+from akm.listfile import Item, load_list
 
 DEFAULT_FILE = Path("policies/duties.yml")
 INSTANCE = "{data_class}"
@@ -75,17 +74,6 @@ class Duty(BaseModel):
 
 
 @dataclass(frozen=True)
-class Located:
-    """A duty and where it is written."""
-
-    duty: Duty
-    index: int
-    file: str
-    line: int | None
-    lines: dict
-
-
-@dataclass(frozen=True)
 class Assignment:
     """One unit of a duty on one host of an inventory."""
 
@@ -102,62 +90,28 @@ class Assignment:
         return self.duty.unit("timer", self.data_class)
 
 
-def _problem(item: Located, field: str, code: str, message: str, hint: str) -> Problem:
-    return Problem(item.file, item.lines.get(field, item.line), f"duties[{item.index}].{field}", code, message, hint)
+def _problem(item: Item, field: str, code: str, message: str, hint: str) -> Problem:
+    return item.problem("duties", field, code, message, hint)
 
 
 def load(path: Path = DEFAULT_FILE, roles: Path | None = None) -> list[Duty]:
     """Read and check the list at *path* (roles under *roles*, default: ``roles/`` beside its parent);
     raise :class:`DutiesError` with every problem found."""
     path = Path(path)
-    joined, _singles, problems = read_sections([path], ("duties",), (), "duties", "duties")
-    located: list[Located] = []
-    for index, (item, file, line) in enumerate(joined["duties"]):
-        if not isinstance(item, dict):
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"duties[{index}]",
-                    "duties.not-a-mapping",
-                    _("each duty must be a block of fields"),
-                    _("write field: value lines under the '- '"),
-                )
-            )
-            continue
-        try:
-            duty = Duty.model_validate(item)
-        except ValidationError as exc:
-            for problem in problems_from(exc, item, "duties"):
-                problems.append(
-                    Problem(
-                        problem.file,
-                        problem.line,
-                        f"duties[{index}].{problem.field}",
-                        problem.code,
-                        problem.message,
-                        problem.hint,
-                    )
-                )
-            continue
-        located.append(Located(duty, index, file, line, dict(item.lines)))
+    items, problems = load_list(path, "duties", Duty)
     if not problems:
-        problems.extend(_check(located, Path(roles) if roles else path.resolve().parent.parent / "roles"))
-    if not located and not problems:
-        problems.append(
-            Problem(display_path(path), None, "duties", "duties.empty", _("the list has no duty"), _("add duties:"))
-        )
+        problems.extend(_check(items, Path(roles) if roles else path.resolve().parent.parent / "roles"))
     if problems:
         raise DutiesError(problems)
-    return [item.duty for item in located]
+    return [item.record for item in items]
 
 
-def _check(located: list[Located], roles: Path) -> list[Problem]:
+def _check(located: list[Item], roles: Path) -> list[Problem]:
     problems: list[Problem] = []
-    bad = invalid_calendars([item.duty.calendar for item in located])
-    seen: dict[str, Located] = {}
+    bad = invalid_calendars([item.record.calendar for item in located])
+    seen: dict[str, Item] = {}
     for item in located:
-        duty = item.duty
+        duty = item.record
         for key in (duty.id, duty.service):
             if key in seen:
                 problems.append(
@@ -201,15 +155,15 @@ def _check(located: list[Located], roles: Path) -> list[Problem]:
                     item,
                     "calendar",
                     "duties.calendar",
-                    _("{calendar!r} is not a systemd calendar expression").format(calendar=item.duty.calendar),
+                    _("{calendar!r} is not a systemd calendar expression").format(calendar=item.record.calendar),
                     _("write it as systemd.time(7) says, e.g. '*-*-* 01:30:00'; test it with systemd-analyze calendar"),
                 )
             )
     return problems
 
 
-def _check_units(item: Located) -> list[Problem]:
-    duty = item.duty
+def _check_units(item: Item) -> list[Problem]:
+    duty = item.record
     problems = []
     for field in ("service", "timer"):
         name = getattr(duty, field)
@@ -238,8 +192,8 @@ def _check_units(item: Located) -> list[Problem]:
     return problems
 
 
-def _check_variable(item: Located, roles: Path) -> list[Problem]:
-    duty = item.duty
+def _check_variable(item: Item, roles: Path) -> list[Problem]:
+    duty = item.record
     if duty.variable is None:
         return [
             _problem(
