@@ -18,6 +18,7 @@ from akm.i18n import _
 
 
 def _areas() -> list:
+    from akm.alert import cli as alert_cli
     from akm.backup import cli as backup_cli
     from akm.duties import cli as duties_cli
     from akm.evidence import cli as evidence_cli
@@ -26,8 +27,20 @@ def _areas() -> list:
     from akm.net import cli as net_cli
     from akm.policy import cli as policy_cli
     from akm.report import cli as report_cli
+    from akm.vault import cli as vault_cli
 
-    return [inventory_cli, lab_cli, policy_cli, net_cli, backup_cli, report_cli, evidence_cli, duties_cli]
+    return [
+        inventory_cli,
+        lab_cli,
+        policy_cli,
+        net_cli,
+        backup_cli,
+        report_cli,
+        evidence_cli,
+        duties_cli,
+        vault_cli,
+        alert_cli,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,7 +109,8 @@ class Segment(_Record):
 
 
 class Person(_Record):
-    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff."""
+    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff. ``email``
+    and ``telegram`` (the chat id the centre's bot writes to) are where alerts reach the person."""
 
     id: Login
     name: Text
@@ -119,6 +120,8 @@ class Person(_Record):
     ssh_keys: list[
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
     ] = Field(default_factory=list)
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    telegram: Annotated[str, Field(pattern=r"^-?[0-9]{1,20}$")] | None = None
 
 
 class Retention(_Record):

@@ -44,7 +44,8 @@ def _inventory(path: Path, at: datetime | None):
     return load_inventory(path, today=today)
 
 
-def _compile(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> CompiledPolicy:
+def compile_args(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> CompiledPolicy:
+    """The policy of ``--inventory`` (``--policy``) compiled at ``--at``, as every policy command reads it."""
     at = _parse_at(args.at)
     inventory = _inventory(Path(args.inventory), at)
     if at is not None and at.tzinfo is None:
@@ -65,7 +66,7 @@ def _fail_on_errors(policy: CompiledPolicy) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    policy = _compile(args)
+    policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
     _fail_on_errors(policy)
@@ -93,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    policy = _compile(args)
+    policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
     _fail_on_errors(policy)
@@ -163,7 +164,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     inventory = _inventory(Path(args.inventory), at)
     selector = _query_selector(args.who, inventory)
     args_who = selector
-    policy = _compile(args, extra=(args_who,))
+    policy = compile_args(args, extra=(args_who,))
     _fail_on_errors(policy)
     target = _query_target(args.what)
     if target.startswith("service:") and target[8:] not in policy.services:
@@ -207,6 +208,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0 if allowed_all else 3
 
 
+def policy_arguments(sub: argparse.ArgumentParser) -> None:
+    """The options that say which policy, of which inventory, at which moment (:func:`compile_args`)."""
+    sub.add_argument(
+        "-i",
+        "--inventory",
+        default="inventory/production",
+        help=_("inventory directory (default: inventory/production)"),
+    )
+    sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
+    sub.add_argument(
+        "--at",
+        metavar=_("DATETIME"),
+        help=_("check as of this moment instead of now, e.g. 2026-12-01T10:30"),
+    )
+
+
 def register(subparsers) -> None:
     """Add ``akm policy`` and its subcommands."""
     parser = subparsers.add_parser(
@@ -216,26 +233,12 @@ def register(subparsers) -> None:
     )
     commands = parser.add_subparsers(dest="policy_command", metavar=_("COMMAND"), required=True)
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "-i",
-            "--inventory",
-            default="inventory/production",
-            help=_("inventory directory (default: inventory/production)"),
-        )
-        sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
-        sub.add_argument(
-            "--at",
-            metavar=_("DATETIME"),
-            help=_("check as of this moment instead of now, e.g. 2026-12-01T10:30"),
-        )
-
     check = commands.add_parser("check", help=_("validate the policy against the inventory"))
-    common(check)
+    policy_arguments(check)
     check.set_defaults(handler=cmd_check)
 
     build = commands.add_parser("build", help=_("generate the configuration of every platform"))
-    common(build)
+    policy_arguments(build)
     build.add_argument("--out", required=True, metavar=_("DIR"), help=_("output directory"))
     build.add_argument(
         "--only",
@@ -255,13 +258,13 @@ def register(subparsers) -> None:
     build.set_defaults(handler=cmd_build)
 
     diff = commands.add_parser("diff", help=_("what a change of the policy does, in plain words"))
-    common(diff)
+    policy_arguments(diff)
     diff.add_argument("rev1", metavar="REV1")
     diff.add_argument("rev2", metavar="REV2")
     diff.set_defaults(handler=cmd_diff)
 
     query = commands.add_parser("query", help=_("can a host or person reach a site or service now?"))
-    common(query)
+    policy_arguments(query)
     query.add_argument("who", metavar=_("WHO"), help=_("host, person login, or selector like department:akt"))
     query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
     query.set_defaults(handler=cmd_query)
