@@ -69,6 +69,16 @@ def test_every_own_timer_template_of_the_roles_is_a_listed_duty(duties):
             assert (REPO / "roles" / duty.role / "templates" / template).is_file(), duty.id
 
 
+def test_the_units_of_built_duties_name_their_duty_in_the_evidence(duties):
+    """Each unit sets AKM_DUTY, so its evidence says which duty wrote it (``%i`` is the report's kind)."""
+    for duty in duties:
+        if duty.status == "built" and not duty.stock:
+            template = REPO / "roles" / duty.role / "templates" / (re.sub(r"@[^.]*\.", "@.", duty.service) + ".j2")
+            (value,) = re.findall(r"^Environment=AKM_DUTY=(\S+)$", template.read_text(), flags=re.MULTILINE)
+            instance = duty.service.partition("@")[2].removesuffix(".service")
+            assert value.replace("%i", instance) == duty.id, duty.id
+
+
 def test_report_sections_are_the_reports(duties):
     from akm.report import periods
     from akm.report.build import Sources, build

@@ -40,8 +40,10 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _write(args: argparse.Namespace) -> int:
     parts = dict(args.set)
-    data = evidence.record(args.kind, args.result, host=args.host, **parts)
-    print(evidence.write(evidence.directory(args.dir), args.name, data))
+    moment = evidence.now()
+    data = evidence.record(args.kind, args.result, time=moment, host=args.host, **parts)
+    name = args.name.replace("{stamp}", evidence.stamp(moment))
+    print(evidence.write(evidence.directory(args.dir), name, data))
     return 0
 
 
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=_check)
     write = commands.add_parser("write", help=_("write one record (for shell scripts: every value is text)"))
     write.add_argument("--dir", type=Path, help=_("directory of the record (default: AKM_EVIDENCE_DIR)"))
-    write.add_argument("--name", required=True, help=_("file name without .json"))
+    write.add_argument("--name", required=True, help=_("file name without .json; {stamp} is the UTC time"))
     write.add_argument("--kind", required=True, choices=evidence.kinds())
     write.add_argument("--result", required=True, choices=evidence.RESULTS)
     write.add_argument("--host", help=_("inventory hostname (default: this machine's name)"))
