@@ -26,7 +26,7 @@ from akm.net.vault import write_vault
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "inventory" / "lab"
 TOKEN = "123456789:a-throwaway-test-token"
-SMTP_PASSWORD = "a-throwaway-relay-password"
+SMTP_PASSWORD = "a-throwaway-relay-password"  # pragma: allowlist secret (a test value)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from akm import evidence
 from akm.backup import jobs
 from akm.backup import restic as r
 from akm.cli import main as akm
+from akm.cli import run_alone
+from akm.evidence import cli as evidence_cli
 from akm.inventory import load_inventory
 from akm.net.common import DeviceResult, write_evidence
 from akm.report import facts
@@ -110,7 +112,7 @@ def _policy_push_record(base: Path) -> None:
         "inventory_hostname": "gw",
         "_access_policy_push": "20261125T233000Z",
         "_access_policy_release": "r-0123456789abcdef",
-        "_access_policy_previous": "/etc/akm/access-policy/r-fedcba9876543210",
+        "_access_policy_previous": "/etc/akm/access-policy/r-fedcba9876543210",  # pragma: allowlist secret
         "_access_policy_operator": "o.ismoilov",
         "_access_policy_revision": "abc123",
         "_access_policy_outcome": "rolled_back",
@@ -155,6 +157,13 @@ def _rollback_record(base: Path, tmp_path: Path) -> None:
     assert problems == [] and record["reason"] == reason and record["back_to"] == "none"
 
 
+def _unit_failed_record(base: Path) -> None:
+    """unit.failed: the evidence command akm-alert@.service runs on a host."""
+    argv = ["write", "--dir", str(base / "units"), "--name", "unit-failed-akm-backup.service-{stamp}"]
+    argv += ["--kind", "unit.failed", "--result", "failed", "--set", "unit=akm-backup.service"]
+    assert run_alone("python3 -m akm.evidence", evidence_cli.register, ("evidence",), argv) == 0
+
+
 @needs_restic
 def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path, monkeypatch):
     base = tmp_path / "evidence"
@@ -165,6 +174,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     _drift_record(base, monkeypatch)
     _policy_push_record(base)
     _rollback_record(base, tmp_path)
+    _unit_failed_record(base)
 
     found = _kinds(base)
     assert sorted(found) == sorted(evidence.kinds())

@@ -30,7 +30,7 @@ def _channels(args: argparse.Namespace, inventory, duties) -> alert.Channels:
     people = [p for p in inventory.people.values() if wanted & set(p.duties)]
     channels = alert.Channels(
         telegram_url=args.telegram_url,
-        telegram_chats=args.telegram_chat or [p.telegram for p in people if p.telegram],
+        telegram_chats=args.telegram_chat or [str(p.telegram) for p in people if p.telegram is not None],
         cafile=args.cafile,
         smtp_host=args.smtp_host,
         smtp_port=args.smtp_port,

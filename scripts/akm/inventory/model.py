@@ -121,7 +121,7 @@ class Person(_Record):
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
     ] = Field(default_factory=list)
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    telegram: Annotated[str, Field(pattern=r"^-?[0-9]{1,20}$")] | None = None
+    telegram: int | None = None
 
 
 class Retention(_Record):

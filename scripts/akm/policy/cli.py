@@ -291,7 +291,7 @@ def _report_cli():
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``akm policy`` alone (used by tests and by ``python -m akm.policy``)."""
-    from akm.errors import Error
+    from akm.cli import run_handler
 
     i18n.setup(None)
     parser = argparse.ArgumentParser(prog="akm")
@@ -300,9 +300,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.lang:
         i18n.setup(args.lang)
-    try:
-        return int(args.handler(args) or 0)
-    except Error as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
-        return exc.exit_code
+    return run_handler(args)
