@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from akm.backup import cli as backup_cli
 from akm.backup.restserver import RestServer
 from akm.errors import Error
 
-needs_restic = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+needs_restic = pytest.mark.needs("restic")
 
 
 def run_akm(argv: list[str]) -> int:
@@ -68,13 +67,13 @@ def flip_byte(path: Path, offset: int) -> None:
 
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str):
-    """Mount a small tmpfs at *path* (needs root) and unmount it afterwards."""
+    """Mount a small tmpfs at *path* (needs root: mark the test ``privileged``) and unmount it afterwards."""
     path.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
     )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        raise AssertionError(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield path
     finally:

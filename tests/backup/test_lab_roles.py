@@ -1,13 +1,12 @@
 """The backup roles, playbooks and timers on the running virtual library, with the lab's run-time vault.
 
-- the molecule scenarios of ``backup_server`` and ``backup_client`` (through the one molecule runner);
 - the REST server speaks only HTTPS, with a certificate from a CA made on the backup machine;
 - ``playbooks/restore-drill.yml`` leaves drill evidence whose hashes match the fixity manifest;
 - the prune service on the backup machine applies each data class's retention, and the keep-everything
   class keeps every snapshot.
 
-Module order matters only for speed: the molecule scenarios converge bak and srv, the fixture
-converges ``playbooks/backup.yml`` again (idempotent) and runs backups through systemd.
+The fixture converges ``playbooks/backup.yml`` and runs backups through systemd. The roles' molecule
+scenarios run with every other role's, in ``tests/lab/test_demo_roles.py``.
 """
 
 from __future__ import annotations
@@ -72,33 +71,7 @@ def server_address():
 
 
 @pytest.fixture(scope="module")
-def no_foreign_repositories(running_lab, in_lab) -> list[str]:
-    """Remove repositories on the backup machine that the lab vault's password cannot open.
-
-    An earlier run with throw-away secrets leaves such a repository; it can never be opened again in
-    this lab and would make every backup of that host and every prune run red. Returns their names.
-    """
-    script = (
-        "[ -f /etc/akm/backup/password ] && [ -d /srv/akm-restic ] || exit 0; cd /srv/akm-restic; "
-        'for d in */; do d=${d%/}; [ -f "$d/config" ] || continue; '
-        'restic --no-cache --no-lock --password-file /etc/akm/backup/password -r "$d" cat config '
-        '>/dev/null 2>&1 || { rm -rf "$d"; echo "$d"; }; done'
-    )
-    return _sh(in_lab, SERVER, script, timeout=300).stdout.split()
-
-
-@pytest.mark.molecule
-def test_backup_server_molecule_scenario(molecule):
-    molecule(REPO / "roles/backup_server")
-
-
-@pytest.mark.molecule
-def test_backup_client_molecule_scenario(molecule, no_foreign_repositories):
-    molecule(REPO / "roles/backup_client")
-
-
-@pytest.fixture(scope="module")
-def converged(running_lab, in_lab, no_foreign_repositories):
+def converged(running_lab, in_lab, no_foreign_backup_repositories):
     """backup.yml converged on bak and srv with the lab vault, a fixity-recorded master in the archive,
     then two backups started through systemd (two snapshots per data class to apply retention to)."""
     in_lab(CLIENT, "mkdir", "-p", "/srv/archive/av", "/srv/elibrary", "/srv/shares")
@@ -127,7 +100,7 @@ def converged(running_lab, in_lab, no_foreign_repositories):
     )
     for _round in range(2):
         in_lab(CLIENT, "systemctl", "start", "akm-backup.service", timeout=600)
-    return {"foreign_removed": no_foreign_repositories}
+    return {"foreign_removed": no_foreign_backup_repositories}
 
 
 def test_client_backs_up_over_https_and_plain_http_is_not_served(converged, in_lab, server_address):

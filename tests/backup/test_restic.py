@@ -160,6 +160,7 @@ def test_wrong_password_is_a_clear_error(restic_repo, archive, tmp_path, akm, ca
     assert record["result"] == "failed" and record["errors"][0]["code"] == "backup.wrong-password"
 
 
+@pytest.mark.privileged
 def test_full_target_disk_is_a_clear_error_with_an_alert(password_file, tmp_path, akm, capsys):
     ev = tmp_path / "ev"
     source = tmp_path / "data" / "share"
@@ -240,6 +241,7 @@ def test_absent_removable_disk_is_a_soft_failure(restic_repo, archive, tmp_path,
     assert os.listdir(not_mounted) == []
 
 
+@pytest.mark.privileged
 def test_mounted_removable_disk_gets_a_second_copy(restic_repo, archive, tmp_path, akm):
     ev = tmp_path / "ev"
     with tmpfs(tmp_path / "usb", "64m") as usb:

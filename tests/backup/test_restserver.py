@@ -105,6 +105,7 @@ def test_paths_outside_the_root_are_refused(created):
     assert request(created, "GET", "/r1/keys/not-a-hash")[0] == 404
 
 
+@pytest.mark.privileged
 def test_full_disk_answers_507_and_leaves_no_partial_object(tmp_path):
     mount = tmpfs(tmp_path / "small", "1m")
     with mount as root, serving(root) as srv:

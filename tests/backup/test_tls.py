@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -20,7 +19,7 @@ from akm.backup import jobs
 from akm.backup import restic as r
 from akm.backup.restserver import RestServer, tls_context
 
-pytestmark = [needs_restic, pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is missing")]
+pytestmark = [needs_restic, pytest.mark.needs("openssl")]
 
 
 def _openssl(*args: str, cwd: Path) -> None:

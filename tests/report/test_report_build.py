@@ -340,11 +340,7 @@ def _png_pixels(path) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("soffice", "pdftoppm", "pdftotext")),
-    reason="LibreOffice or poppler is not installed: "
-    "make deps (libreoffice-writer-nogui, poppler-utils) to run the DOCX → PDF → PNG check",
-)
+@pytest.mark.needs("soffice", "pdftoppm", "pdftotext")
 def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
     """The DOCX is opened by LibreOffice (headless), printed to PDF and rendered to PNG; what a reader
     would see is checked: the centre, every section title and a known figure in the PDF's text, and

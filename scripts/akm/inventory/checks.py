@@ -14,6 +14,7 @@ from typing import Any
 from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.model import NETWORK_KINDS, Asset, Segment
+from akm.sshsig import read_public_key
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 Pairs = list[tuple[Any, Any]]
@@ -107,6 +108,15 @@ def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
             )
     if _has_duplicates([r.vlan for r, _i in validated["segments"]]):
         yield from _unique(validated["segments"], "VLAN", lambda r, i: [(r.vlan, ("vlan",))])
+    if _has_duplicates([_key_text(r.signing_key) for r, _i in validated["people"]]):
+        yield from _unique(
+            validated["people"], _("signing key"), lambda r, i: [(_key_text(r.signing_key), ("signing_key",))]
+        )
+
+
+def _key_text(key: str | None) -> str | None:
+    """A public key line without its comment: two people may not share one key, whatever they call it."""
+    return " ".join(key.split()[:2]) if key else None
 
 
 def _reference(item, path, value, known: dict, what: str, written: set) -> Iterator[Problem]:
@@ -300,6 +310,19 @@ def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Probl
             _("exactly one person must have the duty director; found {count}").format(count=len(directors)),
             _("give the duty director to the director of the centre only"),
         )
+    for record, item in people:
+        if record.signing_key is None:
+            continue
+        try:
+            read_public_key(record.signing_key)
+        except ValueError as exc:
+            yield _problem(
+                item,
+                ("signing_key",),
+                "inventory.bad-signing-key",
+                _("the signing key of {login} cannot be read: {reason}").format(login=record.id, reason=exc),
+                _("paste the whole line of the .pub file again (ssh-keygen -y -f KEY prints it)"),
+            )
     if people and not any("it_staff" in r.duties for r, _i in people):
         yield _problem(
             people[0][1],

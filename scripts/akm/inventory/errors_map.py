@@ -24,6 +24,10 @@ def _field_hints() -> dict[str, str]:
         "mac": _("write six pairs of hex digits separated by colons, e.g. 52:54:00:12:34:56"),
         "responsible": _("write the person's login as in people:, e.g. d.karimova"),
         "ssh_keys": _("paste the whole public key line, e.g. ssh-ed25519 AAAA... name@host"),
+        "signing_key": _(
+            "approvals are signed with an ed25519 key: paste its public line (ssh-keygen -y -f KEY), "
+            "e.g. ssh-ed25519 AAAA... d.karimova"
+        ),
         "path": _("write an absolute path, starting with /"),
         "domain": _("write a DNS name in lowercase, e.g. kutubxona.uz"),
         "name": _("write a short name of letters, digits, '/', '.', '_' or '-', e.g. eth0"),

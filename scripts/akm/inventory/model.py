@@ -109,8 +109,12 @@ class Segment(_Record):
 
 
 class Person(_Record):
-    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff. ``email``
-    and ``telegram`` (the chat id the centre's bot writes to) are where alerts reach the person."""
+    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff.
+
+    ``signing_key`` is the ed25519 public key with which the director or a deputy signs the approval of
+    an access grant (``akm policy approve``, docs/access-policy.md); the checks read the key itself.
+    ``email`` and ``telegram`` (the chat id the centre's bot writes to) are where alerts reach the person.
+    """
 
     id: Login
     name: Text
@@ -120,6 +124,7 @@ class Person(_Record):
     ssh_keys: list[
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
     ] = Field(default_factory=list)
+    signing_key: Annotated[str, Field(pattern=r"^ssh-ed25519 [A-Za-z0-9+/]+=*( .*)?$")] | None = None
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     telegram: int | None = None
 

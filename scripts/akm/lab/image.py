@@ -137,9 +137,14 @@ def _finish(root: Path) -> None:
 
 
 def ensure_image(
-    state_dir: Path, mirror_url: str, log: Callable[[str], None], packages: tuple[str, ...] = PACKAGES
+    state_dir: Path,
+    mirror_url: str,
+    log: Callable[[str], None],
+    packages: tuple[str, ...] = PACKAGES,
+    rebuild: bool = False,
 ) -> tuple[str, bool]:
-    """Make sure a current image exists; return its build id and whether it was (re)built now.
+    """Make sure a current image exists (a new one if *rebuild*); return its build id and whether it was
+    (re)built now.
 
     The build id is new with every build, so machine layers made on an earlier build are reset.
 
@@ -148,9 +153,11 @@ def ensure_image(
     """
     image = image_dir(state_dir)
     status = image_state(state_dir, packages)
-    if status == "ready":
+    if status == "ready" and not rebuild:
         return read_stamp(image)["build"], False
-    if status == "half-built":
+    if status == "ready":
+        log(_("Building a new lab image, as asked (Debian {suite}).").format(suite=SUITE))
+    elif status == "half-built":
         log(_("A half-built lab image was found (an earlier build was interrupted); building it again."))
     elif status == "outdated":
         log(_("The lab image's package list or build steps changed; building it again."))

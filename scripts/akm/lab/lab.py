@@ -487,15 +487,20 @@ def up(
     inventory: Path | Plan = DEFAULT_INVENTORY,
     *,
     fresh: bool = False,
+    new_image: bool = False,
     timeout: float = 180.0,
     log: Callable[[str], None] = print,
     checks: HostChecks | None = None,
 ) -> Plan:
-    """Bring the lab of *inventory* up (see the module documentation); return its plan."""
+    """Bring the lab of *inventory* up (see the module documentation); return its plan.
+
+    *fresh* gives every machine a new layer; *new_image* also builds the image anew (so every layer is
+    new too), as a newcomer's first ``make demo`` does; the package cache is kept either way.
+    """
     plan = check(inventory, checks)
     with lab_lock():
         state = State.load()
-        if _running(plan, state) and not fresh:
+        if _running(plan, state) and not (fresh or new_image):
             if not refresh_simulator(plan, state, log):
                 log(_("The lab is already up; nothing changed."))
             return plan
@@ -512,7 +517,7 @@ def up(
         state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={}, plan_id=plan.ident)
         state.save()
         try:
-            _bring_up(plan, state, fresh, timeout, log)
+            _bring_up(plan, state, fresh, new_image, timeout, log)
         except BaseException:
             log(_("Bringing the lab up failed; removing what was made."))
             teardown(plan.state_dir, grace=0)
@@ -520,7 +525,9 @@ def up(
     return plan
 
 
-def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callable[[str], None]) -> None:
+def _bring_up(
+    plan: Plan, state: State, fresh: bool, new_image: bool, timeout: float, log: Callable[[str], None]
+) -> None:
     started = time.monotonic()
     sources = aptcache.lab_sources()
     plan.state_dir.mkdir(parents=True, exist_ok=True)
@@ -528,7 +535,7 @@ def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callab
     network.host_firewall(plan)
     _start_cache(plan, sources, state)
     base = aptcache.base_source(sources)
-    image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log)
+    image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log, rebuild=new_image)
     if built:
         log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
     public_key = _ensure_keys(plan)

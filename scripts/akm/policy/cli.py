@@ -1,4 +1,4 @@
-"""``akm policy``: check, build, diff and query the access policy (Nizom F4).
+"""``akm policy``: check, build, diff, query and approve the access policy (Nizom F4).
 
 Every subcommand reads the inventory (``--inventory``, default ``inventory/production``) and the policy
 that belongs to it (``--policy``, default ``policies/access/<inventory folder name>``). ``--at`` moves the
@@ -65,11 +65,26 @@ def _fail_on_errors(policy: CompiledPolicy) -> None:
         raise PolicyError(policy.errors)
 
 
+def _acknowledgement_problems(policy: CompiledPolicy) -> list:
+    """The problems of the register of signed "Tanishdim" sheets of the policy's inventory, if it has one."""
+    from akm.report import rules
+
+    inventory = policy.inventory
+    rules_dir = Path(inventory.root).resolve().parent.parent / "policies" / "rules"
+    today = policy.at.astimezone(policy.zone).date()
+    register = rules.acknowledgements_file(rules_dir, inventory)
+    if not register.exists():
+        return []
+    return rules.load_acknowledgements(register, rules.load_all(rules_dir), inventory, today)[1]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
-    _fail_on_errors(policy)
+    acknowledgements = _acknowledgement_problems(policy)
+    if policy.errors or acknowledgements:
+        raise PolicyError(policy.errors + acknowledgements)
     if policy.expiring_grants:
         print(_("Grants expiring within {days} days:").format(days=policy.settings.expiry_warning_days))
         for located in policy.expiring_grants:
@@ -140,6 +155,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
         for problem in errors:
             print(problem.render(), file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from akm.policy.approve import approve
+
+    policy = _compile(args)
+    key = Path(args.key).expanduser() if args.key else Path.home() / ".ssh" / "id_ed25519"
+    done = approve(policy, args.grant, key, policy.at.astimezone(policy.zone).date())
+    person = policy.inventory.people[done.by]
+    print(
+        _("{grant} is signed by {name} ({login}) with the key {fingerprint}; written to {file}:{line}").format(
+            grant=done.grant,
+            name=person.name,
+            login=done.by,
+            fingerprint=done.key.fingerprint,
+            file=done.file,
+            line=done.line,
+        )
+    )
+    print(_("check it with git diff and commit it; akm policy check verifies the signature"))
     return 0
 
 
@@ -228,7 +264,7 @@ def register(subparsers) -> None:
     """Add ``akm policy`` and its subcommands."""
     parser = subparsers.add_parser(
         "policy",
-        help=_("access policy: check, build, diff, query"),
+        help=_("access policy: check, build, diff, query, approve"),
         description=_("The access policy as code (Nizom F4)."),
     )
     commands = parser.add_subparsers(dest="policy_command", metavar=_("COMMAND"), required=True)
@@ -268,6 +304,18 @@ def register(subparsers) -> None:
     query.add_argument("who", metavar=_("WHO"), help=_("host, person login, or selector like department:akt"))
     query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
     query.set_defaults(handler=cmd_query)
+
+    approve = commands.add_parser(
+        "approve", help=_("sign a grant with the approver's SSH key (the director or an allowed deputy)")
+    )
+    common(approve)
+    approve.add_argument("grant", metavar="GRANT-ID", help=_("the id of the grant, e.g. G-2026-011"))
+    approve.add_argument(
+        "--key",
+        metavar=_("PATH"),
+        help=_("the approver's private key, or a .pub whose key is in ssh-agent (default: ~/.ssh/id_ed25519)"),
+    )
+    approve.set_defaults(handler=cmd_approve)
 
     docs = commands.add_parser(
         "docs", help=_("render the rules documents as DOCX with an acknowledgement sheet for every staff member")

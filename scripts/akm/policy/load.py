@@ -108,8 +108,15 @@ def _hint(field_: str) -> str:
         "expiry_warning_days": _("write a whole number of days, e.g. 14"),
         "proxy_port": _("write a port number, e.g. 3128"),
         "log_retention_days": _("write a whole number of days, e.g. 365"),
-        "approved_by": _("write the login of the person who approved, as in the inventory's people:"),
+        "by": _("write the login of the person who approved, as in the inventory's people:"),
     }.get(leaf, "")
+
+
+def _retired(field_: str) -> str:
+    """The hint for a field the policy no longer has, telling what replaced it."""
+    if field_.rsplit(".", 1)[-1] in {"approved_by", "approved_on"}:
+        return _("approvals are signed now: delete approved_by and approved_on; the approver runs akm policy approve")
+    return ""
 
 
 def _validate(
@@ -146,7 +153,7 @@ def _validate(
                 field_,
                 problem.code,
                 problem.message,
-                problem.hint or _hint(field_),
+                _retired(field_) or problem.hint or _hint(field_),
                 problem.severity,
             )
             problems.append(problem)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from akm.errors import Error
-from akm.i18n import _, format_number
+from akm.i18n import _, format_date, format_number
 from akm.report import digitised, drift, equipment, evidence, squidlog
 from akm.report.model import Chart, Report, Section, Table
 from akm.report.periods import Period
@@ -664,7 +664,9 @@ def digitised_section(sources: Sources, period: Period) -> Section:
     return section
 
 
-def rules_section(sources: Sources) -> Section:
+def rules_section(sources: Sources, until: date) -> Section:
+    """The rules documents, their clauses' controls, and who has not signed the current version of each
+    by *until* (the last day of the period)."""
     from akm.report import rules
 
     section = Section("rules", _("Rules and security policy"))
@@ -686,6 +688,26 @@ def rules_section(sources: Sources) -> Section:
             _("Clauses and their controls"),
             [_("Clause"), _("Control"), _("Status")],
             [[c.id, rules.control_label(c), rules.control_status(c, repository)] for d in documents for c in d.clauses],
+        )
+    )
+    inventory = sources.inventory
+    records, problems = rules.load_acknowledgements(
+        rules.acknowledgements_file(sources.rules_dir, inventory), documents, inventory
+    )
+    if problems:
+        raise rules.RulesError(problems)
+    rows = [
+        [document.title, document.version, len(inventory.people) - len(people), ", ".join(p.name for p in people)]
+        for document, people in rules.not_acknowledged(documents, records, inventory, until)
+    ]
+    section.tables.append(
+        Table(
+            "rules_acknowledgements",
+            _("«Tanishdim» sheets signed for the current versions by {day} ({count} staff)").format(
+                day=format_date(until), count=len(inventory.people)
+            ),
+            [_("Document"), _("Version"), _("Signed"), _("Not yet signed")],
+            rows,
         )
     )
     return section
@@ -721,7 +743,7 @@ def build(sources: Sources, period: Period) -> Report:
         ),
         evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
         digitised_section(sources, period),
-        rules_section(sources),
+        rules_section(sources, period.end - timedelta(days=1)),
     ]
     director = inv.director
     it_heads = [p for p in inv.people_with("it_staff") if "head_of_department" in p.duties] or inv.people_with(
