@@ -161,7 +161,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_approve(args: argparse.Namespace) -> int:
     from akm.policy.approve import approve
 
-    policy = _compile(args)
+    policy = compile_args(args)
     key = Path(args.key).expanduser() if args.key else Path.home() / ".ssh" / "id_ed25519"
     done = approve(policy, args.grant, key, policy.at.astimezone(policy.zone).date())
     person = policy.inventory.people[done.by]
@@ -308,7 +308,7 @@ def register(subparsers) -> None:
     approve = commands.add_parser(
         "approve", help=_("sign a grant with the approver's SSH key (the director or an allowed deputy)")
     )
-    common(approve)
+    policy_arguments(approve)
     approve.add_argument("grant", metavar="GRANT-ID", help=_("the id of the grant, e.g. G-2026-011"))
     approve.add_argument(
         "--key",
