@@ -70,6 +70,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	# (and so in CI); so does a bad register of signed "Tanishdim" sheets.
 	akm policy check
 	akm policy check -i inventory/lab
+	# The scheduled duties: calendars through systemd-analyze, evidence kinds, the roles' timer defaults.
+	akm duties check
 	ansible-lint
 
 .PHONY: unit

@@ -156,9 +156,9 @@ def test_restore_drill_playbook_writes_evidence_matching_the_fixity_manifest(con
     placed = {p.data_class for p in load_inventory(LAB_INVENTORY).asset(CLIENT).data}
     assert {r["data_class"] for r in records} == placed
     for record in records:
-        assert record["kind"] == "drill" and record["host"] == CLIENT
+        assert record["kind"] == "restore.drill" and record["host"] == CLIENT
         assert record["result"] == "ok", record
-        assert record["started"] <= record["finished"]
+        assert record["started"] <= record["time"]
         assert record["snapshot_id"]
     av = next(r for r in records if r["data_class"] == "av_masters")
     manifest = in_lab(CLIENT, "cat", "/srv/archive/av/.akm-fixity/manifest-sha256.txt").stdout
@@ -166,7 +166,7 @@ def test_restore_drill_playbook_writes_evidence_matching_the_fixity_manifest(con
         "/srv/archive/av/" + path.removeprefix("data/"): digest
         for digest, path in (line.split("  ", 1) for line in manifest.splitlines() if line.strip())
     }
-    drilled = {f["path"]: f for f in av["files"]}
+    drilled = {f["path"]: f for f in av["sample"]}
     assert MASTER in drilled
     for path, entry in drilled.items():
         assert entry["fixity"] == "match" and entry["sha256"] == recorded[path], entry

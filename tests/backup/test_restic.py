@@ -85,9 +85,9 @@ def test_flipped_byte_in_a_pack_is_found_by_the_data_check(restic_repo, archive,
     flip_byte(biggest, biggest.stat().st_size // 2)
     assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 1
     record = last_record(ev, "check")
-    assert record["result"] == "error" and record["subset"] == "all"
+    assert record["result"] == "failed" and record["subset"] == "all"
     assert record["errors"][0]["code"] == "backup.check-failed"
-    assert list((ev / "alerts").glob("backup-backup-check-failed-*.json"))
+    assert list((ev / "alerts").glob("alert-backup-check-failed-*.json"))
 
 
 def test_rotating_subset_check_records_what_was_read(restic_repo, archive, tmp_path, akm):
@@ -157,7 +157,7 @@ def test_wrong_password_is_a_clear_error(restic_repo, archive, tmp_path, akm, ca
     assert akm(["backup", "run", *args, "--source", f"audio_video={archive}"]) == 2
     assert "backup.wrong-password" in capsys.readouterr().err
     record = last_record(ev, "run")
-    assert record["result"] == "error" and record["errors"][0]["code"] == "backup.wrong-password"
+    assert record["result"] == "failed" and record["errors"][0]["code"] == "backup.wrong-password"
 
 
 @pytest.mark.privileged
@@ -172,7 +172,7 @@ def test_full_target_disk_is_a_clear_error_with_an_alert(password_file, tmp_path
         assert code == 2
         assert "backup.target-full" in capsys.readouterr().err
         record = last_record(ev, "run")
-        assert record["result"] == "error"
+        assert record["result"] == "failed"
         assert record["classes"][0]["errors"][-1]["code"] == "backup.target-full"
         alerts = [json.loads(p.read_text()) for p in (ev / "alerts").glob("*.json")]
         assert [a["code"] for a in alerts] == ["backup.target-full"]
@@ -318,9 +318,9 @@ def test_restore_drill_verifies_a_sample_against_fixity_and_snapshot(restic_repo
     drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
     assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 0
     record = last_record(ev, "drill")
-    assert record["result"] == "ok" and len(record["files"]) == 3
-    assert {f["fixity"] for f in record["files"]} == {"match"}
-    assert {f["snapshot"] for f in record["files"]} == {"match"}
+    assert record["result"] == "ok" and record["outcome"] == "verified" and len(record["sample"]) == 3
+    assert {f["fixity"] for f in record["sample"]} == {"match"}
+    assert {f["snapshot"] for f in record["sample"]} == {"match"}
     assert not any((tmp_path / "scratch").iterdir())
 
 
@@ -332,9 +332,10 @@ def test_restore_drill_catches_a_master_that_rotted_before_its_backup(restic_rep
     drill = ["backup", "drill", *common(restic_repo, ev), "--data-class", "audio_video", "--sample", "3"]
     assert akm([*drill, "--scratch", str(tmp_path / "scratch")]) == 1
     record = last_record(ev, "drill")
-    bad = [f["path"] for f in record["files"] if f["result"] == "failed"]
+    bad = [f["path"] for f in record["sample"] if f["result"] == "failed"]
     assert bad == [str(archive / "master-01.wav")]
-    assert list((ev / "alerts").glob("backup-backup-drill-failed-*.json"))
+    assert record["result"] == "failed" and record["outcome"] == "damaged"
+    assert list((ev / "alerts").glob("alert-backup-drill-failed-*.json"))
 
 
 def test_restic_through_an_authenticated_private_repository(password_file, tmp_path, akm):
@@ -402,5 +403,5 @@ def test_restore_drill_of_an_empty_class_is_recorded_as_empty_not_failed(restic_
     args = ["backup", "drill", *common(restic_repo, ev), "--data-class", "shares", "--scratch", str(tmp_path / "s")]
     assert akm(args) == 0
     record = last_record(ev, "drill")
-    assert record["result"] == "empty" and record["files"] == []
+    assert record["result"] == "ok" and record["outcome"] == "empty" and record["sample"] == []
     assert not (ev / "alerts").exists()

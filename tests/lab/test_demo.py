@@ -195,11 +195,13 @@ def test_check_mode_on_the_converged_lab_runs_and_would_change_nothing(demo, run
 
 
 def test_each_person_logs_in_to_samba_with_the_password_from_the_vault(demo, running_lab, in_lab):
-    from akm.lab.lab import SMB_PASSWORDS, simulator_files
+    from akm import vault
+    from akm.lab.lab import SECRETS_FILE, simulator_files
     from akm.net.vault import read_vault
 
     files = simulator_files(running_lab.state_dir)
-    passwords = read_vault(files["vault"], files["vault_password"])[SMB_PASSWORDS]
+    (variable,) = [s.name for s in vault.load(SECRETS_FILE) if s.shape == "per_person"]
+    passwords = read_vault(files["vault"], files["vault_password"])[variable]
     people = yaml.safe_load((LAB_INVENTORY / "centre.yml").read_text())["people"]
     member = people[0]
     share = member["department"]

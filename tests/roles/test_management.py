@@ -118,7 +118,7 @@ def test_the_backup_service_commits_each_change_once_with_evidence(converged):
     _on_host(plan, "systemctl start akm-net-backup.service")
     assert sorted(_on_host(plan, f"git -C {NETCONFIG} ls-tree --name-only HEAD").split()) == files
     record = _latest_backup(plan)
-    assert record["kind"] == "net.backup" and record["folder"] == NETCONFIG
+    assert record["kind"] == "network.config-backup" and record["folder"] == NETCONFIG
     assert {d["device"]: d["status"] in ("ok", "changed") for d in record["devices"]} == dict.fromkeys(devices, True)
     before = _commits(plan)
 

@@ -148,6 +148,7 @@ class Person(_Record):
 
     ``signing_key`` is the ed25519 public key with which the director or a deputy signs the approval of
     an access grant (``akm policy approve``, docs/access-policy.md); the checks read the key itself.
+    ``email`` and ``telegram`` (the chat id the centre's bot writes to) are where alerts reach the person.
     """
 
     id: Login
@@ -159,6 +160,8 @@ class Person(_Record):
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
     ] = Field(default_factory=list)
     signing_key: Annotated[str, Field(pattern=r"^ssh-ed25519 [A-Za-z0-9+/]+=*( .*)?$")] | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    telegram: int | None = None
 
 
 class Retention(_Record):

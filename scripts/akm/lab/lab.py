@@ -260,29 +260,35 @@ def _ensure_vault_password(path: Path) -> None:
             handle.write(secrets.token_urlsafe(32) + "\n")
 
 
-# Secrets the lab's services need besides the devices' logins; made once, kept in the lab vault.
-LAB_SECRETS = ("vault_backup_restic_password", "vault_backup_rest_secret")
-# Every person's Samba password (file_server_smb_passwords reads it), by login.
-SMB_PASSWORDS = "vault_file_server_smb_passwords"  # pragma: allowlist secret (a variable name)
+# The list of the secrets the vault must hold (akm.vault): the lab's vault holds exactly those.
+SECRETS_FILE = Path(__file__).resolve().parents[3] / "policies" / "secrets.yml"
 
 
 def lab_secrets(plan: Plan) -> None:
-    """Add the lab's run-time secrets (restic's password, the REST server's, a Samba password for each
-    person of the inventory) to the lab vault.
+    """Make every secret of the list that is named there (policies/secrets.yml) in the lab vault: a
+    random text, or a random text per person of the inventory. The devices' logins, named by the
+    inventory, are the simulator's (:func:`simulator_credentials`).
 
     Existing values are kept, so repositories made by an earlier ``make demo`` stay readable.
     """
+    from akm import vault
     from akm.inventory import load_inventory
     from akm.net.vault import read_vault, write_vault
 
     files = simulator_files(plan.state_dir)
     _ensure_vault_password(files["vault_password"])
     variables = read_vault(files["vault"], files["vault_password"]) if files["vault"].exists() else {}
-    added = {name: secrets.token_urlsafe(24) for name in LAB_SECRETS if name not in variables}
-    samba = dict(variables.get(SMB_PASSWORDS) or {})
-    people = [login for login in load_inventory(plan.inventory).people if login not in samba]
-    if people:
-        added[SMB_PASSWORDS] = samba | {login: secrets.token_urlsafe(16) for login in people}
+    people = load_inventory(plan.inventory).people
+    added = {}
+    for secret in vault.load(SECRETS_FILE):
+        if secret.name is None:
+            continue
+        if secret.shape == "per_person":
+            have = dict(variables.get(secret.name) or {})
+            if set(people) - set(have):
+                added[secret.name] = {login: have.get(login) or secrets.token_urlsafe(16) for login in people}
+        elif secret.name not in variables:
+            added[secret.name] = secrets.token_urlsafe(24)
     if added:
         write_vault(files["vault"], files["vault_password"], variables | added)
 

@@ -437,27 +437,15 @@ def _result_summary(records: list[evidence.Record]) -> str:
 
 def _last_backups(records: list[evidence.Record]) -> dict[tuple[str, str], tuple[datetime, int, int]]:
     """``{(data class, host): (time, bytes added, files)}`` of the last successful backup of each data
-    class on each host. A run of the backup area lists its data classes (``classes``), each with its
-    own result; a record without them stands for one data class named by its ``subject``."""
+    class on each host. A run lists its data classes (``classes``), each with its own result."""
     last: dict[tuple[str, str], tuple[datetime, int, int]] = {}
     for record in records:
         if record.kind != "backup.run":
             continue
-        classes = record.extra.get("classes")
-        if not isinstance(classes, list):
-            classes = [
-                {
-                    "data_class": record.subject,
-                    "result": record.result,
-                    "bytes_added": record.bytes,
-                    "files": record.files,
-                }
-            ]
-        for entry in classes:
-            if not isinstance(entry, dict) or entry.get("result") not in ("ok", "warning"):
-                continue
-            key = (str(entry.get("data_class") or record.subject or "?"), record.host)
-            last[key] = (record.time, int(entry.get("bytes_added") or 0), int(entry.get("files") or 0))
+        for entry in record.extra["classes"]:
+            if entry["result"] == "ok":
+                key = (entry["data_class"], record.host)
+                last[key] = (record.time, entry.get("bytes_added", 0), entry.get("files", 0))
     return last
 
 

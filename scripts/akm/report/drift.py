@@ -100,20 +100,13 @@ def compare_previous(host: str, facts: dict, previous: dict | None) -> list[Diff
 
 
 def host_facts(record: Record) -> dict[str, dict]:
-    """The ``hosts`` of a ``drift.facts`` record; entries of the wrong shape (a hand-edited file) are
-    left out rather than stopping the report."""
-    hosts = record.extra.get("hosts")
-    if not isinstance(hosts, dict):
-        return {}
-    return {str(k): v for k, v in hosts.items() if isinstance(v, dict)}
+    """The ``hosts`` of a ``drift.facts`` record: the facts of each host that answered."""
+    return record.extra["hosts"]
 
 
 def unreachable_hosts(record: Record) -> dict[str, dict]:
     """The ``unreachable`` hosts of a ``drift.facts`` record, each ``{address, reason}``."""
-    hosts = record.extra.get("unreachable")
-    if not isinstance(hosts, dict):
-        return {}
-    return {str(k): v if isinstance(v, dict) else {"reason": str(v)} for k, v in hosts.items()}
+    return record.extra["unreachable"]
 
 
 def compare(inventory, record: Record, earlier: list[Record] = ()) -> tuple[list[Difference], list[str]]:
