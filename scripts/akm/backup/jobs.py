@@ -106,8 +106,8 @@ def _problem_dict(problem: Problem) -> dict:
 
 
 def public_url(url: str) -> str:
-    """The repository address as evidence records it: a URL (``rest:https://user:password@host:port/
-    host/``) without the user:password part of its authority; a local directory as it was given."""
+    """The repository address as evidence records it: a URL (``rest:https://…``) without the
+    ``user:password@`` part of its authority; a local directory as it was given."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
