@@ -1,4 +1,4 @@
-"""Helpers of the backup tests: the CLI in-process, a REST server, media-like files, bit rot, tmpfs."""
+"""Helpers of the backup tests: the CLI in-process, media-like files, bit rot, tmpfs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from akm import i18n
 from akm.backup import cli as backup_cli
-from akm.backup.restserver import RestServer
 from akm.errors import Error
 
 needs_restic = pytest.mark.needs("restic")
@@ -30,17 +29,6 @@ def run_akm(argv: list[str]) -> int:
         for problem in exc.problems:
             print(f"{problem.code}: {problem.render()}")
         return exc.exit_code
-
-
-@contextlib.contextmanager
-def serving(root: Path, append_only: bool = True):
-    server = RestServer(root, "127.0.0.1", 0, append_only)
-    server.start_thread()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_random(path: Path, size: int) -> Path:

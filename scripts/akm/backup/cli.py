@@ -1,4 +1,4 @@
-"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|status|prune|serve``.
+"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|drill|status|prune``.
 
 Exit codes: 0 all good (a missing removable disk is a soft failure and still 0); 1 a finding — fixity
 found changed or missing files, a backup was partial, a check found damage; 2 the operation could not
@@ -395,76 +395,6 @@ def _backup_prune(args) -> int:
     return 0 if record["result"] == "ok" else 2
 
 
-def _backup_serve(args) -> int:
-    import ssl
-
-    from akm.backup.restserver import RestServer, read_users, tls_context
-
-    users = None
-    if args.auth_file:
-        try:
-            users = read_users(Path(args.auth_file))
-        except (OSError, ValueError) as exc:
-            raise BackupError.one(
-                "backup.bad-auth-file",
-                _("the users file cannot be read: {reason}").format(reason=exc),
-                _("one 'user:<sha256 hex of the password>' per line"),
-                file=str(args.auth_file),
-                field="auth-file",
-            ) from exc
-    tls = None
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise BackupError.one(
-            "backup.tls-half",
-            _("--tls-cert and --tls-key go together"),
-            _("give both (PEM certificate and its private key) or neither"),
-            field="tls-cert" if not args.tls_cert else "tls-key",
-        )
-    if args.tls_cert:
-        try:
-            tls = tls_context(Path(args.tls_cert), Path(args.tls_key))
-        except (OSError, ssl.SSLError) as exc:
-            raise BackupError.one(
-                "backup.bad-certificate",
-                _("the certificate or its key cannot be loaded: {reason}").format(reason=exc),
-                _("give PEM files, the key of that certificate (the backup_server role makes both)"),
-                file=str(args.tls_cert),
-                field="tls-cert",
-            ) from exc
-    host, _sep, port = args.listen.rpartition(":")
-    Path(args.root).mkdir(parents=True, exist_ok=True)
-    try:
-        server = RestServer(
-            Path(args.root),
-            host or "127.0.0.1",
-            int(port),
-            not args.no_append_only,
-            quiet=not args.log,
-            users=users,
-            tls=tls,
-        )
-    except (OSError, ValueError) as exc:
-        raise BackupError.one(
-            "backup.cannot-listen",
-            _("cannot listen on {address}: {reason}").format(address=args.listen, reason=exc),
-            _("choose a free address:port"),
-            field="listen",
-        ) from exc
-    print(
-        _("serving {root} at {url} (append-only: {mode})").format(
-            root=args.root, url=server.url, mode=server.store.append_only
-        ),
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
 def _common(parser, repo: bool = True) -> None:
     parser.add_argument(
         "--evidence-dir",
@@ -585,13 +515,3 @@ def register(subparsers) -> None:
     p.add_argument("--classes-file", help=_("JSON of the data classes and their retention (instead of --inventory)"))
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be removed"))
     p.set_defaults(handler=_backup_prune)
-
-    p = sub.add_parser("serve", help=_("run the append-only REST server (on the backup machine)"))
-    p.add_argument("--root", required=True, help=_("directory holding the repositories"))
-    p.add_argument("--listen", default="127.0.0.1:8000", help=_("address:port to listen on"))
-    p.add_argument("--auth-file", help=_("users file: each client may use only its own repository"))
-    p.add_argument("--no-append-only", action="store_true", help=_("allow deletes (tests only)"))
-    p.add_argument("--tls-cert", help=_("serve HTTPS with this PEM certificate (chain allowed)"))
-    p.add_argument("--tls-key", help=_("the PEM private key of --tls-cert"))
-    p.add_argument("--log", action="store_true", help=_("log every request"))
-    p.set_defaults(handler=_backup_serve)

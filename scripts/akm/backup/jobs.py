@@ -106,12 +106,14 @@ def _problem_dict(problem: Problem) -> dict:
     return {"code": problem.code, "message": problem.message, "hint": problem.hint}
 
 
-def _public_url(url: str) -> str:
-    """The repository address without any user:password part."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return scheme + "://" + rest.split("@", 1)[1]
-    return url
+def public_url(url: str) -> str:
+    """The repository address as evidence records it: a URL (``rest:https://…``) without the
+    ``user:password@`` part of its authority; a local directory as it was given."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return scheme + sep + authority.rpartition("@")[2] + slash + path
 
 
 def write_record(base: Path, short: str, data: dict, suffix: str = "") -> Path:
@@ -293,7 +295,7 @@ def run_backup(
     """
     started: datetime = clock()
     record: dict = {
-        "repository": _public_url(repo.url),
+        "repository": public_url(repo.url),
         "started": evidence.iso(started),
         "classes": [],
         "errors": [],
@@ -369,7 +371,7 @@ def run_check(
     """
     started = clock()
     record: dict = {
-        "repository": _public_url(repo.url),
+        "repository": public_url(repo.url),
         "tier": tier,
         "started": evidence.iso(started),
         "errors": [],
