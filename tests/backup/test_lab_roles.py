@@ -226,6 +226,9 @@ print("overwrite-data", call("POST", own + "/data/" + blob, junk)[0])
 print("data-intact", hashlib.sha256(call("GET", own + "/data/" + blob)[1]).hexdigest() == blob)
 print("add-lock", call("POST", own + "/locks/" + lock_name, lock)[0])
 print("remove-lock", call("DELETE", own + "/locks/" + lock_name)[0])
+print("mismatched-upload", call("POST", own + "/data/" + hashlib.sha256(b"other").hexdigest(), junk)[0])
+print("second-config", call("POST", own + "/config", junk)[0])
+print("outside-root", call("GET", own + "/../../etc/passwd")[0])
 print("other-read", call("GET", "/" + os.environ["PROBE_OTHER"] + "/keys/")[0])
 print("other-add", call("POST", "/" + os.environ["PROBE_OTHER"] + "/locks/" + lock_name, lock)[0])
 """
@@ -233,8 +236,9 @@ print("other-add", call("POST", "/" + os.environ["PROBE_OTHER"] + "/locks/" + lo
 
 def test_the_rest_server_is_append_only_private_and_refuses_wrong_logins(converged, in_lab):
     """restic's REST server on the backup machine, asked by the client with its own login: nothing but
-    locks can be deleted, nothing overwritten, another host's repository neither read nor added to, and a
-    wrong password refused."""
+    locks can be deleted, nothing overwritten (data, config), an upload whose content is not its name is
+    refused, no path leaves the repository root, another host's repository is neither read nor added to,
+    and a wrong password is refused."""
     other = next(h for h in load_inventory(LAB_INVENTORY).assets if h.data and h.hostname != CLIENT).hostname
     script = f"set -a; . /etc/akm/backup/backup.env; PROBE_OTHER={other} python3 -c {shlex.quote(REST_PROBE)}"
     answers = dict(line.split() for line in _sh(in_lab, CLIENT, script).stdout.splitlines())
@@ -246,6 +250,9 @@ def test_the_rest_server_is_append_only_private_and_refuses_wrong_logins(converg
         "data-intact": "True",
         "add-lock": "200",
         "remove-lock": "200",
+        "mismatched-upload": "400",
+        "second-config": "403",
+        "outside-root": "404",
         "other-read": "401",
         "other-add": "401",
     }, answers
