@@ -1,6 +1,6 @@
 # akm-infra — one entry point. `make help` lists every target.
-# Every target installs what it needs (Debian packages as root, then the venv), so a fresh Debian 12
-# machine needs only `make demo` and `make test`.
+# Every target installs what it needs (Debian packages as root, then the venv), so a fresh Debian 12 or
+# 13 machine needs only `make demo` and `make test`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -22,14 +22,17 @@ APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-contai
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# APT_SIMULATE=1: apt only shows what it would install (a lab test proves the names on Debian 13 with it).
+APT_INSTALL_FLAGS := $(if $(APT_SIMULATE),--simulate,-qq)
+
 .PHONY: deps
-deps: ## Install the Debian packages the project needs (as root)
+deps: ## Install the Debian packages the project needs (as root; Debian 12 or 13)
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "Run as root to install: $$missing" >&2; exit 1; fi; \
 		echo "apt-get install $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_INSTALL_FLAGS) --no-install-recommends $$missing; \
 	fi
 
 # setup.py and the C source: pip install -e compiles the users' history scanner in place.

@@ -112,4 +112,6 @@ def test_backup_restore_drill_and_append_only_on_the_lab(lab, deployed):
         "print(call('DELETE', '/srv/snapshots/' + snaps[0]), call('GET', '/gw/keys/'))\n"
     )
     out = lab("srv", "set -a; . /etc/akm/backup/backup.env; python3 -c " + shlex.quote(probe)).stdout.split()
-    assert out == ["403", "403"]
+    # Append-only: deleting a snapshot is forbidden. Private repositories: srv's login opens no other
+    # host's repository (restic's REST server refuses it as unauthorised).
+    assert out[0] == "403" and out[1] in ("401", "403"), out

@@ -89,7 +89,7 @@ def test_every_kind_of_difference_is_listed(inventory):
     del gw["interfaces"]["digit"]
     gw["interfaces"]["usb0"] = "0a:00:00:00:00:01"
     srv.update(container=None, serial="SRV-REAL-1", serial_note="", hostname="srv-old")
-    bak["os"] = {"id": "debian", "version_id": "13", "pretty_name": "Debian GNU/Linux 13 (trixie)"}
+    bak["os"] = {"id": "debian", "version_id": "12", "pretty_name": "Debian GNU/Linux 12 (bookworm)"}
     del data["hosts"]["raqam-01"]
     data["unreachable"] = {"xodim-01": {"address": "198.19.255.31", "reason": "timed out"}}
     del data["hosts"]["xodim-01"]
@@ -100,7 +100,7 @@ def test_every_kind_of_difference_is_listed(inventory):
         ("gw", "mac usb0", "—", "0a:00:00:00:00:01"),
         ("srv", "hostname", "srv", "srv-old"),
         ("srv", "serial", "LAB-SRV-0002", "SRV-REAL-1"),
-        ("bak", "os", "debian12", "debian13"),
+        ("bak", "os", "debian13", "debian12"),
     ]
     assert not_collected == ["raqam-01"]
 
@@ -140,7 +140,7 @@ def test_drift_section_of_the_report(inventory, tmp_path):
     assert section.paragraphs[1].startswith("Serial numbers not compared on 6 hosts")
     facts_rows = _table(section, "drift_facts").rows
     assert [r[0] for r in facts_rows] == ["bak", "gw", "oqish-01", "oqish-02", "srv", "xodim-01"]
-    assert facts_rows[0][1:] == ["Debian GNU/Linux 12 (bookworm)", 24105, "vda 274.9", "", "systemd-nspawn"]
+    assert facts_rows[0][1:] == ["Debian GNU/Linux 13 (trixie)", 24105, "vda 274.9", "", "systemd-nspawn"]
 
 
 def test_a_clean_collection_says_so_and_a_week_without_one_has_no_data(inventory, tmp_path):

@@ -68,10 +68,10 @@ def _on_host(plan, command: str, binary: bool = False):
     return done.stdout
 
 
-def test_a_management_host_that_is_not_debian_12_is_refused():
+def test_a_management_host_that_is_not_debian_is_refused():
     result = _playbook("-e", "akm_os=windows11")
     assert result.returncode != 0
-    assert "is not a Debian 12 asset with the management profile" in result.stdout
+    assert "is not a Debian asset with the management profile" in result.stdout
     assert "os: windows11" in result.stdout
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from akm.errors import Problem
 from akm.i18n import _
-from akm.inventory.model import NETWORK_KINDS, Asset, Segment
+from akm.inventory.model import NETWORK_KINDS, Asset, Segment, is_debian
 from akm.sshsig import read_public_key
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
@@ -322,13 +322,13 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
                 _("the device has no address to be managed at"),
                 _("add an interface with ip:, or net.host"),
             )
-        if record.profiles and record.os != "debian12":
+        if record.profiles and not is_debian(record.os):
             yield _problem(
                 item,
                 ("profiles",),
                 "inventory.profile-needs-debian",
-                _("profiles configure Debian 12 machines, but this asset runs {os}").format(os=record.os),
-                _("remove the profiles, or set os: debian12"),
+                _("profiles configure Debian machines, but this asset runs {os}").format(os=record.os),
+                _("remove the profiles, or set os: debian13 (or debian12)"),
             )
 
 

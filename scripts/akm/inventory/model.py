@@ -76,7 +76,17 @@ Kind = Literal[
     "projector",
 ]
 Status = Literal["in_use", "in_repair", "in_store", "written_off"]
-OperatingSystem = Literal["debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
+OperatingSystem = Literal["debian13", "debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
+DEBIAN_RELEASES: dict[str, tuple[str, str]] = {"debian13": ("trixie", "13"), "debian12": ("bookworm", "12")}
+"""The Debian releases the roles manage: inventory ``os`` -> (codename, ``VERSION_ID``). Debian 13 first:
+it is the current stable release and what a new host gets; Debian 12 stays supported."""
+
+
+def is_debian(os: str | None) -> bool:
+    """True for an ``os`` the roles manage (a Debian release of :data:`DEBIAN_RELEASES`)."""
+    return os in DEBIAN_RELEASES
+
+
 Profile = Literal[
     "staff",
     "reader",

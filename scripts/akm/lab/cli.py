@@ -123,8 +123,9 @@ def _status(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print()
     for name, ok in services.items():
-        if name == "image":
-            print(_("image: {state}").format(state=_("ready") if ok else _("not built")))
+        if name.startswith("image "):
+            suite = name.split()[1]
+            print(_("image {suite}: {state}").format(suite=suite, state=_("ready") if ok else _("not built")))
         else:
             print(_("{service}: {state}").format(service=name, state=_("running") if ok else _("stopped")))
     running = all(r.running for r in rows)

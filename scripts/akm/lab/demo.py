@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from akm.errors import Error
 from akm.i18n import _
 from akm.inventory import Inventory, load_inventory
+from akm.inventory.model import is_debian
 from akm.lab import lab
 from akm.lab.plan import Plan
 
@@ -117,7 +118,7 @@ def _activity(plan: Plan, inventory_data: Inventory, collected: Path, log: Calla
     """What a day of the centre leaves behind: backups, a reader's requests, the devices' configuration
     backup and the hosts' live facts."""
     files = lab.simulator_files(plan.state_dir)
-    backup_hosts = [a.hostname for a in inventory_data.assets if a.data and a.os == "debian12"]
+    backup_hosts = [a.hostname for a in inventory_data.assets if a.data and is_debian(a.os)]
     for host in backup_hosts:
         log(_("== a backup of {host}").format(host=host))
         done = _ssh(plan, host, "systemctl", "start", "akm-backup.service")

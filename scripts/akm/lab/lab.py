@@ -175,11 +175,12 @@ def _cache_dir(state_dir: Path) -> Path:
     return state_dir / "apt-cache"
 
 
-def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> None:
+def _start_cache(plan: Plan, sources: dict[str, list[aptcache.Source]], state: State) -> None:
     base = _cache_dir(plan.state_dir)
     for part in ("conf", "cache", "log"):
         (base / part).mkdir(parents=True, exist_ok=True)
-    (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), sources))
+    every = [source for suite in sorted(sources) for source in sources[suite]]
+    (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), every))
     with open(base / "log" / "daemon.log", "ab") as out:
         child = subprocess.Popen(
             ["apt-cacher-ng", "-c", str(base / "conf")],
@@ -386,7 +387,7 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
     layer = f"--directory={state_dir / 'machines'}/"
     cache = str(_cache_dir(state_dir) / "conf")
     sim = str(simulator_files(state_dir)["ready"])
-    build = str(image.image_dir(state_dir).parent / ".build-")
+    build = str(state_dir / "image" / ".build-")
     found = []
     for pid in all_pids():
         line = cmdline(pid)
@@ -529,20 +530,24 @@ def _bring_up(
     plan: Plan, state: State, fresh: bool, new_image: bool, timeout: float, log: Callable[[str], None]
 ) -> None:
     started = time.monotonic()
-    sources = aptcache.lab_sources()
+    sources = aptcache.lab_sources(suites=plan.suites)
     plan.state_dir.mkdir(parents=True, exist_ok=True)
     network.create_switch(plan)
     network.host_firewall(plan)
     _start_cache(plan, sources, state)
-    base = aptcache.base_source(sources)
-    image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log, rebuild=new_image)
-    if built:
-        log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
+    image_ids = {}
+    for suite in plan.suites:
+        mirror = plan.apt_cache_url + aptcache.base_source(sources[suite], suite).path
+        image_ids[suite], built = image.ensure_image(plan.state_dir, suite, mirror, log, rebuild=new_image)
+        if built:
+            log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
     public_key = _ensure_keys(plan)
     ca_cert = internet.ensure_ca(plan).read_text()
     for machine in plan.machines:
         network.create_machine_network(plan, machine)
-        machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=fresh)
+        machines.prepare(
+            plan, machine, image_ids[machine.suite], public_key, ca_cert, sources[machine.suite], fresh=fresh
+        )
         state.remember(f"machine:{machine.hostname}", machines.spawn(plan, machine))
     network.add_host_routes(plan)
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
@@ -614,8 +619,8 @@ def reset(
         old = state.processes[f"machine:{hostname}"]
         machines.stop_machines([old], grace=0)
         reap(old)
-        sources = aptcache.lab_sources()
-        image_id = image.read_stamp(image.image_dir(plan.state_dir))["build"]
+        sources = aptcache.lab_sources(suites=(machine.suite,))[machine.suite]
+        image_id = image.read_stamp(image.image_dir(plan.state_dir, machine.suite))["build"]
         public_key = key_paths(plan.state_dir)[1].read_text()
         ca_cert = internet.ca_paths(plan.state_dir)[1].read_text()
         machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=True)
@@ -650,5 +655,6 @@ def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str,
         pss, rss = machines.memory_kib(ref) if alive else (0, 0)
         rows.append(MachineStatus(m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss))
     services = {name: ref.alive() for name, ref in sorted(procs.items()) if not name.startswith("machine:")}
-    services["image"] = image.image_state(plan.state_dir) == "ready"
+    for suite in plan.suites:
+        services[f"image {suite}"] = image.image_state(plan.state_dir, suite) == "ready"
     return plan, rows, services
