@@ -10,6 +10,7 @@ its inventory and by its run-time vault (``<state_dir>/vault.yml``).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -74,6 +75,9 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
     inventory_data = load_inventory(plan.inventory)
     zone = ZoneInfo(inventory_data.centre.timezone)
     collected = out / "collected"
+    # What an earlier demo collected is not this run's: the report reads only what this one gathers.
+    for earlier in (collected, out / "report"):
+        shutil.rmtree(earlier, ignore_errors=True)
     while True:
         week = _this_week(zone)
         _activity(plan, inventory_data, collected, log)
