@@ -189,10 +189,12 @@ def test_prune_service_applies_retention_per_data_class(converged, in_lab):
     assert policies["configs"]["removed"] >= 1
     after = Counter(_class_of(s) for s in _snapshots(in_lab, CLIENT))
     assert after["class:av_masters"] == before["class:av_masters"]
-    # Every backup of a day but the newest is forgotten for the classes with a daily policy.
+    # Every backup of a day but the newest is forgotten for the classes with a daily policy; restic 0.18
+    # (Debian 13) also keeps the oldest snapshot while the repository has fewer days than the policy.
     for data_class in ("configs", "shares", "elibrary", "evidence"):
-        days = Counter(s["time"][:10] for s in _snapshots(in_lab, CLIENT) if _class_of(s) == f"class:{data_class}")
-        assert days and max(days.values()) == 1, (data_class, days)
+        times = sorted(s["time"] for s in _snapshots(in_lab, CLIENT) if _class_of(s) == f"class:{data_class}")
+        days = Counter(time[:10] for time in times[1:])
+        assert times and max(days.values(), default=1) == 1, (data_class, times)
 
 
 # Run on the client with its own login (backup.env): each REST call's status, one per output line.
