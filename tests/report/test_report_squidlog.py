@@ -44,7 +44,9 @@ def test_every_line_is_counted_or_explained(usage):
         "too-many-fields": 1,
     }
     assert usage.skipped == 7
-    assert dict(usage.malformed_samples)["bad-address"].split()[0] == "not-an-ip"
+    (sample,) = usage.samples["bad-address"]
+    assert sample.line == 12
+    assert sample.text().split()[2] == "not-an-ip"
     assert usage.outside == 1
 
 
@@ -185,12 +187,12 @@ def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):
 def _summed(paths):
     import duckdb
 
+    from akm.report.squidlog import _GROUP_COLUMNS
+
     files = ", ".join(f"'{p}'" for p in paths)
     return duckdb.sql(
-        f"""SELECT ip, login, dom, sum(n), sum(bytes), sum(dn), sum(dbytes), min(t0), max(t1)
-            FROM read_csv([{files}], columns={{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR',
-                 'n': 'BIGINT', 'bytes': 'BIGINT', 'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT',
-                 't1': 'BIGINT'}},
+        f"""SELECT ip, login, dom, bucket, sum(n), sum(bytes), sum(dn), sum(dbytes), min(t0), max(t1)
+            FROM read_csv([{files}], columns={_GROUP_COLUMNS},
                  delim=',', quote='"', escape='"', header=false, auto_detect=false, allow_quoted_nulls=false)
             GROUP BY ALL ORDER BY ALL"""
     ).fetchall()
@@ -209,12 +211,12 @@ def test_scanner_flushes_at_its_budget_without_changing_a_total(tmp_path):
     groups = _summed(whole["files"])
     assert len(groups) > 3000
     assert groups == _summed(flushed["files"])
-    assert sum(row[3] for row in groups) == 20000
-    assert 0 < sum(row[5] for row in groups) < 20000
+    assert sum(row[4] for row in groups) == 20000
+    assert 0 < sum(row[6] for row in groups) < 20000
 
 
-def test_domain_rules_and_unreadable_lines(tmp_path, inventory):
-    """user@host and :port are cut, case is folded; NUL bytes and over-long lines are unreadable."""
+def test_domain_rules_and_rejected_lines(tmp_path, inventory):
+    """user@host and :port are cut, case is folded; a NUL byte and an over-long line are rejected."""
     ip = inventory.asset("xodim-01").ip_on("staff")
     stamp = f"{T0.timestamp():.3f}"
     lines = [
@@ -227,6 +229,6 @@ def test_domain_rules_and_unreadable_lines(tmp_path, inventory):
     path = tmp_path / "rules.log"
     path.write_text("\n".join(lines) + "\n")
     usage = analyse(path, attribution_from(inventory), threads=1)
-    assert usage.malformed == {"bad-url": 1, "unreadable": 2}
+    assert usage.malformed == {"bad-url": 1, "control-character": 1, "too-long": 1}
     top = {row["domain"]: row["bytes"] for row in usage.top_sites[("all", "all")]}
     assert top == {"www.kitob.example": 100, "kitob.example": 200}
