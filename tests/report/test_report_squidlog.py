@@ -33,21 +33,26 @@ def usage(small_log, inventory):
 
 
 def test_every_line_is_counted_or_explained(usage):
-    assert usage.lines == 15
+    assert usage.lines == 23
     assert usage.requests == 7
     assert usage.malformed == {
-        "bad-address": 1,
-        "bad-size": 1,
-        "bad-status": 1,
-        "bad-time": 1,
+        "too-long": 1,
+        "control-character": 1,
         "too-few-fields": 2,
-        "too-many-fields": 1,
+        "too-many-fields": 2,
+        "bad-time": 2,
+        "bad-elapsed": 1,
+        "bad-address": 2,
+        "bad-status": 1,
+        "bad-size": 1,
+        "size-too-large": 1,
+        "bad-url": 1,
     }
-    assert usage.skipped == 7
-    (sample,) = usage.samples["bad-address"]
-    assert sample.line == 12
-    assert sample.text().split()[2] == "not-an-ip"
-    assert usage.outside == 1
+    assert usage.skipped == 15
+    assert usage.lines == usage.requests + usage.outside + usage.skipped
+    first, second = usage.samples["bad-address"]
+    assert (first.line, second.line) == (12, 20)
+    assert first.text().split()[2] == "not-an-ip"
 
 
 def test_per_host_totals(usage):
@@ -112,7 +117,7 @@ def test_period_without_traffic_is_empty(small_log, inventory):
     )
     assert empty.requests == 0
     assert empty.by_host == [] and empty.top_sites == {}
-    assert empty.malformed["bad-time"] == 1
+    assert empty.malformed["bad-time"] == 2
 
 
 def test_missing_log_is_a_problem_not_a_traceback(tmp_path, inventory):
