@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from akm.report.squidgen import generate
-from akm.report.squidlog import CategoryRule, Grant, SquidLogError, analyse, attribution_from
+from akm.report.squidlog import TOP_SCOPES, CategoryRule, Grant, SquidLogError, analyse, attribution_from
 
 T0 = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 """The fixture log's reference time (same as conftest.T0)."""
@@ -29,6 +29,7 @@ def usage(small_log, inventory):
         since=T0 - timedelta(days=1),
         until=T0 + timedelta(days=1),
         threads=1,
+        top_scopes=TOP_SCOPES,
     )
 
 
@@ -78,6 +79,19 @@ def test_per_department_and_person(usage):
     }
     people = {row["login"]: (row["person"], row["requests"], row["denied"]) for row in usage.by_person}
     assert people == {"n.toshmatova": ("Nodira Toshmatova", 3, 1), "j.qodirov": ("Jasur Qodirov", 1, 1)}
+
+
+def test_top_sites_per_scope(usage, inventory):
+    staff = str(inventory.asset("xodim-01").ip_on("staff"))
+    host = [(row["domain"], row["requests"], row["bytes"]) for row in usage.top_sites[("host", staff)]]
+    assert host == [("www.social.example", 2, 5900), ("kitob.example.uz", 1, 1000)]
+    person = [row["domain"] for row in usage.top_sites[("person", "n.toshmatova")]]
+    assert person == ["www.social.example", "kitob.example.uz"]
+    assert [row["domain"] for row in usage.top_sites[("department", "oqish_zali")]] == [
+        "video.example",
+        "social.example",
+    ]
+    assert {scope for scope, _key in usage.top_sites} == set(TOP_SCOPES)
 
 
 def test_top_sites_are_domains_in_lower_case(usage):

@@ -153,6 +153,22 @@ static uint64_t hash_bytes(const char *p, size_t n)
     return mix(h ^ w);
 }
 
+/* memcmp(a, b, n) == 0 for the short values of a log, without a call. */
+static int same(const char *a, const char *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
 static int names_init(names *d)
 {
     memset(d, 0, sizeof(*d));
@@ -197,8 +213,11 @@ static int names_grow(names *d)
     return 0;
 }
 
-/* The id of value p[0..n), added if it is new; -1 when out of memory. */
-static int64_t names_id(names *d, const char *p, size_t n)
+#define ABSENT (-2)
+
+/* The id of value p[0..n): found, or added if it is new and `add` is set (else ABSENT); -1 when out of
+ * memory. */
+static int64_t names_id(names *d, const char *p, size_t n, int add)
 {
     uint64_t h = hash_bytes(p, n);
     size_t s = h & (d->capacity - 1);
@@ -207,10 +226,12 @@ static int64_t names_id(names *d, const char *p, size_t n)
         if (!e)
             break;
         name *item = &d->items[e - 1];
-        if (item->hash == h && item->len == n && memcmp(d->arena + item->at, p, n) == 0)
+        if (item->hash == h && item->len == n && same(d->arena + item->at, p, n))
             return e - 1;
         s = (s + 1) & (d->capacity - 1);
     }
+    if (!add)
+        return ABSENT;
     if (d->count == d->allocated) {
         name *items = realloc(d->items, 2 * d->allocated * sizeof(name));
         if (!items)
@@ -411,14 +432,15 @@ static int all_digits(span s)
 /* %ts.%03tu: 1 to 12 digits, a dot and three digits, before the year 10000. */
 static int parse_time(span s, int64_t *seconds)
 {
-    if (s.n < 5 || s.n > 16 || s.p[s.n - 4] != '.')
-        return 0;
-    span whole = {s.p, s.n - 4}, millis = {s.p + s.n - 3, 3};
-    if (!all_digits(whole) || !all_digits(millis))
+    if (s.n < 5 || s.n > 16 || s.p[s.n - 4] != '.' || !is_digit(s.p[s.n - 3]) || !is_digit(s.p[s.n - 2]) ||
+        !is_digit(s.p[s.n - 1]))
         return 0;
     int64_t v = 0;
-    for (size_t i = 0; i < whole.n; i++)
-        v = v * 10 + (whole.p[i] - '0');
+    for (size_t i = 0; i < s.n - 4; i++) {
+        if (!is_digit(s.p[i]))
+            return 0;
+        v = v * 10 + (s.p[i] - '0');
+    }
     *seconds = v;
     return v < MAX_TIME;
 }
@@ -447,27 +469,28 @@ static int good_status(span s)
     return is_digit(s.p[s.n - 3]) && is_digit(s.p[s.n - 2]) && is_digit(s.p[s.n - 1]);
 }
 
-/* A dotted quad of decimal numbers 0-255 without leading zeros, or an IPv6 address as inet_pton reads
- * it (no zone). */
+/* A dotted quad of decimal numbers 0-255 without leading zeros. */
+static int good_quad(span s)
+{
+    const char *p = s.p, *end = s.p + s.n;
+    for (int group = 0; group < 4; group++) {
+        if (group && (p == end || *p++ != '.'))
+            return 0;
+        if (p == end || !is_digit(*p))
+            return 0;
+        unsigned value = (unsigned)(*p++ - '0');
+        for (int more = 0; value && more < 2 && p < end && is_digit(*p); more++)
+            value = value * 10 + (unsigned)(*p++ - '0');
+        if (value > 255 || (p < end && is_digit(*p)))
+            return 0;
+    }
+    return p == end;
+}
+
+/* A dotted quad, or an IPv6 address as inet_pton reads it (no zone). */
 static int good_address(span s)
 {
-    int groups = 0, digits = 0, value = 0, quad = 1;
-    for (size_t i = 0; i < s.n && quad; i++) {
-        char c = s.p[i];
-        if (is_digit(c)) {
-            if (digits && value == 0)
-                quad = 0; /* a leading zero */
-            value = value * 10 + (c - '0');
-            if (++digits > 3 || value > 255)
-                quad = 0;
-        } else if (c == '.' && digits && groups < 3) {
-            groups++;
-            digits = value = 0;
-        } else {
-            quad = 0;
-        }
-    }
-    if (quad && groups == 3 && digits)
+    if (good_quad(s))
         return 1;
     char text[INET6_ADDRSTRLEN];
     unsigned char binary[16];
@@ -562,16 +585,33 @@ static size_t replace_invalid(const unsigned char *p, size_t n, char *out)
     return o;
 }
 
-/* Copy a field to out, invalid UTF-8 replaced if the line has any byte >= 0x80, ASCII letters in lower
- * case if `lower`. Returns the bytes written. */
-static size_t copy_field(span s, int ascii, int lower, char *out)
+/* Whether p[0..n) has an upper-case ASCII letter (eight bytes at a time). */
+static int has_upper(const char *p, size_t n)
 {
-    size_t n = ascii ? (memcpy(out, s.p, s.n), s.n) : replace_invalid((const unsigned char *)s.p, s.n, out);
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, n - i < 8 ? n - i : 8);
+        uint64_t low = w & ~highs;
+        uint64_t from_a = low + (0x80 - 'A') * ones, after_z = low + (0x80 - 'Z' - 1) * ones;
+        if (from_a & ~after_z & ~w & highs)
+            return 1;
+    }
+    return 0;
+}
+
+/* A field as it is kept: itself when it is ASCII (and, if `lower`, has no upper-case letter), else a
+ * copy in `room` (3 * s.n bytes) with invalid UTF-8 replaced and ASCII letters in lower case. */
+static span kept(span s, int ascii, int lower, char *room)
+{
+    if (ascii && !(lower && has_upper(s.p, s.n)))
+        return s;
+    size_t n = ascii ? (memcpy(room, s.p, s.n), s.n) : replace_invalid((const unsigned char *)s.p, s.n, room);
     if (lower)
         for (size_t i = 0; i < n; i++)
-            if (out[i] >= 'A' && out[i] <= 'Z')
-                out[i] += 'a' - 'A';
-    return n;
+            if (room[i] >= 'A' && room[i] <= 'Z')
+                room[i] += 'a' - 'A';
+    return (span){room, n};
 }
 
 static void reject(scan *sc, enum reason r, const char *line, size_t n, span user)
@@ -690,6 +730,21 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
                 return 0;
             }
     }
+    /* The client (address, a space and the login if there is one) is looked up first: an address
+     * already counted needs no second check. No valid address is INET6_ADDRSTRLEN long. */
+    span client = ip;
+    int64_t ip_id = ABSENT;
+    if (ip.n < INET6_ADDRSTRLEN) {
+        if (!(user.n == 0 || (user.n == 1 && user.p[0] == '-'))) {
+            span login = kept(user, ascii, 0, sc->client + ip.n + 1);
+            memcpy(sc->client, ip.p, ip.n);
+            sc->client[ip.n] = ' ';
+            if (login.p != sc->client + ip.n + 1)
+                memcpy(sc->client + ip.n + 1, login.p, login.n);
+            client = (span){sc->client, ip.n + 1 + login.n};
+        }
+        ip_id = names_id(&sc->clients, client.p, client.n, 0);
+    }
     int64_t ts;
     if (!parse_time(c[0], &ts)) {
         reject(sc, R_TIME, line, n, user);
@@ -699,7 +754,7 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
         reject(sc, R_ELAPSED, line, n, user);
         return 0;
     }
-    if (!good_address(ip)) {
+    if (ip_id == ABSENT && !good_address(ip)) {
         reject(sc, R_ADDRESS, line, n, user);
         return 0;
     }
@@ -756,15 +811,10 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
         sc->outside++;
         return 0;
     }
-    size_t domain_len = copy_field(domain, ascii, 1, sc->domain);
-    size_t client_len = ip.n;
-    memcpy(sc->client, ip.p, ip.n);
-    if (!(user.n == 0 || (user.n == 1 && user.p[0] == '-'))) {
-        sc->client[client_len++] = ' ';
-        client_len += copy_field(user, ascii, 0, sc->client + client_len);
-    }
-    int64_t ip_id = names_id(&sc->clients, sc->client, client_len);
-    int64_t domain_id = names_id(&sc->domains, sc->domain, domain_len);
+    span site = kept(domain, ascii, 1, sc->domain);
+    if (ip_id == ABSENT)
+        ip_id = names_id(&sc->clients, client.p, client.n, 1);
+    int64_t domain_id = names_id(&sc->domains, site.p, site.n, 1);
     if (ip_id < 0 || domain_id < 0)
         return -1;
     pending *r = &sc->batch[sc->batched++];

@@ -84,6 +84,8 @@ from akm.i18n import _
 from akm.report import _squidscan
 
 TOP_SITES = 10
+TOP_SCOPES = {"all": "'all'", "host": "ip", "department": "coalesce(dept, '')", "person": "login"}
+"""The scopes of the top sites: all requests, or per address, department or login (SQL of the key)."""
 SCAN_THREADS = 1
 
 REASONS = {
@@ -197,7 +199,8 @@ class Usage:
     by_department: list[dict]
     by_person: list[dict]
     top_sites: dict[tuple[str, str], list[dict]]
-    """(``host``/``department``/``person``/``all``, key) → up to TOP_SITES rows (domain, requests, bytes)"""
+    """(scope of :data:`TOP_SCOPES`, key) → up to TOP_SITES rows (domain, requests, bytes), for the scopes
+    asked for"""
     restricted: dict[str, int]
     restricted_rows: list[dict]
     """restricted requests grouped by who, category, domain and outcome"""
@@ -339,12 +342,14 @@ def analyse(
     threads: int | None = None,
     top: int = TOP_SITES,
     restricted_for: Sequence[tuple[str, str]] | None = None,
+    top_scopes: Sequence[str] = ("all",),
 ) -> Usage:
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
     ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
-    ``segment``, inventory name) pairs; ``None`` means everyone. Lines outside the period are read
-    (and checked) but not counted. Raises :class:`SquidLogError`
+    ``segment``, inventory name) pairs; ``None`` means everyone. ``top_scopes``: the scopes of
+    :data:`TOP_SCOPES` whose top sites are wanted (each costs a pass over the groups; the report uses
+    ``all``). Lines outside the period are read (and checked) but not counted. Raises :class:`SquidLogError`
     only when the file cannot be opened at all; a bad line is counted in ``Usage.malformed``.
     """
     log = Path(log)
@@ -378,7 +383,7 @@ def analyse(
                     _("check that the file is a Squid access log in the native format"),
                     file=str(log),
                 ) from exc
-            return _analyse(con, stats, attribution, categories, grants, top, restricted_for)
+            return _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
         finally:
             con.close()
 
@@ -387,7 +392,7 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
-def _analyse(con, stats, attribution, categories, grants, top, restricted_for) -> Usage:
+def _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes) -> Usage:
     con.execute("CREATE TABLE hosts (ip VARCHAR PRIMARY KEY, host VARCHAR, dept VARCHAR, seg VARCHAR)")
     _insert(con, "hosts", [(ip, h, d, attribution.segments.get(ip)) for ip, (h, d) in attribution.hosts.items()])
     con.execute("CREATE TABLE people (login VARCHAR PRIMARY KEY, name VARCHAR, dept VARCHAR)")
@@ -430,8 +435,8 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for) -
         "SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
     )
     top_sites: dict[tuple[str, str], list[dict]] = {}
-    scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
-    for scope, key in scopes:
+    for scope in top_scopes:
+        key = TOP_SCOPES[scope]
         found = con.execute(
             f"""
             SELECT k, max_by({{'domain': dom, 'requests': requests, 'bytes': bytes}},
