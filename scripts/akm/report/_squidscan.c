@@ -137,36 +137,42 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* A hash of p[0..n): eight bytes at a time, the last eight (overlapping) read as one word. */
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w = 0;
+    if (n < 8) {
+        memcpy(&w, p, n);
+        return mix(h ^ w);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, p + i, 8);
         h = (h ^ w) * 0x87C37B91114253D5ull;
         h ^= h >> 29;
-        p += 8;
-        n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
+    memcpy(&w, p + n - 8, 8);
     return mix(h ^ w);
 }
 
 /* memcmp(a, b, n) == 0 for the short values of a log, without a call. */
 static int same(const char *a, const char *b, size_t n)
 {
-    for (; n >= 8; a += 8, b += 8, n -= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
+    uint64_t x, y;
+    if (n < 8) {
+        for (; n; a++, b++, n--)
+            if (*a != *b)
+                return 0;
+        return 1;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
         if (x != y)
             return 0;
     }
-    for (; n; a++, b++, n--)
-        if (*a != *b)
-            return 0;
-    return 1;
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
 }
 
 static int names_init(names *d)
@@ -585,19 +591,30 @@ static size_t replace_invalid(const unsigned char *p, size_t n, char *out)
     return o;
 }
 
-/* Whether p[0..n) has an upper-case ASCII letter (eight bytes at a time). */
-static int has_upper(const char *p, size_t n)
+/* Whether the word w has an upper-case ASCII letter in one of its bytes. */
+static int upper_in(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i < 8 ? n - i : 8);
-        uint64_t low = w & ~highs;
-        uint64_t from_a = low + (0x80 - 'A') * ones, after_z = low + (0x80 - 'Z' - 1) * ones;
-        if (from_a & ~after_z & ~w & highs)
+    uint64_t low = w & ~highs;
+    uint64_t from_a = low + (0x80 - 'A') * ones, after_z = low + (0x80 - 'Z' - 1) * ones;
+    return (from_a & ~after_z & ~w & highs) != 0;
+}
+
+/* Whether p[0..n) has an upper-case ASCII letter (eight bytes at a time, the last eight overlapping). */
+static int has_upper(const char *p, size_t n)
+{
+    uint64_t w = 0;
+    if (n < 8) {
+        memcpy(&w, p, n);
+        return upper_in(w);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (upper_in(w))
             return 1;
     }
-    return 0;
+    memcpy(&w, p + n - 8, 8);
+    return upper_in(w);
 }
 
 /* A field as it is kept: itself when it is ASCII (and, if `lower`, has no upper-case letter), else a
