@@ -2,10 +2,14 @@
 
 Anchors, all measured in the same run on the same files:
 
-* full backup throughput through the REST server vs a raw read of the same data (goal >= 70 %), once
-  per setting in ``VARIANTS`` (restic's defaults as "before", then what an operator would change for
-  media: compression off, bigger packs), each into a fresh repository, with the CPU seconds of restic
-  and of the server; the same backup to a local directory shows restic alone;
+* full backup throughput vs a raw read of the same data (goal >= 70 %), once per setting in
+  ``VARIANTS`` (restic's defaults as "before", then what an operator would change for media:
+  compression off, bigger packs), each into a fresh repository, with restic's CPU seconds. The
+  repositories are served by Debian's ``restic-rest-server`` on loopback when it is installed (Debian
+  13; then with the server's CPU seconds, and the same backup to a local directory shows restic alone),
+  else they are local directories (Debian 12 has no REST server package: the REST path is measured in
+  the lab, restic 0.14 on a Debian 12 machine beside 0.18 on a Debian 13 one, issue 18); the output's
+  first line says which;
 * an incremental backup with 1 % of the files rewritten vs the time to read the changed bytes
   (goal <= 2x), per setting, with and without restic's local cache; restic's fixed cost per run is
   split into process start, opening the repository (key derivation) and a backup with nothing changed;
@@ -139,6 +143,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_rest_server(repo_root: Path, port: int) -> subprocess.Popen | None:
+    """Debian's ``restic-rest-server`` over *repo_root* on 127.0.0.1:*port*, append-only as on the
+    backup machine (without logins: the bench measures the data path); None when it is not installed."""
+    binary = shutil.which("restic-rest-server")
+    if binary is None:
+        return None
+    server = subprocess.Popen(
+        [binary, "--path", str(repo_root), "--listen", f"127.0.0.1:{port}", "--no-auth", "--append-only"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.terminate()
+    sys.exit(f"restic-rest-server did not listen on 127.0.0.1:{port} within 5 s")
+
+
 def restic(env: dict, *args: str) -> tuple[float, str]:
     start = time.perf_counter()
     proc = subprocess.run(["restic", *args], env=env, capture_output=True, text=True)
@@ -185,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repo-dir",
         type=Path,
-        help="where the REST server stores the repository (default: inside the workdir; "
+        help="where the repositories are stored (default: inside the workdir; "
         "/dev/shm measures restic and the server without the target disk)",
     )
     parser.add_argument(
@@ -242,18 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
 
-        port = free_port()
         repo_root = Path(tempfile.mkdtemp(prefix="akm-bench-repo-", dir=args.repo_dir or work))
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from akm.backup.restserver import RestServer; "
-                "s = RestServer(sys.argv[1], '127.0.0.1', int(sys.argv[2])); s.serve_forever()",
-                str(repo_root),
-                str(port),
-            ]
-        )
+        port = free_port()
+        server = start_rest_server(repo_root, port)
         password = work / "password"
         password.write_text(secrets.token_urlsafe(24))
         base_env = {
@@ -261,27 +277,23 @@ def main(argv: list[str] | None = None) -> int:
             "RESTIC_PASSWORD_FILE": str(password),
             "RESTIC_CACHE_DIR": str(args.cache_dir or work / "cache"),
         }
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
 
         # One fresh repository per setting, the same files, the same server: only the setting differs.
         envs: dict[str, dict] = {}
         cpu: dict[str, str] = {}
         for name, _label, options in VARIANTS:
-            env = {**base_env, "RESTIC_REPOSITORY": f"rest:http://127.0.0.1:{port}/{name}/"}
+            where = f"rest:http://127.0.0.1:{port}/{name}/" if server else str(repo_root / name)
+            env = {**base_env, "RESTIC_REPOSITORY": where}
             restic(env, "init", "--repository-version", "2")
             envs[name] = env
             drop_caches(args.cold)
-            server_cpu = process_cpu(server.pid)
+            server_cpu = process_cpu(server.pid) if server else 0.0
             t_full, out, restic_cpu = restic_cpu_timed(
                 env, "backup", "--json", "--host", "bench", *options, str(archive)
             )
-            server_cpu = process_cpu(server.pid) - server_cpu
-            cpu[name] = f"CPU s: restic {restic_cpu:.1f}, server {server_cpu:.1f}"
+            cpu[name] = f"CPU s: restic {restic_cpu:.1f}"
+            if server:
+                cpu[name] += f", server {process_cpu(server.pid) - server_cpu:.1f}"
             rows.append(
                 (
                     f"full backup, {_label}",
@@ -295,22 +307,24 @@ def main(argv: list[str] | None = None) -> int:
         best = VARIANTS[-1]
         env = envs[best[0]]
 
-        local_env = {**env, "RESTIC_REPOSITORY": str(repo_root / "local")}
-        restic(local_env, "init", "--repository-version", "2")
-        drop_caches(args.cold)
-        t_local, _, local_cpu = restic_cpu_timed(
-            local_env, "backup", "--json", "--host", "bench", *best[2], str(archive)
-        )
-        rows.append(
-            (
-                f"full backup, {best[1]}, to a local directory (no server)",
-                t_local,
-                mb / t_local,
-                f"restic alone: {local_cpu:.1f} CPU s; the REST server path runs at "
-                f"{100 * t_local / t_full:.0f}% of restic's local speed",
+        t_local, local_cpu = t_full, restic_cpu
+        if server:
+            local_env = {**env, "RESTIC_REPOSITORY": str(repo_root / "local")}
+            restic(local_env, "init", "--repository-version", "2")
+            drop_caches(args.cold)
+            t_local, _, local_cpu = restic_cpu_timed(
+                local_env, "backup", "--json", "--host", "bench", *best[2], str(archive)
             )
-        )
-        shutil.rmtree(repo_root / "local", ignore_errors=True)
+            rows.append(
+                (
+                    f"full backup, {best[1]}, to a local directory (no server)",
+                    t_local,
+                    mb / t_local,
+                    f"restic alone: {local_cpu:.1f} CPU s; the REST server path runs at "
+                    f"{100 * t_local / t_full:.0f}% of restic's local speed",
+                )
+            )
+            shutil.rmtree(repo_root / "local", ignore_errors=True)
         t_cpu = cpu_seconds_per_core(t_local, local_cpu)
         rows.append(("  restic CPU per wall second, local backup", t_cpu, 0.0, f"of {os.cpu_count()} cores"))
 
@@ -388,7 +402,12 @@ def main(argv: list[str] | None = None) -> int:
             f"archive: {len(files)} files, {mb:.0f} MB, {'cold' if args.cold else 'warm'} page cache, "
             f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
             f"restic {restic(env, 'version')[1].split()[1]}"
-            f" via the akm REST server on loopback, repository in {repo_root.parent}"
+            + (
+                f" via restic-rest-server on loopback, repositories in {repo_root.parent}"
+                if server
+                else f", repositories are local directories in {repo_root.parent} (restic-rest-server is "
+                "not installed; the REST path is measured in the lab)"
+            )
         )
         print(f"{'measurement':<54} {'seconds':>9} {'MB/s':>9}  ratio")
         for name, seconds, rate, note in rows:

@@ -14,7 +14,6 @@ shown beside it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from akm import i18n  # noqa: E402
-from akm.lab import image, lab  # noqa: E402
+from akm.lab import lab  # noqa: E402
 
 ANCHOR_BOOT_S = 10.0
 ANCHOR_MEMORY_MB = 100.0
@@ -50,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lab.down(plan, log=quiet)
     if args.cold_image:
-        shutil.rmtree(image.image_dir(plan.state_dir), ignore_errors=True)
-        cold = _timed(lambda: lab.up(plan, log=quiet))
+        cold = _timed(lambda: lab.up(plan, new_image=True, log=quiet))
         rows.append(("up, cold image (build + boot)", f"{cold:.1f} s", "-"))
         down_time = _timed(lambda: lab.down(plan, log=quiet))
     else:

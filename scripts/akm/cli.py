@@ -18,14 +18,29 @@ from akm.i18n import _
 
 
 def _areas() -> list:
+    from akm.alert import cli as alert_cli
     from akm.backup import cli as backup_cli
+    from akm.duties import cli as duties_cli
+    from akm.evidence import cli as evidence_cli
     from akm.inventory import cli as inventory_cli
     from akm.lab import cli as lab_cli
     from akm.net import cli as net_cli
     from akm.policy import cli as policy_cli
     from akm.report import cli as report_cli
+    from akm.vault import cli as vault_cli
 
-    return [inventory_cli, lab_cli, policy_cli, net_cli, backup_cli, report_cli]
+    return [
+        inventory_cli,
+        lab_cli,
+        policy_cli,
+        net_cli,
+        backup_cli,
+        report_cli,
+        evidence_cli,
+        duties_cli,
+        vault_cli,
+        alert_cli,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +83,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    args = build_parser().parse_args(argv)
+    return run_handler(build_parser().parse_args(argv))
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run the handler of parsed *args*; print the problems of an :class:`Error` and return its code."""
     try:
         return int(args.handler(args) or 0)
     except Error as exc:
         for problem in exc.problems:
             print(problem.render(), file=sys.stderr)
         return exc.exit_code
+
+
+def run_alone(prog: str, register, areas: tuple[str, ...], argv: list[str]) -> int:
+    """Run the commands of one area without the others (``python3 -m akm.backup``): a host has that
+    area's library only. *argv* may start with ``--lang L``; without one of *areas* first, the first is
+    meant."""
+    language = None
+    if argv[:1] == ["--lang"] and len(argv) > 1:
+        language, argv = argv[1], argv[2:]
+    i18n.setup(language)
+    parser = argparse.ArgumentParser(prog=prog)
+    register(parser.add_subparsers(dest="area", required=True))
+    return run_handler(parser.parse_args(argv if argv[:1] and argv[0] in areas else [areas[0], *argv]))
 
 
 if __name__ == "__main__":

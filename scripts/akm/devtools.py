@@ -3,16 +3,32 @@
 ``collections``: the collections pinned in requirements.yml are installed in exactly those versions
 (they come from the pinned ``ansible`` bundle, because Ansible Galaxy cannot be reached).
 ``argspecs``: every role has meta/argument_specs.yml, and its options are exactly the role's defaults.
+
+One tool that is not a check: ``sign-examples`` gives the approvers of the repository's example
+inventories new example signing keys and signs every grant of their policies again
+(:func:`sign_examples`); run it after editing an example grant.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import sysconfig
+import tempfile
+from datetime import date
 from pathlib import Path
 
 import yaml
+
+EXAMPLES = (
+    (Path("inventory/production"), Path("policies/access/production")),
+    (Path("inventory/lab"), Path("policies/access/lab")),
+    (Path("tests/policy/inventory"), Path("tests/policy/policy")),
+)
+"""The example inventories and their policies, whose approvers' keys are made for the repository."""
+EXAMPLE_KEY = "example key"
+"""The words in the comment of an example signing key; ``sign-examples`` replaces no other key."""
 
 
 def _installed_collections() -> dict[str, str]:
@@ -60,8 +76,67 @@ def check_argspecs(roles: Path) -> list[str]:
     return problems
 
 
+def _replace_key(inventory_dir: Path, old: str, new: str) -> None:
+    from akm.inventory.load import inventory_files
+
+    holders = [path for path in inventory_files(inventory_dir) if old in path.read_text(encoding="utf-8")]
+    for path in holders:
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def sign_examples(examples: tuple[tuple[Path, Path], ...], keys: Path) -> list[str]:
+    """Make a new example key for each approver of the *examples* (inventory, policy) in *keys*, write its
+    public half into the inventory in place of the old example key, and sign every grant of the policy
+    again as the approver it names (the director where it names none), on its own approval date.
+
+    The private halves stay in *keys* (a temporary directory: they are never kept). A key whose comment
+    does not say ``example key`` is a real person's and is left alone: that example is not signed.
+    Returns one line per grant signed and per example left alone.
+    """
+    from akm.inventory import load_inventory
+    from akm.policy.approve import approve
+    from akm.policy.compile import compile_policy
+    from akm.policy.load import load_policy
+
+    done = []
+    for inventory_dir, policy_dir in examples:
+        compiled = compile_policy(load_policy(policy_dir), load_inventory(inventory_dir))
+        people = compiled.inventory.people
+        real = [login for login in sorted(compiled.approvers) if EXAMPLE_KEY not in (people[login].signing_key or "")]
+        if real:
+            done.append(f"{inventory_dir}: left alone, not an {EXAMPLE_KEY}: {', '.join(real)}")
+            continue
+        for login in sorted(compiled.approvers):
+            private = keys / login
+            if not private.exists():
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", EXAMPLE_KEY, "-f", str(private)],
+                    check=True,
+                )
+            _replace_key(
+                inventory_dir, people[login].signing_key, private.with_name(login + ".pub").read_text().strip()
+            )
+        for grant in [located.record for located in compiled.raw.grants]:
+            compiled = compile_policy(load_policy(policy_dir), load_inventory(inventory_dir))
+            approval = grant.approval
+            by = approval.by if approval is not None and approval.by in compiled.approvers else None
+            signed = approve(
+                compiled,
+                grant.id,
+                keys / (by or compiled.inventory.director.id),
+                approval.approved_on if approval is not None else date.today(),
+            )
+            done.append(f"{signed.file}:{signed.line}: {grant.id} signed by {signed.by}")
+    return done
+
+
 def main(argv: list[str]) -> int:
     """Run the named checks and print what is wrong; exit 1 if anything is."""
+    if argv == ["sign-examples"]:
+        with tempfile.TemporaryDirectory(prefix="akm-example-keys-") as keys:
+            for line in sign_examples(EXAMPLES, Path(keys)):
+                print(line)
+        return 0
     checks = {
         "collections": lambda: check_collections(Path("requirements.yml")),
         "argspecs": lambda: check_argspecs(Path("roles")),

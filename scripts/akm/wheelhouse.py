@@ -35,6 +35,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from akm.archive import extract_files
 from akm.errors import Error
 from akm.i18n import _
 
@@ -128,7 +129,7 @@ def build(repo: Path, cache: Path, names: list[str]) -> dict:
         source.mkdir()
         archive = _git(repo, "archive", "--format=tar", commit, binary=True)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(source, filter="data")
+            extract_files(tar, source)
         stamp = _git(repo, "show", "-s", "--format=%ct", commit).strip()
         _pip(
             "wheel",

@@ -1,17 +1,21 @@
 """YAML files read with their line numbers, so every problem can say where it is.
 
 Mappings load as :class:`LocatedDict` and sequences as :class:`LocatedList`: ordinary ``dict`` and
-``list`` objects that also know their file, their own line and the line of each key or item. The C
-parser of libyaml does the reading; the construction of containers is ours. This located reading is
-the reference: what a file means is what :func:`load_yaml` says it means.
+``list`` objects that also know their file, their own line and the line of each key or item, and the
+text written for a value YAML read as something else than text (``no`` for False). The C parser of
+libyaml does the reading; the containers are built from its events, one at a time (:class:`_Reader`),
+with PyYAML's resolver and constructors deciding what a plain value is. This located reading is the
+reference: what a file means is what :func:`load_yaml` says it means. It refuses what nobody means:
+aliases standing for more than :data:`ALIAS_LIMIT` values (alias bombs), and whole numbers that YAML 1.1
+reads in octal (``010`` is 8) or base 60 (``18:00`` is 1080).
 
 Problems found while reading (syntax errors, duplicate keys, a file that is not a mapping) are returned,
 not raised, so that a check can report the problems of every file at once.
 
-Building a Python object per node makes the located reading slow on large files (about ten seconds for
-the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is correct: it reads the
-file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and lists, but only when it
-can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
+Turning each of libyaml's events into Python objects still makes the located reading slow on large
+files (seconds for the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is
+correct: it reads the file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and
+lists, but only when it can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
 otherwise it returns ``None`` and the caller reads the file with :func:`load_yaml`. yaml-rs follows
 YAML 1.2 and libyaml YAML 1.1, so they disagree on some plain scalars (``yes``, ``012``, ``1:30``) and
 could on rare syntax; :func:`load_plain` vouches only when:
@@ -29,19 +33,22 @@ could on rare syntax; :func:`load_plain` vouches only when:
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import gc
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import yaml
 import yaml_rs
 
 from akm.errors import Problem
-from akm.i18n import _
+from akm.i18n import _, format_number
 
 try:
     _BaseLoader = yaml.CSafeLoader
@@ -50,47 +57,220 @@ except AttributeError:  # pragma: no cover - libyaml is part of Debian's and PyP
 
 
 class LocatedDict(dict):
-    """A mapping that remembers where it and each of its keys were written."""
+    """A mapping that remembers where it and each of its keys were written.
 
-    __slots__ = ("file", "line", "lines")
+    ``written`` keeps, for the few values YAML read as something else than text in a form of its own
+    (``no``, ``0x1F``, ``~``), the text as it stands in the file, so that a message can quote it; it is
+    ``None`` when there is none.
+    """
+
+    __slots__ = ("file", "line", "lines", "written")
 
     def __init__(self, file: str = "", line: int | None = None) -> None:
         super().__init__()
         self.file = file
         self.line = line
         self.lines: dict[Any, int] = {}
+        self.written: dict[Any, str] | None = None
 
 
 class LocatedList(list):
-    """A sequence that remembers where it and each of its items were written."""
+    """A sequence that remembers where it and each of its items were written (``written`` as above)."""
 
-    __slots__ = ("file", "line", "lines")
+    __slots__ = ("file", "line", "lines", "written")
 
     def __init__(self, file: str = "", line: int | None = None) -> None:
         super().__init__()
         self.file = file
         self.line = line
         self.lines: list[int] = []
+        self.written: dict[int, str] | None = None
 
 
-class _Loader(_BaseLoader):
-    def __init__(self, stream: Any, file: str) -> None:
-        super().__init__(stream)
-        self.file = file
+ALIAS_LIMIT = 100_000
+"""How many values the aliases (``*name``) of one file may stand for in all, each counted as often as it
+is repeated: an alias of a list of ten short texts counts eleven, and a text counts once more for every
+:data:`TEXT_WEIGHT` characters. A file past it is refused, so an alias bomb (billion laughs: nine lists
+of nine aliases stand for 10⁹ values; or one long text repeated by alias) is stopped after a few thousand
+events, before anything is built from it."""
+TEXT_WEIGHT = 100
+
+_TAG = "tag:yaml.org,2002:"
+_MAPPING_TAGS = (None, "!", _TAG + "map")
+_SEQUENCE_TAGS = (None, "!", _TAG + "seq")
+_RESOLVERS: dict[Any, list[tuple[str, re.Pattern]]] = _BaseLoader.yaml_implicit_resolvers
+_RESOLVED_FIRST = frozenset(_RESOLVERS)
+# A resolver for any first character (none by default) would make every text a candidate.
+_RESOLVED_ANY = None in _RESOLVERS
+# YAML 1.1 reads a plain whole number with a leading zero as octal (010 is 8), and one with colons in
+# base 60 (18:00 is 1080).
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+_CACHE_SIZE = 10_000
+_NO_KEY, _SKIP, _MERGE, _OPEN = object(), object(), object(), object()
+
+
+class _Refused(Exception):
+    """Stops the reading of a file that must not be read any further (an alias bomb)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class _Frame:
+    """A mapping or sequence being read: its container, the key whose value comes next, its size."""
+
+    __slots__ = ("anchor", "container", "is_map", "key", "key_line", "merges", "size")
+
+    def __init__(self, container: LocatedDict | LocatedList, anchor: str | None) -> None:
+        self.container = container
+        self.is_map = type(container) is LocatedDict
+        self.anchor = anchor
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+        self.size = 1
+        self.merges: list[LocatedDict] = []
+
+
+class _Reader:
+    """Build located containers straight from libyaml's parser events.
+
+    PyYAML's own way composes a graph of nodes for the whole file before it builds one object; on a
+    50 MB inventory the graph alone takes more than a gigabyte. Here each event becomes its value at
+    once and only the open containers are held. Plain scalars are resolved and constructed by PyYAML's
+    resolver and constructors, so a value means what it means to PyYAML. Where this reading differs, on
+    purpose: aliases count towards :data:`ALIAS_LIMIT`; a merge key (``<<``) gives way to the keys
+    written beside it; a whole number written in octal or base 60 is reported and kept as the text
+    written; a collection with a tag other than map and seq is a syntax error.
+    """
+
+    def __init__(self, text: str, name: str) -> None:
+        self.loader = _BaseLoader(text)
+        self.name = name
         self.problems: list[Problem] = []
+        self.anchors: dict[str, Any] = {}
+        self.aliased = 0
+        self.cache: dict[str, tuple[Any, str | None, str | None]] = {}
 
+    def read(self) -> Any:
+        """Return the data of the file's one document (``None`` for an empty file)."""
+        loader = self.loader
+        loader.get_event()
+        if loader.check_event(yaml.StreamEndEvent):
+            return None
+        loader.get_event()
+        data = self._document()
+        loader.get_event()
+        if not loader.check_event(yaml.StreamEndEvent):
+            raise yaml.composer.ComposerError(None, None, "but found another document", loader.get_event().start_mark)
+        return data
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
-    data = LocatedDict(loader.file, node.start_mark.line + 1)
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
+    def _document(self) -> Any:
+        stack: list[_Frame] = []
+        get = self.loader.get_event
+        scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+        mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+        # Most scalars are text no resolver looks at (pc-001, in_use): they skip the call to _scalar.
+        resolved_first = frozenset() if _RESOLVED_ANY else _RESOLVED_FIRST
+        while True:
+            event = get()
+            kind = type(event)
+            written = None
+            if kind is scalar_event:
+                line = event.start_mark.line + 1
+                value = event.value
+                if event.tag is not None or (event.implicit[0] and (_RESOLVED_ANY or value[:1] in resolved_first)):
+                    value, written, surprise = self._scalar(event)
+                    if surprise is not None:
+                        self._surprise(surprise, value, written, line, stack)
+                        value, written = written, None
+                size = 1 + len(event.value) // TEXT_WEIGHT
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = (value, size, written)
+            elif kind is mapping_start or kind is sequence_start:
+                if event.tag not in (_MAPPING_TAGS if kind is mapping_start else _SEQUENCE_TAGS):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"could not determine a constructor for the tag {event.tag!r}", event.start_mark
+                    )
+                line = event.start_mark.line + 1
+                container = LocatedDict(self.name, line) if kind is mapping_start else LocatedList(self.name, line)
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = _OPEN
+                stack.append(_Frame(container, event.anchor))
+                continue
+            elif kind is alias_event:
+                line = event.start_mark.line + 1
+                value, size, written = self._alias(event, line, stack)
+            else:
+                frame = stack.pop()
+                value, size, line = frame.container, frame.size, frame.container.line
+                if frame.merges:
+                    _merge(value, frame.merges)
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (value, size, None)
+            if not stack:
+                return value
+            top = stack[-1]
+            key = top.key
+            # The usual cases, a new text key and a value under it, are done here rather than in _add.
+            if top.is_map and written is None and type(key) is str:
+                top.size += size
+                top.container[key] = value
+                top.container.lines[key] = top.key_line
+                top.key = _NO_KEY
+            elif key is _NO_KEY and type(value) is str and top.is_map and value not in top.container:
+                top.size += size
+                top.key = intern(value)  # the same few keys in every record: one string each, not millions
+                top.key_line = line
+            else:
+                self._add(top, value, line, size, written)
+
+    def _add(self, frame: _Frame, value: Any, line: int, size: int, written: str | None) -> None:
+        """Put *value* (from *line*, standing for *size* values) into the open container of *frame*."""
+        frame.size += size
+        container = frame.container
+        if not frame.is_map:
+            if written is not None:
+                if container.written is None:
+                    container.written = {}
+                container.written[len(container)] = written
+            container.append(value)
+            container.lines.append(line)
+            return
+        key = frame.key
+        if key is _NO_KEY:
+            frame.key = self._key(container, value, line)
+            frame.key_line = line
+            return
+        frame.key = _NO_KEY
+        if key is _SKIP:
+            return
+        if key is _MERGE:
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(source, LocatedDict) for source in sources):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "expected a mapping or list of mappings for merging",
+                    self.loader.peek_event().start_mark,
+                )
+            frame.merges.extend(sources)
+            return
+        container[key] = value
+        container.lines[key] = frame.key_line
+        if written is not None:
+            if container.written is None:
+                container.written = {}
+            container.written[key] = written
+
+    def _key(self, container: LocatedDict, key: Any, line: int) -> Any:
+        """Return what the value after *key* is to be stored under, or a marker to skip or merge it."""
+        if key is _MERGE:
+            return _MERGE
         if not isinstance(key, str | int):
-            loader.problems.append(
+            self.problems.append(
                 Problem(
-                    loader.file,
+                    self.name,
                     line,
                     str(key),
                     "yaml.bad-key",
@@ -98,44 +278,186 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
                     _("write the key as text, e.g. hostname:"),
                 )
             )
-            continue
-        if key in data:
-            loader.problems.append(
+            return _SKIP
+        if key in container:
+            self.problems.append(
                 Problem(
-                    loader.file,
+                    self.name,
                     line,
                     str(key),
                     "yaml.duplicate-key",
                     _("the key {key!r} is written twice in the same block (first on line {first})").format(
-                        key=key, first=data.lines[key]
+                        key=key, first=container.lines[key]
                     ),
                     _("keep one of the two lines"),
                 )
             )
+            return _SKIP
+        return key
+
+    def _scalar(self, event: yaml.ScalarEvent) -> tuple[Any, str | None, str | None]:
+        """Return the value of a scalar, its text if YAML made something else of it (``no`` → False), and
+        ``"octal"`` or ``"base60"`` if it is a number written in a form nobody means."""
+        value = event.value
+        tag = event.tag
+        if tag is not None and tag != "!":
+            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+            try:
+                return self.loader.construct_object(node), None, None
+            except (ValueError, TypeError) as exc:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{value!r} cannot be read as {tag}", event.start_mark
+                ) from exc
+        if not event.implicit[0] or not (_RESOLVED_ANY or value[:1] in _RESOLVED_FIRST):
+            return value, None, None
+        found = self.cache.get(value)
+        if found is None:
+            found = self._resolve(value, event)
+            if len(self.cache) < _CACHE_SIZE:
+                self.cache[value] = found
+        return found
+
+    def _resolve(self, text: str, event: yaml.ScalarEvent) -> tuple[Any, str | None, str | None]:
+        loader = self.loader
+        tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+        if tag == _TAG + "str":
+            return text, None, None
+        if tag == _TAG + "merge":
+            return _MERGE, None, None
+        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
+        constructor = loader.yaml_constructors.get(tag, loader.yaml_constructors[None])
+        try:
+            value = constructor(loader, node)
+        except ValueError:
+            # An impossible date (2024-13-01) stays text, so the schema can say which field is wrong.
+            return text, None, None
+        if isinstance(value, int) and not isinstance(value, bool) and _OCTAL.fullmatch(text):
+            return value, text, "octal"
+        if isinstance(value, int | float) and not isinstance(value, bool) and ":" in text:
+            return value, text, "base60"
+        return value, None if text == _canonical(value) else text, None
+
+    def _alias(self, event: yaml.AliasEvent, line: int, stack: list[_Frame]) -> tuple[Any, int, str | None]:
+        found = self.anchors.get(event.anchor)
+        if found is None:
+            raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
+        if found is _OPEN:
+            raise yaml.composer.ComposerError(
+                None, None, f"found the alias {event.anchor!r} inside its own anchor", event.start_mark
+            )
+        self.aliased += found[1]
+        if self.aliased > ALIAS_LIMIT:
+            raise _Refused(
+                Problem(
+                    self.name,
+                    line,
+                    _path(stack),
+                    "yaml.alias-limit",
+                    _(
+                        "the aliases (*name) in this file stand for more than {limit} values, as in an alias bomb; "
+                        "the file is not read any further"
+                    ).format(limit=format_number(ALIAS_LIMIT)),
+                    _("write the values out, or repeat fewer of them by alias"),
+                )
+            )
+        return found
+
+    def _surprise(self, kind: str, value: Any, written: str, line: int, stack: list[_Frame]) -> None:
+        if kind == "octal":
+            decimal = str(int(written.replace("_", ""), 10))
+            if decimal == str(value):
+                message = _(
+                    "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
+                ).format(written=written)
+            else:
+                message = _(
+                    "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), "
+                    "not {decimal}"
+                ).format(written=written, value=value, decimal=decimal)
+            hint = _(
+                'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
+                "without the leading zero if it is a number"
+            ).format(written=written, decimal=decimal)
+            code = "yaml.octal-number"
+        else:
+            message = _("{written} is read by YAML 1.1 as the base-60 number {value}, not as a time or text").format(
+                written=written, value=value
+            )
+            hint = _('write it in quotes: "{written}"').format(written=written)
+            code = "yaml.base60-number"
+        self.problems.append(Problem(self.name, line, _path(stack), code, message, hint))
+
+
+def _canonical(value: Any) -> str | None:
+    """The text YAML itself would write for *value*, when it has one a person would write the same way."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is datetime.date:
+        return value.isoformat()
+    return None
+
+
+def _merge(container: LocatedDict, sources: list[LocatedDict]) -> None:
+    """Add the keys of the merged mappings that *container* does not have; the first source wins."""
+    for source in sources:
+        for key, value in source.items():
+            if key not in container:
+                container[key] = value
+                container.lines[key] = source.lines[key]
+                if source.written and key in source.written:
+                    if container.written is None:
+                        container.written = {}
+                    container.written[key] = source.written[key]
+
+
+def _path(stack: list[_Frame]) -> str:
+    """The field being read, from the top of the file: ``segments[0].vlan``."""
+    path = ""
+    for frame in stack:
+        if not frame.is_map:
+            path += f"[{len(frame.container)}]"
+        elif frame.key is _NO_KEY or frame.key is _SKIP or frame.key is _MERGE:
+            break
+        else:
+            path += f".{frame.key}" if path else str(frame.key)
+    return path
+
+
+def yaml_files(folder: Path, area: str) -> tuple[list[Path], list[Problem]]:
+    """Every ``.yml`` and ``.yaml`` file below *folder* in path order, and a problem (code
+    ``AREA.unreadable-folder``) for each folder below it that cannot be listed.
+
+    A folder the user may not read would otherwise look empty, and the files in it would be missing
+    from a check that then says "valid". Links to folders are not followed.
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            problems.append(
+                Problem(
+                    display_path(current),
+                    None,
+                    "",
+                    f"{area}.unreadable-folder",
+                    _("the folder cannot be read: {reason}").format(reason=exc.strerror),
+                    _("let the user who runs the check read it (chmod a+rX), or move it out"),
+                )
+            )
             continue
-        data[key] = loader.construct_object(value_node, deep=True)
-        data.lines[key] = line
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode):
-    data = LocatedList(loader.file, node.start_mark.line + 1)
-    yield data
-    for item_node in node.value:
-        data.append(loader.construct_object(item_node, deep=True))
-        data.lines.append(item_node.start_mark.line + 1)
-
-
-def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode):
-    """Read a date; an impossible one (2024-13-01) stays text so the schema can report it."""
-    try:
-        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            elif entry.name.endswith((".yml", ".yaml")) and entry.is_file():
+                files.append(Path(entry.path))
+    return sorted(files), sorted(problems)
 
 
 def display_path(path: Path) -> str:
@@ -198,9 +520,11 @@ def _load_located(path: Path) -> tuple[Any, list[Problem]]:
                 _("check that the file exists and is readable"),
             )
         ]
-    loader = _Loader(text, name)
+    reader = _Reader(text, name)
     try:
-        data = loader.get_single_data()
+        data = reader.read()
+    except _Refused as exc:
+        return None, [*reader.problems, exc.problem]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -226,8 +550,8 @@ def _load_located(path: Path) -> tuple[Any, list[Problem]]:
             )
         ]
     finally:
-        loader.dispose()
-    return data, loader.problems
+        reader.loader.dispose()
+    return data, reader.problems
 
 
 # Printable ASCII but the backslash, and the new line: the characters of the subset that need no look.
@@ -252,10 +576,6 @@ _ODD_NUMBER_FIRST = re.compile(r"[-+]?(?:0[0-9A-Za-z_]|_)")
 # yaml-rs reads a date even from quoted text ('2024-01-10'), which libyaml keeps as text. With digits
 # made 0 and quotes made ", such a scalar starts with "0000-.
 _QUOTED_DATE = bytes.maketrans(b"123456789'", b'000000000"')
-_RESOLVERS: dict[Any, list[tuple[str, re.Pattern]]] = _BaseLoader.yaml_implicit_resolvers
-_RESOLVED_FIRST = frozenset(_RESOLVERS)
-# A resolver for any first character (none by default) would make every text a candidate: decline all.
-_RESOLVED_ANY = None in _RESOLVERS
 # Every pattern of the resolver. Trying each on every candidate, whatever its first character, can only
 # find more values that are not text, never fewer: it errs on the side of the located reading.
 _RESOLVER_PATTERNS = tuple({id(regexp): regexp for rules in _RESOLVERS.values() for _tag, regexp in rules}.values())
@@ -354,9 +674,17 @@ def load_plain(path: Path) -> Any:
         return None
     if _RESOLVED_ANY or not _in_subset(raw, text):
         return None
+    parser = yaml._yaml.CParser(raw)
+    try:
+        found = parser.raw_parse()
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    del raw
     with gc_paused():
         try:
-            data = yaml_rs.loads(text, parse_datetime=True, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+            data = _parse_in_pieces(text)
         except Exception:  # any failure of the fast parser only means "read it located"
             return None
         if type(data) is not dict:
@@ -367,14 +695,58 @@ def load_plain(path: Path) -> Any:
         expected, numbers = counted
         if numbers and _odd_number(text):
             return None
-        parser = yaml._yaml.CParser(raw)
-        try:
-            found = parser.raw_parse()
-        except yaml.YAMLError:
-            return None
-        finally:
-            parser.dispose()
     return data if found == expected else None
+
+
+_PIECE = 4 << 20
+_MARGIN_LINE = re.compile(r"^[^ #\n].*", re.MULTILINE)
+_SECTION_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):[ \t]*(?:#.*)?")
+# After a section's line, blank and comment lines, then its first item indented by exactly two spaces.
+_ITEMS_AT_TWO = re.compile(r"\n(?:[ \t]*(?:#[^\n]*)?\n)*  - ")
+
+
+def _parse_in_pieces(text: str) -> Any:
+    """yaml-rs's reading of *text*, a large file a piece of about 4 MiB at a time.
+
+    yaml-rs holds its own tree of a whole file beside the Python objects it makes of it; for a 50 MiB
+    file that is most of the check's memory. A large file is cut before an item of a top-level list
+    (a line starting ``  - ``) whose section starts with a line ``name:`` of its own and whose first item
+    is indented by two spaces, as every item of it then is (a list nested in an item is indented
+    further); each piece after the first is read as that section continued, and the pieces are joined.
+    Anything unexpected (a piece that does not read, a section written twice, a line at the margin other
+    than such a ``name:``) gives up the pieces and reads the file whole. The count of libyaml's events,
+    compared by the caller with what the joined data implies, vouches for the cut as it does for the
+    whole.
+    """
+    options = {"parse_datetime": True, "duplicate_key_policy": yaml_rs.DuplicateKeyPolicy.Error}
+    cuts = [0]
+    while len(text) - cuts[-1] > 2 * _PIECE:
+        cut = text.find("\n  - ", cuts[-1] + _PIECE)
+        if cut == -1:
+            break
+        cuts.append(cut + 1)
+    if len(cuts) == 1:
+        return yaml_rs.loads(text, **options)
+    margin = [
+        (found.start(), _SECTION_LINE.fullmatch(found.group()) and _ITEMS_AT_TWO.match(text, found.end()))
+        for found in _MARGIN_LINE.finditer(text)
+    ]
+    data = yaml_rs.loads(text[: cuts[1]], **options)
+    for start, end in zip(cuts[1:], [*cuts[2:], len(text)], strict=True):
+        before = bisect.bisect(margin, start, key=lambda line: line[0])
+        opening = margin[before - 1] if before else None
+        if not (opening and opening[1]) or type(data) is not dict:
+            return yaml_rs.loads(text, **options)
+        section = _SECTION_LINE.match(text, opening[0]).group(1)
+        if not isinstance(data.get(section), list):
+            return yaml_rs.loads(text, **options)
+        piece = yaml_rs.loads(f"{section}:\n{text[start:end]}", **options)
+        continued = piece.pop(section)
+        if not isinstance(continued, list) or data.keys() & piece.keys():
+            return yaml_rs.loads(text, **options)
+        data[section].extend(continued)
+        data.update(piece)
+    return data
 
 
 def read_sections(

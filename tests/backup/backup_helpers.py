@@ -1,11 +1,10 @@
-"""Helpers of the backup tests: the CLI in-process, a REST server, media-like files, bit rot, tmpfs."""
+"""Helpers of the backup tests: the CLI in-process, media-like files, bit rot, tmpfs."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,10 +12,9 @@ import pytest
 
 from akm import i18n
 from akm.backup import cli as backup_cli
-from akm.backup.restserver import RestServer
 from akm.errors import Error
 
-needs_restic = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+needs_restic = pytest.mark.needs("restic")
 
 
 def run_akm(argv: list[str]) -> int:
@@ -31,17 +29,6 @@ def run_akm(argv: list[str]) -> int:
         for problem in exc.problems:
             print(f"{problem.code}: {problem.render()}")
         return exc.exit_code
-
-
-@contextlib.contextmanager
-def serving(root: Path, append_only: bool = True):
-    server = RestServer(root, "127.0.0.1", 0, append_only)
-    server.start_thread()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_random(path: Path, size: int) -> Path:
@@ -68,13 +55,13 @@ def flip_byte(path: Path, offset: int) -> None:
 
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str):
-    """Mount a small tmpfs at *path* (needs root) and unmount it afterwards."""
+    """Mount a small tmpfs at *path* (needs root: mark the test ``privileged``) and unmount it afterwards."""
     path.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
     )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        raise AssertionError(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield path
     finally:

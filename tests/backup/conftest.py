@@ -1,4 +1,10 @@
-"""Fixtures of the backup tests: a real REST server on a free loopback port, real restic, small data."""
+"""Fixtures of the backup tests: real restic on local directory repositories, small data.
+
+restic takes a plain directory as a repository; the backup machine's REST server (Debian's
+restic-rest-server) serves exactly such directories, so what the CLI does is the same either way. What
+the server itself guarantees (append-only, private repositories, HTTPS, a full disk there) is tested in
+the lab against the real server.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from backup_helpers import run_akm, serving
+from backup_helpers import run_akm
 
 from akm.backup import jobs
 from akm.backup import restic as r
@@ -18,11 +24,11 @@ def akm():
 
 
 @pytest.fixture
-def server(tmp_path):
+def repo_root(tmp_path) -> Path:
+    """The backup machine's directory of repositories, one per client host (``backup_server_root``)."""
     root = tmp_path / "srv"
     root.mkdir()
-    with serving(root) as srv:
-        yield srv
+    return root
 
 
 @pytest.fixture
@@ -34,8 +40,8 @@ def password_file(tmp_path) -> Path:
 
 
 @pytest.fixture
-def restic_repo(server, password_file, tmp_path) -> r.Repo:
-    """An initialised repository of host ``ws1`` behind the append-only server."""
-    repository = r.Repo(server.url + "ws1/", password_file, tmp_path / "cache")
+def restic_repo(repo_root, password_file, tmp_path) -> r.Repo:
+    """An initialised local repository of host ``ws1`` under :func:`repo_root`."""
+    repository = r.Repo(str(repo_root / "ws1"), password_file, tmp_path / "cache")
     assert jobs.init_repository(repository) is True
     return repository

@@ -28,14 +28,14 @@ def test_status_reads_the_evidence_dir_from_the_env_file(tmp_path):
     (ev / "backup").mkdir(parents=True)
     for host, result, finished in (
         ("srv", "ok", "2026-11-24T01:40:00Z"),
-        ("srv", "error", "2026-11-25T01:40:00Z"),
+        ("srv", "failed", "2026-11-25T01:40:00Z"),
         ("gw", "ok", "2026-11-25T01:35:00Z"),
     ):
         record = {
-            "kind": "run",
+            "kind": "backup.run",
             "host": host,
             "result": result,
-            "finished": finished,
+            "time": finished,
             "files": 3,
             "bytes_added": 2048,
             "copy": {"result": "soft-failure"},
@@ -47,7 +47,7 @@ def test_status_reads_the_evidence_dir_from_the_env_file(tmp_path):
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("gw: ok at 2026-11-25T01:35:00Z")
-    assert lines[1].startswith("srv: error at 2026-11-25T01:40:00Z")
+    assert lines[1].startswith("srv: failed at 2026-11-25T01:40:00Z")
     assert "second copy: soft-failure" in lines[1]
 
 

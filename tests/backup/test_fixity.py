@@ -102,9 +102,10 @@ def test_cli_verify_exits_1_and_writes_evidence_and_alert(archive, tmp_path, akm
     assert akm(["fixity", "verify", str(archive), "--evidence-dir", str(ev)]) == 1
     assert "CHANGED" in capsys.readouterr().out
     records = sorted((ev / "backup").glob("fixity-verify-*.json"))
-    damaged = [json.loads(p.read_text()) for p in records if json.loads(p.read_text())["result"] == "damaged"]
+    damaged = [json.loads(p.read_text()) for p in records if json.loads(p.read_text())["result"] == "failed"]
     assert damaged and damaged[0]["changed"][0]["path"] == "1998/concert.wav"
-    assert list((ev / "alerts").glob("backup-fixity-damaged-*.json"))
+    (alert,) = [json.loads(p.read_text()) for p in (ev / "alerts").glob("alert-fixity-damaged-*.json")]
+    assert alert["kind"] == "fixity.alert" and alert["details"]["archive"] == str(archive.resolve())
 
 
 def test_cli_missing_archive_is_a_clear_error(tmp_path, akm, capsys):

@@ -1,7 +1,8 @@
 """The backup roles on the running virtual library: bak serves, srv backs up, restores and drills.
 
-Needs ``make lab`` (skipped otherwise). Secrets come from the lab's run-time vault (made by ``akm lab
-up`` outside git), as ansible-vault supplies them in production.
+Needs the running lab (``make lab``; skipped otherwise, a failure under ``AKM_LAB_TEST=1``). Secrets come
+from the lab's run-time vault (made by ``akm lab up`` outside git), as ansible-vault supplies them in
+production.
 """
 
 from __future__ import annotations
@@ -26,46 +27,12 @@ ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
 @pytest.fixture(scope="module")
-def lab():
-    inv = load_inventory(LAB)
-    key = inv.lab.state_dir / "ssh" / "id_ed25519"
-    hosts = {name: str(inv.asset(name).address) for name in ("bak", "srv")}
+def lab(running_lab, in_lab):
+    """``lab(host, command)``: a shell command on a lab machine (strict host keys, the lab's key)."""
 
     def ssh(host: str, command: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(key),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "LogLevel=ERROR",
-                f"root@{hosts[host]}",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{host}: {command}: {proc.stderr.strip()}")
-        return proc
+        return in_lab(host, command, check=check, timeout=timeout)
 
-    if not key.exists():
-        pytest.skip("the lab is not set up (make lab)")
-    for host in hosts:
-        try:
-            if ssh(host, "true", check=False, timeout=15).returncode != 0:
-                pytest.skip(f"lab machine {host} does not answer (make lab)")
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"lab machine {host} does not answer (make lab)")
     return ssh
 
 
@@ -122,7 +89,7 @@ def test_backup_restore_drill_and_append_only_on_the_lab(lab, deployed):
 
     lab("srv", "systemctl start akm-backup-drill@av_masters.service")
     drill = latest(lab, "drill")
-    assert drill["result"] == "ok" and drill["files"], drill
+    assert drill["result"] == "ok" and drill["sample"], drill
 
     lab("srv", "systemctl start akm-backup-check.service")
     check = latest(lab, "check")
@@ -145,4 +112,6 @@ def test_backup_restore_drill_and_append_only_on_the_lab(lab, deployed):
         "print(call('DELETE', '/srv/snapshots/' + snaps[0]), call('GET', '/gw/keys/'))\n"
     )
     out = lab("srv", "set -a; . /etc/akm/backup/backup.env; python3 -c " + shlex.quote(probe)).stdout.split()
-    assert out == ["403", "403"]
+    # Append-only: deleting a snapshot is forbidden. Private repositories: srv's login opens no other
+    # host's repository (restic's REST server refuses it as unauthorised).
+    assert out[0] == "403" and out[1] in ("401", "403"), out

@@ -1,13 +1,12 @@
 """The backup roles, playbooks and timers on the running virtual library, with the lab's run-time vault.
 
-- the molecule scenarios of ``backup_server`` and ``backup_client`` (through the one molecule runner);
 - the REST server speaks only HTTPS, with a certificate from a CA made on the backup machine;
 - ``playbooks/restore-drill.yml`` leaves drill evidence whose hashes match the fixity manifest;
 - the prune service on the backup machine applies each data class's retention, and the keep-everything
   class keeps every snapshot.
 
-Module order matters only for speed: the molecule scenarios converge bak and srv, the fixture
-converges ``playbooks/backup.yml`` again (idempotent) and runs backups through systemd.
+The fixture converges ``playbooks/backup.yml`` and runs backups through systemd. The roles' molecule
+scenarios run with every other role's, in ``tests/lab/test_demo_roles.py``.
 """
 
 from __future__ import annotations
@@ -72,33 +71,7 @@ def server_address():
 
 
 @pytest.fixture(scope="module")
-def no_foreign_repositories(running_lab, in_lab) -> list[str]:
-    """Remove repositories on the backup machine that the lab vault's password cannot open.
-
-    An earlier run with throw-away secrets leaves such a repository; it can never be opened again in
-    this lab and would make every backup of that host and every prune run red. Returns their names.
-    """
-    script = (
-        "[ -f /etc/akm/backup/password ] && [ -d /srv/akm-restic ] || exit 0; cd /srv/akm-restic; "
-        'for d in */; do d=${d%/}; [ -f "$d/config" ] || continue; '
-        'restic --no-cache --no-lock --password-file /etc/akm/backup/password -r "$d" cat config '
-        '>/dev/null 2>&1 || { rm -rf "$d"; echo "$d"; }; done'
-    )
-    return _sh(in_lab, SERVER, script, timeout=300).stdout.split()
-
-
-@pytest.mark.molecule
-def test_backup_server_molecule_scenario(molecule):
-    molecule(REPO / "roles/backup_server")
-
-
-@pytest.mark.molecule
-def test_backup_client_molecule_scenario(molecule, no_foreign_repositories):
-    molecule(REPO / "roles/backup_client")
-
-
-@pytest.fixture(scope="module")
-def converged(running_lab, in_lab, no_foreign_repositories):
+def converged(running_lab, in_lab, no_foreign_backup_repositories):
     """backup.yml converged on bak and srv with the lab vault, a fixity-recorded master in the archive,
     then two backups started through systemd (two snapshots per data class to apply retention to)."""
     in_lab(CLIENT, "mkdir", "-p", "/srv/archive/av", "/srv/elibrary", "/srv/shares")
@@ -127,7 +100,7 @@ def converged(running_lab, in_lab, no_foreign_repositories):
     )
     for _round in range(2):
         in_lab(CLIENT, "systemctl", "start", "akm-backup.service", timeout=600)
-    return {"foreign_removed": no_foreign_repositories}
+    return {"foreign_removed": no_foreign_backup_repositories}
 
 
 def test_client_backs_up_over_https_and_plain_http_is_not_served(converged, in_lab, server_address):
@@ -153,8 +126,9 @@ def test_client_backs_up_over_https_and_plain_http_is_not_served(converged, in_l
     )
     out = in_lab(CLIENT, shlex.join(["python3", "-c", probe, f"{address}:{port}/{CLIENT}/config"])).stdout.split()
     # With the backup CA: the server answers (401: login needed). With the system's CAs: the
-    # certificate is not trusted. Plain HTTP: no HTTP answer at all.
-    assert out == ["401", "verify-failed", "no-answer"], out
+    # certificate is not trusted. Plain HTTP: refused before any login or file (400 from restic's
+    # REST server: "client sent an HTTP request to an HTTPS server"), or no answer at all.
+    assert out[:2] == ["401", "verify-failed"] and out[2] in ("400", "no-answer"), out
 
 
 def test_restore_drill_playbook_writes_evidence_matching_the_fixity_manifest(converged, running_lab, in_lab):
@@ -183,9 +157,9 @@ def test_restore_drill_playbook_writes_evidence_matching_the_fixity_manifest(con
     placed = {p.data_class for p in load_inventory(LAB_INVENTORY).asset(CLIENT).data}
     assert {r["data_class"] for r in records} == placed
     for record in records:
-        assert record["kind"] == "drill" and record["host"] == CLIENT
+        assert record["kind"] == "restore.drill" and record["host"] == CLIENT
         assert record["result"] == "ok", record
-        assert record["started"] <= record["finished"]
+        assert record["started"] <= record["time"]
         assert record["snapshot_id"]
     av = next(r for r in records if r["data_class"] == "av_masters")
     manifest = in_lab(CLIENT, "cat", "/srv/archive/av/.akm-fixity/manifest-sha256.txt").stdout
@@ -193,7 +167,7 @@ def test_restore_drill_playbook_writes_evidence_matching_the_fixity_manifest(con
         "/srv/archive/av/" + path.removeprefix("data/"): digest
         for digest, path in (line.split("  ", 1) for line in manifest.splitlines() if line.strip())
     }
-    drilled = {f["path"]: f for f in av["files"]}
+    drilled = {f["path"]: f for f in av["sample"]}
     assert MASTER in drilled
     for path, entry in drilled.items():
         assert entry["fixity"] == "match" and entry["sha256"] == recorded[path], entry
@@ -219,3 +193,98 @@ def test_prune_service_applies_retention_per_data_class(converged, in_lab):
     for data_class in ("configs", "shares", "elibrary", "evidence"):
         days = Counter(s["time"][:10] for s in _snapshots(in_lab, CLIENT) if _class_of(s) == f"class:{data_class}")
         assert days and max(days.values()) == 1, (data_class, days)
+
+
+# Run on the client with its own login (backup.env): each REST call's status, one per output line.
+REST_PROBE = """
+import base64, hashlib, json, os, secrets, ssl, urllib.error, urllib.parse, urllib.request
+url = urllib.parse.urlsplit(os.environ["AKM_BACKUP_REPO"].removeprefix("rest:"))
+tls = ssl.create_default_context(cafile=os.environ["AKM_BACKUP_CACERT"])
+base = f"https://{url.hostname}:{url.port}"
+V2 = "application/vnd.x.restic.rest.v2"
+
+def call(method, path, body=None, password=url.password):
+    login = f"{url.username}:{password}".encode()
+    request = urllib.request.Request(base + path, data=body, method=method, headers={
+        "Authorization": "Basic " + base64.b64encode(login).decode(), "Accept": V2})
+    try:
+        with urllib.request.urlopen(request, timeout=20, context=tls) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+own = f"/{url.username}"
+snapshots = json.loads(call("GET", own + "/snapshots/")[1])
+blob = json.loads(call("GET", own + "/data/")[1])[0]["name"]
+lock = secrets.token_bytes(64)
+lock_name = hashlib.sha256(lock).hexdigest()
+junk = secrets.token_bytes(64)
+print("own-keys", call("GET", own + "/keys/")[0])
+print("wrong-password", call("GET", own + "/keys/", password="x" * 64)[0])
+print("delete-snapshot", call("DELETE", own + "/snapshots/" + snapshots[0]["name"])[0])
+print("overwrite-data", call("POST", own + "/data/" + blob, junk)[0])
+print("data-intact", hashlib.sha256(call("GET", own + "/data/" + blob)[1]).hexdigest() == blob)
+print("add-lock", call("POST", own + "/locks/" + lock_name, lock)[0])
+print("remove-lock", call("DELETE", own + "/locks/" + lock_name)[0])
+print("mismatched-upload", call("POST", own + "/data/" + hashlib.sha256(b"other").hexdigest(), junk)[0])
+print("second-config", call("POST", own + "/config", junk)[0])
+print("outside-root", call("GET", own + "/../../etc/passwd")[0])
+print("other-read", call("GET", "/" + os.environ["PROBE_OTHER"] + "/keys/")[0])
+print("other-add", call("POST", "/" + os.environ["PROBE_OTHER"] + "/locks/" + lock_name, lock)[0])
+"""
+
+
+def test_the_rest_server_is_append_only_private_and_refuses_wrong_logins(converged, in_lab):
+    """restic's REST server on the backup machine, asked by the client with its own login: nothing but
+    locks can be deleted, nothing overwritten (data, config), an upload whose content is not its name is
+    refused, no path leaves the repository root, another host's repository is neither read nor added to,
+    and a wrong password is refused."""
+    other = next(h for h in load_inventory(LAB_INVENTORY).assets if h.data and h.hostname != CLIENT).hostname
+    script = f"set -a; . /etc/akm/backup/backup.env; PROBE_OTHER={other} python3 -c {shlex.quote(REST_PROBE)}"
+    answers = dict(line.split() for line in _sh(in_lab, CLIENT, script).stdout.splitlines())
+    assert answers == {
+        "own-keys": "200",
+        "wrong-password": "401",
+        "delete-snapshot": "403",
+        "overwrite-data": "403",
+        "data-intact": "True",
+        "add-lock": "200",
+        "remove-lock": "200",
+        "mismatched-upload": "400",
+        "second-config": "403",
+        "outside-root": "404",
+        "other-read": "401",
+        "other-add": "401",
+    }, answers
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_partial_object(converged, in_lab):
+    """The same server binary and flags on a small file system of the backup machine: restic's upload
+    fails with the server's 507, and every object the server kept is whole (its name is its SHA-256)."""
+    small = "/srv/akm-small"
+    unit = "akm-restserver-small-test"
+    port = 8099
+    setup = (
+        f"mkdir -p {small} && mount -t tmpfs -o size=4m,mode=0700 tmpfs {small} && chown akm-backup: {small} && "
+        f"systemd-run --unit={unit} --uid=akm-backup --gid=akm-backup "
+        f"/usr/bin/restic-rest-server --path {small} --listen 127.0.0.1:{port} --no-auth --append-only && "
+        f"for i in $(seq 50); do ss -ltn | grep -q :{port} && break; sleep 0.2; done"
+    )
+    _sh(in_lab, SERVER, setup)
+    try:
+        backup = (
+            "export RESTIC_PASSWORD=lab-small-disk; d=$(mktemp -d); head -c 12000000 /dev/urandom > $d/big; "
+            f"restic -r rest:http://127.0.0.1:{port}/t/ init >/dev/null && "
+            f"restic -r rest:http://127.0.0.1:{port}/t/ --no-cache backup $d; echo exit=$?; rm -rf $d"
+        )
+        done = in_lab(SERVER, shlex.join(["sh", "-c", backup]), check=False, timeout=300)
+        assert "exit=0" not in done.stdout, done.stdout
+        assert "507" in done.stderr or "insufficient storage" in done.stderr.lower(), done.stderr[-2000:]
+        whole = (
+            f"cd {small}/t && for f in $(find data keys snapshots index -type f 2>/dev/null); do "
+            '[ "$(sha256sum < $f | cut -d" " -f1)" = "$(basename $f)" ] || echo "partial $f"; done; '
+            "find . -type f -name '*tmp*' -printf 'leftover %p\\n'"
+        )
+        assert _sh(in_lab, SERVER, whole).stdout == ""
+    finally:
+        _sh(in_lab, SERVER, f"systemctl stop {unit} || true; umount {small} || true; rmdir {small} || true")

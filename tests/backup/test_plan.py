@@ -72,6 +72,23 @@ def test_each_client_has_its_own_repository_on_the_backup_machine(inv):
     assert jobs.repository_url(inv, "srv") == "rest:https://198.18.10.20:8080/srv/"
 
 
+WITH_LOGIN = "rest:https://srv:placeholder@198.18.10.20:8000/srv/"  # pragma: allowlist secret (a made-up login)
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded"),
+    [
+        (WITH_LOGIN, "rest:https://198.18.10.20:8000/srv/"),
+        ("rest:https://198.18.10.20:8000/srv/", "rest:https://198.18.10.20:8000/srv/"),
+        ("rest:https://198.18.10.20:8000/user@lab/", "rest:https://198.18.10.20:8000/user@lab/"),
+        ("/srv/akm-restic/srv", "/srv/akm-restic/srv"),
+        ("/media/usb@2/akm-restic/srv", "/media/usb@2/akm-restic/srv"),
+    ],
+)
+def test_evidence_records_the_repository_without_its_login(given, recorded):
+    assert jobs.public_url(given) == recorded
+
+
 def test_lab_inventory_places_the_archive_on_srv_and_reaches_bak_on_the_servers_segment():
     from akm.inventory import load_inventory
 

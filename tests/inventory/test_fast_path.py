@@ -17,6 +17,7 @@ import pytest
 import yaml
 import yaml_rs
 
+from akm import yamlsource
 from akm.inventory import InventoryError, load_inventory, synthetic
 from akm.inventory import load as inventory_load
 from akm.yamlsource import load_plain, load_yaml
@@ -27,7 +28,10 @@ TODAY = date(2026, 11, 25)
 
 
 def same(a, b) -> bool:
-    """Equal values of the same types all the way down (``True == 1`` and ``1 == 1.0`` do not count)."""
+    """Equal values of the same types all the way down (``True == 1`` and ``1 == 1.0`` do not count; a
+    NaN is the same as a NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
@@ -286,3 +290,48 @@ def test_a_check_of_the_synthetic_inventory_takes_the_fast_way(tmp_path, monkeyp
     monkeypatch.setattr(inventory_load, "_load_located", refuse)
     inventory = load_inventory(synthetic.write(tmp_path, assets=500), today=TODAY)
     assert len(inventory.assets) == 500
+
+
+PIECES = {
+    "items at two spaces": "centre: {a: 1}\nassets:\n" + "  - {b: 1}\n" * 400 + "people:\n" + "  - {c: 2}\n" * 400,
+    "items at the margin, lists nested at two": "assets:\n" + "- i:\n  - {x: 1}\n  - {x: 2}\n- b: 1\n" * 200,
+    "a comment before the first item": "assets:\n# the list\n\n" + "  - inventory_no: x\n    kind: y\n" * 300,
+    "a mapping section": "lab:\n  sites:\n" + "  - {d: x.uz}\n" * 400 + "  other: 1\n",
+    "a multi-line text": "assets:\n" + "  - model: 'a\n  - b'\n" * 300,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PIECES))
+def test_a_large_file_read_in_pieces_means_what_it_means_whole(name, tmp_path, monkeypatch):
+    """Cut into pieces of a few hundred bytes, a file still reads exactly as whole, or is declined."""
+    monkeypatch.setattr(yamlsource, "_PIECE", 300)
+    text = PIECES[name]
+    try:
+        whole = yaml_rs.loads(text)
+    except Exception:
+        whole = None
+    try:
+        pieces = yamlsource._parse_in_pieces(text)
+    except Exception:
+        pieces = None
+    assert pieces is None or same(pieces, whole)
+    path = tmp_path / "case.yml"
+    path.write_text(text)
+    check_agreement(path)
+
+
+def test_a_section_written_twice_is_not_hidden_by_the_pieces(tmp_path, monkeypatch):
+    monkeypatch.setattr(yamlsource, "_PIECE", 300)
+    path = tmp_path / "case.yml"
+    path.write_text("assets:\n" + "  - {b: 1}\n" * 200 + "people:\n  - a\nassets:\n" + "  - {b: 2}\n" * 200)
+    assert load_plain(path) is None
+    _data, problems = load_yaml(path)
+    assert [p.code for p in problems] == ["yaml.duplicate-key"]
+
+
+def test_the_synthetic_inventory_read_in_pieces_is_the_same(tmp_path, monkeypatch):
+    path = synthetic.write(tmp_path, assets=400)
+    whole = load_plain(path / "assets.yml")
+    monkeypatch.setattr(yamlsource, "_PIECE", 2000)
+    assert whole is not None and same(load_plain(path / "assets.yml"), whole)
+    assert check_agreement(path / "assets.yml")

@@ -8,6 +8,7 @@ import pytest
 from netmiko import ConnectHandler
 
 from akm.lab import lab
+from tests.conftest import unavailable
 
 pytestmark = pytest.mark.lab
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.lab
 def _ready(plan) -> dict:
     files = lab.simulator_files(plan.state_dir)
     if not files["ready"].exists():
-        pytest.skip("the lab runs no device simulator (akm.net.sim is not installed)")
+        unavailable("the lab runs no device simulator (akm.net.sim is not installed)")
     return json.loads(files["ready"].read_text())
 
 

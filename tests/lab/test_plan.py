@@ -14,7 +14,7 @@ import pytest
 from akm.errors import Error
 from akm.inventory import load_inventory
 from akm.lab import image, lab, system
-from akm.lab.aptcache import acng_config, lab_sources, machine_sources
+from akm.lab.aptcache import acng_config, base_source, lab_sources, machine_sources
 from akm.lab.plan import LAB_RANGE, LabError, Route, bridge_name, plan_lab
 
 from .fixture import Asset, Interface, make_inventory
@@ -175,7 +175,7 @@ def test_mirror_is_read_from_the_apt_configuration(tmp_path):
         "Components: main\n\n"
         "Types: deb-src\nURIs: http://mirror.invalid/debian\nSuites: bookworm\nComponents: main\n"
     )
-    sources = lab_sources(tmp_path)
+    sources = lab_sources(tmp_path, suites=("bookworm",))["bookworm"]
     assert [(s.path, s.suites) for s in sources] == [
         ("/debian", ("bookworm", "bookworm-updates")),
         ("/debian-security", ("bookworm-security",)),
@@ -189,12 +189,31 @@ def test_mirror_is_read_from_the_apt_configuration(tmp_path):
     assert "URIs: http://198.19.255.1:3142/debian-security\n" in machine
 
 
+@pytest.mark.parametrize(("host", "other"), [("bookworm", "trixie"), ("trixie", "bookworm")])
+def test_each_release_is_derived_from_the_hosts_repositories(tmp_path, host, other):
+    """A Debian 12 host's mirror serves the lab's Debian 13 machines, and the other way round."""
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        f"Types: deb\nURIs: http://mirror.invalid/debian\nSuites: {host} {host}-updates\nComponents: main\n\n"
+        f"Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: {host}-security\nComponents: main\n\n"
+        "Types: deb\nURIs: http://other.invalid/tool\nSuites: nodistro\nComponents: main\n"
+    )
+    sources = lab_sources(tmp_path, suites=(other, host))
+    assert [(s.uri, s.suites) for s in sources[other]] == [
+        ("http://mirror.invalid/debian", (other, f"{other}-updates")),
+        ("http://mirror.invalid/debian-security", (f"{other}-security",)),
+    ]
+    assert [s.suites for s in sources[host]] == [(host, f"{host}-updates"), (f"{host}-security",)]
+    assert base_source(sources[other], other).uri == "http://mirror.invalid/debian"
+
+
 def test_one_line_style_sources_list_is_read_too(tmp_path):
     (tmp_path / "sources.list").write_text("# comment\ndeb [arch=amd64] http://m.invalid/debian bookworm main\n")
-    assert [s.uri for s in lab_sources(tmp_path)] == ["http://m.invalid/debian"]
+    assert [s.uri for s in lab_sources(tmp_path)["trixie"]] == ["http://m.invalid/debian"]
 
 
 def test_no_mirror_is_a_clear_problem(tmp_path):
+    (tmp_path / "sources.list").write_text("deb http://m.invalid/tool nodistro main\n")
     with pytest.raises(LabError) as caught:
         lab_sources(tmp_path)
     assert codes(caught.value) == ["lab.no-mirror"]
@@ -252,18 +271,28 @@ def test_a_missing_simulator_is_said_not_hidden(tmp_path, monkeypatch):
 
 
 def test_image_states_half_built_outdated_ready(tmp_path):
-    assert image.image_state(tmp_path) == "missing"
-    build = tmp_path / "image" / ".build-abc"
+    assert image.image_state(tmp_path, "trixie") == "missing"
+    build = tmp_path / "image" / ".build-trixie-abc"
     build.mkdir(parents=True)
-    assert image.image_state(tmp_path) == "half-built"
+    assert image.image_state(tmp_path, "trixie") == "half-built"
+    assert image.image_state(tmp_path, "bookworm") == "missing", "another release's build is not this one's"
     build.rmdir()
-    root = image.image_dir(tmp_path)
+    root = image.image_dir(tmp_path, "trixie")
     (root / "etc").mkdir(parents=True)
-    assert image.image_state(tmp_path) == "half-built"
-    stamp = {**image.wanted_stamp(("openssh-server",)), "build": "b1"}
+    assert image.image_state(tmp_path, "trixie") == "half-built"
+    stamp = {**image.wanted_stamp("trixie", ("openssh-server",)), "build": "b1"}
     (root / image.STAMP).write_text(json.dumps(stamp))
-    assert image.image_state(tmp_path, ("openssh-server",)) == "ready"
-    assert image.image_state(tmp_path, ("openssh-server", "squid")) == "outdated"
+    assert image.image_state(tmp_path, "trixie", ("openssh-server",)) == "ready"
+    assert image.image_state(tmp_path, "trixie", ("openssh-server", "squid")) == "outdated"
+    assert image.image_state(tmp_path, "bookworm", ("openssh-server",)) == "missing"
+
+
+def test_each_machine_boots_the_release_its_inventory_entry_names():
+    plan = lab.load_plan(REPO / "inventory" / "lab")
+    suites = {m.hostname: m.suite for m in plan.machines}
+    assert suites.pop("srv") == "bookworm"
+    assert set(suites.values()) == {"trixie"}
+    assert plan.suites == ("bookworm", "trixie")
 
 
 def test_a_machines_profiles_do_not_change_the_plans_identity(tmp_path):

@@ -38,3 +38,11 @@ def compiled(inventory):
     from akm.policy.load import load_policy
 
     return compile_policy(load_policy(POLICY.relative_to(ROOT)), inventory, AT)
+
+
+@pytest.fixture(scope="session")
+def signing(tmp_path_factory):
+    """Keys made for this run and a copy of the fixture inventory whose approvers hold them."""
+    from .signing import Signing
+
+    return Signing(tmp_path_factory.mktemp("signing").resolve(), INVENTORY, AT.date())

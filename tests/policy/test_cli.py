@@ -10,6 +10,7 @@ import pytest
 from akm.policy.cli import main
 
 from .conftest import HERE
+from .signing import APPROVALS
 
 BASE = ["--lang", "en", "policy"]
 WHERE = ["-i", "tests/policy/inventory", "-p", "tests/policy/policy"]
@@ -25,7 +26,7 @@ def test_check_lists_expiring_grants_and_warns_about_expired_ones(capsys):
     code, out, err = run(capsys, "check", *WHERE, "--at", "2026-11-25T12:00")
     assert code == 0
     assert "G-2026-020: host:zal-01 — December 1, 2026" in out
-    assert "grants.yml:24: grants[2].expires_on: grant G-2026-003 expired on 2026-07-01" in err
+    assert "grants.yml:38: grants[2].expires_on: grant G-2026-003 expired on 2026-07-01" in err
     assert "5 rules, 3 active grants (1 expired)" in out
 
 
@@ -48,7 +49,7 @@ def test_check_fails_with_file_line_and_fix(capsys):
         "2026-11-25",
     )
     assert code != 0
-    assert "tests/policy/bad/26-not-an-approver.yml:20: grants[0].approved_by: d.karimova may not approve" in err
+    assert "tests/policy/bad/26-not-an-approver.yml:22: grants[0].approval.by: d.karimova may not approve" in err
     assert "Traceback" not in err
 
 
@@ -124,16 +125,22 @@ def test_query_of_an_unknown_host_is_a_problem_not_a_traceback(capsys):
     assert "there is no host 'zal-99' in the inventory" in err
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_path):
+@pytest.mark.needs("git")
+def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_path, signing):
     repo = tmp_path / "repo"
     policy = repo / "policies" / "access" / "test"
     shutil.copytree(HERE / "policy", policy)
     shutil.copytree(HERE / "lists", repo / "policies" / "access" / "lists")
+    where = ["-i", str(signing.inventory_dir), "-p", str(policy)]
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
+    def approve(grant: str, login: str, day: str) -> None:
+        assert run(capsys, "approve", *where, "--at", day, "--key", str(signing.key(login)), grant)[0] == 0
+
+    for grant, login, day in APPROVALS:
+        approve(grant, login, day)
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "one")
@@ -141,10 +148,11 @@ def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_pat
     grants = grants.replace("expires_on: 2026-12-01", "expires_on: 2027-02-01")
     grants += (
         "  - id: G-2026-040\n    who: host:zal-02\n    allow: [category:social]\n"
-        '    why: "Request 2026-040: book club page"\n    approved_by: r.yusupova\n'
-        "    approved_on: 2026-11-20\n    expires_on: 2027-01-01\n"
+        '    why: "Request 2026-040: book club page"\n    expires_on: 2027-01-01\n'
     )
     (policy / "grants.yml").write_text(grants)
+    approve("G-2026-020", "b.toshmatov", "2026-11-20")
+    approve("G-2026-040", "r.yusupova", "2026-11-20")
     rules = (
         (policy / "rules.yml")
         .read_text()
@@ -159,10 +167,7 @@ def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_pat
     code, out, err = run(
         capsys,
         "diff",
-        "-i",
-        str(HERE / "inventory"),
-        "-p",
-        str(policy),
+        *where,
         "--at",
         "2026-11-25T12:00",
         "HEAD~1",

@@ -24,10 +24,7 @@ from akm.policy.load import load_policy
 
 from .conftest import AT, ROOT
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("ip") is None,
-    reason="needs root, ip and nft for network namespaces",
-)
+pytestmark = [pytest.mark.privileged, pytest.mark.needs("ip", "nft", "squid")]
 
 LISTEN = (
     "import socket,sys\n"

@@ -7,7 +7,6 @@ next to it as ``.actual`` (compare with ``diff``, and copy it over the ``.ref`` 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def test_expired_grant_is_left_out_and_a_later_build_drops_the_next(inventory):
     assert "grant_G_2026_031" in now["nftables/gw.nft"]
 
 
-@pytest.mark.skipif(shutil.which("squid") is None, reason="squid is not installed")
+@pytest.mark.needs("squid")
 def test_squid_parses_the_generated_configuration(inventory, compiled, tmp_path):
     out = tmp_path / "build"
     write_tree(render(compiled, ["squid"], Options(squid_dir=out / "squid")), out)
@@ -82,17 +81,13 @@ def test_squid_parses_the_generated_configuration(inventory, compiled, tmp_path)
     assert "akm_cat_social" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("squid") is None, reason="squid is not installed")
+@pytest.mark.needs("squid")
 def test_squid_rejects_a_broken_configuration(tmp_path):
     """The validation the gateway role relies on really fails on a bad file."""
     broken = tmp_path / "squid.conf"
     broken.write_text("http_port 3128\nhttp_access allow no_such_acl\n")
     result = subprocess.run(["squid", "-k", "parse", "-f", str(broken)], capture_output=True, check=False)
     assert result.returncode != 0
-
-
-def _netns_available() -> bool:
-    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nft") is not None
 
 
 @pytest.fixture
@@ -106,7 +101,8 @@ def netns():
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-@pytest.mark.skipif(not _netns_available(), reason="needs root, ip and nft for a network namespace")
+@pytest.mark.privileged
+@pytest.mark.needs("ip", "nft")
 def test_nftables_ruleset_loads_atomically_twice(compiled, tmp_path, netns):
     files = render(compiled, ["nftables"])
     ruleset = tmp_path / "gw.nft"
@@ -142,7 +138,8 @@ def test_nftables_ruleset_loads_atomically_twice(compiled, tmp_path, netns):
     assert "tcp dport 22 ip saddr @management accept" in chain
 
 
-@pytest.mark.skipif(not _netns_available(), reason="needs root, ip and nft for a network namespace")
+@pytest.mark.privileged
+@pytest.mark.needs("ip", "nft")
 def test_nft_check_rejects_a_broken_ruleset(tmp_path, netns):
     ruleset = tmp_path / "bad.nft"
     ruleset.write_text("table inet akm_policy {\n\tchain input { type filter hook input; policy maybe; }\n}\n")

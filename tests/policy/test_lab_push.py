@@ -122,10 +122,10 @@ def current_release(in_lab) -> str:
 
 def test_first_push_is_confirmed_and_recorded(gateway, in_lab):
     records = evidence(in_lab)
-    assert records[-1]["result"] == "confirmed"
+    assert records[-1]["kind"] == "policy.push" and records[-1]["outcome"] == "confirmed"
     assert records[-1]["release"] == Path(current_release(in_lab)).name
-    assert records[-1]["git_revision"] and records[-1]["host"] == GATEWAY
-    assert "nftables/gw.nft" in records[-1]["changed_files"]
+    assert records[-1]["revision"] and records[-1]["host"] == GATEWAY
+    assert "nftables/gw.nft" in records[-1]["changes"]
 
 
 def test_a_second_push_changes_nothing(gateway, in_lab):
@@ -180,7 +180,7 @@ def test_the_staff_grant_works_until_the_clock_of_the_check_passes_its_expiry(ga
     ok(push("-e", f"access_policy_at={GRANT_EXPIRES}T00:01"))
     assert web(in_lab, STAFF, f"http://{RESTRICTED}/") == "403"
     assert evidence(in_lab)[-1]["policy_at"] == f"{GRANT_EXPIRES}T00:01"
-    assert evidence(in_lab)[-1]["result"] == "confirmed"
+    assert evidence(in_lab)[-1]["outcome"] == "confirmed"
     ok(push("-e", f"access_policy_at={GRANT_EXPIRES[:-2]}29T23:59"))
     assert web(in_lab, STAFF, f"http://{RESTRICTED}/") == "200"
 
@@ -196,7 +196,7 @@ def test_a_release_squid_rejects_never_reaches_the_running_config(gateway, in_la
     assert web(in_lab, READER, f"http://{ALLOWED}/") == "200"
     assert web(in_lab, READER, f"http://{RESTRICTED}/") == "403"
     new = evidence(in_lab)[len(records) :]
-    assert [r["result"] for r in new] == ["rejected"]
+    assert [(r["result"], r["outcome"]) for r in new] == [("failed", "rejected")]
     assert "Validate the Squid configuration" in new[0]["reason"]
 
 
@@ -225,5 +225,6 @@ def test_a_release_that_cuts_the_management_path_is_rolled_back_by_itself(gatewa
     ruleset = in_lab(GATEWAY, "nft", "list", "set", "inet", "akm_policy", "management").stdout
     assert addresses["management"] in ruleset
     new = evidence(in_lab)[len(records) :]
-    assert "rolled_back" in [r["result"] for r in new]
+    assert "rolled_back" in [r.get("outcome") for r in new]
+    assert "policy.rollback" in [r["kind"] for r in new]
     assert web(in_lab, READER, f"http://{ALLOWED}/") == "200"

@@ -3,7 +3,6 @@ Squid accepts; the lab policy answers the questions the lab tests will ask."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -29,7 +28,7 @@ def test_real_policy_has_no_errors_and_no_warnings(real):
     assert real.problems == []
 
 
-@pytest.mark.skipif(shutil.which("squid") is None, reason="squid is not installed")
+@pytest.mark.needs("squid")
 def test_real_policy_squid_configuration_parses(real, tmp_path):
     out = tmp_path / "build"
     write_tree(render(real, ["squid"], Options(squid_dir=out / "squid")), out)

@@ -11,7 +11,8 @@ import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from akm import i18n
+from akm import evidence, i18n
+from akm.backup import jobs
 from akm.inventory import load_inventory
 from akm.report import periods, render
 from akm.report.build import Sources, build
@@ -95,57 +96,65 @@ def test_warranties_ending_soon(inventory):
     assert [(r[1], r[3]) for r in rows] == [("xodim-01", date(2027, 2, 1))]
 
 
+def _backup_run(time: str, result: str, data_class: str, added: int = 0, files: int = 0) -> dict:
+    """A backup run of one data class on srv, as the backup area writes it."""
+    entry = {"data_class": data_class, "result": "ok" if result == "ok" else "error", "bytes_added": added}
+    return evidence.record(
+        "backup.run",
+        result,
+        time=time,
+        host="srv",
+        started=time,
+        repository="rest:https://198.18.0.20:8000/srv/",
+        classes=[{**entry, "files": files}],
+        errors=[],
+        copy={"result": "skipped"},
+        bytes_added=added,
+        files=files,
+    )
+
+
 @pytest.fixture
 def evidence_dir(tmp_path):
     records = {
-        "b1.json": {
-            "kind": "backup.run",
-            "time": "2026-11-17T02:00:05+05:00",
-            "result": "ok",
-            "subject": "av_masters",
-            "bytes": 3 * 2**20,
-            "files": 12,
-        },
-        "b2.json": {
-            "kind": "backup.run",
-            "time": "2026-11-18T02:00:05+05:00",
-            "result": "failed",
-            "subject": "av_masters",
-            "summary": "disk full",
-        },
-        "b3.json": {
-            "kind": "backup.run",
-            "time": "2026-11-19T02:00:05+05:00",
-            "result": "ok",
-            "subject": "shares",
-            "bytes": 2**20,
-            "files": 3,
-        },
+        "b1.json": _backup_run("2026-11-17T02:00:05+05:00", "ok", "av_masters", 3 * 2**20, 12),
+        "b2.json": {**_backup_run("2026-11-18T02:00:05+05:00", "failed", "av_masters"), "summary": "disk full"},
+        "b3.json": _backup_run("2026-11-19T02:00:05+05:00", "ok", "shares", 2**20, 3),
         "f1.json": [
-            {
-                "kind": "fixity.verify",
-                "time": "2026-11-19T03:00:00+05:00",
-                "result": "ok",
-                "subject": "av_masters",
-            }
+            evidence.record(
+                "fixity.verify",
+                "ok",
+                time="2026-11-19T03:00:00+05:00",
+                host="srv",
+                started="2026-11-19T02:59:00+05:00",
+                subject="av_masters",
+                archive="/srv/archive/av",
+                unchanged=12,
+                changed=[],
+                missing=[],
+                new=[],
+            )
         ],
-        "old.json": {
-            "kind": "backup.run",
-            "time": "2026-10-01T02:00:00+05:00",
-            "result": "ok",
-            "subject": "x",
-        },
-        "p1.json": {
-            "kind": "policy.push",
-            "time": "2026-11-20T12:00:00+05:00",
-            "result": "ok",
-            "who": "o.ismoilov",
-            "revision": "0123456789abcdef",
-            "approved_by": "d.karimova",
-            "changes": ["grant social"],
-        },
+        "old.json": _backup_run("2026-10-01T02:00:00+05:00", "ok", "x"),
+        "p1.json": evidence.record(
+            "policy.push",
+            "ok",
+            time="2026-11-20T12:00:00+05:00",
+            host="gw",
+            started="2026-11-20T11:59:00+05:00",
+            outcome="confirmed",
+            push="20261120T065900Z",
+            release="r-0123456789abcdef",
+            previous_release="none",
+            operator="o.ismoilov",
+            policy_at="now",
+            who="o.ismoilov",
+            revision="0123456789abcdef",
+            approved_by="d.karimova",
+            changes=["grant social"],
+        ),
         "bad.json": "{not json",
-        "nokind.json": {"time": "2026-11-20T12:00:00+05:00", "result": "ok"},
+        "nokind.json": {"time": "2026-11-20T12:00:00+05:00", "result": "ok", "host": "srv"},
     }
     for name, data in records.items():
         (tmp_path / name).write_text(data if isinstance(data, str) else json.dumps(data))
@@ -159,17 +168,49 @@ def test_evidence_sections(inventory, evidence_dir):
     backups = _section(report, "backups")
     assert backups.paragraphs[0] == "4 records: succeeded: 3, failed: 1."
     assert _table(backups, "backups_last").rows == [
-        ["av_masters", "", "2026-11-17 02:00", 3.0, 12],
-        ["shares", "", "2026-11-19 02:00", 1.0, 3],
+        ["av_masters", "srv", "2026-11-17 02:00", 3.0, 12],
+        ["shares", "srv", "2026-11-19 02:00", 1.0, 3],
     ]
     access = _section(report, "access")
     assert _table(access, "access_pushes").rows == [
         ["2026-11-20 12:00", "o.ismoilov", "0123456789", "d.karimova", "succeeded", "grant social"]
     ]
-    assert sorted(p.split(": ")[-1].split(" (")[0] for p in report.problems) == [
-        "not a readable JSON file — fix or remove the file",
-        "required field missing or not text — see docs/reports.md",
-    ]
+    assert sorted(p.split(": ", 1)[0].rsplit("/", 1)[-1] for p in report.problems) == ["bad.json:1", "nokind.json:1"]
+    assert "a required field is missing" in next(p for p in report.problems if "nokind.json" in p)
+
+
+def test_alerts_and_rollbacks_are_counted_where_their_area_is_reported(inventory, evidence_dir):
+    """An alert of the backup area (its real writer) and a rollback record of the gateway are records
+    like any other: the backups and access sections count them as failures, none is malformed."""
+    jobs.raise_alert(
+        evidence_dir,
+        "backup.target-full",
+        "the backup target is full",
+        datetime(2026, 11, 18, 21, 5, tzinfo=UTC),
+        "srv",
+        evidence_dir / "b2.json",
+        repository="rest:https://198.18.0.20:8000/srv/",
+    )
+    rollback = evidence.record(
+        "policy.rollback",
+        "failed",
+        time="2026-11-20T12:02:00+05:00",
+        host="gw",
+        release="r-0123456789abcdef",
+        back_to="none",
+        reason='a "quoted" reason\nwith a new line',
+    )
+    evidence.write(evidence_dir / "access-policy", "20261120T070200Z-r-0123456789abcdef-rollback", rollback)
+    report = build(
+        Sources(inventory, evidence_dir=evidence_dir), periods.parse("weekly", "2026-W47", date(2026, 11, 30))
+    )
+    assert _section(report, "backups").paragraphs[0] == "5 records: succeeded: 3, failed: 2."
+    backups = _table(_section(report, "backups"), "backups_records").rows
+    assert ["2026-11-19 02:05", "backup.alert", "srv", "failed", "the backup target is full"] in backups
+    access = _section(report, "access")
+    assert access.paragraphs[0] == "2 records: succeeded: 1, failed: 1."
+    assert [r[1] for r in _table(access, "access_records").rows] == ["policy.push", "policy.rollback"]
+    assert len(report.problems) == 2
 
 
 def test_sections_without_records_say_so(inventory, evidence_dir):
@@ -361,11 +402,7 @@ def _png_pixels(path) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("soffice", "pdftoppm", "pdftotext")),
-    reason="LibreOffice or poppler is not installed: "
-    "make deps (libreoffice-writer-nogui, poppler-utils) to run the DOCX → PDF → PNG check",
-)
+@pytest.mark.needs("soffice", "pdftoppm", "pdftotext")
 def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
     """The DOCX is opened by LibreOffice (headless), printed to PDF and rendered to PNG; what a reader
     would see is checked: the centre, every section title and a known figure in the PDF's text, and
@@ -521,13 +558,9 @@ def test_restricted_checks_from_the_lab_access_policy(inventory, tmp_path):
 
 
 def test_a_backup_run_counts_for_each_of_its_data_classes_that_succeeded(inventory, tmp_path):
-    """The backup area's own record of a run (``kind: run``) lists its data classes, each with a result."""
+    """A backup run lists its data classes, each with its own result."""
     run = {
-        "kind": "run",
-        "host": "srv",
-        "started": "2026-11-18T21:00:00+00:00",
-        "finished": "2026-11-18T21:01:00+00:00",
-        "result": "partial",
+        **_backup_run("2026-11-18T21:01:00+00:00", "warning", "configs"),
         "classes": [
             {"data_class": "configs", "result": "ok", "bytes_added": 2 * 2**20, "files": 256},
             {"data_class": "shares", "result": "error", "bytes_added": 0, "files": 0},

@@ -2,8 +2,6 @@
 
 * :mod:`akm.backup.fixity` — BagIt-compatible SHA-256 manifests of preservation masters and scans, and
   their verification (new / changed / missing / unchanged told apart).
-* :mod:`akm.backup.restserver` — a small server of restic's REST backend protocol (v1 and v2) over a
-  plain directory, append-only by default, run on the backup machine.
 * :mod:`akm.backup.restic` — running restic and turning its failures into problems a person can act on.
 * :mod:`akm.backup.jobs` — backup runs, tiered integrity checks, restores and the server-side retention,
   each leaving a JSON evidence record.

@@ -1,4 +1,4 @@
-"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|status|prune|serve``.
+"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|drill|status|prune``.
 
 Exit codes: 0 all good (a missing removable disk is a soft failure and still 0); 1 a finding — fixity
 found changed or missing files, a backup was partial, a check found damage; 2 the operation could not
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from akm.backup import BackupError, evidence, fixity, jobs
+from akm import evidence
+from akm.backup import BackupError, fixity, jobs
 from akm.backup import restic as r
 from akm.i18n import _, format_number
 
@@ -119,17 +120,19 @@ def _size(value: int) -> str:
 def _fixity_build(args) -> int:
     moment = evidence.now()
     result = fixity.build(Path(args.path), args.manifest, args.workers, date_text=moment.date().isoformat())
-    record = {
-        "archive": str(Path(args.path).resolve()),
-        "manifest": str(fixity.manifest_dir_for(Path(args.path), args.manifest).resolve()),
-        "time": evidence.iso(moment),
-        "added": [e.path for e in result.added],
-        "kept": result.kept,
-        "missing": result.missing,
-        "bytes_hashed": result.bytes_hashed,
-        "result": "ok",
-    }
-    path = evidence.write_record(evidence.evidence_dir(args.evidence_dir), "fixity-build", record, moment)
+    record = evidence.record(
+        "fixity.build",
+        "ok",
+        time=moment,
+        subject=args.data_class or "",
+        archive=str(Path(args.path).resolve()),
+        manifest=str(fixity.manifest_dir_for(Path(args.path), args.manifest).resolve()),
+        added=[e.path for e in result.added],
+        kept=result.kept,
+        missing=result.missing,
+        bytes_hashed=result.bytes_hashed,
+    )
+    path = jobs.write_record(evidence.directory(args.evidence_dir), "fixity-build", record)
     print(
         _("fixity manifest: {added} added, {kept} kept, {missing} missing").format(
             added=format_number(len(result.added)),
@@ -147,18 +150,20 @@ def _fixity_verify(args) -> int:
     started = evidence.now()
     result = fixity.verify(Path(args.path), args.manifest, args.workers)
     finished = evidence.now()
-    record = {
-        "archive": str(Path(args.path).resolve()),
-        "started": evidence.iso(started),
-        "finished": evidence.iso(finished),
-        "unchanged": len(result.unchanged),
-        "changed": [{"path": c.path, "expected": c.expected, "actual": c.actual} for c in result.changed],
-        "missing": result.missing,
-        "new": result.new,
-        "bytes_hashed": result.bytes_hashed,
-        "result": "ok" if result.ok else "damaged",
-    }
-    path = evidence.write_record(evidence.evidence_dir(args.evidence_dir), "fixity-verify", record, finished)
+    record = evidence.record(
+        "fixity.verify",
+        "ok" if result.ok else "failed",
+        time=finished,
+        started=evidence.iso(started),
+        subject=args.data_class or "",
+        archive=str(Path(args.path).resolve()),
+        unchanged=len(result.unchanged),
+        changed=[{"path": c.path, "expected": c.expected, "actual": c.actual} for c in result.changed],
+        missing=result.missing,
+        new=result.new,
+        bytes_hashed=result.bytes_hashed,
+    )
+    path = jobs.write_record(evidence.directory(args.evidence_dir), "fixity-verify", record)
     print(
         _("fixity: {unchanged} unchanged, {changed} changed, {missing} missing, {new} new").format(
             unchanged=format_number(len(result.unchanged)),
@@ -175,12 +180,14 @@ def _fixity_verify(args) -> int:
         print("  " + _("new (add it with 'akm fixity build'): {path}").format(path=rel))
     print(_("evidence: {path}").format(path=path))
     if not result.ok:
-        evidence.write_alert(
-            evidence.evidence_dir(args.evidence_dir),
+        jobs.raise_alert(
+            evidence.directory(args.evidence_dir),
             "fixity.damaged",
             _("the archive has changed or missing files"),
             finished,
-            {"archive": record["archive"], "record": str(path)},
+            record["host"],
+            path,
+            archive=record["archive"],
         )
         return 1
     return 0
@@ -232,7 +239,7 @@ def _backup_run(args) -> int:
         repo,
         args.host,
         sources,
-        evidence.evidence_dir(args.evidence_dir),
+        evidence.directory(args.evidence_dir),
         removable,
         args.compression,
         class_compression=class_compression,
@@ -256,7 +263,7 @@ def _backup_run(args) -> int:
     print(_("evidence: {path}").format(path=path))
     errors = record["errors"] + [e for c in record["classes"] for e in c["errors"]]
     _print_problems(errors + copy.get("errors", []))
-    return {"ok": 0, "partial": 1}.get(record["result"], 2)
+    return {"ok": 0, "warning": 1}.get(record["result"], 2)
 
 
 def _backup_check(args) -> int:
@@ -265,7 +272,7 @@ def _backup_check(args) -> int:
         repo,
         args.host or "",
         args.tier,
-        evidence.evidence_dir(args.evidence_dir),
+        evidence.directory(args.evidence_dir),
         _state_dir(args),
         args.subsets,
     )
@@ -285,7 +292,7 @@ def _backup_restore(args) -> int:
     repo = _repo(args, args.host)
     record, path = jobs.restore(
         repo,
-        evidence.evidence_dir(args.evidence_dir),
+        evidence.directory(args.evidence_dir),
         args.snapshot,
         args.host,
         args.data_class,
@@ -307,9 +314,9 @@ def _backup_drill(args) -> int:
     repo = _repo(args, host)
     scratch = Path(args.scratch or (_state_dir(args) / "drill"))
     record, path = jobs.drill(
-        repo, host, args.data_class, scratch, evidence.evidence_dir(args.evidence_dir), args.sample, args.keep
+        repo, host, args.data_class, scratch, evidence.directory(args.evidence_dir), args.sample, args.keep
     )
-    for entry in record["files"]:
+    for entry in record["sample"]:
         print(
             _("{result}: {path} (snapshot: {snapshot}, fixity: {fixity})").format(
                 result=entry["result"],
@@ -318,13 +325,13 @@ def _backup_drill(args) -> int:
                 fixity=entry.get("fixity", "-"),
             )
         )
-    print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["result"]))
+    print(_("restore drill of {data_class}: {result}").format(data_class=args.data_class, result=record["outcome"]))
     print(_("evidence: {path}").format(path=path))
-    return 0 if record["result"] in ("ok", "empty") else 1
+    return 0 if record["result"] == "ok" else 1
 
 
 def _backup_status(args) -> int:
-    runs = jobs.latest_runs(evidence.evidence_dir(args.evidence_dir), args.host)
+    runs = jobs.latest_runs(evidence.directory(args.evidence_dir), args.host)
     if not runs:
         print(_("no backup runs recorded yet"))
         return 1
@@ -334,7 +341,7 @@ def _backup_status(args) -> int:
             _("{host}: {result} at {finished}; {files} files, {added} added; second copy: {copy}").format(
                 host=run.get("host", ""),
                 result=run.get("result", ""),
-                finished=run.get("finished", ""),
+                finished=run.get("time", ""),
                 files=format_number(run.get("files", 0)),
                 added=_size(run.get("bytes_added", 0)),
                 copy=(run.get("copy") or {}).get("result", "-"),
@@ -370,7 +377,7 @@ def _backup_prune(args) -> int:
         Path(args.root),
         _password_file(args),
         _data_classes(args),
-        evidence.evidence_dir(args.evidence_dir),
+        evidence.directory(args.evidence_dir),
         args.dry_run,
     )
     for repo in record["repositories"]:
@@ -386,76 +393,6 @@ def _backup_prune(args) -> int:
     print(_("evidence: {path}").format(path=path))
     _print_problems(record["errors"])
     return 0 if record["result"] == "ok" else 2
-
-
-def _backup_serve(args) -> int:
-    import ssl
-
-    from akm.backup.restserver import RestServer, read_users, tls_context
-
-    users = None
-    if args.auth_file:
-        try:
-            users = read_users(Path(args.auth_file))
-        except (OSError, ValueError) as exc:
-            raise BackupError.one(
-                "backup.bad-auth-file",
-                _("the users file cannot be read: {reason}").format(reason=exc),
-                _("one 'user:<sha256 hex of the password>' per line"),
-                file=str(args.auth_file),
-                field="auth-file",
-            ) from exc
-    tls = None
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise BackupError.one(
-            "backup.tls-half",
-            _("--tls-cert and --tls-key go together"),
-            _("give both (PEM certificate and its private key) or neither"),
-            field="tls-cert" if not args.tls_cert else "tls-key",
-        )
-    if args.tls_cert:
-        try:
-            tls = tls_context(Path(args.tls_cert), Path(args.tls_key))
-        except (OSError, ssl.SSLError) as exc:
-            raise BackupError.one(
-                "backup.bad-certificate",
-                _("the certificate or its key cannot be loaded: {reason}").format(reason=exc),
-                _("give PEM files, the key of that certificate (the backup_server role makes both)"),
-                file=str(args.tls_cert),
-                field="tls-cert",
-            ) from exc
-    host, _sep, port = args.listen.rpartition(":")
-    Path(args.root).mkdir(parents=True, exist_ok=True)
-    try:
-        server = RestServer(
-            Path(args.root),
-            host or "127.0.0.1",
-            int(port),
-            not args.no_append_only,
-            quiet=not args.log,
-            users=users,
-            tls=tls,
-        )
-    except (OSError, ValueError) as exc:
-        raise BackupError.one(
-            "backup.cannot-listen",
-            _("cannot listen on {address}: {reason}").format(address=args.listen, reason=exc),
-            _("choose a free address:port"),
-            field="listen",
-        ) from exc
-    print(
-        _("serving {root} at {url} (append-only: {mode})").format(
-            root=args.root, url=server.url, mode=server.store.append_only
-        ),
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
 
 
 def _common(parser, repo: bool = True) -> None:
@@ -486,6 +423,7 @@ def register(subparsers) -> None:
         p.add_argument("path", help=_("the archive directory"))
         p.add_argument("--manifest", type=Path, help=_("manifest directory (default: PATH/.akm-fixity)"))
         p.add_argument("--workers", type=int, default=None, help=_("hashing threads (default: 2)"))
+        p.add_argument("--data-class", help=_("the inventory data class the archive holds (named in the record)"))
         _common(p, repo=False)
         p.set_defaults(handler=handler)
 
@@ -577,13 +515,3 @@ def register(subparsers) -> None:
     p.add_argument("--classes-file", help=_("JSON of the data classes and their retention (instead of --inventory)"))
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be removed"))
     p.set_defaults(handler=_backup_prune)
-
-    p = sub.add_parser("serve", help=_("run the append-only REST server (on the backup machine)"))
-    p.add_argument("--root", required=True, help=_("directory holding the repositories"))
-    p.add_argument("--listen", default="127.0.0.1:8000", help=_("address:port to listen on"))
-    p.add_argument("--auth-file", help=_("users file: each client may use only its own repository"))
-    p.add_argument("--no-append-only", action="store_true", help=_("allow deletes (tests only)"))
-    p.add_argument("--tls-cert", help=_("serve HTTPS with this PEM certificate (chain allowed)"))
-    p.add_argument("--tls-key", help=_("the PEM private key of --tls-cert"))
-    p.add_argument("--log", action="store_true", help=_("log every request"))
-    p.set_defaults(handler=_backup_serve)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from akm.backup import BackupError, evidence
+from akm import evidence
+from akm.backup import BackupError
 from akm.backup import restic as r
 from akm.errors import Problem
 from akm.i18n import _
@@ -105,12 +106,37 @@ def _problem_dict(problem: Problem) -> dict:
     return {"code": problem.code, "message": problem.message, "hint": problem.hint}
 
 
-def _public_url(url: str) -> str:
-    """The repository address without any user:password part."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return scheme + "://" + rest.split("@", 1)[1]
-    return url
+def public_url(url: str) -> str:
+    """The repository address as evidence records it: a URL (``rest:https://…``) without the
+    ``user:password@`` part of its authority; a local directory as it was given."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return scheme + sep + authority.rpartition("@")[2] + slash + path
+
+
+def write_record(base: Path, short: str, data: dict, suffix: str = "") -> Path:
+    """Write *data*, an evidence record, as ``base/backup/<short>-<suffix>-<UTC stamp of its time>.json``."""
+    moment = datetime.fromisoformat(data["time"])
+    return evidence.write(Path(base) / "backup", "-".join(filter(None, (short, suffix, evidence.stamp(moment)))), data)
+
+
+def raise_alert(base: Path, code: str, message: str, moment: datetime, host: str, record: Path, **details) -> Path:
+    """Write an alert (something a person must look at) under ``base/alerts/``: kind ``<area>.alert``
+    for the area of *code* (``backup.target-full`` is the backup area's), beside *record* that found it."""
+    area = code.split(".", 1)[0]
+    data = evidence.record(
+        f"{area}.alert",
+        "failed",
+        time=moment,
+        host=host,
+        code=code,
+        summary=message,
+        record=str(record),
+        details={k: str(v) for k, v in details.items()},
+    )
+    return evidence.write(Path(base) / "alerts", f"alert-{code.replace('.', '-')}-{evidence.stamp(moment)}", data)
 
 
 def list_locks(repo: r.Repo) -> list[str]:
@@ -262,14 +288,14 @@ def run_backup(
     class (``off`` for media masters, which do not compress: see the bench); *pack_size* is restic's
     target pack size in MiB (``None``: restic's 16).
 
-    Returns the record and its path. The record's ``result`` is ``ok``, ``partial`` (some files could
-    not be read) or ``error``; a missing removable disk leaves it ``ok`` with ``copy.result`` set to
-    ``soft-failure``.
+    Returns the record and its path. The record's ``result`` is ``ok``, ``warning`` (some files could
+    not be read, or the second copy failed) or ``failed``; a missing removable disk leaves it ``ok`` with
+    ``copy.result`` set to ``soft-failure``. A full target, a wrong password or a damaged repository
+    also raises an alert.
     """
     started: datetime = clock()
     record: dict = {
-        "host": host,
-        "repository": _public_url(repo.url),
+        "repository": public_url(repo.url),
         "started": evidence.iso(started),
         "classes": [],
         "errors": [],
@@ -292,32 +318,22 @@ def run_backup(
     else:
         record["copy"] = {"result": "skipped", "reason": _("the backup failed; no copy was made")}
     if failed:
-        record["result"] = "error"
+        result = "failed"
     elif any(c["result"] == "partial" for c in record["classes"]) or record["copy"]["result"] == "error":
-        record["result"] = "partial"
+        result = "warning"
     else:
-        record["result"] = "ok"
+        result = "ok"
     record["files"] = sum(c.get("files", 0) for c in record["classes"])
     record["bytes_added"] = sum(c.get("bytes_added", 0) for c in record["classes"])
     record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
     finished = clock()
-    record["finished"] = evidence.iso(finished)
-    path = evidence.write_record(evidence_base, "run", record, finished, suffix=host)
+    record = evidence.record("backup.run", result, time=finished, host=host, **record)
+    path = write_record(evidence_base, "run", record, suffix=host)
     for error in failed:
         if error.get("code") in ("backup.target-full", "backup.wrong-password", "backup.check-failed"):
-            record.setdefault("alerts", []).append(
-                str(
-                    evidence.write_alert(
-                        evidence_base,
-                        error["code"],
-                        error["message"],
-                        finished,
-                        {"host": host, "repository": record["repository"], "record": str(path)},
-                    )
-                )
+            raise_alert(
+                evidence_base, error["code"], error["message"], finished, host, path, repository=record["repository"]
             )
-    if record.get("alerts"):
-        evidence.write_json(path, {"kind": "run", **record})
     return record, path
 
 
@@ -355,8 +371,7 @@ def run_check(
     """
     started = clock()
     record: dict = {
-        "host": host,
-        "repository": _public_url(repo.url),
+        "repository": public_url(repo.url),
         "tier": tier,
         "started": evidence.iso(started),
         "errors": [],
@@ -378,15 +393,12 @@ def run_check(
             record["errors"].append(_problem_dict(r.problem_for(code, result)))
     except r.ResticError as exc:
         record["errors"].extend(_problem_dict(p) for p in exc.problems)
-    record["result"] = "error" if record["errors"] else "ok"
     finished = clock()
-    record["finished"] = evidence.iso(finished)
-    path = evidence.write_record(evidence_base, "check", record, finished, suffix=host)
+    record = evidence.record("backup.check", "failed" if record["errors"] else "ok", time=finished, host=host, **record)
+    path = write_record(evidence_base, "check", record, suffix=host)
     if record["errors"]:
         first = record["errors"][0]
-        evidence.write_alert(
-            evidence_base, first["code"], first["message"], finished, {"host": host, "record": str(path)}
-        )
+        raise_alert(evidence_base, first["code"], first["message"], finished, host, path)
     return record, path
 
 
@@ -464,22 +476,22 @@ def restore(
     restored = 0
     if not in_place:
         restored = sum(len(files) for _root, _dirs, files in os.walk(dest))
-    record = {
-        "snapshot_id": snap["id"],
-        "snapshot_time": snap.get("time", ""),
-        "host": snap.get("hostname"),
-        "data_class": data_class,
-        "include": include or [],
-        "target": str(dest),
-        "in_place": in_place,
-        "files_restored": restored,
-        "started": evidence.iso(started),
-        "result": "ok",
-        "output": r.last_lines(result.stdout, 3),
-    }
-    finished = clock()
-    record["finished"] = evidence.iso(finished)
-    return record, evidence.write_record(evidence_base, "restore", record, finished, suffix=snap.get("hostname") or "")
+    record = evidence.record(
+        "restore.run",
+        "ok",
+        time=clock(),
+        started=evidence.iso(started),
+        subject=snap.get("hostname") or "",
+        snapshot_id=snap["id"],
+        snapshot_time=snap.get("time", ""),
+        data_class=data_class,
+        include=include or [],
+        target=str(dest),
+        in_place=in_place,
+        files=restored,
+        output=r.last_lines(result.stdout, 3),
+    )
+    return record, write_record(evidence_base, "restore", record, suffix=snap.get("hostname") or "")
 
 
 # --- retention on the backup machine ----------------------------------------------------------------
@@ -555,10 +567,8 @@ def prune(
             entry["errors"] = [_problem_dict(p) for p in exc.problems]
             record["errors"].extend(entry["errors"])
         record["repositories"].append(entry)
-    record["result"] = "error" if record["errors"] else "ok"
-    finished = clock()
-    record["finished"] = evidence.iso(finished)
-    return record, evidence.write_record(evidence_base, "prune", record, finished)
+    record = evidence.record("backup.prune", "failed" if record["errors"] else "ok", time=clock(), **record)
+    return record, write_record(evidence_base, "prune", record)
 
 
 # --- status ------------------------------------------------------------------------------------------
@@ -575,7 +585,7 @@ def latest_runs(evidence_base: Path, host: str | None = None) -> list[dict]:
         name = record.get("host", "")
         if host and name != host:
             continue
-        finished = record.get("finished", "")
+        finished = record.get("time", "")
         if name not in newest or finished >= newest[name][0]:
             newest[name] = (finished, {**record, "_path": str(path)})
     return [newest[k][1] for k in sorted(newest)]
@@ -608,12 +618,12 @@ def _manifest_of(path: str, files: list[dict]) -> str | None:
         parent = parent.parent
 
 
-def _drill_result(payload: list, results: list[dict]) -> str:
-    """``ok``; ``failed`` when a restored file did not verify; ``empty`` when the snapshot holds no
-    files at all (a new share): nothing could be drilled, which is recorded but is no failure."""
+def _drill_outcome(payload: list, results: list[dict]) -> str:
+    """``verified``; ``damaged`` when a restored file did not verify; ``empty`` when the snapshot holds
+    no files at all (a new share): nothing could be drilled, which is recorded but is no failure."""
     if not payload:
         return "empty"
-    return "ok" if results and all(f["result"] == "ok" for f in results) else "failed"
+    return "verified" if results and all(f["result"] == "ok" for f in results) else "damaged"
 
 
 def drill(
@@ -682,26 +692,26 @@ def drill(
         results.append(entry)
     if not keep:
         shutil.rmtree(target, ignore_errors=True)
-    record = {
-        "host": host,
-        "data_class": data_class,
-        "snapshot_id": snap["id"],
-        "snapshot_time": snap.get("time", ""),
-        "started": evidence.iso(started),
-        "scratch": str(target),
-        "kept": keep,
-        "files": results,
-        "result": _drill_result(payload, results),
-    }
+    outcome = _drill_outcome(payload, results)
     finished = clock()
-    record["finished"] = evidence.iso(finished)
-    path = evidence.write_record(evidence_base, "drill", record, finished, suffix=host)
-    if record["result"] == "failed":
-        evidence.write_alert(
-            evidence_base,
-            "backup.drill-failed",
-            _("the restore drill found a damaged file"),
-            finished,
-            {"host": host, "record": str(path)},
+    record = evidence.record(
+        "restore.drill",
+        "failed" if outcome == "damaged" else "ok",
+        time=finished,
+        host=host,
+        started=evidence.iso(started),
+        subject=data_class,
+        outcome=outcome,
+        data_class=data_class,
+        snapshot_id=snap["id"],
+        snapshot_time=snap.get("time", ""),
+        scratch=str(target),
+        kept=keep,
+        sample=results,
+    )
+    path = write_record(evidence_base, "drill", record, suffix=host)
+    if outcome == "damaged":
+        raise_alert(
+            evidence_base, "backup.drill-failed", _("the restore drill found a damaged file"), finished, host, path
         )
     return record, path

@@ -2,9 +2,10 @@
 
 restic 0.14 (Debian 12) has only exit codes 0, 1 (fatal) and 3 (snapshot saved but some files were
 unreadable), so the cause of a failure is read from its messages. restic also retries a failing upload
-about ten times over most of a minute; when the server says the disk is full (``507``) that only delays
-the bad news, so :func:`run` interrupts restic at the first such message (SIGINT: restic removes its
-own lock) and reports the full disk at once.
+about ten times over most of a minute; when the disk is full (the REST server answers ``507``, a local
+repository such as the removable disk's fails with ``no space left on device``) that only delays the bad
+news, so :func:`run` interrupts restic at the first such message (SIGINT: restic removes its own lock)
+and reports the full disk at once.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ _FAST_FAIL = [
 _CAUSES = [
     ("backup.wrong-password", re.compile(r"wrong password or no key found", re.I)),
     ("backup.target-full", re.compile(r"\b507\b|Insufficient Storage|no space left on device", re.I)),
+    # Before "no repository": restic 0.14 asks "Is there a repository ...?" when the server does not answer.
+    ("backup.unreachable", re.compile(r"connection refused|no route to host|i/o timeout|no such host", re.I)),
     (
         "backup.no-repository",
         re.compile(
@@ -96,7 +99,6 @@ _CAUSES = [
         ),
     ),
     ("backup.locked", re.compile(r"repository is already locked", re.I)),
-    ("backup.unreachable", re.compile(r"connection refused|no route to host|i/o timeout|no such host", re.I)),
     ("backup.forbidden", re.compile(r"403 Forbidden", re.I)),
     ("backup.password-file", re.compile(r"(Reading|reading) password from file|resolving password", re.I)),
     ("backup.source-missing", re.compile(r"all source directories/files do not exist|does not exist", re.I)),

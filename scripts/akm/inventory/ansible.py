@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 from akm.inventory.load import Inventory
+from akm.inventory.model import DEBIAN_RELEASES, is_debian
 
 NETWORK_OS = {
     "mikrotik_routeros": "community.routeros.routeros",
@@ -54,7 +55,7 @@ def build(inventory: Inventory) -> dict[str, Any]:
             "akm_interfaces": [_plain(n) for n in asset.interfaces],
             "akm_data": [_plain(d) for d in asset.data],
         }
-        if asset.os == "debian12":
+        if is_debian(asset.os):
             groups["linux"].append(name)
             if lab is not None:
                 variables["ansible_user"] = "root"
@@ -88,5 +89,8 @@ def build(inventory: Inventory) -> dict[str, Any]:
             if a.status == "in_use"
         },
         "akm_lab": _plain(lab) if lab is not None else None,
+        "akm_debian_releases": {
+            os: {"codename": codename, "version": version} for os, (codename, version) in DEBIAN_RELEASES.items()
+        },
     }
     return {"groups": dict(sorted(groups.items())), "hostvars": hostvars, "vars": all_vars}

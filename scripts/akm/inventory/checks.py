@@ -13,7 +13,8 @@ from typing import Any
 
 from akm.errors import Problem
 from akm.i18n import _
-from akm.inventory.model import NETWORK_KINDS, Asset, Segment
+from akm.inventory.model import NETWORK_KINDS, Asset, Segment, is_debian
+from akm.sshsig import read_public_key
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 Pairs = list[tuple[Any, Any]]
@@ -23,7 +24,7 @@ def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
     """Return file, line and a readable field path for *path* inside the mapping *item*.
 
     The mapping is located (:mod:`akm.yamlsource`) when the problem is reported; the fast way of
-    loading gives plain ones, for which only the field path is known.
+    loading gives none (``None``), for which only the field path is known.
     """
     node = item
     line = getattr(item, "line", None)
@@ -33,7 +34,7 @@ def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
         if isinstance(key, int):
             if lines is not None and key < len(lines):
                 line = lines[key]
-            node = node[key] if key < len(node) else None
+            node = node[key] if isinstance(node, list) and key < len(node) else None
             field += f"[{key}]"
         else:
             if lines is not None and key in lines:
@@ -107,6 +108,15 @@ def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
             )
     if _has_duplicates([r.vlan for r, _i in validated["segments"]]):
         yield from _unique(validated["segments"], "VLAN", lambda r, i: [(r.vlan, ("vlan",))])
+    if _has_duplicates([_key_text(r.signing_key) for r, _i in validated["people"]]):
+        yield from _unique(
+            validated["people"], _("signing key"), lambda r, i: [(_key_text(r.signing_key), ("signing_key",))]
+        )
+
+
+def _key_text(key: str | None) -> str | None:
+    """A public key line without its comment: two people may not share one key, whatever they call it."""
+    return " ".join(key.split()[:2]) if key else None
 
 
 def _reference(item, path, value, known: dict, what: str, written: set) -> Iterator[Problem]:
@@ -238,11 +248,46 @@ def _check_interface(
         )
 
 
+def _check_hosts_fit(validated: dict[str, Pairs]) -> Iterator[Problem]:
+    """A /31 or /32 segment has no address for hosts beside its network and broadcast addresses."""
+    small = {r.id: (r, i) for r, i in validated["segments"] if r.subnet.prefixlen >= 31}
+    if not small:
+        return
+    hosts: dict[str, list[str]] = {}
+    for record, _item in validated["assets"]:
+        for interface in record.interfaces:
+            if interface.segment in small:
+                hosts.setdefault(interface.segment, []).append(record.hostname)
+    for segment, names in hosts.items():
+        record, item = small[segment]
+        yield _problem(
+            item,
+            ("subnet",),
+            "inventory.segment-too-small",
+            _("segment {segment} is {subnet}, which leaves no address for hosts, yet these are in it: {hosts}").format(
+                segment=segment, subnet=record.subnet, hosts=_short_list(names)
+            ),
+            _("give the segment a subnet of /30 or larger (usually /24), or move the hosts to another segment"),
+        )
+
+
 def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]:
     segments = {r.id: r for r, _i in validated["segments"]}
     for record, item in validated["assets"]:
+        names: dict[str, int] = {}
         for k, interface in enumerate(record.interfaces):
             yield from _check_interface(segments, record, item, k, interface)
+            if interface.name in names:
+                yield _problem(
+                    item,
+                    ("interfaces", k, "name"),
+                    "inventory.duplicate-interface",
+                    _("the asset has two interfaces named {name} (the first is interfaces[{first}])").format(
+                        name=interface.name, first=names[interface.name]
+                    ),
+                    _("give each interface of an asset its own name (eth0, eth1 …); without name: it is eth0"),
+                )
+            names.setdefault(interface.name, k)
         if record.warranty_until is not None and record.warranty_until < record.purchased:
             yield _problem(
                 item,
@@ -277,13 +322,13 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
                 _("the device has no address to be managed at"),
                 _("add an interface with ip:, or net.host"),
             )
-        if record.profiles and record.os != "debian12":
+        if record.profiles and not is_debian(record.os):
             yield _problem(
                 item,
                 ("profiles",),
                 "inventory.profile-needs-debian",
-                _("profiles configure Debian 12 machines, but this asset runs {os}").format(os=record.os),
-                _("remove the profiles, or set os: debian12"),
+                _("profiles configure Debian machines, but this asset runs {os}").format(os=record.os),
+                _("remove the profiles, or set os: debian13 (or debian12)"),
             )
 
 
@@ -300,6 +345,19 @@ def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Probl
             _("exactly one person must have the duty director; found {count}").format(count=len(directors)),
             _("give the duty director to the director of the centre only"),
         )
+    for record, item in people:
+        if record.signing_key is None:
+            continue
+        try:
+            read_public_key(record.signing_key)
+        except ValueError as exc:
+            yield _problem(
+                item,
+                ("signing_key",),
+                "inventory.bad-signing-key",
+                _("the signing key of {login} cannot be read: {reason}").format(login=record.id, reason=exc),
+                _("paste the whole line of the .pub file again (ssh-keygen -y -f KEY prints it)"),
+            )
     if people and not any("it_staff" in r.duties for r, _i in people):
         yield _problem(
             people[0][1],
@@ -386,6 +444,7 @@ def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> li
     problems.extend(_check_unique(validated))
     problems.extend(_check_references(validated, singles["written_ids"]))
     problems.extend(_check_segments(validated))
+    problems.extend(_check_hosts_fit(validated))
     problems.extend(_check_assets(validated, today))
     root_item = singles.get("centre_item")
     problems.extend(_check_people(validated, root_item))

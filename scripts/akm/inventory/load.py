@@ -30,7 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from akm.errors import Error, Problem
 from akm.i18n import _
 from akm.inventory import checks
-from akm.inventory.errors_map import problems_from
+from akm.inventory.errors_map import problems_from, problems_of
 from akm.inventory.model import (
     SECTIONS,
     SINGLE_SECTIONS,
@@ -43,7 +43,7 @@ from akm.inventory.model import (
     Room,
     Segment,
 )
-from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections
+from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections, yaml_files
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
 SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
@@ -124,16 +124,20 @@ class Inventory:
 
 
 def inventory_files(path: Path) -> list[Path]:
-    """Return the data files of the inventory at *path* (a directory, its akm.yml, or one file)."""
+    """Return the data files of the inventory at *path* (a directory, its akm.yml, or one file).
+
+    Raises :class:`InventoryError` if a folder of the inventory cannot be read.
+    """
     if path.is_file() and path.name in PLUGIN_FILES:
         path = path.parent
     if path.is_file():
         return [path]
+    found, problems = yaml_files(path, "inventory")
+    if problems:
+        raise InventoryError(problems)
     files = []
-    for candidate in sorted(path.rglob("*")):
+    for candidate in found:
         relative = candidate.relative_to(path)
-        if candidate.suffix not in {".yml", ".yaml"} or not candidate.is_file():
-            continue
         if relative.parts[0] in SKIPPED_DIRS or relative.as_posix() in PLUGIN_FILES:
             continue
         files.append(candidate)
@@ -158,6 +162,30 @@ def _validate(model: type, item: Any, section: str, where: tuple[str, int | None
     except ValidationError as exc:
         problems.extend(problems_from(exc, item, section))
         return None
+
+
+def _validate_section(section: str, entries: list[tuple[Any, str, int]], problems: list[Problem]) -> list:
+    """Validate the items of a section, located: the ``(record, item)`` of each valid one, in order.
+
+    The items are validated in one batch, which is several times faster than one at a time; only if the
+    batch has errors are they reported item by item, and the valid items validated once more alone.
+    """
+    items = []
+    for item, file, line in entries:
+        if isinstance(item, dict):
+            items.append(item)
+        else:
+            _validate(SECTIONS[section], item, section, (file, line), problems)
+    try:
+        return list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
+    except ValidationError as exc:
+        errors: dict[int, list[dict[str, Any]]] = {}
+        for error in exc.errors(include_url=False):
+            errors.setdefault(error["loc"][0], []).append({**error, "loc": error["loc"][1:]})
+    for index, found in sorted(errors.items()):
+        problems.extend(problems_of(found, items[index], section))
+    valid = [item for index, item in enumerate(items) if index not in errors]
+    return list(zip(_ADAPTERS[section].validate_python(valid), valid, strict=True))
 
 
 def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
@@ -214,16 +242,28 @@ def read_plain(files: list[Path]) -> tuple[dict[str, list], dict[str, Any]] | No
     return lists, singles
 
 
+_BATCH = 4096
+
+
 def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dict, dict] | None:
-    """Validate every section in one batch: ``(validated, single_records)``, or ``None`` if anything
-    is invalid (the located way then says what and where)."""
+    """Validate every section in batches: ``(validated, single_records)``, or ``None`` if anything is
+    invalid (the located way then says what and where).
+
+    Each batch of mappings is let go of (in *lists*, in place) as soon as its records are made, so the
+    raw data and the records of a large inventory are never all held at once. The records are paired
+    with ``None`` where the located way pairs them with their mappings: the fast way reports nothing.
+    """
     validated: dict[str, list[tuple[Any, Any]]] = {}
     single_records: dict[str, Any] = {}
     try:
         for section, items in lists.items():
             if not all(type(item) is dict for item in items):
                 return None
-            validated[section] = list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
+            records = []
+            for start in range(0, len(items), _BATCH):
+                records.extend(_ADAPTERS[section].validate_python(items[start : start + _BATCH]))
+                items[start : start + _BATCH] = [None] * len(items[start : start + _BATCH])
+            validated[section] = [(record, None) for record in records]
         for section, item in singles.items():
             single_records[section] = SINGLE_SECTIONS[section].model_validate(item)
     except ValidationError:
@@ -231,9 +271,9 @@ def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dic
     return validated, single_records
 
 
-def cross_check_plain(lists: dict, singles: dict, validated: dict, single_records: dict, today: date) -> bool:
-    """Run the cross-record checks; whether nothing at all was found."""
-    written_ids = {section: {item.get("id") for item in lists[section]} for section in SECTIONS}
+def cross_check_plain(singles: dict, validated: dict, single_records: dict, today: date) -> bool:
+    """Run the cross-record checks on what :func:`validate_plain` made; whether nothing at all was found."""
+    written_ids = {section: {getattr(r, "id", None) for r, _item in validated[section]} for section in SECTIONS}
     raw = {"lab_item": singles.get("lab"), "centre_item": singles["centre"], "written_ids": written_ids}
     return not checks.run(validated, {**single_records, **raw}, today)
 
@@ -243,8 +283,9 @@ def _load_fast(files: list[Path], root: Path, today: date) -> Inventory | None:
     sections = read_plain(files)
     if sections is None:
         return None
-    records = validate_plain(*sections)
-    if records is None or not cross_check_plain(*sections, *records, today):
+    lists, singles = sections
+    records = validate_plain(lists, singles)
+    if records is None or not cross_check_plain(singles, *records, today):
         return None
     return _inventory(root, *records, [], LocatedSources(files))
 
@@ -255,13 +296,7 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
     lists, singles, found = read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets")
     problems.extend(found)
 
-    validated: dict[str, list[tuple[Any, Any]]] = {}
-    for section, model in SECTIONS.items():
-        validated[section] = []
-        for item, file, line in lists[section]:
-            record = _validate(model, item, section, (file, line), problems)
-            if record is not None:
-                validated[section].append((record, item))
+    validated = {section: _validate_section(section, lists[section], problems) for section in SECTIONS}
     single_records: dict[str, Any] = {}
     for section, model in SINGLE_SECTIONS.items():
         if section in singles:

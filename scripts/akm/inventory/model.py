@@ -11,19 +11,54 @@ from __future__ import annotations
 from datetime import date
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic_core import PydanticCustomError
 
+from akm.names import MAX_NAME, long_label
+
+
+def _unicast(mac: str) -> str:
+    """A network card's own address: not the broadcast address, not a multicast group (first byte odd)."""
+    mac = mac.lower()
+    if int(mac[:2], 16) & 1:
+        kind = "mac_broadcast" if mac == "ff:ff:ff:ff:ff:ff" else "mac_multicast"
+        raise PydanticCustomError(kind, "not the address of one network card", {"first": mac[:2]})
+    return mac
+
+
+def _written_as_text(value: Any) -> Any:
+    """An address must be written as text: YAML reads ``ip: 3323068417`` as a number, and the number
+    would silently become 198.18.0.1."""
+    if isinstance(value, int | float):
+        raise PydanticCustomError("address_type", "an address must be written with its dots")
+    return value
+
+
+def _dns_name(name: str) -> str:
+    if long_label(name) is not None or len(name) > MAX_NAME:
+        raise PydanticCustomError("dns_name_too_long", "a DNS name too long")
+    return name
+
+
+def _time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PydanticCustomError("time_zone", "not a time zone") from exc
+    return name
+
+
+Address = Annotated[IPv4Address, BeforeValidator(_written_as_text)]
+Network = Annotated[IPv4Network, BeforeValidator(_written_as_text)]
+DnsName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), AfterValidator(_dns_name)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 Login = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,31}$")]
 Hostname = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 InventoryNumber = Annotated[str, Field(pattern=r"^[A-Z]{2,6}-[0-9]{3,6}$")]
-Mac = Annotated[
-    str,
-    Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"),
-    AfterValidator(str.lower),
-]
+Mac = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"), AfterValidator(_unicast)]
 VarName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, Field(min_length=1)]
 
@@ -41,7 +76,17 @@ Kind = Literal[
     "projector",
 ]
 Status = Literal["in_use", "in_repair", "in_store", "written_off"]
-OperatingSystem = Literal["debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
+OperatingSystem = Literal["debian13", "debian12", "windows10", "windows11", "routeros7", "ios", "firmware", "none"]
+DEBIAN_RELEASES: dict[str, tuple[str, str]] = {"debian13": ("trixie", "13"), "debian12": ("bookworm", "12")}
+"""The Debian releases the roles manage: inventory ``os`` -> (codename, ``VERSION_ID``). Debian 13 first:
+it is the current stable release and what a new host gets; Debian 12 stays supported."""
+
+
+def is_debian(os: str | None) -> bool:
+    """True for an ``os`` the roles manage (a Debian release of :data:`DEBIAN_RELEASES`)."""
+    return os in DEBIAN_RELEASES
+
+
 Profile = Literal[
     "staff",
     "reader",
@@ -75,8 +120,8 @@ class Centre(_Record):
     name_en: Text
     short_name: Text
     city: Text
-    timezone: Text = "Asia/Tashkent"
-    domain: Annotated[str, Field(pattern=r"^[a-z0-9.-]+$")]
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "Asia/Tashkent"
+    domain: DnsName
     address: str = ""
 
 
@@ -103,13 +148,18 @@ class Segment(_Record):
     id: Identifier
     name: Text
     purpose: Purpose
-    subnet: IPv4Network
+    subnet: Network
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
-    gateway: IPv4Address | None = None
+    gateway: Address | None = None
 
 
 class Person(_Record):
-    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff."""
+    """A member of staff. ``id`` is the person's login; duties mark the director and IT staff.
+
+    ``signing_key`` is the ed25519 public key with which the director or a deputy signs the approval of
+    an access grant (``akm policy approve``, docs/access-policy.md); the checks read the key itself.
+    ``email`` and ``telegram`` (the chat id the centre's bot writes to) are where alerts reach the person.
+    """
 
     id: Login
     name: Text
@@ -119,6 +169,9 @@ class Person(_Record):
     ssh_keys: list[
         Annotated[str, Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( .*)?$")]
     ] = Field(default_factory=list)
+    signing_key: Annotated[str, Field(pattern=r"^ssh-ed25519 [A-Za-z0-9+/]+=*( .*)?$")] | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    telegram: int | None = None
 
 
 class Retention(_Record):
@@ -146,7 +199,7 @@ class Interface(_Record):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/._-]{1,32}$")] = "eth0"
     segment: Identifier
-    ip: IPv4Address | None = None
+    ip: Address | None = None
     mac: Mac | None = None
 
 
@@ -212,13 +265,13 @@ class LabControl(_Record):
     """The control node's (the host's) own leg in the lab's management segment."""
 
     segment: Identifier
-    ip: IPv4Address
+    ip: Address
 
 
 class Site(_Record):
     """A test site the lab's fake internet serves."""
 
-    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
+    domain: DnsName
     category: Identifier
     https: bool = True
 

@@ -22,13 +22,26 @@ people:
 """
 
 
+PER_SEGMENT = 250
+
+
+def _subnets(assets: int) -> list[IPv4Network]:
+    """One /24 per 250 assets: from 198.18.0.0/15 while it has enough (127,750 assets), else from 10.0.0.0/8."""
+    segments = (assets + PER_SEGMENT - 1) // PER_SEGMENT
+    base = IPv4Network("198.18.0.0/15" if segments < 512 else "10.0.0.0/8")
+    return list(base.subnets(new_prefix=24))[1 : segments + 1]
+
+
+def spare_address(assets: int) -> tuple[str, str]:
+    """A segment and a free address in it, in the inventory of *assets* assets: for one more asset."""
+    return "s0", str(_subnets(assets)[0][PER_SEGMENT + 2])
+
+
 def write(directory: Path, assets: int = 50_000) -> Path:
     """Write a synthetic inventory of *assets* workstations into *directory* and return it."""
     directory.mkdir(parents=True, exist_ok=True)
-    per_segment = 250
-    segments = (assets + per_segment - 1) // per_segment
-    base = IPv4Network("198.18.0.0/15")
-    subnets = list(base.subnets(new_prefix=24))[1 : segments + 1]
+    per_segment = PER_SEGMENT
+    subnets = _subnets(assets)
     lines = [_HEADER, "segments:\n"]
     for k, subnet in enumerate(subnets):
         lines.append(f"  - {{id: s{k}, name: S{k}, purpose: staff, subnet: {subnet}, gateway: {subnet[1]}}}\n")

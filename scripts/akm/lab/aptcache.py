@@ -19,9 +19,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from akm.i18n import _
+from akm.inventory.model import DEBIAN_RELEASES
 from akm.lab.plan import APT_CACHE_PORT, LabError
 
 APT_DIR = Path("/etc/apt")
+CODENAMES = frozenset(codename for codename, _version in DEBIAN_RELEASES.values())
+"""The Debian releases (codenames) the lab builds machines of."""
 
 
 @dataclass(frozen=True)
@@ -88,27 +91,46 @@ def read_sources(apt_dir: Path = APT_DIR) -> list[Source]:
     return [s for s in sources if urlsplit(s.uri).scheme in ("http", "https")]
 
 
-def lab_sources(apt_dir: Path = APT_DIR, suite: str = "bookworm") -> list[Source]:
-    """Return the repositories lab machines use, or raise ``lab.no-mirror``.
+def _split_suite(suite: str) -> tuple[str, str] | None:
+    """``("bookworm", "-security")`` for ``bookworm-security``; ``None`` for a suite of no known release."""
+    codename, dash, rest = suite.partition("-")
+    return (codename, dash + rest) if codename in CODENAMES else None
 
-    Only repositories for *suite* (and its ``-updates``/``-security`` companions) are kept; the first
-    one carrying *suite* itself is the one debootstrap builds the image from.
+
+def lab_sources(apt_dir: Path = APT_DIR, suites: tuple[str, ...] = ("trixie",)) -> dict[str, list[Source]]:
+    """Return, for each of *suites*, the repositories lab machines of that release use; or raise
+    ``lab.no-mirror``.
+
+    They are derived from the host's own Debian repositories, whatever release the host runs: a
+    repository that carries ``bookworm bookworm-updates`` on a Debian 12 host serves ``trixie
+    trixie-updates`` for a Debian 13 machine from the same mirror (and the other way round), so both
+    releases need nothing but the host's apt configuration. The first repository of each release carries
+    the release itself: debootstrap builds its image from it.
     """
-    wanted = {suite, f"{suite}-updates", f"{suite}-security"}
-    sources = [s for s in read_sources(apt_dir) if wanted.intersection(s.suites)]
-    if not any(suite in s.suites for s in sources):
-        raise LabError.one(
-            "lab.no-mirror",
-            _("the host's apt configuration names no HTTP repository for {suite}").format(suite=suite),
-            _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
-            file=str(apt_dir),
-            field="URIs",
-        )
-    return sources
+    derived: dict[str, list[Source]] = {suite: [] for suite in suites}
+    for source in read_sources(apt_dir):
+        parts = [_split_suite(s) for s in source.suites]
+        suffixes = tuple(dict.fromkeys(p[1] for p in parts if p is not None))
+        for suite in suites:
+            mapped = Source(source.uri, tuple(suite + suffix for suffix in suffixes), source.components)
+            if suffixes and mapped not in derived[suite]:
+                derived[suite].append(mapped)
+    for suite, found in derived.items():
+        if not any(suite in s.suites for s in found):
+            raise LabError.one(
+                "lab.no-mirror",
+                _("the host's apt configuration names no HTTP Debian repository the lab can use for {suite}").format(
+                    suite=suite
+                ),
+                _("configure apt on the host (apt-get update must work); the lab's cache uses the same mirror"),
+                file=str(apt_dir),
+                field="URIs",
+            )
+    return derived
 
 
-def base_source(sources: list[Source], suite: str = "bookworm") -> Source:
-    """Return the repository debootstrap builds the image from."""
+def base_source(sources: list[Source], suite: str) -> Source:
+    """Return the repository debootstrap builds the image of *suite* from."""
     return next(s for s in sources if suite in s.suites)
 
 

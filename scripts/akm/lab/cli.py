@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help=_("build the image if needed and boot every machine"))
     up.add_argument("--fresh", action="store_true", help=_("give every machine a fresh layer"))
+    up.add_argument(
+        "--new-image",
+        action="store_true",
+        help=_("build the image anew (every machine fresh), as on a new machine; the package cache stays"),
+    )
     up.add_argument("--timeout", type=float, default=180.0, help=_("seconds to wait for SSH on every machine"))
     up.set_defaults(handler=_up)
 
@@ -61,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    lab.up(args.inventory, fresh=args.fresh, timeout=args.timeout)
+    lab.up(args.inventory, fresh=args.fresh, new_image=args.new_image, timeout=args.timeout)
     return 0
 
 
@@ -118,8 +123,9 @@ def _status(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print()
     for name, ok in services.items():
-        if name == "image":
-            print(_("image: {state}").format(state=_("ready") if ok else _("not built")))
+        if name.startswith("image "):
+            suite = name.split()[1]
+            print(_("image {suite}: {state}").format(suite=suite, state=_("ready") if ok else _("not built")))
         else:
             print(_("{service}: {state}").format(service=name, state=_("running") if ok else _("stopped")))
     running = all(r.running for r in rows)

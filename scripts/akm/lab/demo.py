@@ -13,12 +13,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from akm.errors import Error
 from akm.i18n import _
-from akm.inventory import load_inventory
+from akm.inventory import Inventory, load_inventory
+from akm.inventory.model import is_debian
 from akm.lab import lab
 from akm.lab.plan import Plan
 
@@ -70,30 +72,14 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
         extra = ["-e", f"access_policy_check_url=http://{first_site.domain}/"] if first_site else []
         _run(playbook, [ANSIBLE_PLAYBOOK, "-i", inventory, f"playbooks/{playbook}", *vault, *extra], log)
     inventory_data = load_inventory(plan.inventory)
-    backup_hosts = [a.hostname for a in inventory_data.assets if a.data and a.os == "debian12"]
-    for host in backup_hosts:
-        log(_("== a backup of {host}").format(host=host))
-        done = _ssh(plan, host, "systemctl", "start", "akm-backup.service")
-        if done.returncode != 0:
-            log(_("the backup of {host} failed; the report shows it").format(host=host))
-    readers = [m.hostname for m in plan.machines if "reader" in m.profiles]
-    for reader in readers[:1]:
-        for site in plan.sites:
-            _ssh(
-                plan,
-                reader,
-                "sh",
-                "-c",
-                f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/",
-            )
+    zone = ZoneInfo(inventory_data.centre.timezone)
     collected = out / "collected"
-    if any(a.net for a in inventory_data.assets):
-        command = [sys.executable, "-m", "akm.cli", "net", "backup", "--inventory", str(plan.inventory)]
-        command += ["--vault", str(files["vault"]), "--vault-password-file", str(files["vault_password"])]
-        command += ["--evidence", str(collected / "evidence" / "control")]
-        _run(_("the network devices' configuration backup"), command, log)
-    command = [sys.executable, "-m", "akm.cli", "report", "facts", "--inventory", str(plan.inventory)]
-    _run(_("the hosts' live facts"), [*command, "--evidence", str(collected / "evidence" / "control")], log)
+    while True:
+        week = _this_week(zone)
+        _activity(plan, inventory_data, collected, log)
+        if _this_week(zone) == week:
+            break
+        log(_("A new week began while the demo ran; its backups and requests run again inside it."))
     for machine in plan.machines:
         _fetch(plan, machine.hostname, EVIDENCE, collected / "evidence" / machine.hostname)
     gateway = next(m.hostname for m in plan.machines if "gateway" in m.profiles)
@@ -109,7 +95,7 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
         "--inventory",
         str(plan.inventory),
         "--period",
-        date.today().strftime("%G-W%V"),
+        week,
         "--evidence",
         str(collected / "evidence"),
         "--access-policy",
@@ -121,3 +107,37 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
         command += ["--access-log", str(path)]
     _run(_("the weekly report"), command, log)
     return report
+
+
+def _this_week(zone: ZoneInfo) -> str:
+    """The ISO week (``--period`` spelling) it is now in the centre's time zone."""
+    return datetime.now(zone).strftime("%G-W%V")
+
+
+def _activity(plan: Plan, inventory_data: Inventory, collected: Path, log: Callable[[str], None]) -> None:
+    """What a day of the centre leaves behind: backups, a reader's requests, the devices' configuration
+    backup and the hosts' live facts."""
+    files = lab.simulator_files(plan.state_dir)
+    backup_hosts = [a.hostname for a in inventory_data.assets if a.data and is_debian(a.os)]
+    for host in backup_hosts:
+        log(_("== a backup of {host}").format(host=host))
+        done = _ssh(plan, host, "systemctl", "start", "akm-backup.service")
+        if done.returncode != 0:
+            log(_("the backup of {host} failed; the report shows it").format(host=host))
+    readers = [m.hostname for m in plan.machines if "reader" in m.profiles]
+    for reader in readers[:1]:
+        for site in plan.sites:
+            _ssh(
+                plan,
+                reader,
+                "sh",
+                "-c",
+                f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/",
+            )
+    if any(a.net for a in inventory_data.assets):
+        command = [sys.executable, "-m", "akm.cli", "net", "backup", "--inventory", str(plan.inventory)]
+        command += ["--vault", str(files["vault"]), "--vault-password-file", str(files["vault_password"])]
+        command += ["--evidence", str(collected / "evidence" / "control")]
+        _run(_("the network devices' configuration backup"), command, log)
+    command = [sys.executable, "-m", "akm.cli", "report", "facts", "--inventory", str(plan.inventory)]
+    _run(_("the hosts' live facts"), [*command, "--evidence", str(collected / "evidence" / "control")], log)

@@ -1,10 +1,11 @@
-"""The one Debian 12 image every lab machine boots from, built once with debootstrap and cached.
+"""The Debian images lab machines boot from, one per release (suite), built once with debootstrap and
+cached: each machine boots the release its inventory entry names (``os: debian13`` -> trixie).
 
-The image lives in ``<state_dir>/image/bookworm`` (outside the repository). It is built in a temporary
+An image lives in ``<state_dir>/image/<suite>`` (outside the repository). It is built in a temporary
 directory next to it and renamed into place only when complete, with a stamp file
 (``etc/akm-lab-image.json``) that records the suite, the package list and a build id. So:
 
-- a directory ``.build-*`` is a build that was interrupted: it is removed and the image is rebuilt;
+- a directory ``.build-<suite>-*`` is a build that was interrupted: it is removed and the image is rebuilt;
 - an image without a stamp, or whose stamp records another package list, is rebuilt;
 - machines whose copy-on-write layer was made on another image are reset (see :mod:`akm.lab.machines`).
 
@@ -30,7 +31,6 @@ from akm.i18n import _
 from akm.lab.plan import LabError
 from akm.lab.system import run
 
-SUITE = "bookworm"
 # What Ansible, the lab's own services and the roles' first steps need; kept small on purpose.
 PACKAGES = (
     "ca-certificates",
@@ -54,15 +54,23 @@ STAMP = "etc/akm-lab-image.json"
 BUILD_TIMEOUT = 1800
 
 
-def image_dir(state_dir: Path) -> Path:
-    """Where the finished image lives."""
-    return state_dir / "image" / SUITE
+def image_dir(state_dir: Path, suite: str) -> Path:
+    """Where the finished image of *suite* lives."""
+    return state_dir / "image" / suite
 
 
-def wanted_stamp(packages: tuple[str, ...] = PACKAGES) -> dict:
+def _builds(state_dir: Path, suite: str) -> list[Path]:
+    """Interrupted builds of *suite* (``.build-<suite>-*``) and images it was replacing (``.old-<suite>-*``)."""
+    parent = state_dir / "image"
+    if not parent.exists():
+        return []
+    return [*parent.glob(f".build-{suite}-*"), *parent.glob(f".old-{suite}-*")]
+
+
+def wanted_stamp(suite: str, packages: tuple[str, ...] = PACKAGES) -> dict:
     """The stamp a current image carries: suite, package list and an id derived from both."""
-    ident = hashlib.sha256(json.dumps([SUITE, sorted(packages), LAYOUT]).encode()).hexdigest()[:16]
-    return {"id": ident, "layout": LAYOUT, "packages": sorted(packages), "suite": SUITE}
+    ident = hashlib.sha256(json.dumps([suite, sorted(packages), LAYOUT]).encode()).hexdigest()[:16]
+    return {"id": ident, "layout": LAYOUT, "packages": sorted(packages), "suite": suite}
 
 
 def read_stamp(image: Path) -> dict | None:
@@ -73,16 +81,16 @@ def read_stamp(image: Path) -> dict | None:
         return None
 
 
-def image_state(state_dir: Path, packages: tuple[str, ...] = PACKAGES) -> str:
-    """Return ``ready``, ``missing``, ``half-built`` or ``outdated`` for the image under *state_dir*."""
-    image = image_dir(state_dir)
-    leftovers = list(image.parent.glob(".build-*")) if image.parent.exists() else []
+def image_state(state_dir: Path, suite: str, packages: tuple[str, ...] = PACKAGES) -> str:
+    """Return ``ready``, ``missing``, ``half-built`` or ``outdated`` for the image of *suite*."""
+    image = image_dir(state_dir, suite)
+    leftovers = [p for p in _builds(state_dir, suite) if p.name.startswith(".build-")]
     if not image.exists():
         return "half-built" if leftovers else "missing"
     stamp = read_stamp(image)
     if stamp is None:
         return "half-built"
-    if stamp.get("id") != wanted_stamp(packages)["id"] or "build" not in stamp:
+    if stamp.get("id") != wanted_stamp(suite, packages)["id"] or "build" not in stamp:
         return "outdated"
     return "ready"
 
@@ -137,36 +145,44 @@ def _finish(root: Path) -> None:
 
 
 def ensure_image(
-    state_dir: Path, mirror_url: str, log: Callable[[str], None], packages: tuple[str, ...] = PACKAGES
+    state_dir: Path,
+    suite: str,
+    mirror_url: str,
+    log: Callable[[str], None],
+    packages: tuple[str, ...] = PACKAGES,
+    rebuild: bool = False,
 ) -> tuple[str, bool]:
-    """Make sure a current image exists; return its build id and whether it was (re)built now.
+    """Make sure a current image of *suite* exists (a new one if *rebuild*); return its build id and
+    whether it was (re)built now.
 
     The build id is new with every build, so machine layers made on an earlier build are reset.
 
     *mirror_url* is the cache URL of the base repository (``http://<control>:3142/debian``). *log*
     is a callable that prints one progress line.
     """
-    image = image_dir(state_dir)
-    status = image_state(state_dir, packages)
-    if status == "ready":
+    image = image_dir(state_dir, suite)
+    status = image_state(state_dir, suite, packages)
+    if status == "ready" and not rebuild:
         return read_stamp(image)["build"], False
-    if status == "half-built":
+    if status == "ready":
+        log(_("Building a new lab image, as asked (Debian {suite}).").format(suite=suite))
+    elif status == "half-built":
         log(_("A half-built lab image was found (an earlier build was interrupted); building it again."))
     elif status == "outdated":
         log(_("The lab image's package list or build steps changed; building it again."))
     else:
-        log(_("Building the lab image (Debian {suite}) once; this takes a few minutes.").format(suite=SUITE))
+        log(_("Building the lab image (Debian {suite}) once; this takes a few minutes.").format(suite=suite))
     image.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in [*image.parent.glob(".build-*"), *image.parent.glob(".old-*")]:
+    for leftover in _builds(state_dir, suite):
         _remove_tree(leftover)
-    build = Path(tempfile.mkdtemp(prefix=".build-", dir=image.parent))
-    build_log = image.parent / "build.log"
+    build = Path(tempfile.mkdtemp(prefix=f".build-{suite}-", dir=image.parent))
+    build_log = image.parent / f"build-{suite}.log"
     command = [
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(sorted(packages))}",
         "--components=main",
-        SUITE,
+        suite,
         str(build),
         mirror_url,
     ]
@@ -192,11 +208,11 @@ def ensure_image(
             file=str(build_log),
         )
     _finish(build)
-    stamp = {**wanted_stamp(packages), "build": uuid.uuid4().hex}
+    stamp = {**wanted_stamp(suite, packages), "build": uuid.uuid4().hex}
     (build / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     old = None
     if image.exists():
-        old = image.parent / f".old-{stamp['build']}"
+        old = image.parent / f".old-{suite}-{stamp['build']}"
         shutil.rmtree(old, ignore_errors=True)
         image.rename(old)
     build.rename(image)

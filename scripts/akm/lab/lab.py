@@ -175,11 +175,12 @@ def _cache_dir(state_dir: Path) -> Path:
     return state_dir / "apt-cache"
 
 
-def _start_cache(plan: Plan, sources: list[aptcache.Source], state: State) -> None:
+def _start_cache(plan: Plan, sources: dict[str, list[aptcache.Source]], state: State) -> None:
     base = _cache_dir(plan.state_dir)
     for part in ("conf", "cache", "log"):
         (base / part).mkdir(parents=True, exist_ok=True)
-    (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), sources))
+    every = [source for suite in sorted(sources) for source in sources[suite]]
+    (base / "conf" / "acng.conf").write_text(aptcache.acng_config(base, str(plan.control.ip), every))
     with open(base / "log" / "daemon.log", "ab") as out:
         child = subprocess.Popen(
             ["apt-cacher-ng", "-c", str(base / "conf")],
@@ -260,29 +261,35 @@ def _ensure_vault_password(path: Path) -> None:
             handle.write(secrets.token_urlsafe(32) + "\n")
 
 
-# Secrets the lab's services need besides the devices' logins; made once, kept in the lab vault.
-LAB_SECRETS = ("vault_backup_restic_password", "vault_backup_rest_secret")
-# Every person's Samba password (file_server_smb_passwords reads it), by login.
-SMB_PASSWORDS = "vault_file_server_smb_passwords"  # pragma: allowlist secret (a variable name)
+# The list of the secrets the vault must hold (akm.vault): the lab's vault holds exactly those.
+SECRETS_FILE = Path(__file__).resolve().parents[3] / "policies" / "secrets.yml"
 
 
 def lab_secrets(plan: Plan) -> None:
-    """Add the lab's run-time secrets (restic's password, the REST server's, a Samba password for each
-    person of the inventory) to the lab vault.
+    """Make every secret of the list that is named there (policies/secrets.yml) in the lab vault: a
+    random text, or a random text per person of the inventory. The devices' logins, named by the
+    inventory, are the simulator's (:func:`simulator_credentials`).
 
     Existing values are kept, so repositories made by an earlier ``make demo`` stay readable.
     """
+    from akm import vault
     from akm.inventory import load_inventory
     from akm.net.vault import read_vault, write_vault
 
     files = simulator_files(plan.state_dir)
     _ensure_vault_password(files["vault_password"])
     variables = read_vault(files["vault"], files["vault_password"]) if files["vault"].exists() else {}
-    added = {name: secrets.token_urlsafe(24) for name in LAB_SECRETS if name not in variables}
-    samba = dict(variables.get(SMB_PASSWORDS) or {})
-    people = [login for login in load_inventory(plan.inventory).people if login not in samba]
-    if people:
-        added[SMB_PASSWORDS] = samba | {login: secrets.token_urlsafe(16) for login in people}
+    people = load_inventory(plan.inventory).people
+    added = {}
+    for secret in vault.load(SECRETS_FILE):
+        if secret.name is None:
+            continue
+        if secret.shape == "per_person":
+            have = dict(variables.get(secret.name) or {})
+            if set(people) - set(have):
+                added[secret.name] = {login: have.get(login) or secrets.token_urlsafe(16) for login in people}
+        elif secret.name not in variables:
+            added[secret.name] = secrets.token_urlsafe(24)
     if added:
         write_vault(files["vault"], files["vault_password"], variables | added)
 
@@ -380,7 +387,7 @@ def _swept(state_dir: Path) -> list[tuple[str, ProcessRef]]:
     layer = f"--directory={state_dir / 'machines'}/"
     cache = str(_cache_dir(state_dir) / "conf")
     sim = str(simulator_files(state_dir)["ready"])
-    build = str(image.image_dir(state_dir).parent / ".build-")
+    build = str(state_dir / "image" / ".build-")
     found = []
     for pid in all_pids():
         line = cmdline(pid)
@@ -481,15 +488,20 @@ def up(
     inventory: Path | Plan = DEFAULT_INVENTORY,
     *,
     fresh: bool = False,
+    new_image: bool = False,
     timeout: float = 180.0,
     log: Callable[[str], None] = print,
     checks: HostChecks | None = None,
 ) -> Plan:
-    """Bring the lab of *inventory* up (see the module documentation); return its plan."""
+    """Bring the lab of *inventory* up (see the module documentation); return its plan.
+
+    *fresh* gives every machine a new layer; *new_image* also builds the image anew (so every layer is
+    new too), as a newcomer's first ``make demo`` does; the package cache is kept either way.
+    """
     plan = check(inventory, checks)
     with lab_lock():
         state = State.load()
-        if _running(plan, state) and not fresh:
+        if _running(plan, state) and not (fresh or new_image):
             if not refresh_simulator(plan, state, log):
                 log(_("The lab is already up; nothing changed."))
             return plan
@@ -506,7 +518,7 @@ def up(
         state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={}, plan_id=plan.ident)
         state.save()
         try:
-            _bring_up(plan, state, fresh, timeout, log)
+            _bring_up(plan, state, fresh, new_image, timeout, log)
         except BaseException:
             log(_("Bringing the lab up failed; removing what was made."))
             teardown(plan.state_dir, grace=0)
@@ -514,22 +526,28 @@ def up(
     return plan
 
 
-def _bring_up(plan: Plan, state: State, fresh: bool, timeout: float, log: Callable[[str], None]) -> None:
+def _bring_up(
+    plan: Plan, state: State, fresh: bool, new_image: bool, timeout: float, log: Callable[[str], None]
+) -> None:
     started = time.monotonic()
-    sources = aptcache.lab_sources()
+    sources = aptcache.lab_sources(suites=plan.suites)
     plan.state_dir.mkdir(parents=True, exist_ok=True)
     network.create_switch(plan)
     network.host_firewall(plan)
     _start_cache(plan, sources, state)
-    base = aptcache.base_source(sources)
-    image_id, built = image.ensure_image(plan.state_dir, plan.apt_cache_url + base.path, log)
-    if built:
-        log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
+    image_ids = {}
+    for suite in plan.suites:
+        mirror = plan.apt_cache_url + aptcache.base_source(sources[suite], suite).path
+        image_ids[suite], built = image.ensure_image(plan.state_dir, suite, mirror, log, rebuild=new_image)
+        if built:
+            log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
     public_key = _ensure_keys(plan)
     ca_cert = internet.ensure_ca(plan).read_text()
     for machine in plan.machines:
         network.create_machine_network(plan, machine)
-        machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=fresh)
+        machines.prepare(
+            plan, machine, image_ids[machine.suite], public_key, ca_cert, sources[machine.suite], fresh=fresh
+        )
         state.remember(f"machine:{machine.hostname}", machines.spawn(plan, machine))
     network.add_host_routes(plan)
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
@@ -601,8 +619,8 @@ def reset(
         old = state.processes[f"machine:{hostname}"]
         machines.stop_machines([old], grace=0)
         reap(old)
-        sources = aptcache.lab_sources()
-        image_id = image.read_stamp(image.image_dir(plan.state_dir))["build"]
+        sources = aptcache.lab_sources(suites=(machine.suite,))[machine.suite]
+        image_id = image.read_stamp(image.image_dir(plan.state_dir, machine.suite))["build"]
         public_key = key_paths(plan.state_dir)[1].read_text()
         ca_cert = internet.ca_paths(plan.state_dir)[1].read_text()
         machines.prepare(plan, machine, image_id, public_key, ca_cert, sources, fresh=True)
@@ -637,5 +655,6 @@ def status(inventory: Path | Plan) -> tuple[Plan, list[MachineStatus], dict[str,
         pss, rss = machines.memory_kib(ref) if alive else (0, 0)
         rows.append(MachineStatus(m.hostname, str(m.management), ",".join(p.segment for p in m.ports), alive, pss, rss))
     services = {name: ref.alive() for name, ref in sorted(procs.items()) if not name.startswith("machine:")}
-    services["image"] = image.image_state(plan.state_dir) == "ready"
+    for suite in plan.suites:
+        services[f"image {suite}"] = image.image_state(plan.state_dir, suite) == "ready"
     return plan, rows, services

@@ -138,7 +138,7 @@ def prepare(
     home = machine_dir(plan.state_dir, machine.hostname)
     root = home / "root"
     stamp = home / "layer-id"
-    image = image_dir(plan.state_dir)
+    image = image_dir(plan.state_dir, machine.suite)
     files = seed_files(plan, machine, public_key, ca_cert, sources, image)
     layer_id = hashlib.sha256(json.dumps([image_id, sorted(files.items())], sort_keys=True).encode()).hexdigest()[:16]
     if mounted(root):

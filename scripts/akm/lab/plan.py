@@ -26,6 +26,7 @@ from typing import Any
 
 from akm.errors import Error, Problem
 from akm.i18n import _
+from akm.inventory.model import DEBIAN_RELEASES, is_debian
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 PREFIX = "akm-"
@@ -73,6 +74,7 @@ class Machine:
     forwarding: bool = False
     internet: bool = False
     profiles: tuple[str, ...] = ()
+    suite: str = DEBIAN_RELEASES["debian13"][0]
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,11 @@ class Plan:
     def apt_cache_url(self) -> str:
         """Where lab machines (and debootstrap) fetch Debian packages: the cache on the control node."""
         return f"http://{self.control.ip}:{APT_CACHE_PORT}"
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        """The Debian releases (codenames) the machines run: one image each."""
+        return tuple(sorted({machine.suite for machine in self.machines}))
 
     @property
     def netns_names(self) -> list[str]:
@@ -180,7 +187,7 @@ def _outside(where: tuple[str, int | None, str], value: object) -> Problem:
 
 def _is_machine(asset: Any) -> bool:
     return (
-        getattr(asset, "os", None) == "debian12"
+        is_debian(getattr(asset, "os", None))
         and getattr(asset, "net", None) is None
         and getattr(asset, "status", "in_use") == "in_use"
         and any(i.ip is not None for i in asset.interfaces)
@@ -322,6 +329,7 @@ def plan_lab(inv: Any) -> Plan:
                 forwarding=asset is gateway,
                 internet=is_internet,
                 profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
+                **({"suite": DEBIAN_RELEASES[asset.os][0]} if asset is not None else {}),
             )
         )
 

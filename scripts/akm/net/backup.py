@@ -15,8 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from akm import evidence
 from akm.i18n import _
-from akm.net.common import DeviceResult, Target, Timeouts, open_session, run_parallel, send, utc_stamp
+from akm.net.common import DeviceResult, Target, Timeouts, open_session, run_parallel, send
 from akm.net.platforms import PLATFORMS
 from akm.net.vault import Login
 
@@ -79,7 +80,7 @@ def backup(
 ) -> BackupRun:
     """Back up *targets* into *folder*; commit once if anything changed."""
     timeouts = timeouts or Timeouts()
-    started = utc_stamp()
+    started = evidence.iso(evidence.now())
     ensure_repository(folder)
 
     def work(target: Target) -> DeviceResult:

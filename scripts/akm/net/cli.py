@@ -15,15 +15,13 @@ import os
 import sys
 from pathlib import Path
 
+from akm import evidence
 from akm.i18n import _
 from akm.net.common import (
     DeviceResult,
     NetError,
     Timeouts,
-    default_evidence_dir,
-    results_record,
     targets_from_inventory,
-    utc_stamp,
     write_evidence,
 )
 from akm.net.vault import default_password_file, default_vault_file, login_for, read_vault
@@ -76,11 +74,10 @@ def _backup(args: argparse.Namespace) -> int:
     from akm.net.backup import backup
 
     targets, logins = _load(args)
-    evidence = args.evidence or default_evidence_dir()
-    folder = args.folder or evidence / "netconfig"
+    folder_of_evidence = evidence.directory(args.evidence)
+    folder = args.folder or folder_of_evidence / "netconfig"
     run = backup(targets, logins, folder, _timeouts(args), args.workers)
-    record = results_record("backup", run.started, run.results, folder=str(folder), commit=run.commit)
-    path = write_evidence(evidence, "backup", record)
+    path = write_evidence(folder_of_evidence, "backup", run.started, run.results, folder=str(folder), commit=run.commit)
     print_summary(run.results)
     if run.commit:
         print(_("committed {commit} in {folder}").format(commit=run.commit[:12], folder=folder))
@@ -105,10 +102,9 @@ def _push(args: argparse.Namespace) -> int:
         workers=args.workers,
         owner=args.owner,
     )
-    started = utc_stamp()
+    started = evidence.iso(evidence.now())
     results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
-    evidence = args.evidence or default_evidence_dir()
-    path = write_evidence(evidence, "push", results_record("push", started, results))
+    path = write_evidence(evidence.directory(args.evidence), "push", started, results)
     print_summary(results)
     print(_("evidence: {path}").format(path=path))
     return 0 if all(r.ok for r in results) else 1
@@ -145,10 +141,9 @@ def _health(args: argparse.Namespace) -> int:
     from akm.net.health import health
 
     targets, logins = _load(args)
-    started = utc_stamp()
+    started = evidence.iso(evidence.now())
     results = health(targets, logins, _timeouts(args), args.workers)
-    evidence = args.evidence or default_evidence_dir()
-    path = write_evidence(evidence, "health", results_record("health", started, results))
+    path = write_evidence(evidence.directory(args.evidence), "health", started, results)
     for result in results:
         if result.ok:
             data = result.data

@@ -9,16 +9,14 @@ device in a thread pool; one device failing never stops the others.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
+from akm import evidence
 from akm.errors import Error
 from akm.i18n import _
 from akm.net.vault import Login
@@ -177,36 +175,23 @@ def run_parallel(targets: list[Target], work: Callable[[Target], DeviceResult], 
         return list(pool.map(guarded, targets))
 
 
-def utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def write_evidence(evidence_dir: Path, kind: str, started: str, results: list[DeviceResult], **parts) -> Path:
+    """Write the record of one run over the devices (kind ``network.<kind>``; ``backup`` is
+    ``network.config-backup``) as ``<evidence>/net/<kind>-<stamp>.json`` and ``<kind>-latest.json``.
 
-
-def default_evidence_dir() -> Path:
-    return Path(os.environ.get("AKM_EVIDENCE_DIR", "/var/lib/akm/evidence"))
-
-
-def write_evidence(evidence_dir: Path, kind: str, record: dict) -> Path:
-    """Write an evidence record ``<evidence>/net/<kind>-<stamp>.json`` and ``<kind>-latest.json``."""
-    folder = evidence_dir / "net"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = record["finished"].replace(":", "").replace("-", "")
-    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path = folder / f"{kind}-{stamp}.json"
-    for target in (path, folder / f"{kind}-latest.json"):
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-    return path
-
-
-def results_record(kind: str, started: str, results: list[DeviceResult], **extra) -> dict:
-    return {
-        "kind": f"net.{kind}",
-        "started": started,
-        "finished": utc_stamp(),
-        "devices": [asdict(r) for r in results],
-        **extra,
-    }
+    The run failed when a device did not end ``ok`` or ``changed``; the summary names each device's
+    outcome."""
+    finished = evidence.now()
+    record = evidence.record(
+        "network.config-backup" if kind == "backup" else f"network.{kind}",
+        "ok" if all(r.ok for r in results) else "failed",
+        time=finished,
+        started=started,
+        summary=", ".join(f"{r.device}: {r.status}" for r in results),
+        devices=[asdict(r) for r in results],
+        **parts,
+    )
+    return evidence.write(evidence_dir / "net", f"{kind}-{evidence.stamp(finished)}", record, latest=kind)
 
 
 def send(connection, command: str, timeouts: Timeouts, expect: str | None = None) -> str:

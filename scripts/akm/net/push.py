@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from akm import evidence
 from akm.errors import Problem
 from akm.i18n import _
 from akm.net.common import (
@@ -42,7 +43,6 @@ from akm.net.common import (
     open_session,
     run_parallel,
     send,
-    utc_stamp,
 )
 from akm.net.platforms import PLATFORMS, REDACTED, Plan
 from akm.net.vault import Login
@@ -347,7 +347,7 @@ def push(
     report: Callable[[str, list[str]], None] = lambda device, diff: None,
 ) -> list[DeviceResult]:
     """Push *desired* to *targets*; return one result per device (see the module docstring)."""
-    started = utc_stamp()
+    started = evidence.iso(evidence.now())
 
     def prepare_and_apply(target: Target) -> DeviceResult:
         login = logins[target.name]

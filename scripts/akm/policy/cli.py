@@ -1,4 +1,4 @@
-"""``akm policy``: check, build, diff and query the access policy (Nizom F4).
+"""``akm policy``: check, build, diff, query and approve the access policy (Nizom F4).
 
 Every subcommand reads the inventory (``--inventory``, default ``inventory/production``) and the policy
 that belongs to it (``--policy``, default ``policies/access/<inventory folder name>``). ``--at`` moves the
@@ -44,7 +44,8 @@ def _inventory(path: Path, at: datetime | None):
     return load_inventory(path, today=today)
 
 
-def _compile(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> CompiledPolicy:
+def compile_args(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> CompiledPolicy:
+    """The policy of ``--inventory`` (``--policy``) compiled at ``--at``, as every policy command reads it."""
     at = _parse_at(args.at)
     inventory = _inventory(Path(args.inventory), at)
     if at is not None and at.tzinfo is None:
@@ -64,11 +65,26 @@ def _fail_on_errors(policy: CompiledPolicy) -> None:
         raise PolicyError(policy.errors)
 
 
+def _acknowledgement_problems(policy: CompiledPolicy) -> list:
+    """The problems of the register of signed "Tanishdim" sheets of the policy's inventory, if it has one."""
+    from akm.report import rules
+
+    inventory = policy.inventory
+    rules_dir = Path(inventory.root).resolve().parent.parent / "policies" / "rules"
+    today = policy.at.astimezone(policy.zone).date()
+    register = rules.acknowledgements_file(rules_dir, inventory)
+    if not register.exists():
+        return []
+    return rules.load_acknowledgements(register, rules.load_all(rules_dir), inventory, today)[1]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    policy = _compile(args)
+    policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
-    _fail_on_errors(policy)
+    acknowledgements = _acknowledgement_problems(policy)
+    if policy.errors or acknowledgements:
+        raise PolicyError(policy.errors + acknowledgements)
     if policy.expiring_grants:
         print(_("Grants expiring within {days} days:").format(days=policy.settings.expiry_warning_days))
         for located in policy.expiring_grants:
@@ -93,7 +109,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    policy = _compile(args)
+    policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
     _fail_on_errors(policy)
@@ -142,6 +158,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    from akm.policy.approve import approve
+
+    policy = compile_args(args)
+    key = Path(args.key).expanduser() if args.key else Path.home() / ".ssh" / "id_ed25519"
+    done = approve(policy, args.grant, key, policy.at.astimezone(policy.zone).date())
+    person = policy.inventory.people[done.by]
+    print(
+        _("{grant} is signed by {name} ({login}) with the key {fingerprint}; written to {file}:{line}").format(
+            grant=done.grant,
+            name=person.name,
+            login=done.by,
+            fingerprint=done.key.fingerprint,
+            file=done.file,
+            line=done.line,
+        )
+    )
+    print(_("check it with git diff and commit it; akm policy check verifies the signature"))
+    return 0
+
+
 def _query_selector(who: str, inventory) -> str:
     if ":" in who:
         return who
@@ -163,7 +200,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     inventory = _inventory(Path(args.inventory), at)
     selector = _query_selector(args.who, inventory)
     args_who = selector
-    policy = _compile(args, extra=(args_who,))
+    policy = compile_args(args, extra=(args_who,))
     _fail_on_errors(policy)
     target = _query_target(args.what)
     if target.startswith("service:") and target[8:] not in policy.services:
@@ -207,35 +244,37 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0 if allowed_all else 3
 
 
+def policy_arguments(sub: argparse.ArgumentParser) -> None:
+    """The options that say which policy, of which inventory, at which moment (:func:`compile_args`)."""
+    sub.add_argument(
+        "-i",
+        "--inventory",
+        default="inventory/production",
+        help=_("inventory directory (default: inventory/production)"),
+    )
+    sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
+    sub.add_argument(
+        "--at",
+        metavar=_("DATETIME"),
+        help=_("check as of this moment instead of now, e.g. 2026-12-01T10:30"),
+    )
+
+
 def register(subparsers) -> None:
     """Add ``akm policy`` and its subcommands."""
     parser = subparsers.add_parser(
         "policy",
-        help=_("access policy: check, build, diff, query"),
+        help=_("access policy: check, build, diff, query, approve"),
         description=_("The access policy as code (Nizom F4)."),
     )
     commands = parser.add_subparsers(dest="policy_command", metavar=_("COMMAND"), required=True)
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "-i",
-            "--inventory",
-            default="inventory/production",
-            help=_("inventory directory (default: inventory/production)"),
-        )
-        sub.add_argument("-p", "--policy", help=_("policy directory (default: policies/access/<inventory name>)"))
-        sub.add_argument(
-            "--at",
-            metavar=_("DATETIME"),
-            help=_("check as of this moment instead of now, e.g. 2026-12-01T10:30"),
-        )
-
     check = commands.add_parser("check", help=_("validate the policy against the inventory"))
-    common(check)
+    policy_arguments(check)
     check.set_defaults(handler=cmd_check)
 
     build = commands.add_parser("build", help=_("generate the configuration of every platform"))
-    common(build)
+    policy_arguments(build)
     build.add_argument("--out", required=True, metavar=_("DIR"), help=_("output directory"))
     build.add_argument(
         "--only",
@@ -255,16 +294,28 @@ def register(subparsers) -> None:
     build.set_defaults(handler=cmd_build)
 
     diff = commands.add_parser("diff", help=_("what a change of the policy does, in plain words"))
-    common(diff)
+    policy_arguments(diff)
     diff.add_argument("rev1", metavar="REV1")
     diff.add_argument("rev2", metavar="REV2")
     diff.set_defaults(handler=cmd_diff)
 
     query = commands.add_parser("query", help=_("can a host or person reach a site or service now?"))
-    common(query)
+    policy_arguments(query)
     query.add_argument("who", metavar=_("WHO"), help=_("host, person login, or selector like department:akt"))
     query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
     query.set_defaults(handler=cmd_query)
+
+    approve = commands.add_parser(
+        "approve", help=_("sign a grant with the approver's SSH key (the director or an allowed deputy)")
+    )
+    policy_arguments(approve)
+    approve.add_argument("grant", metavar="GRANT-ID", help=_("the id of the grant, e.g. G-2026-011"))
+    approve.add_argument(
+        "--key",
+        metavar=_("PATH"),
+        help=_("the approver's private key, or a .pub whose key is in ssh-agent (default: ~/.ssh/id_ed25519)"),
+    )
+    approve.set_defaults(handler=cmd_approve)
 
     docs = commands.add_parser(
         "docs", help=_("render the rules documents as DOCX with an acknowledgement sheet for every staff member")
@@ -288,7 +339,7 @@ def _report_cli():
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``akm policy`` alone (used by tests and by ``python -m akm.policy``)."""
-    from akm.errors import Error
+    from akm.cli import run_handler
 
     i18n.setup(None)
     parser = argparse.ArgumentParser(prog="akm")
@@ -297,9 +348,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.lang:
         i18n.setup(args.lang)
-    try:
-        return int(args.handler(args) or 0)
-    except Error as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
-        return exc.exit_code
+    return run_handler(args)

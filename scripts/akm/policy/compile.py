@@ -1,9 +1,10 @@
 """Check a policy against the inventory and resolve it into the one ordered rule list the generators use.
 
 The checks: every name refers to the inventory or to the policy's own categories, services and
-schedules; no address is typed in the policy; each grant is approved by the director or by a deputy the
-policy allows, with dates that make sense; grants that have expired at the moment of the check are
-dropped (warning) and grants expiring within ``expiry_warning_days`` are listed; a rule that can never
+schedules; no address is typed in the policy; each grant is signed by the director or by a deputy the
+policy allows, with the key the inventory records for them (:mod:`akm.policy.signatures`), and its dates
+make sense; grants that have expired at the moment of the check are dropped (warning) and grants
+expiring within ``expiry_warning_days`` are listed; a rule that can never
 take effect because earlier rules cover it is an error when they decide the other way (a conflict) and a
 warning when they decide the same way (redundant).
 
@@ -32,6 +33,8 @@ from zoneinfo import ZoneInfo
 from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.model import Profile
+from akm.names import MAX_LABEL, explain_foreign, explain_long, long_label
+from akm.policy import signatures
 from akm.policy.load import Located, RawPolicy
 from akm.policy.model import DAYS, Schedule, Settings
 from akm.yamlsource import display_path
@@ -66,7 +69,18 @@ def is_domain(text: str) -> bool:
         and ".-" not in text
         and "-." not in text
         and not (text[-1].isdigit() and _is_address(text))
+        and (len(text) <= MAX_LABEL or long_label(text) is None)
     )
+
+
+def why_not_domain(text: str) -> tuple[str, str]:
+    """Message and hint for *text*, which :func:`is_domain` refused: a look-alike letter, a long label, or
+    simply not a name."""
+    foreign = explain_foreign(text)
+    if foreign is not None:
+        return foreign
+    hint = _("write a domain like example.uz; it also covers its subdomains")
+    return explain_long(text) or _("{value!r} is not a domain name").format(value=text), hint
 
 
 def normalise_domain(text: str) -> str:
@@ -178,6 +192,8 @@ class CompiledPolicy:
     active_grants: list[Located] = field(default_factory=list)
     expired_grants: list[Located] = field(default_factory=list)
     expiring_grants: list[Located] = field(default_factory=list)
+    approvers: frozenset[str] = frozenset()
+    """the logins whose signed approval of a grant is accepted: the director and the allowed deputies"""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -427,7 +443,9 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
     found = _LIST_LINE.findall(text)
     if len(found) == text.count("\n") + 1 and not any(bad in text for bad in ("..", ".-", "-.")):
         names = [name for name in found if name]
-        if not any(name[-1].isdigit() and _is_address(name) for name in names):
+        if not any(
+            (name[-1].isdigit() and _is_address(name)) or (len(name) > MAX_LABEL and long_label(name)) for name in names
+        ):
             return names
     domains = []
     append = domains.append
@@ -450,7 +468,7 @@ def _read_list(checker: _Checker, located: Located, index: int, list_index: int,
                 number,
                 f"categories[{index}].lists[{list_index}]",
                 code,
-                _("{value!r} is not a domain name").format(value=line.strip()),
+                why_not_domain(line.strip())[0],
                 _("write one domain per line, e.g. example.uz; a domain also covers its subdomains"),
             )
         )
@@ -480,8 +498,7 @@ def _check_categories(checker: _Checker, items: list[Located]) -> dict[str, Comp
                     located,
                     ("domains", position),
                     "policy.bad-domain",
-                    _("{value!r} is not a domain name").format(value=value),
-                    _("write a domain like example.uz; it also covers its subdomains"),
+                    *why_not_domain(value),
                     section="categories",
                     index=index,
                 )
@@ -673,7 +690,7 @@ def _check_grants(
     active, expired, expiring = [], [], []
     warn_days = checker.raw.settings.record.expiry_warning_days
     today = checker.at.astimezone(zone).date()
-    director = checker.inv.director
+    refused = signatures.check(checker, items, approvers)
     for index, located in enumerate(items):
         grant = located.record
         before = len(checker.problems)
@@ -702,61 +719,30 @@ def _check_grants(
                 )
         _check_targets(checker, located, "allow", grant.allow, "grants", index, categories, services)
         _check_when(checker, located, "grants", index, schedules)
-        if grant.approved_by not in checker.inv.people:
-            checker.add(
-                located,
-                ("approved_by",),
-                "policy.unknown-approver",
-                _("there is no person {login!r} in the inventory").format(login=grant.approved_by),
-                _("write the login of the director ({director}) or of an allowed deputy").format(director=director.id),
-                section="grants",
-                index=index,
-            )
-        elif grant.approved_by not in approvers:
-            checker.add(
-                located,
-                ("approved_by",),
-                "policy.not-an-approver",
-                _("{login} may not approve access grants").format(login=grant.approved_by),
-                _("the director ({director}) or a deputy listed in settings.approvers must approve").format(
-                    director=director.id
-                ),
-                section="grants",
-                index=index,
-            )
-        elif grant.who == f"person:{grant.approved_by}":
-            checker.add(
-                located,
-                ("approved_by",),
-                "policy.self-approved",
-                _("{login} approved a grant for themselves").format(login=grant.approved_by),
-                _("another approver must approve it"),
-                section="grants",
-                index=index,
-            )
-        if grant.approved_on >= grant.expires_on:
+        approved_on = grant.approval.approved_on if grant.approval is not None else None
+        if approved_on is not None and approved_on >= grant.expires_on:
             checker.add(
                 located,
                 ("expires_on",),
                 "policy.grant-dates",
                 _("the grant expires ({expires}) before or on the day it was approved ({approved})").format(
-                    expires=grant.expires_on, approved=grant.approved_on
+                    expires=grant.expires_on, approved=approved_on
                 ),
-                _("expires_on must be after approved_on"),
+                _("expires_on must be after the approval's date"),
                 section="grants",
                 index=index,
             )
-        if grant.approved_on > today:
+        if approved_on is not None and approved_on > today:
             checker.add(
                 located,
-                ("approved_on",),
+                ("approval", "date"),
                 "policy.approved-in-future",
-                _("the approval date {approved} is in the future").format(approved=grant.approved_on),
-                _("write the date the approval was given"),
+                _("the approval date {approved} is in the future").format(approved=approved_on),
+                _("sign it again on the day of the approval: akm policy approve {id}").format(id=grant.id),
                 section="grants",
                 index=index,
             )
-        if any(p.severity == "error" for p in checker.problems[before:]):
+        if index in refused or any(p.severity == "error" for p in checker.problems[before:]):
             continue
         if grant.expires_on <= today:
             checker.add(
@@ -1105,6 +1091,7 @@ def compile_policy(
         active_grants=active,
         expired_grants=expired,
         expiring_grants=expiring,
+        approvers=frozenset(approvers),
         problems=sorted(checker.problems),
     )
 

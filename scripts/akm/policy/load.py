@@ -23,7 +23,7 @@ from akm.errors import Error, Problem
 from akm.i18n import _
 from akm.inventory.errors_map import problems_from
 from akm.policy.model import SECTIONS, SINGLE_SECTIONS, Bandwidth, Settings
-from akm.yamlsource import display_path, read_sections
+from akm.yamlsource import display_path, read_sections, yaml_files
 
 
 class PolicyError(Error):
@@ -80,10 +80,16 @@ class RawPolicy:
 
 
 def policy_files(path: Path) -> list[Path]:
-    """Return the YAML files of the policy at *path* (a directory or one file), in name order."""
+    """Return the YAML files of the policy at *path* (a directory or one file), in name order.
+
+    Raises :class:`PolicyError` if a folder of the policy cannot be read.
+    """
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".yml", ".yaml"})
+    files, problems = yaml_files(path, "policy")
+    if problems:
+        raise PolicyError(problems)
+    return files
 
 
 def _problem(file: str, line: int | None, field_: str, code: str, message: str, hint: str) -> Problem:
@@ -108,8 +114,15 @@ def _hint(field_: str) -> str:
         "expiry_warning_days": _("write a whole number of days, e.g. 14"),
         "proxy_port": _("write a port number, e.g. 3128"),
         "log_retention_days": _("write a whole number of days, e.g. 365"),
-        "approved_by": _("write the login of the person who approved, as in the inventory's people:"),
+        "by": _("write the login of the person who approved, as in the inventory's people:"),
     }.get(leaf, "")
+
+
+def _retired(field_: str) -> str:
+    """The hint for a field the policy no longer has, telling what replaced it."""
+    if field_.rsplit(".", 1)[-1] in {"approved_by", "approved_on"}:
+        return _("approvals are signed now: delete approved_by and approved_on; the approver runs akm policy approve")
+    return ""
 
 
 def _validate(
@@ -146,7 +159,7 @@ def _validate(
                 field_,
                 problem.code,
                 problem.message,
-                problem.hint or _hint(field_),
+                _retired(field_) or problem.hint or _hint(field_),
                 problem.severity,
             )
             problems.append(problem)

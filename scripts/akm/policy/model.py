@@ -115,17 +115,29 @@ class Rule(_Record):
     note: str = ""
 
 
+class Approval(_Record):
+    """Who approved a grant, on which day, and their SSH signature of the grant's content.
+
+    ``akm policy approve`` writes this block; :mod:`akm.policy.signatures` says what is signed and how
+    it is checked. ``date`` is the YAML key (``on`` would be read as true by YAML 1.1).
+    """
+
+    by: Login
+    approved_on: date = Field(alias="date")
+    signature: Text | None = None
+
+
 class Grant(_Record):
-    """An exception to a restriction for a person, host or department, approved and time-limited."""
+    """An exception to a restriction for a person, host or department, time-limited and signed by the
+    director or an allowed deputy (``approval``; a grant without one is an error, not a default)."""
 
     id: GrantId
     who: Selector
     allow: list[Target] = Field(min_length=1)
     why: Text
-    approved_by: Login
-    approved_on: date
     expires_on: date
     when: Identifier | None = None
+    approval: Approval | None = None
 
 
 class SegmentShare(_Record):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from akm.errors import Error
-from akm.i18n import _, format_number
+from akm.i18n import _, format_date, format_number
 from akm.report import digitised, drift, equipment, evidence, squidlog
 from akm.report.model import Chart, Report, Section, Table
 from akm.report.periods import Period
@@ -494,27 +494,15 @@ def _result_summary(records: list[evidence.Record]) -> str:
 
 def _last_backups(records: list[evidence.Record]) -> dict[tuple[str, str], tuple[datetime, int, int]]:
     """``{(data class, host): (time, bytes added, files)}`` of the last successful backup of each data
-    class on each host. A run of the backup area lists its data classes (``classes``), each with its
-    own result; a record without them stands for one data class named by its ``subject``."""
+    class on each host. A run lists its data classes (``classes``), each with its own result."""
     last: dict[tuple[str, str], tuple[datetime, int, int]] = {}
     for record in records:
         if record.kind != "backup.run":
             continue
-        classes = record.extra.get("classes")
-        if not isinstance(classes, list):
-            classes = [
-                {
-                    "data_class": record.subject,
-                    "result": record.result,
-                    "bytes_added": record.bytes,
-                    "files": record.files,
-                }
-            ]
-        for entry in classes:
-            if not isinstance(entry, dict) or entry.get("result") not in ("ok", "warning"):
-                continue
-            key = (str(entry.get("data_class") or record.subject or "?"), record.host)
-            last[key] = (record.time, int(entry.get("bytes_added") or 0), int(entry.get("files") or 0))
+        for entry in record.extra["classes"]:
+            if entry["result"] == "ok":
+                key = (entry["data_class"], record.host)
+                last[key] = (record.time, entry.get("bytes_added", 0), entry.get("files", 0))
     return last
 
 
@@ -733,7 +721,9 @@ def digitised_section(sources: Sources, period: Period) -> Section:
     return section
 
 
-def rules_section(sources: Sources) -> Section:
+def rules_section(sources: Sources, until: date) -> Section:
+    """The rules documents, their clauses' controls, and who has not signed the current version of each
+    by *until* (the last day of the period)."""
     from akm.report import rules
 
     section = Section("rules", _("Rules and security policy"))
@@ -755,6 +745,26 @@ def rules_section(sources: Sources) -> Section:
             _("Clauses and their controls"),
             [_("Clause"), _("Control"), _("Status")],
             [[c.id, rules.control_label(c), rules.control_status(c, repository)] for d in documents for c in d.clauses],
+        )
+    )
+    inventory = sources.inventory
+    records, problems = rules.load_acknowledgements(
+        rules.acknowledgements_file(sources.rules_dir, inventory), documents, inventory
+    )
+    if problems:
+        raise rules.RulesError(problems)
+    rows = [
+        [document.title, document.version, len(inventory.people) - len(people), ", ".join(p.name for p in people)]
+        for document, people in rules.not_acknowledged(documents, records, inventory, until)
+    ]
+    section.tables.append(
+        Table(
+            "rules_acknowledgements",
+            _("«Tanishdim» sheets signed for the current versions by {day} ({count} staff)").format(
+                day=format_date(until), count=len(inventory.people)
+            ),
+            [_("Document"), _("Version"), _("Signed"), _("Not yet signed")],
+            rows,
         )
     )
     return section
@@ -791,7 +801,7 @@ def build(sources: Sources, period: Period) -> Report:
         ),
         evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
         digitised_section(sources, period),
-        rules_section(sources),
+        rules_section(sources, period.end - timedelta(days=1)),
     ]
     appendix = log_appendix(sources, usages)
     if appendix:

@@ -13,7 +13,7 @@ Compared with the inventory, for every Debian host in use:
     host is a difference); a live interface the inventory does not list is a difference too (not
     compared when the host could not list its interfaces);
 ``os``
-    ``debian12`` against the release's ``ID`` and ``VERSION_ID``.
+    ``debian13``/``debian12`` against the release's ``ID`` and ``VERSION_ID``.
 
 The inventory does not record RAM and disks, so those are compared with the host's previous
 collection: a module or disk that disappeared between two collections is listed. A host of the
@@ -24,10 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from akm.inventory.model import DEBIAN_RELEASES, is_debian
 from akm.report.evidence import Record
-
-OS_RELEASES = {"debian12": ("debian", "12")}
-"""Inventory ``os`` values that the collector can see, as ``/etc/os-release`` ``ID`` and ``VERSION_ID``."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Difference:
 
 def linux_hosts(inventory) -> list:
     """The assets the collector visits: Debian, in use, with an address (Ansible's ``linux`` group)."""
-    return [a for a in inventory.assets if a.os == "debian12" and a.status == "in_use" and a.address is not None]
+    return [a for a in inventory.assets if is_debian(a.os) and a.status == "in_use" and a.address is not None]
 
 
 def live_os(facts: dict) -> str:
@@ -69,10 +67,9 @@ def compare_host(asset, facts: dict) -> list[Difference]:
                 found.append(Difference(name, f"mac {interface.name}", interface.mac, mac or "—"))
         for interface in sorted(set(live) - listed):
             found.append(Difference(name, f"mac {interface}", "—", live[interface]))
-    expected = OS_RELEASES.get(asset.os)
-    if expected is not None:
+    if is_debian(asset.os):
         actual = live_os(facts)
-        if actual != "".join(expected):
+        if actual != "debian" + DEBIAN_RELEASES[asset.os][1]:
             found.append(Difference(name, "os", asset.os, actual or "—"))
     return found
 
@@ -100,20 +97,13 @@ def compare_previous(host: str, facts: dict, previous: dict | None) -> list[Diff
 
 
 def host_facts(record: Record) -> dict[str, dict]:
-    """The ``hosts`` of a ``drift.facts`` record; entries of the wrong shape (a hand-edited file) are
-    left out rather than stopping the report."""
-    hosts = record.extra.get("hosts")
-    if not isinstance(hosts, dict):
-        return {}
-    return {str(k): v for k, v in hosts.items() if isinstance(v, dict)}
+    """The ``hosts`` of a ``drift.facts`` record: the facts of each host that answered."""
+    return record.extra["hosts"]
 
 
 def unreachable_hosts(record: Record) -> dict[str, dict]:
     """The ``unreachable`` hosts of a ``drift.facts`` record, each ``{address, reason}``."""
-    hosts = record.extra.get("unreachable")
-    if not isinstance(hosts, dict):
-        return {}
-    return {str(k): v if isinstance(v, dict) else {"reason": str(v)} for k, v in hosts.items()}
+    return record.extra["unreachable"]
 
 
 def compare(inventory, record: Record, earlier: list[Record] = ()) -> tuple[list[Difference], list[str]]:

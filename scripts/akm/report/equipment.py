@@ -16,6 +16,7 @@ from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
 
+from akm.archive import extract_files
 from akm.inventory import InventoryError, load_inventory
 
 
@@ -59,7 +60,7 @@ def _load_at(top: Path, commit: str, relative: str):
     ).stdout
     with tempfile.TemporaryDirectory(prefix="akm-inventory-") as scratch:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(scratch, filter="data")
+            extract_files(tar, Path(scratch))
         return load_inventory(Path(scratch) / relative)
 
 

@@ -23,12 +23,11 @@ a connection).
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from akm import evidence
 from akm.errors import Error
 from akm.i18n import _
 
@@ -234,28 +233,22 @@ def collect(inventory, connect_timeout: int = 10, command_timeout: int = 30) -> 
         result = "warning"
     else:
         result = "ok"
-    return {
-        "kind": KIND,
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "result": result,
-        "summary": _("{reached} of {total} hosts answered").format(reached=len(facts), total=len(wanted)),
-        "duration_s": duration,
-        "inventory": str(inventory.root),
-        "hosts": dict(sorted(facts.items())),
-        "unreachable": dict(sorted(unreachable.items())),
-    }
+    return evidence.record(
+        KIND,
+        result,
+        summary=_("{reached} of {total} hosts answered").format(reached=len(facts), total=len(wanted)),
+        duration_s=duration,
+        inventory=str(inventory.root),
+        hosts=dict(sorted(facts.items())),
+        unreachable=dict(sorted(unreachable.items())),
+    )
 
 
 def write_record(record: dict, evidence_dir: Path) -> Path:
-    """Write *record* as ``<evidence>/drift/facts-<UTC time>.json`` (written aside, then renamed)."""
-    stamp = datetime.fromisoformat(record["time"]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """Write *record* as ``<evidence>/drift/facts-<UTC time>.json``."""
     directory = Path(evidence_dir) / "drift"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        final = directory / f"facts-{stamp}.json"
-        temporary = directory / f".facts-{stamp}.json.part"
-        temporary.write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(temporary, final)
+        return evidence.write(directory, f"facts-{evidence.stamp(datetime.fromisoformat(record['time']))}", record)
     except OSError as exc:
         raise FactsError.one(
             "report.facts-write",
@@ -263,4 +256,3 @@ def write_record(record: dict, evidence_dir: Path) -> Path:
             _("check that the evidence directory exists and is writable"),
             file=str(directory),
         ) from exc
-    return final

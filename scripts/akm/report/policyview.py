@@ -5,8 +5,8 @@ The policy is compiled against the inventory at the end of the report's period, 
 have expired by then are still known (they are kept with their dates: history needs them).
 Selectors map onto the engine's subjects: ``person``, ``host``, ``department`` and ``segment`` as they
 are; ``profile:NAME`` becomes every host with that profile; ``all`` means no restriction by subject.
-Grants that allow a ``category:`` are in force from ``approved_on`` until ``expires_on`` (midnight in
-the centre's time zone, as the policy's own ``grant_expiry``).
+Grants that allow a ``category:`` are in force from the day of their approval (``approval.date``) until
+``expires_on`` (midnight in the centre's time zone, as the policy's own ``grant_expiry``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def from_access_policy(path: Path, inventory, at: datetime):
     for located in [*compiled.active_grants, *compiled.expired_grants]:
         grant = located.record
         subjects = _subjects(grant.who, inventory) or []
-        start = datetime.combine(grant.approved_on, time(), tzinfo=compiled.zone)
+        start = datetime.combine(grant.approval.approved_on, time(), tzinfo=compiled.zone)
         until = compiled.grant_expiry(grant)
         for target in grant.allow:
             if target.startswith("category:"):

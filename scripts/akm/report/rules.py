@@ -18,17 +18,33 @@ A document::
 Every clause names the control that enforces it: an Ansible role (``roles/<name>``), a rule of the
 access policy (``policies/access``), or a procedure people carry out. :func:`control_status` tells,
 for roles, whether the role is already in the repository.
+
+The signed sheets stay on paper. The IT specialist records each signature in the register of the
+inventory's staff, ``policies/rules/acknowledgements/<inventory folder>.yml``::
+
+    acknowledgements:
+      - {person: d.karimova, document: xodimlar-qoidalari, version: "2026-11", date: 2026-11-20}
+
+:func:`load_acknowledgements` checks it (``akm policy check`` runs it) and :func:`not_acknowledged`
+gives the report its list of who has not yet signed the current version of each document.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from akm.errors import Error, Problem
 from akm.i18n import _, format_date
+from akm.inventory.errors_map import problems_from
+from akm.yamlsource import read_sections
 
 CONTROL_KINDS = ("role", "policy", "procedure")
 SHEET_WIDTHS_CM = (1.0, 4.5, 6.5, 2.5, 3.0)
@@ -256,3 +272,160 @@ def write_docx(documents: list[Document], inventory, path: Path, day=None) -> Pa
     properties.revision = 1
     docx.save(path)
     return path
+
+
+# --- "Tanishdim" sheets signed on paper, recorded in the repository -----------------------------------
+
+ACKNOWLEDGEMENTS = "acknowledgements"
+"""The folder under ``policies/rules/`` of the registers of signed sheets, one per inventory."""
+_VERSION_LINE = re.compile(r"""^[-+]version:[ \t]*["']?([^"'\s#]+)""", re.M)
+
+
+class Acknowledgement(BaseModel):
+    """One person's signature on the "Tanishdim" sheet of one version of a document, on paper."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    person: Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,31}$")]
+    document: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(min_length=1)]
+    signed_on: date = Field(alias="date")
+
+
+def acknowledgements_file(rules_dir: Path, inventory) -> Path:
+    """The register of the inventory's staff: ``policies/rules/acknowledgements/<inventory folder>.yml``."""
+    return Path(rules_dir) / ACKNOWLEDGEMENTS / f"{Path(inventory.root).resolve().name}.yml"
+
+
+def versions(document: Document) -> set[str]:
+    """The versions *document* has had: its current one and every other ``version:`` its file had in the
+    git history (none when the file is not in a git checkout)."""
+    path = Path(document.file)
+    try:
+        result = subprocess.run(
+            ["git", "log", "--format=", "-p", "--follow", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return {document.version}
+    found = set(_VERSION_LINE.findall(result.stdout)) if result.returncode == 0 else set()
+    return found | {document.version}
+
+
+def _record_problem(
+    record: Acknowledgement,
+    inventory,
+    documents: dict[str, Document],
+    history: dict[str, set[str]],
+    seen: dict[tuple[str, str, str], int | None],
+    today: date | None,
+) -> tuple[str, str, str, str] | None:
+    """What is wrong with one record of the register, as (field, code, message, hint), or ``None``.
+    *history* keeps the versions of each document already read from git."""
+    document = documents.get(record.document)
+    if record.person not in inventory.people:
+        return (
+            "person",
+            "rules.ack-unknown-person",
+            _("there is no person {login!r} in the inventory").format(login=record.person),
+            _("write the login as in the inventory's people:, e.g. {login}").format(login=inventory.director.id),
+        )
+    if document is None:
+        return (
+            "document",
+            "rules.ack-unknown-document",
+            _("there is no rules document {id!r}").format(id=record.document),
+            _("use one of: {choices}").format(choices=", ".join(sorted(documents)) or "-"),
+        )
+    if document.id not in history:
+        history[document.id] = versions(document)
+    if record.version not in history[document.id]:
+        return (
+            "version",
+            "rules.ack-unknown-version",
+            _("{document} has never had the version {version!r}").format(document=document.id, version=record.version),
+            _("write the version printed on the signed sheet; the current one is {current}").format(
+                current=document.version
+            ),
+        )
+    if today is not None and record.signed_on > today:
+        return (
+            "date",
+            "rules.ack-future-date",
+            _("the sheet's date {date} is in the future").format(date=record.signed_on),
+            _("write the date written next to the signature"),
+        )
+    key = (record.person, record.document, record.version)
+    if key in seen:
+        return (
+            "person",
+            "rules.ack-duplicate",
+            _("{login} is already recorded for {document} version {version} (line {line})").format(
+                login=record.person, document=record.document, version=record.version, line=seen[key]
+            ),
+            _("keep one of the two records"),
+        )
+    return None
+
+
+def load_acknowledgements(
+    path: Path, documents: list[Document], inventory, today: date | None = None
+) -> tuple[list[Acknowledgement], list[Problem]]:
+    """Read the register at *path*: every record with a known person, document and version, signed at
+    the latest *today* (not checked when ``None``), and recorded once. A missing file is an empty
+    register. Returns the good records and the problems, with file, line and field."""
+    if not Path(path).exists():
+        return [], []
+    joined, _singles, problems = read_sections([Path(path)], (ACKNOWLEDGEMENTS,), (), "rules", ACKNOWLEDGEMENTS)
+    by_id = {d.id: d for d in documents}
+    history: dict[str, set[str]] = {}
+    seen: dict[tuple[str, str, str], int | None] = {}
+    records = []
+    for index, (item, file, line) in enumerate(joined[ACKNOWLEDGEMENTS]):
+        where = f"{ACKNOWLEDGEMENTS}[{index}]"
+        if not isinstance(item, dict):
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    where,
+                    "rules.ack-not-a-mapping",
+                    _("each item must be a block of fields, not {value!r}").format(value=item),
+                    _("write {person: LOGIN, document: ID, version: VERSION, date: YYYY-MM-DD}"),
+                )
+            )
+            continue
+        try:
+            record = Acknowledgement.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(
+                Problem(p.file, p.line, where if p.field == where else f"{where}.{p.field}", p.code, p.message, p.hint)
+                for p in problems_from(exc, item, where)
+            )
+            continue
+        found = _record_problem(record, inventory, by_id, history, seen, today)
+        if found is None:
+            seen[(record.person, record.document, record.version)] = line
+            records.append(record)
+        else:
+            field, code, message, hint = found
+            problems.append(Problem(file, item.lines.get(field, line), f"{where}.{field}", code, message, hint))
+    return records, problems
+
+
+def not_acknowledged(documents: list[Document], records: list[Acknowledgement], inventory, until: date) -> list:
+    """For each document, the people of the inventory with no record of its current version signed on or
+    before *until*, in the order of the sheet (department, then name)."""
+    people = sorted(inventory.people.values(), key=lambda p: (p.department, p.name))
+    missing = []
+    for document in documents:
+        signed = {
+            r.person
+            for r in records
+            if r.document == document.id and r.version == document.version and r.signed_on <= until
+        }
+        missing.append((document, [person for person in people if person.id not in signed]))
+    return missing
