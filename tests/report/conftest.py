@@ -27,7 +27,8 @@ def _line(when: datetime, ip, status: str, size: int, method: str, url: str, use
 
 @pytest.fixture(scope="session")
 def small_log(tmp_path_factory, inventory) -> Path:
-    """Eight good lines (one outside the period), one per kind of malformed line, one unknown host."""
+    """Eight good lines (one outside the period), at least one line per reason a line is rejected (the
+    last with a login, to be hidden in the appendix), one unknown host."""
     staff = inventory.asset("xodim-01").ip_on("staff")
     reader1 = inventory.asset("oqish-01").ip_on("readers")
     reader2 = inventory.asset("oqish-02").ip_on("readers")

@@ -2,9 +2,11 @@
 
 A case is a directory under ``bad/`` with one input file — ``access.log`` (Squid log), ``evidence.json``,
 ``rules.yml``, ``register.csv``, ``policy-view.yml`` or ``acknowledgements.yml`` — and ``expected.yml``:
-the malformed-line counts for a log, the problem codes for the others, and for a register of signed
-"Tanishdim" sheets (checked against the repository's rules documents and the lab's staff, on
-2026-11-25) each problem's code, line and field.
+for a log, the rejected lines by reason and the numbers of the first (up to three) of each, the requests
+counted and, where the case is about what is kept, the sites, logins or per-host (requests, bytes) it
+must give; the problem codes for the others; and for a register of signed "Tanishdim" sheets (checked
+against the repository's rules documents and the lab's staff, on 2026-11-25) each problem's code, line
+and field.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def test_bad_input(name, inventory):
     elif (case / "access.log").exists():
         usage = squidlog.analyse(case / "access.log", squidlog.Attribution(), threads=1)
         assert usage.malformed == expected["malformed"]
+        assert {r: [s.line for s in found] for r, found in usage.samples.items()} == expected.get("lines", {})
         assert usage.requests == expected.get("requests", 0)
+        if "sites" in expected:
+            assert sorted(row["domain"] for row in usage.top_sites[("all", "all")]) == sorted(expected["sites"])
+        if "logins" in expected:
+            assert sorted(row["login"] for row in usage.by_person) == sorted(expected["logins"])
+        if "hosts" in expected:
+            assert {row["ip"]: [row["requests"], row["bytes"]] for row in usage.by_host} == expected["hosts"]
     else:
         assert sorted(_codes(case)) == sorted(expected["codes"])

@@ -227,7 +227,9 @@ def test_sections_without_records_say_so(inventory, evidence_dir):
 def test_users_history_section(inventory, small_log):
     report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     users = _section(report, "users")
-    assert users.paragraphs[0].startswith("7 malformed log lines were skipped: ")
+    assert users.paragraphs[0] == (
+        "15 log lines were rejected and not counted; see «Appendix: access log lines not counted»."
+    )
     assert users.paragraphs[1] == "7 requests, 0 MiB, 3 denied."
     assert [r[0] for r in _table(users, "users_departments").rows] == [
         "Readers' hall",
@@ -243,6 +245,66 @@ def test_users_history_section(inventory, small_log):
     )
     people = _table(_section(director, "users"), "users_people").rows
     assert [(r[0], r[1]) for r in people] == [("Nodira Toshmatova", 3), ("Jasur Qodirov", 1)]
+
+
+def test_log_appendix_counts_every_rejected_line_by_reason(inventory, small_log):
+    week = periods.parse("weekly", "2026-W47", date(2026, 11, 30))
+    report = build(Sources(inventory, access_logs=[small_log]), week)
+    appendix = report.sections[-1]
+    assert appendix.key == "log_rejects"
+    assert appendix.title == "Appendix: access log lines not counted"
+    assert appendix.paragraphs[0].startswith("15 of 23 lines of the access logs were rejected and not counted.")
+    assert _table(appendix, "log_rejects").rows == [
+        ["the line is longer than 64 KiB", "too-long", 1],
+        ["the line holds a control character (carriage return, tab, NUL…)", "control-character", 1],
+        ["fewer fields than the native format has", "too-few-fields", 2],
+        ["more fields than the native format has", "too-many-fields", 2],
+        ["the time is not seconds.milliseconds before the year 10000", "bad-time", 2],
+        ["the elapsed time is not a whole number of milliseconds", "bad-elapsed", 1],
+        ["the client address is not an IPv4 or IPv6 address", "bad-address", 2],
+        ["the action/status field is not ACTION/NNN", "bad-status", 1],
+        ["the size field is not a whole number of bytes", "bad-size", 1],
+        ["the size is larger than Squid can write (2^63−1 bytes)", "size-too-large", 1],
+        ["no host name in the URL", "bad-url", 1],
+    ]
+    samples = _table(appendix, "log_reject_lines").rows
+    assert [(code, line) for code, _log, line, _text in samples] == [
+        ("too-long", 15),
+        ("control-character", 16),
+        ("too-few-fields", 9),
+        ("too-few-fields", 10),
+        ("too-many-fields", 17),
+        ("too-many-fields", 23),
+        ("bad-time", 11),
+        ("bad-time", 18),
+        ("bad-elapsed", 19),
+        ("bad-address", 12),
+        ("bad-address", 20),
+        ("bad-status", 14),
+        ("bad-size", 13),
+        ("size-too-large", 21),
+        ("bad-url", 22),
+    ]
+    assert {log for _code, log, _line, _text in samples} == {"access.log"}
+    assert samples[0][3].endswith("xxxx…") and len(samples[0][3]) == 241
+    assert "a.example/\\r/ - HIER_DIRECT" in samples[1][3]
+    extra = samples[5][3]
+    assert extra.endswith(" *** HIER_DIRECT/198.18.0.1 text/html extra1 extra2"), extra
+    director = build(Sources(inventory, access_logs=[small_log], director=True), week).sections[-1]
+    assert " n.toshmatova HIER_DIRECT" in _table(director, "log_reject_lines").rows[5][3]
+    assert "User names are hidden" not in " ".join(director.paragraphs)
+
+
+def test_no_log_no_appendix_and_a_clean_log_says_so(inventory, tmp_path):
+    week = periods.parse("weekly", "2026-W47", date(2026, 11, 30))
+    assert build(Sources(inventory), week).sections[-1].key != "log_rejects"
+    clean = tmp_path / "access.log"
+    clean.write_text(
+        "1795000000.000      5 198.18.30.11 TCP_MISS/200 10 GET http://a.example/ - HIER_DIRECT/198.18.0.1 -\n"
+    )
+    appendix = build(Sources(inventory, access_logs=[clean]), week).sections[-1]
+    assert appendix.paragraphs == ["Every line of the access logs was counted (lines read: 1)."]
+    assert appendix.tables == []
 
 
 def test_digitised_resources_against_plan(inventory, tmp_path):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from akm.report.squidgen import generate
-from akm.report.squidlog import CategoryRule, Grant, SquidLogError, analyse, attribution_from
+from akm.report.squidlog import TOP_SCOPES, CategoryRule, Grant, SquidLogError, analyse, attribution_from
 
 T0 = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 """The fixture log's reference time (same as conftest.T0)."""
@@ -29,23 +29,31 @@ def usage(small_log, inventory):
         since=T0 - timedelta(days=1),
         until=T0 + timedelta(days=1),
         threads=1,
+        top_scopes=TOP_SCOPES,
     )
 
 
 def test_every_line_is_counted_or_explained(usage):
-    assert usage.lines == 15
+    assert usage.lines == 23
     assert usage.requests == 7
     assert usage.malformed == {
-        "bad-address": 1,
-        "bad-size": 1,
-        "bad-status": 1,
-        "bad-time": 1,
+        "too-long": 1,
+        "control-character": 1,
         "too-few-fields": 2,
-        "too-many-fields": 1,
+        "too-many-fields": 2,
+        "bad-time": 2,
+        "bad-elapsed": 1,
+        "bad-address": 2,
+        "bad-status": 1,
+        "bad-size": 1,
+        "size-too-large": 1,
+        "bad-url": 1,
     }
-    assert usage.skipped == 7
-    assert dict(usage.malformed_samples)["bad-address"].split()[0] == "not-an-ip"
-    assert usage.outside == 1
+    assert usage.skipped == 15
+    assert usage.lines == usage.requests + usage.outside + usage.skipped
+    first, second = usage.samples["bad-address"]
+    assert (first.line, second.line) == (12, 20)
+    assert first.text().split()[2] == "not-an-ip"
 
 
 def test_per_host_totals(usage):
@@ -71,6 +79,19 @@ def test_per_department_and_person(usage):
     }
     people = {row["login"]: (row["person"], row["requests"], row["denied"]) for row in usage.by_person}
     assert people == {"n.toshmatova": ("Nodira Toshmatova", 3, 1), "j.qodirov": ("Jasur Qodirov", 1, 1)}
+
+
+def test_top_sites_per_scope(usage, inventory):
+    staff = str(inventory.asset("xodim-01").ip_on("staff"))
+    host = [(row["domain"], row["requests"], row["bytes"]) for row in usage.top_sites[("host", staff)]]
+    assert host == [("www.social.example", 2, 5900), ("kitob.example.uz", 1, 1000)]
+    person = [row["domain"] for row in usage.top_sites[("person", "n.toshmatova")]]
+    assert person == ["www.social.example", "kitob.example.uz"]
+    assert [row["domain"] for row in usage.top_sites[("department", "oqish_zali")]] == [
+        "video.example",
+        "social.example",
+    ]
+    assert {scope for scope, _key in usage.top_sites} == set(TOP_SCOPES)
 
 
 def test_top_sites_are_domains_in_lower_case(usage):
@@ -110,7 +131,7 @@ def test_period_without_traffic_is_empty(small_log, inventory):
     )
     assert empty.requests == 0
     assert empty.by_host == [] and empty.top_sites == {}
-    assert empty.malformed["bad-time"] == 1
+    assert empty.malformed["bad-time"] == 2
 
 
 def test_missing_log_is_a_problem_not_a_traceback(tmp_path, inventory):
@@ -185,12 +206,12 @@ def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):
 def _summed(paths):
     import duckdb
 
+    from akm.report.squidlog import _GROUP_COLUMNS
+
     files = ", ".join(f"'{p}'" for p in paths)
     return duckdb.sql(
-        f"""SELECT ip, login, dom, sum(n), sum(bytes), sum(dn), sum(dbytes), min(t0), max(t1)
-            FROM read_csv([{files}], columns={{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR',
-                 'n': 'BIGINT', 'bytes': 'BIGINT', 'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT',
-                 't1': 'BIGINT'}},
+        f"""SELECT ip, login, dom, bucket, sum(n), sum(bytes), sum(dn), sum(dbytes), min(t0), max(t1)
+            FROM read_csv([{files}], columns={_GROUP_COLUMNS},
                  delim=',', quote='"', escape='"', header=false, auto_detect=false, allow_quoted_nulls=false)
             GROUP BY ALL ORDER BY ALL"""
     ).fetchall()
@@ -209,12 +230,12 @@ def test_scanner_flushes_at_its_budget_without_changing_a_total(tmp_path):
     groups = _summed(whole["files"])
     assert len(groups) > 3000
     assert groups == _summed(flushed["files"])
-    assert sum(row[3] for row in groups) == 20000
-    assert 0 < sum(row[5] for row in groups) < 20000
+    assert sum(row[4] for row in groups) == 20000
+    assert 0 < sum(row[6] for row in groups) < 20000
 
 
-def test_domain_rules_and_unreadable_lines(tmp_path, inventory):
-    """user@host and :port are cut, case is folded; NUL bytes and over-long lines are unreadable."""
+def test_domain_rules_and_rejected_lines(tmp_path, inventory):
+    """user@host and :port are cut, case is folded; a NUL byte and an over-long line are rejected."""
     ip = inventory.asset("xodim-01").ip_on("staff")
     stamp = f"{T0.timestamp():.3f}"
     lines = [
@@ -227,6 +248,6 @@ def test_domain_rules_and_unreadable_lines(tmp_path, inventory):
     path = tmp_path / "rules.log"
     path.write_text("\n".join(lines) + "\n")
     usage = analyse(path, attribution_from(inventory), threads=1)
-    assert usage.malformed == {"bad-url": 1, "unreadable": 2}
+    assert usage.malformed == {"bad-url": 1, "control-character": 1, "too-long": 1}
     top = {row["domain"]: row["bytes"] for row in usage.top_sites[("all", "all")]}
     assert top == {"www.kitob.example": 100, "kitob.example": 200}

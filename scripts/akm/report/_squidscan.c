@@ -1,24 +1,26 @@
 /*
  * akm.report._squidscan: one streaming pass over a Squid access log in the native format.
  *
- * Every line is split, checked and attributed to a group (client address, login, domain); requests,
- * bytes, denied requests and their bytes, and the first and last time are summed per group in a hash
- * table, and the groups
- * are written as CSV for DuckDB, which makes every figure of the report from them
- * (akm.report.squidlog explains the fields and the reasons a line is malformed). The table is
- * flushed to the CSV whenever it holds `flush_groups` groups, so memory stays bounded whatever the
- * log; DuckDB sums the partial groups again.
+ * This is the one place that decides what a valid line is (akm.report.squidlog explains the rules and
+ * the reasons a line is rejected): every line is split, checked, and either counted under the reason it
+ * is rejected for, with its first few lines kept as samples, or attributed to a group (client address,
+ * login, domain, period bucket) whose requests, bytes, denied requests and their bytes, and first and
+ * last time are summed in a hash table. The groups are written as CSV for DuckDB, which makes every
+ * figure of the report from them and never reads the log. The table is flushed to the CSV whenever it
+ * holds `flush_groups` groups, so memory stays bounded whatever the log; DuckDB sums the partial groups
+ * again.
  *
- * The field rules are the ones the SQL reader of the second, exact pass uses (squidlog._parsed):
- * fields are separated by single spaces, the elapsed time is right-aligned in six columns, so the
- * field after it is the first non-empty one of columns 1..5 (else column 6).
+ * Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so it is the
+ * first non-empty one of columns 1..5 (else column 6) and the other fields follow it.
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,15 +36,19 @@
 #define MAX_COLUMNS 20
 #define MAX_PADDING 5
 #define MAX_LINE 65536
-#define SAMPLE_BYTES 200
+#define MAX_TIME 253402300800LL /* 10000-01-01T00:00:00Z: Python's datetime stops before it */
+#define SAMPLES 3
+#define SAMPLE_BYTES 240
 #define WINDOW ((off_t)64 << 20)
 
+/* The reasons a line is not counted, in the order they are checked (akm.report.squidlog.REASONS). */
 enum reason {
-    R_TOO_FEW, R_TOO_MANY, R_TIME, R_STATUS, R_SIZE, R_ADDRESS, R_URL, R_UNREADABLE, R_COUNT
+    R_TOO_LONG, R_CONTROL, R_TOO_FEW, R_TOO_MANY, R_TIME, R_ELAPSED, R_ADDRESS, R_STATUS, R_SIZE, R_HUGE, R_URL,
+    R_COUNT
 };
 static const char *REASON_NAMES[R_COUNT] = {
-    "too-few-fields", "too-many-fields", "bad-time", "bad-status", "bad-size", "bad-address", "bad-url",
-    "unreadable",
+    "too-long", "control-character", "too-few-fields", "too-many-fields", "bad-time", "bad-elapsed",
+    "bad-address", "bad-status", "bad-size", "size-too-large", "bad-url",
 };
 
 typedef struct {
@@ -68,12 +74,16 @@ typedef struct {
 
 #define EMPTY 0 /* client ids in cells are counted from 1 */
 
-/* One group, keyed by the ids of its client (address and login) and domain; `login` and `denied` are
- * always 0 in the key: a client is the address alone, or the address, a space and the login (neither
- * can hold a space), so one look-up finds both, and the denied requests are summed apart. */
+/* One group, keyed by the ids of its client and domain and by its period bucket. A client is the
+ * address alone, or the address, a space and the login (neither can hold a space), so one look-up
+ * finds both. The bucket is the number of the caller's boundaries (the starts and ends of grants) at
+ * or before the request's time: no group straddles a boundary, so a grant covers all of a group or
+ * none of it. Byte sums are unsigned 64-bit; a sum that would wrap is written out first (a partial
+ * group, summed again by DuckDB in 128 bits). */
 typedef struct {
-    uint32_t ip, login, domain, denied;
-    int64_t requests, bytes, denied_requests, denied_bytes, first, last;
+    uint32_t ip, domain, bucket, unused;
+    uint64_t requests, denied_requests, bytes, denied_bytes;
+    int64_t first, last;
 } cell;
 
 typedef struct {
@@ -84,11 +94,21 @@ typedef struct {
 /* A request waiting for its group: the groups' table is far bigger than the caches, so the cells of a
  * batch of requests are prefetched together and then updated. */
 typedef struct {
-    uint32_t ip, login, domain, denied;
-    int64_t bytes, time;
+    uint32_t ip, domain, bucket, denied;
+    uint64_t bytes;
+    int64_t time;
 } pending;
 
 #define BATCH 32
+
+/* The first lines of one reason: their number in the file (counted from 1 in this worker's part),
+ * their first SAMPLE_BYTES bytes, their length, and where the user field is in them (-1: not found). */
+typedef struct {
+    int64_t line;
+    size_t length;
+    int32_t used, user_at, user_len;
+    char text[SAMPLE_BYTES];
+} sample;
 
 typedef struct {
     names clients, domains;
@@ -96,12 +116,15 @@ typedef struct {
     pending batch[BATCH];
     int batched;
     FILE *out;
-    int64_t lines, outside, reasons[R_COUNT];
-    int flushes, non_ascii;
-    char *samples[R_COUNT];
+    int64_t physical, lines, outside, reasons[R_COUNT];
+    int flushes, spills;
+    sample samples[R_COUNT][SAMPLES];
     int64_t since, until;
     int has_since, has_until;
+    const int64_t *boundaries;
+    size_t nboundaries;
     size_t flush_groups;
+    char *client, *domain; /* room for a client and a domain after replacing invalid UTF-8 */
 } scan;
 
 static uint64_t mix(uint64_t h)
@@ -114,20 +137,42 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* A hash of p[0..n): eight bytes at a time, the last eight (overlapping) read as one word. */
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w = 0;
+    if (n < 8) {
+        memcpy(&w, p, n);
+        return mix(h ^ w);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, p + i, 8);
         h = (h ^ w) * 0x87C37B91114253D5ull;
         h ^= h >> 29;
-        p += 8;
-        n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
+    memcpy(&w, p + n - 8, 8);
     return mix(h ^ w);
+}
+
+/* memcmp(a, b, n) == 0 for the short values of a log, without a call. */
+static int same(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n < 8) {
+        for (; n; a++, b++, n--)
+            if (*a != *b)
+                return 0;
+        return 1;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
 }
 
 static int names_init(names *d)
@@ -174,8 +219,11 @@ static int names_grow(names *d)
     return 0;
 }
 
-/* The id of value p[0..n), added if it is new; -1 when out of memory. */
-static int64_t names_id(names *d, const char *p, size_t n)
+#define ABSENT (-2)
+
+/* The id of value p[0..n): found, or added if it is new and `add` is set (else ABSENT); -1 when out of
+ * memory. */
+static int64_t names_id(names *d, const char *p, size_t n, int add)
 {
     uint64_t h = hash_bytes(p, n);
     size_t s = h & (d->capacity - 1);
@@ -184,10 +232,12 @@ static int64_t names_id(names *d, const char *p, size_t n)
         if (!e)
             break;
         name *item = &d->items[e - 1];
-        if (item->hash == h && item->len == n && memcmp(d->arena + item->at, p, n) == 0)
+        if (item->hash == h && item->len == n && same(d->arena + item->at, p, n))
             return e - 1;
         s = (s + 1) & (d->capacity - 1);
     }
+    if (!add)
+        return ABSENT;
     if (d->count == d->allocated) {
         name *items = realloc(d->items, 2 * d->allocated * sizeof(name));
         if (!items)
@@ -235,9 +285,9 @@ static void groups_free(groups *t)
     t->cells = NULL;
 }
 
-static size_t cell_slot(uint32_t ip, uint32_t login, uint32_t domain, uint32_t denied, size_t capacity)
+static size_t cell_slot(uint32_t ip, uint32_t domain, uint32_t bucket, size_t capacity)
 {
-    uint64_t h = mix(((uint64_t)ip << 32 | login) ^ mix((uint64_t)domain << 1 | denied));
+    uint64_t h = mix(((uint64_t)ip << 32 | bucket) ^ mix((uint64_t)domain));
     return h & (capacity - 1);
 }
 
@@ -250,7 +300,7 @@ static int groups_grow(groups *t)
         cell *c = &t->cells[i];
         if (c->ip == EMPTY)
             continue;
-        size_t s = cell_slot(c->ip, c->login, c->domain, c->denied, bigger.capacity);
+        size_t s = cell_slot(c->ip, c->domain, c->bucket, bigger.capacity);
         while (bigger.cells[s].ip != EMPTY)
             s = (s + 1) & (bigger.capacity - 1);
         bigger.cells[s] = *c;
@@ -261,20 +311,30 @@ static int groups_grow(groups *t)
     return 0;
 }
 
+static void cell_reset(cell *c)
+{
+    c->requests = c->denied_requests = c->bytes = c->denied_bytes = 0;
+    c->first = INT64_MAX;
+    c->last = INT64_MIN;
+}
+
 /* The group of these ids, created with zero sums if it is new; NULL when out of memory. */
-static cell *groups_find(groups *t, uint32_t ip, uint32_t login, uint32_t domain, uint32_t denied)
+static cell *groups_find(groups *t, uint32_t ip, uint32_t domain, uint32_t bucket)
 {
     if (4 * (t->count + 1) > 3 * t->capacity && groups_grow(t) < 0)
         return NULL;
-    size_t s = cell_slot(ip, login, domain, denied, t->capacity);
+    size_t s = cell_slot(ip, domain, bucket, t->capacity);
     for (;;) {
         cell *c = &t->cells[s];
         if (c->ip == EMPTY) {
-            *c = (cell){ip, login, domain, denied, 0, 0, 0, 0, INT64_MAX, INT64_MIN};
+            c->ip = ip;
+            c->domain = domain;
+            c->bucket = bucket;
+            cell_reset(c);
             t->count++;
             return c;
         }
-        if (c->ip == ip && c->login == login && c->domain == domain && c->denied == denied)
+        if (c->ip == ip && c->domain == domain && c->bucket == bucket)
             return c;
         s = (s + 1) & (t->capacity - 1);
     }
@@ -291,9 +351,26 @@ static void put_quoted(FILE *out, const char *p, size_t n)
     fputc('"', out);
 }
 
-/* Write every group as a CSV line (address, login, domain, requests, bytes, denied requests, denied
- * bytes, first, last) and
- * start afresh: the values' ids are only valid until here. */
+/* Write one group as a CSV line: address, login (empty: none), domain, bucket, requests, bytes, denied
+ * requests, denied bytes, first and last time. */
+static void put_cell(scan *sc, const cell *c)
+{
+    const name *client = &sc->clients.items[c->ip - 1];
+    const char *address = sc->clients.arena + client->at;
+    const char *space = memchr(address, ' ', client->len);
+    size_t address_len = space ? (size_t)(space - address) : client->len;
+    put_quoted(sc->out, address, address_len);
+    fputc(',', sc->out);
+    if (space)
+        put_quoted(sc->out, space + 1, client->len - address_len - 1);
+    fputc(',', sc->out);
+    put_quoted(sc->out, sc->domains.arena + sc->domains.items[c->domain].at, sc->domains.items[c->domain].len);
+    fprintf(sc->out, ",%u,%llu,%llu,%llu,%llu,%lld,%lld\n", c->bucket, (unsigned long long)c->requests,
+            (unsigned long long)c->bytes, (unsigned long long)c->denied_requests,
+            (unsigned long long)c->denied_bytes, (long long)c->first, (long long)c->last);
+}
+
+/* Write every group and start afresh: the values' ids are only valid until here. */
 static int groups_flush(scan *sc)
 {
     groups *t = &sc->g;
@@ -303,19 +380,7 @@ static int groups_flush(scan *sc)
         cell *c = &t->cells[i];
         if (c->ip == EMPTY)
             continue;
-        const name *client = &sc->clients.items[c->ip - 1];
-        const char *address = sc->clients.arena + client->at;
-        const char *space = memchr(address, ' ', client->len);
-        size_t address_len = space ? (size_t)(space - address) : client->len;
-        put_quoted(sc->out, address, address_len);
-        fputc(',', sc->out);
-        if (space)
-            put_quoted(sc->out, space + 1, client->len - address_len - 1);
-        fputc(',', sc->out);
-        put_quoted(sc->out, sc->domains.arena + sc->domains.items[c->domain].at, sc->domains.items[c->domain].len);
-        fprintf(sc->out, ",%lld,%lld,%lld,%lld,%lld,%lld\n", (long long)c->requests, (long long)c->bytes,
-                (long long)c->denied_requests, (long long)c->denied_bytes, (long long)c->first,
-                (long long)c->last);
+        put_cell(sc, c);
         c->ip = EMPTY;
     }
     t->count = 0;
@@ -329,11 +394,19 @@ static int drain(scan *sc)
 {
     for (int i = 0; i < sc->batched; i++) {
         pending *r = &sc->batch[i];
-        cell *g = groups_find(&sc->g, r->ip, r->login, r->domain, 0);
+        cell *g = groups_find(&sc->g, r->ip, r->domain, r->bucket);
         if (!g)
             return -1;
+        uint64_t bytes;
+        if (__builtin_add_overflow(g->bytes, r->bytes, &bytes)) {
+            /* denied bytes are a part of the bytes: they cannot wrap first */
+            put_cell(sc, g);
+            sc->spills++;
+            cell_reset(g);
+            bytes = r->bytes;
+        }
         g->requests++;
-        g->bytes += r->bytes;
+        g->bytes = bytes;
         if (r->denied) {
             g->denied_requests++;
             g->denied_bytes += r->bytes;
@@ -349,23 +422,109 @@ static int drain(scan *sc)
     return 0;
 }
 
-static int parse_int(span s, int64_t *value)
+static int is_digit(char c)
 {
-    size_t i = 0;
-    int negative = 0;
-    if (s.n && (s.p[0] == '+' || s.p[0] == '-')) {
-        negative = s.p[0] == '-';
-        i = 1;
-    }
-    if (i == s.n || s.n - i > 18)
+    return c >= '0' && c <= '9';
+}
+
+static int all_digits(span s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (!is_digit(s.p[i]))
+            return 0;
+    return 1;
+}
+
+/* %ts.%03tu: 1 to 12 digits, a dot and three digits, before the year 10000. */
+static int parse_time(span s, int64_t *seconds)
+{
+    if (s.n < 5 || s.n > 16 || s.p[s.n - 4] != '.' || !is_digit(s.p[s.n - 3]) || !is_digit(s.p[s.n - 2]) ||
+        !is_digit(s.p[s.n - 1]))
         return 0;
     int64_t v = 0;
-    for (; i < s.n; i++) {
-        if (s.p[i] < '0' || s.p[i] > '9')
+    for (size_t i = 0; i < s.n - 4; i++) {
+        if (!is_digit(s.p[i]))
             return 0;
         v = v * 10 + (s.p[i] - '0');
     }
-    *value = negative ? -v : v;
+    *seconds = v;
+    return v < MAX_TIME;
+}
+
+/* %6tr: whole milliseconds, 1 to 18 digits, negative when the clock went back. */
+static int good_elapsed(span s)
+{
+    if (s.n && s.p[0] == '-') {
+        s.p++;
+        s.n--;
+    }
+    return s.n >= 1 && s.n <= 18 && all_digits(s);
+}
+
+/* ACTION/NNN: an upper-case letter, then upper-case letters, digits and underscores, a slash and three
+ * digits (TCP_MISS/200, NONE_NONE/000). */
+static int good_status(span s)
+{
+    if (s.n < 5 || s.p[s.n - 4] != '/' || !(s.p[0] >= 'A' && s.p[0] <= 'Z'))
+        return 0;
+    for (size_t i = 1; i < s.n - 4; i++) {
+        char c = s.p[i];
+        if (!((c >= 'A' && c <= 'Z') || is_digit(c) || c == '_'))
+            return 0;
+    }
+    return is_digit(s.p[s.n - 3]) && is_digit(s.p[s.n - 2]) && is_digit(s.p[s.n - 1]);
+}
+
+/* A dotted quad of decimal numbers 0-255 without leading zeros. */
+static int good_quad(span s)
+{
+    const char *p = s.p, *end = s.p + s.n;
+    for (int group = 0; group < 4; group++) {
+        if (group && (p == end || *p++ != '.'))
+            return 0;
+        if (p == end || !is_digit(*p))
+            return 0;
+        unsigned value = (unsigned)(*p++ - '0');
+        for (int more = 0; value && more < 2 && p < end && is_digit(*p); more++)
+            value = value * 10 + (unsigned)(*p++ - '0');
+        if (value > 255 || (p < end && is_digit(*p)))
+            return 0;
+    }
+    return p == end;
+}
+
+/* A dotted quad, or an IPv6 address as inet_pton reads it (no zone). */
+static int good_address(span s)
+{
+    if (good_quad(s))
+        return 1;
+    char text[INET6_ADDRSTRLEN];
+    unsigned char binary[16];
+    if (s.n == 0 || s.n >= sizeof(text) || !memchr(s.p, ':', s.n))
+        return 0;
+    memcpy(text, s.p, s.n);
+    text[s.n] = '\0';
+    return inet_pton(AF_INET6, text, binary) == 1;
+}
+
+/* A size in bytes: digits only. Returns 1, 0 (not digits) or -1 (more than 2^63 - 1, more than Squid
+ * can write: the byte sums stay exact however many such lines there are). */
+static int parse_size(span s, uint64_t *value)
+{
+    if (!s.n || !all_digits(s))
+        return 0;
+    while (s.n > 1 && s.p[0] == '0') {
+        s.p++;
+        s.n--;
+    }
+    if (s.n > 19)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.n; i++)
+        v = v * 10 + (uint64_t)(s.p[i] - '0');
+    if (v > (uint64_t)INT64_MAX)
+        return -1;
+    *value = v;
     return 1;
 }
 
@@ -378,154 +537,149 @@ static int contains(span s, const char *needle)
     return 0;
 }
 
-/* ACTION/NNN: a slash, and the last three characters an integer. */
-static int good_status(span s)
+/* Copy p[0..n) to out as UTF-8 that any document can hold: each maximal ill-formed subsequence (as
+ * Python's "replace" error handler cuts them) and each of U+FFFE and U+FFFF becomes U+FFFD. `out`
+ * needs 3 * n bytes. Returns the bytes written. */
+static size_t replace_invalid(const unsigned char *p, size_t n, char *out)
 {
-    if (s.n < 3 || !memchr(s.p, '/', s.n))
-        return 0;
-    span code = {s.p + s.n - 3, 3};
-    int64_t ignored;
-    return parse_int(code, &ignored);
-}
-
-/* Dotted quad of 1-3 digit groups, or IPv6-like: hex digits, colons and dots with a colon before any
- * dot (the SQL pattern [0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*). */
-static int good_address(span s)
-{
-    int groups = 0, digits = 0, quad = 1;
-    for (size_t i = 0; i < s.n && quad; i++) {
-        char c = s.p[i];
-        if (c >= '0' && c <= '9') {
-            if (++digits > 3)
-                quad = 0;
-        } else if (c == '.' && digits) {
-            groups++;
-            digits = 0;
-        } else {
-            quad = 0;
-        }
-    }
-    if (quad && groups == 3 && digits)
-        return 1;
-    int colon = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        char c = s.p[i];
-        int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        if (c == ':')
-            colon = 1;
-        else if (c == '.' && !colon)
-            return 0;
-        else if (!hex && c != '.')
-            return 0;
-    }
-    return colon;
-}
-
-static int valid_utf8(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
+    static const char replacement[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
+    size_t i = 0, o = 0;
     while (i < n) {
-        if (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (!(w & 0x8080808080808080ull)) {
-                i += 8;
-                continue;
-            }
-        }
         unsigned char c = p[i];
-        size_t extra;
-        uint32_t cp;
         if (c < 0x80) {
+            out[o++] = (char)c;
             i++;
             continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3;
-            cp = c & 0x07;
+        }
+        size_t need;
+        unsigned char low = 0x80, high = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                low = 0xA0;
+            else if (c == 0xED)
+                high = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                low = 0x90;
+            else if (c == 0xF4)
+                high = 0x8F;
         } else {
-            return 0;
+            need = 0;
         }
-        if (i + extra >= n)
-            return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
+        size_t j = i + 1, got = 0;
+        while (need && got < need && j < n) {
+            unsigned char b = p[j];
+            if (got == 0 ? (b < low || b > high) : (b < 0x80 || b > 0xBF))
+                break;
+            j++;
+            got++;
         }
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += extra + 1;
+        int noncharacter = need == 2 && got == 2 && c == 0xEF && p[i + 1] == 0xBF && p[i + 2] >= 0xBE;
+        if (need && got == need && !noncharacter) {
+            memcpy(out + o, p + i, j - i);
+            o += j - i;
+        } else {
+            memcpy(out + o, replacement, 3);
+            o += 3;
+        }
+        i = need ? j : i + 1;
     }
-    return 1;
+    return o;
 }
 
-/* Whether p[0..n) has an upper-case ASCII letter or a byte >= 0x80 (eight bytes at a time). */
-static int needs_folding(const char *p, size_t n)
+/* Whether the word w has an upper-case ASCII letter in one of its bytes. */
+static int upper_in(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i < 8 ? n - i : 8);
-        uint64_t low = w & ~highs;
-        uint64_t from_a = low + (0x80 - 'A') * ones, after_z = low + (0x80 - 'Z' - 1) * ones;
-        if ((w | (from_a & ~after_z)) & highs)
+    uint64_t low = w & ~highs;
+    uint64_t from_a = low + (0x80 - 'A') * ones, after_z = low + (0x80 - 'Z' - 1) * ones;
+    return (from_a & ~after_z & ~w & highs) != 0;
+}
+
+/* Whether p[0..n) has an upper-case ASCII letter (eight bytes at a time, the last eight overlapping). */
+static int has_upper(const char *p, size_t n)
+{
+    uint64_t w = 0;
+    if (n < 8) {
+        memcpy(&w, p, n);
+        return upper_in(w);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (upper_in(w))
             return 1;
     }
-    return 0;
+    memcpy(&w, p + n - 8, 8);
+    return upper_in(w);
 }
 
-static void append(char *sample, size_t *used, const char *p, size_t n)
+/* A field as it is kept: itself when it is ASCII (and, if `lower`, has no upper-case letter), else a
+ * copy in `room` (3 * s.n bytes) with invalid UTF-8 replaced and ASCII letters in lower case. */
+static span kept(span s, int ascii, int lower, char *room)
 {
-    if (*used && *used < SAMPLE_BYTES)
-        sample[(*used)++] = ' ';
-    size_t room = SAMPLE_BYTES - *used;
-    n = n < room ? n : room;
-    memcpy(sample + *used, p, n);
-    *used += n;
+    if (ascii && !(lower && has_upper(s.p, s.n)))
+        return s;
+    size_t n = ascii ? (memcpy(room, s.p, s.n), s.n) : replace_invalid((const unsigned char *)s.p, s.n, room);
+    if (lower)
+        for (size_t i = 0; i < n; i++)
+            if (room[i] >= 'A' && room[i] <= 'Z')
+                room[i] += 'a' - 'A';
+    return (span){room, n};
 }
 
-static void reject(scan *sc, enum reason r, const char *line, size_t n, const span *parts, int count)
+static void reject(scan *sc, enum reason r, const char *line, size_t n, span user)
 {
-    sc->reasons[r]++;
-    if (sc->samples[r])
+    int64_t seen = sc->reasons[r]++;
+    if (seen >= SAMPLES)
         return;
-    char *sample = calloc(SAMPLE_BYTES + 1, 1);
-    if (!sample)
-        return;
-    size_t used = 0;
-    if (parts) {
-        for (int i = 0; i < count; i++)
-            if (parts[i].p)
-                append(sample, &used, parts[i].p, parts[i].n);
-    } else {
-        used = n < SAMPLE_BYTES ? n : SAMPLE_BYTES;
-        memcpy(sample, line, used);
+    sample *s = &sc->samples[r][seen];
+    s->line = sc->physical;
+    s->length = n;
+    s->used = (int32_t)(n < SAMPLE_BYTES ? n : SAMPLE_BYTES);
+    memcpy(s->text, line, (size_t)s->used);
+    s->user_at = -1;
+    s->user_len = 0;
+    if (user.p && user.p - line < s->used) {
+        s->user_at = (int32_t)(user.p - line);
+        s->user_len = (int32_t)(user.n < (size_t)(s->used - s->user_at) ? user.n : (size_t)(s->used - s->user_at));
     }
-    sc->samples[r] = sample;
+}
+
+/* The number of boundaries at or before t. */
+static uint32_t bucket_of(const scan *sc, int64_t t)
+{
+    size_t low = 0, high = sc->nboundaries;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (sc->boundaries[middle] <= t)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return (uint32_t)low;
 }
 
 /* One line without its newline. Returns -1 only when out of memory or the output cannot be written. */
 static int take_line(scan *sc, const char *line, size_t n, const char *limit)
 {
+    sc->physical++;
     if (n && line[n - 1] == '\r')
         n--;
     if (!n)
         return 0;
     sc->lines++;
+    span none = {NULL, 0};
     if (n > MAX_LINE) {
-        reject(sc, R_UNREADABLE, line, n, NULL, 0);
+        reject(sc, R_TOO_LONG, line, n, none);
         return 0;
     }
     span c[MAX_COLUMNS];
     int columns = 0;
-    int odd = 0; /* a NUL or a byte >= 0x80 somewhere in the line */
+    int odd = 0; /* a byte below 0x20, 0x7F or a byte >= 0x80 somewhere in the line */
     const char *start = line;
     for (size_t base = 0; base < n; base += 16) {
         uint32_t spaces = 0;
@@ -535,7 +689,10 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
             __m128i v = _mm_loadu_si128((const __m128i *)(line + base));
             uint32_t inside = base + 16 <= n ? 0xFFFF : (1u << (n - base)) - 1;
             spaces = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' '))) & inside;
-            odd |= (_mm_movemask_epi8(v) | _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))) & inside;
+            /* signed: bytes >= 0x80 are below 0x20 too */
+            odd |= (_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(' '))) |
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)))) &
+                   inside;
         } else
 #endif
         {
@@ -543,7 +700,7 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
             for (size_t i = base; i < stop; i++) {
                 unsigned char ch = (unsigned char)line[i];
                 spaces |= (uint32_t)(ch == ' ') << (i - base);
-                odd |= ch >= 0x80 || ch == 0;
+                odd |= ch < 0x20 || ch >= 0x7F;
             }
         }
         while (spaces) {
@@ -558,49 +715,74 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
     if (columns < MAX_COLUMNS)
         c[columns] = (span){start, (size_t)(line + n - start)};
     columns++;
-    if (odd && (memchr(line, '\0', n) || !valid_utf8((const unsigned char *)line, n))) {
-        reject(sc, R_UNREADABLE, line, n, NULL, 0);
-        return 0;
-    }
-    if (columns > MAX_COLUMNS) {
-        reject(sc, R_TOO_MANY, line, n, NULL, 0);
-        return 0;
-    }
     int pad = MAX_PADDING + 1;
     for (int k = 1; k <= MAX_PADDING; k++)
         if (k < columns && c[k].n) {
             pad = k;
             break;
         }
-    span none = {NULL, 0};
 #define FIELD(offset) (pad + (offset) < columns ? c[pad + (offset)] : none)
-    span ip = FIELD(1), st = FIELD(2), size = FIELD(3), method = FIELD(4), url = FIELD(5), user = FIELD(6),
-         hier = FIELD(7), extra = FIELD(9);
+    span elapsed = FIELD(0), ip = FIELD(1), st = FIELD(2), size = FIELD(3), method = FIELD(4), url = FIELD(5),
+         user = FIELD(6), hier = FIELD(7), after = FIELD(9);
 #undef FIELD
-    span sample[4] = {c[0], ip, st, url};
-    int64_t ts, bytes;
-    span seconds = c[0];
-    const char *dot = memchr(seconds.p, '.', seconds.n);
-    if (dot)
-        seconds.n = dot - seconds.p;
+    int ascii = 1;
+    if (odd) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)line[i];
+            if (ch < 0x20 || ch == 0x7F) {
+                reject(sc, R_CONTROL, line, n, user);
+                return 0;
+            }
+            ascii &= ch < 0x80;
+        }
+    }
     if (!hier.p) {
-        reject(sc, R_TOO_FEW, line, n, sample, 4);
+        reject(sc, R_TOO_FEW, line, n, user);
         return 0;
     }
-    if (extra.p && extra.n) {
-        reject(sc, R_TOO_MANY, line, n, sample, 4);
+    if (after.p) {
+        for (const char *q = after.p; q < line + n; q++)
+            if (*q != ' ') {
+                reject(sc, R_TOO_MANY, line, n, user);
+                return 0;
+            }
+    }
+    /* The client (address, a space and the login if there is one) is looked up first: an address
+     * already counted needs no second check. No valid address is INET6_ADDRSTRLEN long. */
+    span client = ip;
+    int64_t ip_id = ABSENT;
+    if (ip.n < INET6_ADDRSTRLEN) {
+        if (!(user.n == 0 || (user.n == 1 && user.p[0] == '-'))) {
+            span login = kept(user, ascii, 0, sc->client + ip.n + 1);
+            memcpy(sc->client, ip.p, ip.n);
+            sc->client[ip.n] = ' ';
+            if (login.p != sc->client + ip.n + 1)
+                memcpy(sc->client + ip.n + 1, login.p, login.n);
+            client = (span){sc->client, ip.n + 1 + login.n};
+        }
+        ip_id = names_id(&sc->clients, client.p, client.n, 0);
+    }
+    int64_t ts;
+    if (!parse_time(c[0], &ts)) {
+        reject(sc, R_TIME, line, n, user);
         return 0;
     }
-    if (!parse_int(seconds, &ts)) {
-        reject(sc, R_TIME, line, n, sample, 4);
+    if (!good_elapsed(elapsed)) {
+        reject(sc, R_ELAPSED, line, n, user);
+        return 0;
+    }
+    if (ip_id == ABSENT && !good_address(ip)) {
+        reject(sc, R_ADDRESS, line, n, user);
         return 0;
     }
     if (!good_status(st)) {
-        reject(sc, R_STATUS, line, n, sample, 4);
+        reject(sc, R_STATUS, line, n, user);
         return 0;
     }
-    if (!parse_int(size, &bytes) || bytes < 0) {
-        reject(sc, R_SIZE, line, n, sample, 4);
+    uint64_t bytes = 0;
+    int sized = parse_size(size, &bytes);
+    if (sized <= 0) {
+        reject(sc, sized ? R_HUGE : R_SIZE, line, n, user);
         return 0;
     }
     span target = none;
@@ -621,57 +803,41 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
         target.p = q;
         target.n = slashes == 2 ? (size_t)(host_end - q) : 0;
     }
+    /* the host: without user@, then [IPv6 literal] with its brackets, or a name without :port */
     span domain = target;
-    if (domain.p) {
+    if (domain.n) {
         const char *at = memrchr(domain.p, '@', domain.n);
         if (at) {
             domain.n -= at + 1 - domain.p;
             domain.p = at + 1;
         }
-        const char *colon = memchr(domain.p, ':', domain.n);
-        if (colon)
-            domain.n = colon - domain.p;
-    }
-    span login = user;
-    int no_login = user.n == 0 || (user.n == 1 && user.p[0] == '-');
-    span address_sample[3] = {ip, no_login ? none : login, target};
-    if (!good_address(ip)) {
-        reject(sc, R_ADDRESS, line, n, address_sample, 3);
-        return 0;
+        if (domain.n && domain.p[0] == '[') {
+            const char *close = memchr(domain.p, ']', domain.n);
+            domain.n = close && close - domain.p > 1 ? (size_t)(close + 1 - domain.p) : 0;
+        } else {
+            const char *colon = memchr(domain.p, ':', domain.n);
+            if (colon)
+                domain.n = colon - domain.p;
+        }
     }
     if (!domain.n) {
-        reject(sc, R_URL, line, n, address_sample, 3);
+        reject(sc, R_URL, line, n, user);
         return 0;
     }
     if ((sc->has_since && ts < sc->since) || (sc->has_until && ts >= sc->until)) {
         sc->outside++;
         return 0;
     }
-    char lowered[MAX_LINE];
-    const char *folded = domain.p;
-    if (needs_folding(domain.p, domain.n)) {
-        for (size_t i = 0; i < domain.n; i++) {
-            char ch = domain.p[i];
-            lowered[i] = ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch;
-            sc->non_ascii |= (unsigned char)ch >= 0x80;
-        }
-        folded = lowered;
-    }
-    char client[2 * MAX_LINE + 1];
-    size_t client_len = ip.n;
-    memcpy(client, ip.p, ip.n);
-    if (!no_login) {
-        client[client_len++] = ' ';
-        memcpy(client + client_len, login.p, login.n);
-        client_len += login.n;
-    }
-    int64_t ip_id = names_id(&sc->clients, client, client_len), login_id = 0;
-    int64_t domain_id = names_id(&sc->domains, folded, domain.n);
-    if (ip_id < 0 || login_id < 0 || domain_id < 0)
+    span site = kept(domain, ascii, 1, sc->domain);
+    if (ip_id == ABSENT)
+        ip_id = names_id(&sc->clients, client.p, client.n, 1);
+    int64_t domain_id = names_id(&sc->domains, site.p, site.n, 1);
+    if (ip_id < 0 || domain_id < 0)
         return -1;
     pending *r = &sc->batch[sc->batched++];
-    *r = (pending){(uint32_t)ip_id + 1, (uint32_t)login_id, (uint32_t)domain_id, contains(st, "DENIED"), bytes, ts};
-    __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->login, r->domain, 0, sc->g.capacity)], 1);
+    uint32_t bucket = sc->nboundaries ? bucket_of(sc, ts) : 0;
+    *r = (pending){(uint32_t)ip_id + 1, (uint32_t)domain_id, bucket, contains(st, "DENIED"), bytes, ts};
+    __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->domain, r->bucket, sc->g.capacity)], 1);
     if (sc->batched == BATCH && drain(sc) < 0)
         return -1;
     return 0;
@@ -745,7 +911,9 @@ static void *work(void *arg)
     worker *w = arg;
     scan *sc = &w->sc;
     w->status = -1;
-    if (names_init(&sc->clients) < 0 || names_init(&sc->domains) < 0 ||
+    sc->client = malloc(INET6_ADDRSTRLEN + 1 + 3 * MAX_LINE);
+    sc->domain = malloc(3 * MAX_LINE);
+    if (!sc->client || !sc->domain || names_init(&sc->clients) < 0 || names_init(&sc->domains) < 0 ||
         groups_init(&sc->g, 1 << 16) < 0)
         return NULL;
     sc->out = fopen(w->path, "wb");
@@ -783,22 +951,89 @@ static off_t line_start(int fd, off_t offset, off_t size)
     return size;
 }
 
+/* The boundaries as a sorted array of int64 (NULL with *count 0 if there are none); NULL with an
+ * exception set if they are not integers. */
+static int64_t *read_boundaries(PyObject *given, size_t *count)
+{
+    *count = 0;
+    if (given == Py_None)
+        return NULL;
+    PyObject *items = PySequence_Fast(given, "boundaries must be a sequence of integers");
+    if (!items)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    int64_t *values = malloc(((size_t)n + 1) * sizeof(int64_t));
+    if (!values) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        values[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(items, i));
+        if (i && values[i] <= values[i - 1] && !PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "boundaries must be increasing");
+        if (PyErr_Occurred()) {
+            Py_DECREF(items);
+            free(values);
+            return NULL;
+        }
+    }
+    Py_DECREF(items);
+    *count = (size_t)n;
+    return values;
+}
+
+/* {reason: [(line, bytes, length, user_at, user_len), ...]}: the first samples of each reason in
+ * file order; line numbers count every line of the file from 1. */
+static PyObject *samples_of(const worker *workers, int threads)
+{
+    PyObject *all = PyDict_New();
+    for (int r = 0; all && r < R_COUNT; r++) {
+        PyObject *list = PyList_New(0);
+        int64_t before = 0;
+        for (int k = 0; list && k < threads; k++) {
+            const scan *sc = &workers[k].sc;
+            for (int64_t i = 0; i < sc->reasons[r] && i < SAMPLES && PyList_GET_SIZE(list) < SAMPLES; i++) {
+                const sample *s = &sc->samples[r][i];
+                PyObject *item = Py_BuildValue("(Ly#nii)", (long long)(before + s->line), s->text,
+                                               (Py_ssize_t)s->used, (Py_ssize_t)s->length, s->user_at,
+                                               s->user_len);
+                if (!item || PyList_Append(list, item) < 0)
+                    Py_CLEAR(list);
+                Py_XDECREF(item);
+                if (!list)
+                    break;
+            }
+            before += sc->physical;
+        }
+        if (!list || (PyList_GET_SIZE(list) && PyDict_SetItemString(all, REASON_NAMES[r], list) < 0))
+            Py_CLEAR(all);
+        Py_XDECREF(list);
+    }
+    return all;
+}
+
 static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"log", "groups", "since", "until", "flush_groups", "threads", NULL};
-    PyObject *log = NULL, *prefix = NULL, *since = Py_None, *until = Py_None, *result = NULL;
+    static char *keywords[] = {"log", "groups", "since", "until", "flush_groups", "threads", "boundaries", NULL};
+    PyObject *log = NULL, *prefix = NULL, *since = Py_None, *until = Py_None, *given = Py_None, *result = NULL;
     Py_ssize_t flush_groups = 2000000;
     int threads = 1;
     worker *workers = NULL;
     int fd = -1, status = 0;
-    int64_t since_value = 0, until_value = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O&|OOni", keywords, PyUnicode_FSConverter, &log,
-                                     PyUnicode_FSConverter, &prefix, &since, &until, &flush_groups, &threads))
+    int64_t since_value = 0, until_value = 0, *boundaries = NULL;
+    size_t nboundaries = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O&|OOniO", keywords, PyUnicode_FSConverter, &log,
+                                     PyUnicode_FSConverter, &prefix, &since, &until, &flush_groups, &threads,
+                                     &given))
         goto out;
     if (since != Py_None)
         since_value = PyLong_AsLongLong(since);
     if (until != Py_None)
         until_value = PyLong_AsLongLong(until);
+    if (PyErr_Occurred())
+        goto out;
+    boundaries = read_boundaries(given, &nboundaries);
     if (PyErr_Occurred())
         goto out;
     if (threads < 1)
@@ -811,14 +1046,14 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, log);
         goto out;
     }
+    off_t size = info.st_size;
+    if (size < (off_t)threads * WINDOW)
+        threads = 1;
     workers = calloc((size_t)threads, sizeof(worker));
     if (!workers) {
         PyErr_NoMemory();
         goto out;
     }
-    off_t size = info.st_size;
-    if (size < (off_t)threads * WINDOW)
-        threads = 1;
     size_t prefix_len = (size_t)PyBytes_GET_SIZE(prefix);
     for (int k = 0; k < threads; k++) {
         worker *w = &workers[k];
@@ -828,6 +1063,8 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
         w->sc.has_since = since != Py_None;
         w->sc.until = until_value;
         w->sc.has_until = until != Py_None;
+        w->sc.boundaries = boundaries;
+        w->sc.nboundaries = nboundaries;
         w->path = malloc(prefix_len + 16);
         if (!w->path) {
             PyErr_NoMemory();
@@ -869,44 +1106,33 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
         goto out;
     }
     int64_t lines = 0, outside = 0;
-    int flushes = 0, non_ascii = 0;
-    PyObject *reasons = PyDict_New(), *samples = PyDict_New(), *files = PyList_New(0);
-    for (int r = 0; reasons && samples && files && r < R_COUNT; r++) {
+    int flushes = 0, spills = 0;
+    PyObject *reasons = PyDict_New(), *samples = samples_of(workers, threads), *files = PyList_New(0);
+    for (int r = 0; reasons && r < R_COUNT; r++) {
         int64_t count = 0;
-        const char *sample = NULL;
-        for (int k = 0; k < threads; k++) {
+        for (int k = 0; k < threads; k++)
             count += workers[k].sc.reasons[r];
-            if (!sample)
-                sample = workers[k].sc.samples[r];
-        }
         if (!count)
             continue;
         PyObject *number = PyLong_FromLongLong(count);
-        PyObject *text = PyUnicode_DecodeUTF8(sample ? sample : "", sample ? strlen(sample) : 0, "replace");
-        int failed = !number || !text || PyDict_SetItemString(reasons, REASON_NAMES[r], number) < 0 ||
-                     PyDict_SetItemString(samples, REASON_NAMES[r], text) < 0;
+        if (!number || PyDict_SetItemString(reasons, REASON_NAMES[r], number) < 0)
+            Py_CLEAR(reasons);
         Py_XDECREF(number);
-        Py_XDECREF(text);
-        if (failed)
-            goto built;
     }
     for (int k = 0; k < threads && files; k++) {
         lines += workers[k].sc.lines;
         outside += workers[k].sc.outside;
         flushes += workers[k].sc.flushes;
-        non_ascii |= workers[k].sc.non_ascii;
+        spills += workers[k].sc.spills;
         PyObject *path = PyUnicode_DecodeFSDefault(workers[k].path);
-        if (!path || PyList_Append(files, path) < 0) {
-            Py_XDECREF(path);
-            goto built;
-        }
-        Py_DECREF(path);
+        if (!path || PyList_Append(files, path) < 0)
+            Py_CLEAR(files);
+        Py_XDECREF(path);
     }
     if (reasons && samples && files)
         result = Py_BuildValue("{s:L,s:L,s:O,s:O,s:O,s:O}", "lines", (long long)lines, "outside",
                                (long long)outside, "malformed", reasons, "samples", samples, "files", files,
-                               "unique", flushes <= 1 && !non_ascii ? Py_True : Py_False);
-built:
+                               "unique", flushes <= 1 && !spills ? Py_True : Py_False);
     Py_XDECREF(reasons);
     Py_XDECREF(samples);
     Py_XDECREF(files);
@@ -917,12 +1143,13 @@ out:
             names_free(&sc->clients);
             names_free(&sc->domains);
             groups_free(&sc->g);
-            for (int r = 0; r < R_COUNT; r++)
-                free(sc->samples[r]);
+            free(sc->client);
+            free(sc->domain);
             free(workers[k].path);
         }
         free(workers);
     }
+    free(boundaries);
     if (fd >= 0)
         close(fd);
     Py_XDECREF(log);
@@ -932,13 +1159,13 @@ out:
 
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))squidscan_scan, METH_VARARGS | METH_KEYWORDS,
-     "scan(log, groups, since=None, until=None, flush_groups=2000000, threads=1) -> dict\n\n"
+     "scan(log, groups, since=None, until=None, flush_groups=2000000, threads=1, boundaries=None) -> dict\n\n"
      "Read the Squid log *log* once, in *threads* parts of whole lines, and write its groups (address, "
-     "login, domain, requests, bytes, denied requests, denied bytes, first, last) as CSV to the files "
-     "*groups*-N.csv. Return the "
-     "counts of lines, of lines outside [since, until) and of malformed lines by reason, one sample line "
-     "per reason, the files written, and whether every group is in them once (`unique`: one table "
-     "flush in all, and no domain that DuckDB's lower() could fold further)."},
+     "login, domain, bucket, requests, bytes, denied requests, denied bytes, first, last) as CSV to the "
+     "files *groups*-N.csv; the bucket of a request is the number of *boundaries* (increasing times) at "
+     "or before it. Return the counts of lines, of lines outside [since, until) and of rejected lines by "
+     "reason, the first lines of each reason, the files written, and whether every group is in them once "
+     "(`unique`: one table flush in all and no byte sum written out early)."},
     {NULL, NULL, 0, NULL},
 };
 

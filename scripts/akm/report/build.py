@@ -258,12 +258,12 @@ OUTCOME_NAMES = {
 }
 
 
-def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
-    inv = sources.inventory
-    section = Section("users", _("Users' history (internet access)"))
-    logs = [p for p in sources.access_logs if Path(p).is_file()]
+def read_logs(sources: Sources, start: datetime, end: datetime) -> list[tuple[Path, squidlog.Usage]]:
+    """Each access log that exists, with its users' history over ``[start, end)``."""
+    logs = [Path(p) for p in sources.access_logs if Path(p).is_file()]
     if not logs:
-        return _no_data(section)
+        return []
+    inv = sources.inventory
     rules, grants, restricted_for = ([], [], None)
     if sources.access_policy:
         from akm.report.policyview import from_access_policy
@@ -272,21 +272,28 @@ def users_section(sources: Sources, start: datetime, end: datetime) -> Section:
     elif sources.policy_view:
         rules, grants, restricted_for = load_policy_view(sources.policy_view, inv.centre.timezone)
     attribution = squidlog.attribution_from(inv)
-    results = [
-        squidlog.analyse(log, attribution, rules, grants, since=start, until=end, restricted_for=restricted_for)
+    return [
+        (log, squidlog.analyse(log, attribution, rules, grants, since=start, until=end, restricted_for=restricted_for))
         for log in logs
     ]
+
+
+def _log_appendix_title() -> str:
+    return _("Appendix: access log lines not counted")
+
+
+def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -> Section:
+    inv = sources.inventory
+    section = Section("users", _("Users' history (internet access)"))
+    if not usages:
+        return _no_data(section)
+    results = [usage for _log, usage in usages]
     requests = sum(r.requests for r in results)
-    skipped: Counter = Counter()
-    for result in results:
-        skipped.update(result.malformed)
-    if skipped:
+    rejected = sum(r.skipped for r in results)
+    if rejected:
         section.paragraphs.append(
-            _("{count} malformed log lines were skipped: {reasons}.").format(
-                count=format_number(sum(skipped.values())),
-                reasons=", ".join(
-                    f"{_(squidlog.REASONS.get(k, k))} — {format_number(v)}" for k, v in sorted(skipped.items())
-                ),
+            _("{count} log lines were rejected and not counted; see «{appendix}».").format(
+                count=format_number(rejected), appendix=_log_appendix_title()
             )
         )
     if not requests:
@@ -407,6 +414,56 @@ def _merge(results: list[squidlog.Usage]) -> dict:
         "bytes": total_bytes,
         "denied": total_denied,
     }
+
+
+def log_appendix(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -> Section | None:
+    """Every line of the access logs that was not counted, by reason, with the first lines of each
+    reason as they are in the log (escaped; the user field hidden except in the director's copy).
+    ``None`` when no access log was read."""
+    if not usages:
+        return None
+    section = Section("log_rejects", _log_appendix_title())
+    lines = sum(usage.lines for _log, usage in usages)
+    counts: Counter = Counter()
+    for _log, usage in usages:
+        counts.update(usage.malformed)
+    if not counts:
+        section.paragraphs.append(
+            _("Every line of the access logs was counted (lines read: {lines}).").format(lines=format_number(lines))
+        )
+        return section
+    section.paragraphs.append(
+        _(
+            "{rejected} of {lines} lines of the access logs were rejected and not counted. The first lines of "
+            "each reason are shown as they are in the log, with control characters and bytes that are not "
+            "UTF-8 written as escapes (\\r, \\x00, \\xff)."
+        ).format(rejected=format_number(sum(counts.values())), lines=format_number(lines))
+    )
+    if not sources.director:
+        section.paragraphs.append(_("User names are hidden (***) except in the director's copy."))
+    section.tables.append(
+        Table(
+            "log_rejects",
+            _("Rejected lines by reason"),
+            [_("Reason"), _("Code"), _("Lines")],
+            [[_(message), code, counts[code]] for code, message in squidlog.REASONS.items() if counts[code]],
+        )
+    )
+    section.tables.append(
+        Table(
+            "log_reject_lines",
+            _("First rejected lines of each reason"),
+            [_("Code"), _("Log"), _("Line no."), _("Line")],
+            [
+                [code, log.name, sample.line, sample.text(hide_user=not sources.director)]
+                for log, usage in usages
+                for code in squidlog.REASONS
+                for sample in usage.samples.get(code, [])
+            ],
+            paper_rows=PAPER_ROWS,
+        )
+    )
+    return section
 
 
 RESULT_NAMES = {"ok": "succeeded", "warning": "warning", "soft_failure": "soft failure", "failed": "failed"}
@@ -727,11 +784,12 @@ def build(sources: Sources, period: Period) -> Report:
     zone = ZoneInfo(inv.centre.timezone)
     start, end = period.bounds(inv.centre.timezone)
     records, problems = evidence.read(sources.evidence_dir)
+    usages = read_logs(sources, start, end)
     sections = [
         equipment_section(sources, period, start, end),
         drift_section(sources, records, start, end, zone),
         evidence_section("access", _("Access policy"), ("policy.",), records, start, end, zone),
-        users_section(sources, start, end),
+        users_section(sources, usages),
         evidence_section(
             "backups",
             _("Backups and integrity"),
@@ -745,6 +803,9 @@ def build(sources: Sources, period: Period) -> Report:
         digitised_section(sources, period),
         rules_section(sources, period.end - timedelta(days=1)),
     ]
+    appendix = log_appendix(sources, usages)
+    if appendix:
+        sections.append(appendix)
     director = inv.director
     it_heads = [p for p in inv.people_with("it_staff") if "head_of_department" in p.duties] or inv.people_with(
         "it_staff"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+_GOOD = "1764028800.000      5 198.18.30.10 TCP_MISS/200 100 GET http://a.example/ - HIER_DIRECT/198.18.0.1 -"
+
 BAD_LINES = (
     "garbage without any structure",
     "1764028800.000      5 198.18.30.10 TCP_MISS/200",
@@ -21,8 +23,16 @@ BAD_LINES = (
     "1764028800.000      5 not-an-ip TCP_MISS/200 100 GET http://a.example/ - HIER_DIRECT/198.18.0.1 -",
     "1764028800.000      5 198.18.30.10 TCP_MISS/200 lots GET http://a.example/ - HIER_DIRECT/198.18.0.1 -",
     "1764028800.000      5 198.18.30.10 TCP_MISS 100 GET http://a.example/ - HIER_DIRECT/198.18.0.1 -",
+    _GOOD.replace("a.example/", "a.example/" + "x" * 65536),
+    _GOOD.replace("a.example/", "a.example/\r/"),
+    _GOOD + " text/html extra",
+    _GOOD.replace("1764028800.000", "253402300800.000"),
+    _GOOD.replace("     5", "  fast"),
+    _GOOD.replace("198.18.30.10", "198.18.300.10"),
+    _GOOD.replace(" 100 ", " 9223372036854775808 "),
+    _GOOD.replace("http://a.example/", "/no/host"),
 )
-"""One line for each of the common ways a log line goes wrong (see ``akm.report.squidlog.REASONS``)."""
+"""At least one line for each reason a line is rejected (see ``akm.report.squidlog.REASONS``)."""
 
 
 def generate(

@@ -1,26 +1,38 @@
 """Users' history (Nizom F4): a Squid access log turned into per-host, per-department and per-person
 figures, with every request to a restricted category checked against the grants in force at that moment.
 
-The log is read in one streaming pass by a small C scanner (:mod:`akm.report._squidscan`, built at
-``pip install``) that checks every line and sums requests, bytes, denied requests and their bytes, and the
-first and last time per (client address, login, domain) — never the whole log in Python objects. The
-scanner maps the log a 64 MiB window at a time and flushes its table of groups to a CSV file whenever it
-reaches a budget derived from ``memory_limit``, so memory stays bounded; DuckDB reads those groups
-(within the same ``memory_limit``, spilling to a temporary directory beyond it) and every figure is SQL
-over them. Only requests that straddle a grant's start or end are read a second time, by DuckDB's CSV
-reader (see :func:`_restricted`). Empty lines are skipped and not counted.
+The log is read once, by a small C scanner (:mod:`akm.report._squidscan`, built at ``pip install``): it
+is the one implementation that decides what a valid line is. It checks every line, counts each rejected
+line under its reason (:data:`REASONS`) and keeps the first lines of each as samples, and sums requests,
+bytes, denied requests and their bytes, and the first and last time per (client address, login, domain,
+period bucket) — never the whole log in Python objects. The scanner maps the log a 64 MiB window at a
+time and flushes its table of groups to a CSV file whenever it reaches a budget derived from
+``memory_limit``, so memory stays bounded; DuckDB reads those groups (within the same ``memory_limit``,
+spilling to a temporary directory beyond it) and every figure is SQL over them. Nothing reads the log
+a second time. Empty lines are skipped and not counted; every other line is either counted or rejected.
 
-Line rules (the scanner's; the SQL of the exact second pass, :func:`_parsed`, picks fields the same way)
-    Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so the
-    client address is the first non-empty field among columns 1–5 (else column 6) and the other
-    fields follow it. A line is malformed, checked in this order, if it is longer than 64 KiB or not
-    UTF-8 or holds a NUL byte (``unreadable``), has more than 20 columns or a non-empty field after the
-    content type (``too-many-fields``), has no hierarchy field (``too-few-fields``), its time is not
-    digits before the dot (``bad-time``), the status is not ``ACTION/NNN`` (``bad-status``), the size
-    is not a non-negative integer (``bad-size``), the address is neither a dotted quad nor IPv6-like
-    (``bad-address``), or the URL gives no host (``bad-url``: ``CONNECT`` takes the URL as
-    ``host:port``, others need ``scheme://host``; the domain is the host without ``user@`` and
-    ``:port``, in lower case).
+What a valid line is (checked in this order; the first failing check is the line's reason)
+    A line ends at a newline; one carriage return before it is dropped (CRLF files). It is rejected if it
+    is longer than 64 KiB (``too-long``) or holds a control character — a carriage return, tab, NUL or
+    any other byte below 0x20, or 0x7F (``control-character``: Squid escapes them, so the line is not
+    what Squid wrote). Fields are separated by single spaces; Squid pads the elapsed time to six
+    columns, so the elapsed time is the first non-empty field among columns 1–5 (else column 6) and
+    the other fields follow it. Then: no hierarchy field (``too-few-fields``); anything but spaces
+    after the content type (``too-many-fields``); the time is not ``seconds.milliseconds`` (1–12 digits,
+    a dot, three digits) before the year 10000 (``bad-time``); the elapsed time is not a whole number
+    of milliseconds (``bad-elapsed``); the client address is neither a dotted quad of 0–255 without
+    leading zeros nor an IPv6 address (``bad-address``); the status is not ``ACTION/NNN`` with ACTION
+    in upper-case letters, digits and ``_`` (``bad-status``); the size is not digits
+    (``bad-size``) or is more than 2⁶³−1, more than Squid can write (``size-too-large``); the URL gives
+    no host (``bad-url``: ``CONNECT`` takes the URL as ``host:port``, other methods need
+    ``scheme://host``).
+
+    The site (domain) is the host without ``user@`` and ``:port`` — an IPv6 literal keeps its brackets
+    (``[2001:db8::1]``) — with ASCII letters in lower case (as DNS compares names). Bytes that are not
+    UTF-8 in the URL or the user name do not cost the request: each invalid sequence (as Python's
+    ``"replace"`` error handler cuts them), and U+FFFE and U+FFFF that no document can hold, become
+    U+FFFD. Byte sums cannot overflow: each line is at most 2⁶³−1 bytes, the scanner sums in unsigned
+    64 bits and writes a group out before its sum would wrap, and DuckDB sums in 128 bits.
 
 Log format
     Squid's ``native`` format, which already carries the client address and the user name::
@@ -49,8 +61,12 @@ Categories and grants (the interface to the access policy)
     ``allowed_by_grant`` (let through, a grant covered it), ``denied_as_intended`` (denied, no grant),
     ``anomaly`` (let through with no grant in force: the proxy did not enforce the policy) or
     ``denied_despite_grant`` (denied although a grant was in force: the grant did not reach the proxy).
+    The scanner is given the starts and ends of the grants inside the period and keeps the requests
+    between two of them in groups of their own (the bucket), so a grant covers a whole group or none
+    of it and every request is classified by the grants in force at its own time.
 
-Malformed lines are counted by reason (:data:`REASONS`) with a few samples; they never stop the run.
+Rejected lines are counted by reason (:data:`REASONS`) with their first few lines (:class:`Sample`);
+they never stop the run.
 """
 
 from __future__ import annotations
@@ -67,21 +83,63 @@ from akm.errors import Error
 from akm.i18n import _
 from akm.report import _squidscan
 
-MAX_COLUMNS = 20
-MAX_PADDING = 5
 TOP_SITES = 10
+TOP_SCOPES = {"all": "'all'", "host": "ip", "department": "coalesce(dept, '')", "person": "login"}
+"""The scopes of the top sites: all requests, or per address, department or login (SQL of the key)."""
 SCAN_THREADS = 1
 
 REASONS = {
+    "too-long": "the line is longer than 64 KiB",
+    "control-character": "the line holds a control character (carriage return, tab, NUL…)",
     "too-few-fields": "fewer fields than the native format has",
     "too-many-fields": "more fields than the native format has",
-    "bad-time": "the time field is not seconds.milliseconds",
-    "bad-address": "the client address is not an IP address",
+    "bad-time": "the time is not seconds.milliseconds before the year 10000",
+    "bad-elapsed": "the elapsed time is not a whole number of milliseconds",
+    "bad-address": "the client address is not an IPv4 or IPv6 address",
     "bad-status": "the action/status field is not ACTION/NNN",
-    "bad-size": "the size field is not a number",
+    "bad-size": "the size field is not a whole number of bytes",
+    "size-too-large": "the size is larger than Squid can write (2^63−1 bytes)",
     "bad-url": "no host name in the URL",
-    "unreadable": "the line could not be read (encoding or length)",
 }
+"""Why a line is rejected, in the order the scanner checks (English; translated where shown)."""
+
+_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)},
+    **{code: f"\\u{code:04x}" for code in (*range(0x80, 0xA0), 0xFFFE, 0xFFFF)},
+    **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},
+    ord("\t"): "\\t",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\\"): "\\\\",
+}
+"""Control characters, invalid bytes (decoded as lone surrogates) and backslashes as escapes."""
+
+
+def escaped(raw: bytes) -> str:
+    """*raw* as text a document can hold and a reader can copy back: UTF-8 as it is; control characters,
+    U+FFFE, U+FFFF and bytes that are not UTF-8 as ``\\r``, ``\\x00``, ``\\uffff``, ``\\xff``;
+    a backslash doubled."""
+    return raw.decode("utf-8", "surrogateescape").translate(_ESCAPES)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One rejected line: its number in the file (from 1, empty lines included), its first bytes as the
+    scanner kept them, its whole length, and where its user field is in them (``None``: not found)."""
+
+    line: int
+    raw: bytes
+    length: int
+    user: tuple[int, int] | None
+
+    def text(self, hide_user: bool = False) -> str:
+        """The line escaped (:func:`escaped`), ``…`` if it was longer than what was kept; with
+        *hide_user* the user field (personal data) becomes ``***``."""
+        raw = self.raw
+        if hide_user and self.user and raw[self.user[0] : self.user[0] + self.user[1]] not in (b"", b"-"):
+            raw = raw[: self.user[0]] + b"***" + raw[self.user[0] + self.user[1] :]
+        return escaped(raw) + ("…" if self.length > len(self.raw) else "")
+
 
 OUTCOMES = ("allowed_by_grant", "denied_as_intended", "anomaly", "denied_despite_grant")
 
@@ -132,21 +190,24 @@ class Usage:
     outside: int
     """lines of the log that are well formed but fall outside the period"""
     malformed: dict[str, int]
-    malformed_samples: list[tuple[str, str]]
+    """rejected lines by reason (:data:`REASONS`)"""
+    samples: dict[str, list[Sample]]
+    """the first rejected lines of each reason"""
     first_time: datetime | None
     last_time: datetime | None
     by_host: list[dict]
     by_department: list[dict]
     by_person: list[dict]
     top_sites: dict[tuple[str, str], list[dict]]
-    """(``host``/``department``/``person``/``all``, key) → up to TOP_SITES rows (domain, requests, bytes)"""
+    """(scope of :data:`TOP_SCOPES`, key) → up to TOP_SITES rows (domain, requests, bytes), for the scopes
+    asked for"""
     restricted: dict[str, int]
     restricted_rows: list[dict]
     """restricted requests grouped by who, category, domain and outcome"""
 
     @property
     def skipped(self) -> int:
-        """How many lines were not counted."""
+        """How many lines were rejected."""
         return sum(self.malformed.values())
 
 
@@ -163,57 +224,9 @@ def attribution_from(inventory) -> Attribution:
     return result
 
 
-def _pick(offset: int) -> str:
-    """SQL for the field *offset* places after the elapsed time, whatever its left padding was."""
-    cases = " ".join(f"WHEN c{pad + 1} <> '' THEN c{pad + 1 + offset}" for pad in range(MAX_PADDING))
-    return f"CASE {cases} ELSE c{MAX_PADDING + 1 + offset} END"
-
-
-def _source(path: Path) -> str:
-    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(MAX_COLUMNS))
-    quoted = str(path).replace("'", "''")
-    return (
-        f"read_csv('{quoted}', columns={{{columns}}}, delim=' ', quote='', escape='', header=false, "
-        "auto_detect=false, null_padding=true, strict_mode=false, ignore_errors=true, store_rejects=true, "
-        "max_line_size=65536)"
-    )
-
-
-_FIELDS = {"ip": 1, "st": 2, "b": 3, "m": 4, "url": 5, "u": 6, "hier": 7, "extra": 9}
-
-
-def _parsed(path: Path) -> str:
-    """SQL of the log's lines as typed fields, with the reason a line is malformed (NULL if it is not).
-
-    Used only by the exact second pass of :func:`_restricted`, over lines of groups the scanner has
-    already found well formed; the URL is cut to ``host[:port]`` (``target``) and normalised to a
-    domain by :data:`_DOMAIN`.
-    """
-    picked = ", ".join(f"{_pick(offset)} AS {name}" for name, offset in _FIELDS.items())
-    return f"""
-        SELECT
-            CASE
-                WHEN hier IS NULL THEN 'too-few-fields'
-                WHEN extra IS NOT NULL AND extra <> '' THEN 'too-many-fields'
-                WHEN ts IS NULL THEN 'bad-time'
-                WHEN NOT contains(st, '/') OR try_cast(right(st, 3) AS SMALLINT) IS NULL THEN 'bad-status'
-                WHEN bytes IS NULL OR bytes < 0 THEN 'bad-size'
-            END AS reason,
-            ts, ip, st, contains(st, 'DENIED') AS denied, bytes, u AS login,
-            CASE WHEN m = 'CONNECT' THEN url WHEN contains(url, '://') THEN split_part(url, '/', 3) END AS target,
-            c0, url
-        FROM (SELECT c0, {picked}, try_cast(split_part(c0, '.', 1) AS BIGINT) AS ts,
-                     try_cast(b AS BIGINT) AS bytes
-              FROM {_source(path)})
-    """
-
-
-_DOMAIN = "lower(split_part(split_part(target, '@', -1), ':', 1))"
-
-
 _GROUP_COLUMNS = (
-    "{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR', 'n': 'BIGINT', 'bytes': 'BIGINT', "
-    "'dn': 'BIGINT', 'dbytes': 'BIGINT', 't0': 'BIGINT', 't1': 'BIGINT'}"
+    "{'ip': 'VARCHAR', 'login': 'VARCHAR', 'dom': 'VARCHAR', 'bucket': 'UINTEGER', 'n': 'BIGINT', "
+    "'bytes': 'UBIGINT', 'dn': 'BIGINT', 'dbytes': 'UBIGINT', 't0': 'BIGINT', 't1': 'BIGINT'}"
 )
 
 
@@ -233,21 +246,28 @@ def _aggregate(
     scratch: Path,
     since: int | None,
     until: int | None,
+    boundaries: list[int],
     memory_limit: str,
     threads: int,
 ) -> dict:
     """One pass over the log into ``g``: requests, bytes, denied requests (``dn``) and their bytes
-    (``dbytes``), first and last time per (address, login, domain), for the well-formed lines inside
-    the period.
+    (``dbytes``), first and last time per (address, login, domain, bucket between two *boundaries*),
+    for the valid lines inside the period.
 
     The pass is :mod:`akm.report._squidscan` (C): it splits and checks every line, counts the
-    malformed ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
-    them here (a group can be written more than once: by each of the scanner's threads, and whenever
-    its table reaches the memory budget). Returns the scanner's counts.
+    rejected ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
+    them here (a group can be written more than once: by each of the scanner's threads, whenever its
+    table reaches the memory budget, and before a byte sum would pass 2⁶⁴). Returns the scanner's counts.
     """
     budget = max(100_000, _memory_bytes(memory_limit) // 4 // (192 * max(threads, 1)))
     stats = _squidscan.scan(
-        str(path), str(scratch / "groups"), since=since, until=until, flush_groups=budget, threads=threads
+        str(path),
+        str(scratch / "groups"),
+        since=since,
+        until=until,
+        flush_groups=budget,
+        threads=threads,
+        boundaries=boundaries,
     )
     files = ", ".join("'{}'".format(name.replace("'", "''")) for name in stats["files"])
     source = f"""read_csv([{files}], columns={_GROUP_COLUMNS}, delim=',', quote='"', escape='"', header=false,
@@ -258,12 +278,31 @@ def _aggregate(
         con.execute(
             f"""
             CREATE VIEW g AS
-            SELECT ip, login, lower(dom) AS dom, sum(n) AS n, sum(bytes) AS bytes, sum(dn) AS dn,
+            SELECT ip, login, dom, bucket, sum(n) AS n, sum(bytes) AS bytes, sum(dn) AS dn,
                    sum(dbytes) AS dbytes, min(t0) AS t0, max(t1) AS t1
             FROM {source} GROUP BY ALL
             """
         )
     return stats
+
+
+def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None) -> list[int]:
+    """The starts and ends of the grants inside the period, in order: where a group must be cut so
+    that each grant covers all of it or none of it."""
+    low = -(2**63) if since is None else since
+    high = 2**63 - 1 if until is None else until
+    times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)}
+    return sorted(t for t in times if low < t < high)
+
+
+def _samples(found: dict[str, list[tuple]]) -> dict[str, list[Sample]]:
+    return {
+        reason: [
+            Sample(line, raw, length, None if user_at < 0 else (user_at, user_len))
+            for line, raw, length, user_at, user_len in items
+        ]
+        for reason, items in sorted(found.items())
+    }
 
 
 def _domain_categories(domains: Iterable[str], rules: Sequence[CategoryRule]) -> list[tuple[str, str]]:
@@ -303,12 +342,14 @@ def analyse(
     threads: int | None = None,
     top: int = TOP_SITES,
     restricted_for: Sequence[tuple[str, str]] | None = None,
+    top_scopes: Sequence[str] = ("all",),
 ) -> Usage:
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
     ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
-    ``segment``, inventory name) pairs; ``None`` means everyone. Lines outside the period are read
-    (and checked) but not counted. Raises :class:`SquidLogError`
+    ``segment``, inventory name) pairs; ``None`` means everyone. ``top_scopes``: the scopes of
+    :data:`TOP_SCOPES` whose top sites are wanted (each costs a pass over the groups; the report uses
+    ``all``). Lines outside the period are read (and checked) but not counted. Raises :class:`SquidLogError`
     only when the file cannot be opened at all; a bad line is counted in ``Usage.malformed``.
     """
     log = Path(log)
@@ -326,7 +367,14 @@ def analyse(
                 con.execute(f"SET threads = {int(threads)}")
             try:
                 stats = _aggregate(
-                    con, log, Path(scratch), _epoch(since), _epoch(until), memory_limit, threads or SCAN_THREADS
+                    con,
+                    log,
+                    Path(scratch),
+                    _epoch(since),
+                    _epoch(until),
+                    _boundaries(grants, _epoch(since), _epoch(until)),
+                    memory_limit,
+                    threads or SCAN_THREADS,
                 )
             except (OSError, duckdb.Error) as exc:
                 raise SquidLogError.one(
@@ -335,7 +383,7 @@ def analyse(
                     _("check that the file is a Squid access log in the native format"),
                     file=str(log),
                 ) from exc
-            return _analyse(con, log, stats, attribution, categories, grants, since, until, top, restricted_for)
+            return _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
         finally:
             con.close()
 
@@ -344,7 +392,7 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
-def _analyse(con, log, stats, attribution, categories, grants, since, until, top, restricted_for) -> Usage:
+def _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes) -> Usage:
     con.execute("CREATE TABLE hosts (ip VARCHAR PRIMARY KEY, host VARCHAR, dept VARCHAR, seg VARCHAR)")
     _insert(con, "hosts", [(ip, h, d, attribution.segments.get(ip)) for ip, (h, d) in attribution.hosts.items()])
     con.execute("CREATE TABLE people (login VARCHAR PRIMARY KEY, name VARCHAR, dept VARCHAR)")
@@ -354,7 +402,6 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
     outside = int(stats["outside"])
     malformed = {reason: int(count) for reason, count in sorted(stats["malformed"].items())}
     requests = lines - outside - sum(malformed.values())
-    samples = sorted(stats["samples"].items())
 
     con.execute(
         """CREATE TABLE v AS
@@ -381,18 +428,19 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
     )
 
     # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
-    # of sorting every (key, domain) pair as a window would.
+    # of sorting every (key, domain) pair as a window would. Byte sums can pass 2^64: compared as a
+    # struct, not packed into one integer.
     con.execute(
         "CREATE TABLE dom_rank AS "
         "SELECT dom, row_number() OVER (ORDER BY dom) AS rank FROM (SELECT DISTINCT dom FROM v)"
     )
     top_sites: dict[tuple[str, str], list[dict]] = {}
-    scopes = (("all", "'all'"), ("host", "ip"), ("department", "coalesce(dept, '')"), ("person", "login"))
-    for scope, key in scopes:
+    for scope in top_scopes:
+        key = TOP_SCOPES[scope]
         found = con.execute(
             f"""
             SELECT k, max_by({{'domain': dom, 'requests': requests, 'bytes': bytes}},
-                             (bytes::HUGEINT << 64) - rank, ?) AS top
+                             {{'bytes': bytes, 'rank': -rank}}, ?) AS top
             FROM (SELECT {key} AS k, dom, sum(n) AS requests, sum(bytes) AS bytes
                   FROM v WHERE {key} IS NOT NULL GROUP BY 1, 2) JOIN dom_rank USING (dom)
             GROUP BY k ORDER BY k""",
@@ -401,13 +449,13 @@ def _analyse(con, log, stats, attribution, categories, grants, since, until, top
         for key_value, rows in found:
             top_sites[(scope, key_value)] = rows
 
-    restricted, restricted_rows = _restricted(con, log, categories, grants, since, until, restricted_for)
+    restricted, restricted_rows = _restricted(con, categories, grants, restricted_for)
     return Usage(
         lines=lines,
         requests=requests,
         outside=outside,
         malformed=malformed,
-        malformed_samples=samples,
+        samples=_samples(stats["samples"]),
         first_time=_epoch_to_utc(first),
         last_time=_epoch_to_utc(last),
         by_host=by_host,
@@ -428,14 +476,12 @@ _GRANT_MATCH = """g.category = c.category
          OR (g.kind = 'department' AND g.subject IN (v.dept, v.person_dept)))"""
 
 
-def _restricted(con, log: Path, categories, grants, since, until, restricted_for=None):
+def _restricted(con, categories, grants, restricted_for=None):
     """Classify requests to restricted categories against the grants in force when each was made.
 
-    Each group (address, login, domain) is split into its denied and its let-through requests; a part
-    whose group's first and last request fall on the same side of every boundary of its matching
-    grants is classified as a whole. The rare group that straddles a
-    grant's start or end is resolved exactly by a second, filtered pass over the log for just those
-    groups' requests.
+    Each group (address, login, domain, bucket) is split into its denied and its let-through requests.
+    No grant starts or ends inside a bucket, so the grants in force at a group's first request are in
+    force at all of its requests.
     """
     domains = [row[0] for row in con.execute("SELECT DISTINCT dom FROM v").fetchall()]
     con.execute("CREATE TABLE cat (dom VARCHAR, category VARCHAR)")
@@ -464,35 +510,11 @@ def _restricted(con, log: Path, categories, grants, since, until, restricted_for
         CREATE TABLE hits AS
         SELECT v.*, c.category,
                EXISTS (SELECT 1 FROM grants g
-                       WHERE {_GRANT_MATCH} AND v.t0 >= g.t0 AND v.t1 < g.t1) AS granted,
-               EXISTS (SELECT 1 FROM grants g WHERE {_GRANT_MATCH}
-                       AND ((g.t0 > v.t0 AND g.t0 <= v.t1) OR (g.t1 > v.t0 AND g.t1 <= v.t1))) AS straddles
+                       WHERE {_GRANT_MATCH} AND v.t0 >= g.t0 AND v.t0 < g.t1) AS granted
         FROM vd v JOIN cat c ON c.dom = v.dom
         WHERE {restricted_where}
         """
     )
-    straddling = con.execute("SELECT count(*) FROM hits WHERE straddles").fetchone()[0]
-    if straddling:
-        con.execute(
-            f"""
-            CREATE TABLE exact AS
-            SELECT h.* EXCLUDE (n, bytes, t0, t1, granted, straddles),
-                   1 AS n, p.bytes, p.ts AS t0, p.ts AS t1,
-                   EXISTS (SELECT 1 FROM grants g,
-                                  (SELECT h.category, h.login, h.host, h.dept, h.person_dept) v
-                           WHERE {_GRANT_MATCH.replace("c.category", "v.category")}
-                             AND p.ts >= g.t0 AND p.ts < g.t1) AS granted,
-                   false AS straddles
-            FROM ({_parsed(log)}) p
-            JOIN hits h ON h.straddles AND p.reason IS NULL AND h.ip = p.ip
-                 AND coalesce(h.login, '-') = CASE WHEN p.login IN ('-', '') THEN '-' ELSE p.login END
-                 AND h.dom = {_DOMAIN.replace("target", "p.target")} AND h.denied = p.denied
-                 AND p.ts >= {_epoch(since) if since else -(2**62)}
-                 AND p.ts < {_epoch(until) if until else 2**62}
-            """
-        )
-        con.execute("DELETE FROM hits WHERE straddles")
-        con.execute("INSERT INTO hits BY NAME SELECT * FROM exact")
     rows = _rows(
         con,
         """
