@@ -16,6 +16,7 @@ from akm.cli import main as akm
 from akm.duties import REPORT_SECTIONS, DutiesError, assignments, load, time_of_day
 from akm.duties.docs import render
 from akm.inventory import load_inventory
+from akm.inventory.model import is_debian
 
 REPO = Path(__file__).resolve().parents[2]
 DUTIES = REPO / "policies" / "duties.yml"
@@ -107,7 +108,7 @@ def test_the_lab_inventory_decides_where_each_duty_runs(duties):
         "akm-backup-check-full.service",
         "akm-backup-drill@configs.service",
     }
-    linux = {a.hostname for a in load_inventory(REPO / "inventory" / "lab").assets if a.os == "debian12"}
+    linux = {a.hostname for a in load_inventory(REPO / "inventory" / "lab").assets if is_debian(a.os)}
     assert {h for h, s in found if s == "apt-daily-upgrade.service"} == linux
     assert {h for h, s in found if s == "akm-policy-push.service"} == {"srv"}
 
