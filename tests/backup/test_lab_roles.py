@@ -254,7 +254,8 @@ def test_the_rest_server_is_append_only_private_and_refuses_wrong_logins(converg
         "remove-lock": "200",
         "mismatched-upload": "400",
         "second-config": "403",
-        "outside-root": "404",
+        # The path is cleaned to /etc/passwd: no repository of this login's, so refused, never served.
+        "outside-root": "401",
         "other-read": "401",
         "other-add": "401",
     }, answers
