@@ -4,7 +4,7 @@ A case is a directory under ``bad/`` with one input file — ``access.log`` (Squ
 ``rules.yml``, ``register.csv``, ``policy-view.yml`` or ``acknowledgements.yml`` — and ``expected.yml``:
 for a log, the rejected lines by reason and the numbers of the first (up to three) of each, the requests
 counted and, where the case is about what is kept, the sites, logins or per-host (requests, bytes) it
-must give; the problem codes for the others; and for a register of signed "Tanishdim" sheets (checked
+must give; for the others each problem's code, file, line and field; and for a register of signed "Tanishdim" sheets (checked
 against the repository's rules documents and the lab's staff, on 2026-11-25) each problem's code, line
 and field.
 """
@@ -25,22 +25,22 @@ HERE = Path(__file__).parent / "bad"
 CASES = sorted(p.name for p in HERE.iterdir() if p.is_dir())
 
 
-def _codes(case: Path) -> list[str]:
+def _problems(case: Path) -> list:
     if (case / "evidence.json").exists():
         records, problems = evidence.read(case)
         assert records == []
-        return [p.code for p in problems]
+        return problems
     if (case / "rules.yml").exists():
         document, problems = rules.load(case / "rules.yml")
         assert document is None
-        return [p.code for p in problems]
+        return problems
     if (case / "register.csv").exists():
         items, problems = digitised.read_register(case / "register.csv")
         assert items == []
-        return [p.code for p in problems]
+        return problems
     with pytest.raises(ReportError) as caught:
         load_policy_view(case / "policy-view.yml", "Asia/Tashkent")
-    return [p.code for p in caught.value.problems]
+    return caught.value.problems
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -68,4 +68,5 @@ def test_bad_input(name, inventory):
         if "hosts" in expected:
             assert {row["ip"]: [row["requests"], row["bytes"]] for row in usage.by_host} == expected["hosts"]
     else:
-        assert sorted(_codes(case)) == sorted(expected["codes"])
+        found = [(p.code, Path(p.file).name, p.line, p.field) for p in _problems(case)]
+        assert found == [(e["code"], e["file"], e["line"], e["field"]) for e in expected["problems"]]

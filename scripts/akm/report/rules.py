@@ -36,15 +36,14 @@ import subprocess
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from akm.errors import Error, Problem
 from akm.i18n import _, format_date
 from akm.inventory.errors_map import problems_from
-from akm.yamlsource import read_sections
+from akm.yamlsource import load_yaml, read_sections
 
 CONTROL_KINDS = ("role", "policy", "procedure")
 SHEET_WIDTHS_CM = (1.0, 4.5, 6.5, 2.5, 3.0)
@@ -77,25 +76,24 @@ class Document:
         return [clause for _title, clauses in self.sections for clause in clauses]
 
 
-def _problem(path: Path, field: str, code: str, message: str, hint: str) -> Problem:
-    return Problem(str(path), None, field, code, message, hint)
+def _problem(path: Path, field: str, code: str, message: str, hint: str, line: int | None = None) -> Problem:
+    return Problem(str(path), line, field, code, message, hint)
+
+
+def _line(container: Any, key: Any = None) -> int | None:
+    """Where *key* of a located mapping or list (or the container itself) was written."""
+    lines = getattr(container, "lines", None)
+    if key is not None and isinstance(lines, dict) and key in lines:
+        return lines[key]
+    return getattr(container, "line", None)
 
 
 def load(path: Path) -> tuple[Document | None, list[Problem]]:
-    """Read one document; return it (or ``None``) and its problems."""
+    """Read one document; return it (or ``None``) and its problems, each with its line."""
     problems: list[Problem] = []
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        return None, [
-            _problem(
-                path,
-                "",
-                "rules.unreadable",
-                _("not a readable YAML file: {error}").format(error=type(exc).__name__),
-                _("fix the YAML syntax"),
-            )
-        ]
+    data, unreadable = load_yaml(Path(path))
+    if unreadable:
+        return None, [Problem(str(path), p.line, p.field, "rules.unreadable", p.message, p.hint) for p in unreadable]
     if not isinstance(data, dict):
         return None, [
             _problem(
@@ -109,7 +107,9 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
     for name in ("id", "title", "audience", "version", "sections"):
         if not data.get(name):
             problems.append(
-                _problem(path, name, "rules.missing", _("required field missing"), _("see docs/reports.md"))
+                _problem(
+                    path, name, "rules.missing", _("required field missing"), _("see docs/reports.md"), _line(data)
+                )
             )
     if problems:
         return None, problems
@@ -129,6 +129,7 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
                         "rules.clause",
                         _("a clause needs id and text"),
                         _("add the missing field"),
+                        _line(clause),
                     )
                 )
                 continue
@@ -140,6 +141,7 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
                         "rules.duplicate-id",
                         _("clause id {id} is used twice").format(id=clause["id"]),
                         _("give every clause its own id"),
+                        _line(clause, "id"),
                     )
                 )
             seen.add(clause["id"])
@@ -151,6 +153,7 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
                         "rules.control",
                         _("a clause must name exactly one control"),
                         _("write control: {{role: ...}}, {{policy: ...}} or {{procedure: ...}}"),
+                        _line(clause, "control"),
                     )
                 )
                 continue
