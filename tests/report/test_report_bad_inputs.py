@@ -4,9 +4,8 @@ A case is a directory under ``bad/`` with one input file — ``access.log`` (Squ
 ``rules.yml``, ``register.csv``, ``policy-view.yml`` or ``acknowledgements.yml`` — and ``expected.yml``:
 for a log, the rejected lines by reason and the numbers of the first (up to three) of each, the requests
 counted and, where the case is about what is kept, the sites, logins or per-host (requests, bytes) it
-must give; for the others each problem's code, file, line and field; and for a register of signed "Tanishdim" sheets (checked
-against the repository's rules documents and the lab's staff, on 2026-11-25) each problem's code, line
-and field.
+must give; for the others each problem's code, file, line and field (a register of signed "Tanishdim"
+sheets is checked against the repository's rules documents and the lab's staff, on 2026-11-25).
 """
 
 from __future__ import annotations
