@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from akm.inventory import load_inventory
+from akm.inventory.model import DEBIAN_RELEASES
 from akm.report import drift, evidence
 from akm.report.build import Sources, build
 from akm.report.periods import Period
@@ -59,7 +60,8 @@ def test_facts_of_every_lab_machine_match_the_inventory(running_lab, repo, tmp_p
         assert found["hostname"] == asset.hostname
         assert found["address"] == str(asset.address)
         assert found["interfaces"] == {i.name: i.mac for i in asset.interfaces}
-        assert (found["os"]["id"], found["os"]["version_id"]) == ("debian", "12")
+        # each machine runs the release its inventory entry names (the lab has Debian 13 and 12)
+        assert (found["os"]["id"], found["os"]["version_id"]) == ("debian", DEBIAN_RELEASES[asset.os][1])
         # nspawn: no DMI of its own, and the host's RAM
         assert (found["container"], found["serial"], found["serial_note"]) == ("systemd-nspawn", None, "container")
         assert found["memory_mib"] == memory_mib
