@@ -89,7 +89,7 @@ def targets(inventory: Path) -> list[Target]:
     plan = lab.load_plan(inventory)
     pids = lab.leaders(plan)
     found: dict[str, Target] = {}
-    for machine in plan.machines.values():
+    for machine in plan.machines:
         root = machines.machine_dir(plan.state_dir, machine.hostname) / "root"
         if machine.suite in found or machine.hostname not in pids or not (root / "usr/bin/restic").exists():
             continue
