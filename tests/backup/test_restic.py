@@ -93,6 +93,27 @@ def test_flipped_byte_in_a_pack_is_found_by_the_data_check(restic_repo, archive,
     assert record["result"] == "failed" and record["subset"] == "all"
     assert record["errors"][0]["code"] == "backup.check-failed"
     assert list((ev / "alerts").glob("alert-backup-check-failed-*.json"))
+    assert record["reread_next"] is True
+
+
+def test_after_a_failed_check_backups_read_every_file_until_a_check_is_clean(restic_repo, archive, tmp_path, akm):
+    """A check that found damage makes the next backups re-read every file (restic --force), so data the
+    repository lost comes back even from restic 0.14, which trusts its last snapshot; a clean check ends it."""
+    ev = tmp_path / "ev"
+    run = [*common(restic_repo, ev), "--source", f"audio_video={archive}"]
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is False
+    pack = max((p for p in (Path(restic_repo.url) / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    original = pack.read_bytes()
+    flip_byte(pack, pack.stat().st_size // 2)
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 1
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is True
+    pack.write_bytes(original)
+    assert akm(["backup", "check", *common(restic_repo, ev)]) == 0
+    assert last_record(ev, "check")["reread_next"] is False
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is False
 
 
 def test_rotating_subset_check_records_what_was_read(restic_repo, archive, tmp_path, akm):

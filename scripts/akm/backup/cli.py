@@ -255,7 +255,12 @@ def _backup_run(args) -> int:
         removable,
         args.compression,
         class_compression=class_compression,
-        tuning=jobs.Tuning(args.pack_size, args.read_concurrency, not args.always_snapshot),
+        tuning=jobs.Tuning(
+            args.pack_size,
+            args.read_concurrency,
+            not args.always_snapshot,
+            args.reread or jobs.reread_pending(_state_dir(args), args.host),
+        ),
     )
     for entry in record["classes"]:
         print(
@@ -409,7 +414,11 @@ def _backup_prune(args) -> int:
 
 def _backup_repair(args) -> int:
     record, path = jobs.repair(
-        Path(args.root), _password_file(args), evidence.directory(args.evidence_dir), args.snapshots
+        Path(args.root),
+        _password_file(args),
+        evidence.directory(args.evidence_dir),
+        _state_dir(args) / "damaged",
+        args.snapshots,
     )
     for repo in record["repositories"]:
         print(
@@ -513,6 +522,14 @@ def register(subparsers) -> None:
         action="store_true",
         help=_("make a snapshot even when nothing changed (restic 0.17 and later skip it by default)"),
     )
+    p.add_argument(
+        "--reread",
+        action="store_true",
+        help=_(
+            "read every file again instead of trusting the last snapshot (after a check found damage, "
+            "the backups do it by themselves until a check is clean)"
+        ),
+    )
     p.set_defaults(handler=_backup_run)
 
     p = sub.add_parser("check", help=_("check the repository: structure, a rotating data subset, or all data"))
@@ -570,6 +587,9 @@ def register(subparsers) -> None:
     _common(p, repo=False)
     p.add_argument("--root", required=True, help=_("a repository, or the directory holding the repositories"))
     p.add_argument("--password-file", help=_("file holding the repository password"))
+    p.add_argument(
+        "--state-dir", help=_("copies of the damaged packs go to STATE_DIR/damaged (default: /var/lib/akm/backup)")
+    )
     p.add_argument(
         "--snapshots",
         action="store_true",

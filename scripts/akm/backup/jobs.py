@@ -183,15 +183,19 @@ class Tuning:
     *pack_size* is restic's target pack size in MiB (``None``: restic's 16); *read_concurrency* how many
     files restic reads at once (``None``: restic's 2; restic 0.17+); *skip_if_unchanged* makes no new
     snapshot when nothing changed since the last one (restic 0.17+), so an unchanged class costs one
-    small run and no snapshot to forget later.
+    small run and no snapshot to forget later; *reread* reads every file again instead of trusting the
+    last snapshot (``--force``): what puts data lost from a damaged repository back (:func:`reread_pending`).
     """
 
     pack_size: int | None = None
     read_concurrency: int | None = None
     skip_if_unchanged: bool = True
+    reread: bool = False
 
     def backup_args(self) -> list[str]:
         args = ["--pack-size", str(self.pack_size)] if self.pack_size else []
+        if self.reread:
+            args.append("--force")
         if self.read_concurrency and r.supports("read-concurrency"):
             args += ["--read-concurrency", str(self.read_concurrency)]
         if self.skip_if_unchanged and r.supports("skip-if-unchanged"):
@@ -351,6 +355,7 @@ def run_backup(
         result = "warning"
     else:
         result = "ok"
+    record["reread"] = tuning.reread
     record["files"] = sum(c.get("files", 0) for c in record["classes"])
     record["bytes_added"] = sum(c.get("bytes_added", 0) for c in record["classes"])
     record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
@@ -366,6 +371,21 @@ def run_backup(
 
 
 # --- checks ------------------------------------------------------------------------------------
+
+
+def _reread_marker(state_dir: Path, host: str) -> Path:
+    return Path(state_dir) / f"reread-{host or 'repository'}.json"
+
+
+def reread_pending(state_dir: Path, host: str) -> bool:
+    """True while the last check of *host*'s repository found damage and no check has been clean since.
+
+    restic 0.14 (Debian 12) trusts its last snapshot for a file whose size and time did not change, even
+    when the repository lost that file's data (a damaged pack removed by ``akm backup repair``); only a
+    backup that reads every file again (``--force``) adds it back. So a failed check leaves this marker,
+    every backup reads everything while it is there, and the next clean check removes it.
+    """
+    return _reread_marker(state_dir, host).is_file()
 
 
 def next_subset(state_dir: Path, key: str, total: int) -> int:
@@ -421,6 +441,12 @@ def run_check(
             record["errors"].append(_problem_dict(r.problem_for(code, result)))
     except r.ResticError as exc:
         record["errors"].extend(_problem_dict(p) for p in exc.problems)
+    marker = _reread_marker(state_dir, host)
+    if any(e["code"] == "backup.check-failed" for e in record["errors"]):
+        evidence.write_json(marker, {"since": record["started"]})
+    elif not record["errors"]:
+        marker.unlink(missing_ok=True)
+    record["reread_next"] = marker.is_file()
     finished = clock()
     record = evidence.record("backup.check", "failed" if record["errors"] else "ok", time=finished, host=host, **record)
     path = write_record(evidence_base, "check", record, suffix=host)
@@ -616,6 +642,7 @@ def repair(
     root: Path,
     password_file: Path,
     evidence_base: Path,
+    quarantine: Path,
     snapshots: bool = False,
     clock=evidence.now,
 ) -> tuple[dict, Path]:
@@ -624,9 +651,11 @@ def repair(
 
     All data is read (``check --read-data``); a pack that does not decrypt is salvaged with ``repair
     packs`` (its intact blobs are kept, the pack removed, the index rebuilt); an index that does not match
-    the packs is rebuilt with ``repair index``. What was lost is then still named by snapshots: the
-    clients' next backups add it again from the files still on the hosts (restic heals a snapshot when the
-    same data is backed up again), after which the repository checks clean. Only with *snapshots*
+    the packs is rebuilt with ``repair index``. restic keeps a copy of each damaged pack it removes in
+    ``<quarantine>/<repository>-<time>/`` (the record names it), for whoever wants to look at the damage.
+    What was lost is then still named by snapshots: the clients' next backups add it again from the files
+    still on the hosts (restic heals a snapshot when the same data is backed up again), after which the
+    repository checks clean. Only with *snapshots*
     (``--snapshots``) are snapshots whose data is lost for good rewritten without it (``repair snapshots
     --forget``): that deletes the damaged files from the history, so it is the operator's explicit choice.
 
@@ -653,8 +682,11 @@ def repair(
             entry["errors_found"] = int(found.get("num_errors") or 0)
             entry["broken_packs"] = sorted(found.get("broken_packs") or [])
             if entry["broken_packs"]:
-                r.ensure(r.run(repo, ["repair", "packs", *entry["broken_packs"]]))
+                kept = Path(quarantine) / f"{repo_dir.name}-{evidence.stamp(started)}"
+                kept.mkdir(parents=True, exist_ok=True)
+                r.ensure(r.run(repo, ["repair", "packs", *entry["broken_packs"]], cwd=kept))
                 entry["actions"].append("repair packs")
+                entry["damaged_copies"] = str(kept)
             elif found.get("suggest_repair_index"):
                 r.ensure(r.run(repo, ["repair", "index"]))
                 entry["actions"].append("repair index")

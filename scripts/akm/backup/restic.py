@@ -225,13 +225,22 @@ def problem_for(code: str, result: Result | None = None, where: str = "") -> Pro
     return Problem(file=where, line=None, field="restic", code=code, message=message, hint=hint)
 
 
-def run(repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | None = None, on_start=None) -> Result:
-    """Run ``restic ARGS`` on *repo* and return its result; never raises for restic's own failures."""
+def run(
+    repo: Repo,
+    args: list[str],
+    fast_fail: bool = True,
+    timeout: float | None = None,
+    on_start=None,
+    cwd: Path | None = None,
+) -> Result:
+    """Run ``restic ARGS`` on *repo* (in *cwd*, where a command writes files) and return its result;
+    never raises for restic's own failures."""
     cmd = [RESTIC, *repo.global_args(), *args]
     try:
         proc = subprocess.Popen(
             cmd,
             env=repo.env(),
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
