@@ -151,7 +151,7 @@ def test_a_bad_list_is_located(tmp_path):
     with pytest.raises(vault.SecretsError) as caught:
         vault.load(bad)
     assert [(p.code, p.line, p.field) for p in caught.value.problems] == [
-        ("schema.value_error", 3, "secrets[0].secrets"),
+        ("schema.value_error", 3, "secrets[0]"),
         ("schema.string_pattern_mismatch", 9, "secrets[1].name"),
         ("schema.too_short", 11, "secrets[1].readers"),
     ]

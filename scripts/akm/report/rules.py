@@ -38,12 +38,12 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from akm.errors import Error, Problem
 from akm.i18n import _, format_date
-from akm.inventory.errors_map import problems_from
-from akm.yamlsource import load_yaml, read_sections
+from akm.listfile import load_list
+from akm.yamlsource import load_yaml
 
 CONTROL_KINDS = ("role", "policy", "procedure")
 SHEET_WIDTHS_CM = (1.0, 4.5, 6.5, 2.5, 3.0)
@@ -382,40 +382,19 @@ def load_acknowledgements(
     register. Returns the good records and the problems, with file, line and field."""
     if not Path(path).exists():
         return [], []
-    joined, _singles, problems = read_sections([Path(path)], (ACKNOWLEDGEMENTS,), (), "rules", ACKNOWLEDGEMENTS)
+    items, problems = load_list(Path(path), ACKNOWLEDGEMENTS, Acknowledgement, empty_ok=True)
     by_id = {d.id: d for d in documents}
     history: dict[str, set[str]] = {}
     seen: dict[tuple[str, str, str], int | None] = {}
     records = []
-    for index, (item, file, line) in enumerate(joined[ACKNOWLEDGEMENTS]):
-        where = f"{ACKNOWLEDGEMENTS}[{index}]"
-        if not isinstance(item, dict):
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    where,
-                    "rules.ack-not-a-mapping",
-                    _("each item must be a block of fields, not {value!r}").format(value=item),
-                    _("write {person: LOGIN, document: ID, version: VERSION, date: YYYY-MM-DD}"),
-                )
-            )
-            continue
-        try:
-            record = Acknowledgement.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(
-                Problem(p.file, p.line, where if p.field == where else f"{where}.{p.field}", p.code, p.message, p.hint)
-                for p in problems_from(exc, item, where)
-            )
-            continue
+    for item in items:
+        record = item.record
         found = _record_problem(record, inventory, by_id, history, seen, today)
         if found is None:
-            seen[(record.person, record.document, record.version)] = line
+            seen[(record.person, record.document, record.version)] = item.line
             records.append(record)
         else:
-            field, code, message, hint = found
-            problems.append(Problem(file, item.lines.get(field, line), f"{where}.{field}", code, message, hint))
+            problems.append(item.problem(ACKNOWLEDGEMENTS, *found))
     return records, problems
 
 
