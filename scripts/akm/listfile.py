@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from akm.errors import Problem
 from akm.i18n import _
-from akm.inventory.errors_map import problems_from
+from akm.inventory.errors_map import locate, problems_from
 from akm.yamlsource import display_path, read_sections
 
 
@@ -28,13 +28,14 @@ class Item:
     index: int
     file: str
     line: int | None
-    lines: dict
+    written: Any
+    """the record as the file has it (a located mapping)"""
 
     def problem(self, section: str, field: str, code: str, message: str, hint: str) -> Problem:
-        """A problem of this record's *field* (its own line when the field is written)."""
-        return Problem(
-            self.file, self.lines.get(field, self.line), f"{section}[{self.index}].{field}", code, message, hint
-        )
+        """A problem of this record's *field*, ``name`` or ``name.sub`` (the field's own line when it is
+        written, else the record's)."""
+        line, _path = locate(self.written, tuple(field.split(".")))
+        return Problem(self.file, line or self.line, f"{section}[{self.index}].{field}", code, message, hint)
 
 
 def load_list(
@@ -67,7 +68,7 @@ def load_list(
                 for p in problems_from(exc, item, where)
             )
             continue
-        items.append(Item(record, index, file, line, dict(item.lines)))
+        items.append(Item(record, index, file, line, item))
     if not items and not problems and not empty_ok:
         problems.append(
             Problem(
