@@ -250,7 +250,6 @@ def kind_name(kind: str) -> str:
 class Controls:
     """Everything a clause may name as its control, read from one repository for one inventory."""
 
-    repository: Path
     inventory_name: str
     roles: frozenset[str]
     duties: dict
@@ -357,7 +356,7 @@ def controls(repository: Path, inventory_name: str, policy=None) -> tuple[Contro
     )
     access = access_parts(policy) if policy is not None else None
     unreadable = frozenset(kind for kind, items in found.items() if not items)
-    return Controls(repository, inventory_name, roles, found["duty"], found["procedure"], access, unreadable), problems
+    return Controls(inventory_name, roles, found["duty"], found["procedure"], access, unreadable), problems
 
 
 def register_changes(repository: Path, path: str, start: datetime, end: datetime) -> list[datetime]:
