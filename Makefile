@@ -70,7 +70,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	python -m akm.devtools collections argspecs
 	akm inventory check
 	# A grant without a valid signature of the director or a deputy, or any other policy error, fails here
-	# (and so in CI); so does a bad register of signed "Tanishdim" sheets.
+	# (and so in CI); so do a rules clause whose control does not exist and a bad register of signed
+	# "Tanishdim" sheets.
 	akm policy check
 	akm policy check -i inventory/lab
 	# The scheduled duties: calendars through systemd-analyze, evidence kinds, the roles' timer defaults.

@@ -166,6 +166,14 @@ def _unit_failed_record(base: Path) -> None:
     assert run_alone("python3 -m akm.evidence", evidence_cli.register, ("evidence",), argv) == 0
 
 
+def _procedure_record(base: Path) -> None:
+    """procedure.done: a procedure of policies/procedures.yml recorded by hand, as docs/reports.md says."""
+    argv = ["write", "--dir", str(base / "procedures"), "--name", "{stamp}-akt-xizmatiga-xabar"]
+    argv += ["--kind", "procedure.done", "--result", "ok", "--host", "mgmt"]
+    argv += ["--set", "subject=akt-xizmatiga-xabar", "--set", "who=o.ismoilov", "--set", "summary=Virus on xodim-03"]
+    assert run_alone("akm", evidence_cli.register, ("evidence",), argv) == 0
+
+
 @needs_restic
 def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path, monkeypatch):
     base = tmp_path / "evidence"
@@ -177,6 +185,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     _policy_push_record(base)
     _rollback_record(base, tmp_path)
     _unit_failed_record(base)
+    _procedure_record(base)
 
     found = _kinds(base)
     # backup.repair needs restic 0.18: its writer runs on the lab's backup machine (Debian 13), in
@@ -189,6 +198,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     assert datetime.fromisoformat(found["policy.push"]["time"]).tzinfo is not None
     assert found["network.config-backup"]["result"] == "failed"
     assert (base / "net" / "backup-latest.json").is_file()
+    assert found["procedure.done"]["subject"] == "akt-xizmatiga-xabar"
 
 
 def test_a_record_that_does_not_fit_is_not_written(tmp_path):
