@@ -118,8 +118,9 @@ bench: venv ## Measure speed and memory against each issue's anchor (tables with
 	python bench/reports.py --lines 10000000
 	python bench/backup.py
 	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
-	@if [ "$$(id -u)" = 0 ]; then akm lab up && python bench/facts.py && python bench/converge.py; \
-	else echo "bench/facts.py and bench/converge.py need root and the lab: skipped"; fi
+	@if [ "$$(id -u)" = 0 ]; then akm lab up && python bench/facts.py && python bench/converge.py \
+	&& python bench/backup_releases.py; \
+	else echo "bench/facts.py, bench/converge.py and bench/backup_releases.py need root and the lab: skipped"; fi
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)

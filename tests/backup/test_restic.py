@@ -400,3 +400,26 @@ def test_restore_drill_of_an_empty_class_is_recorded_as_empty_not_failed(restic_
     record = last_record(ev, "drill")
     assert record["result"] == "ok" and record["outcome"] == "empty" and record["sample"] == []
     assert not (ev / "alerts").exists()
+
+
+def test_an_unchanged_class_makes_a_snapshot_only_where_restic_cannot_skip_it(restic_repo, archive, tmp_path, akm):
+    """The same data backed up twice: restic 0.17 and later (Debian 13) make no second snapshot and the
+    record says the class was unchanged; restic 0.14 (Debian 12) makes one. Both records are valid."""
+    ev = tmp_path / "ev"
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    second = last_record(ev, "run")["classes"][0]
+    snapshots = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json", "--no-lock"])).stdout)
+    skips = r.supports("skip-if-unchanged")
+    assert second["unchanged"] is skips and bool(second["snapshot_id"]) is not skips
+    assert len(snapshots) == (1 if skips else 2)
+    assert second["files_unmodified"] == 3 and second["duration_seconds"] >= 0
+
+
+def test_always_snapshot_makes_a_snapshot_of_unchanged_data(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    for _round in range(2):
+        run = [*common(restic_repo, ev), "--source", f"audio_video={archive}", "--always-snapshot"]
+        assert akm(["backup", "run", *run]) == 0
+    assert last_record(ev, "run")["classes"][0]["unchanged"] is False
+    assert len(json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json", "--no-lock"])).stdout)) == 2

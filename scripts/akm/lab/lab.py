@@ -590,6 +590,15 @@ def _machine_refs(state: State) -> dict[str, ProcessRef]:
     return {k.split(":", 1)[1]: v for k, v in (state.processes or {}).items() if k.startswith("machine:")}
 
 
+def leaders(inventory: Path | Plan) -> dict[str, int]:
+    """Host PID of each running machine's systemd (its PID 1), by hostname: what ``nsenter --target``
+    takes to run a command inside the machine's namespaces (the release bench of restic does)."""
+    plan = load_plan(inventory)
+    refs = _machine_refs(_require_running(plan))
+    found = {name: machines.leader(ref) for name, ref in refs.items()}
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
 def _require_running(plan: Plan) -> State:
     state = State.load()
     if not _running(plan, state):
