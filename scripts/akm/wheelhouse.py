@@ -16,7 +16,7 @@ nothing. Prints one JSON object: ``set`` (directory), ``bundle`` (file), ``commi
 (``name==version`` of the named distributions), ``akm_wheel`` (file name) and ``changed``.
 
 Only the distributions the scheduled jobs import are named by the role (``management_python_packages``):
-the Ansible collection bundle, pyinfra and asyncssh (the simulator's server) are not needed there.
+the Ansible collection bundle and asyncssh (the simulator's server) are not needed there.
 """
 
 from __future__ import annotations

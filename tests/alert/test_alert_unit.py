@@ -52,3 +52,18 @@ def test_the_command_records_the_failure_for_its_duty(tmp_path):
     assert problems == [] and (record["kind"], record["host"]) == ("unit.failed", "srv")
     (finding,) = alert.findings([record], load_duties(REPO / "policies" / "duties.yml")).values()
     assert (finding.key, finding.failed) == ("restore-drill|srv|av_masters", True)
+
+
+def test_every_service_of_ours_records_its_failure():
+    """Each akm-*.service of every role (and the drop-in of Debian's security updates) starts the alert
+    unit when it fails; the alert unit itself does not, or its own failure would start it again."""
+    drop_in = REPO / "roles" / "base" / "templates" / "akm-alert-onfailure.conf.j2"
+    services = [*sorted(REPO.glob("roles/*/templates/akm-*.service.j2")), drop_in]
+    assert len(services) > 5
+    for template in services:
+        unit = template.read_text()
+        section = unit.split("[Unit]", 1)[1].split("\n[", 1)[0]
+        expected = [] if template == TEMPLATE else ["akm-alert@%n.service"]
+        assert [line.removeprefix("OnFailure=") for line in section.splitlines() if "OnFailure" in line] == expected, (
+            template
+        )

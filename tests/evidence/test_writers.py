@@ -2,7 +2,8 @@
 
 The backup jobs run real restic on a local repository, fixity runs through ``akm fixity``, the drift
 collector really tries to connect, the access-policy role's push record is templated by Ansible from
-the role's own variables, and the gateway's rollback script is rendered from its template and run.
+the role's own variables, the gateway's rollback script is rendered from its template and run, and
+the collected proxy logs' retention runs through ``akm report retention``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -96,7 +97,7 @@ def _network_records(base: Path) -> None:
 
 def _drift_record(base: Path, monkeypatch) -> None:
     """drift.facts from a real collection whose one host refuses the connection."""
-    monkeypatch.setattr(facts, "targets", lambda _inv: {"ghost": {"ssh_hostname": "127.0.0.1", "ssh_port": 9}})
+    monkeypatch.setattr(facts, "targets", lambda *_args: {"ghost": {"ssh_hostname": "127.0.0.1", "ssh_port": 9}})
     facts.write_record(facts.collect(load_inventory(REPO / "inventory" / "lab"), connect_timeout=3), base)
 
 
@@ -159,6 +160,19 @@ def _rollback_record(base: Path, tmp_path: Path) -> None:
     assert problems == [] and record["reason"] == reason and record["back_to"] == "none"
 
 
+def _retention_record(base: Path, tmp_path: Path) -> None:
+    """proxylog.retention: ``akm report retention`` on collected logs, one of them past the lab policy's
+    retention."""
+    logs = tmp_path / "proxy" / "gw"
+    logs.mkdir(parents=True)
+    (logs / "access.log-old.gz").write_bytes(b"old")
+    old = (datetime.now(UTC) - timedelta(days=400)).timestamp()
+    os.utime(logs / "access.log-old.gz", (old, old))
+    policy = REPO / "policies" / "access" / "lab"
+    argv = ["report", "retention", "--logs", str(logs.parent), "--access-policy", str(policy)]
+    assert akm([*argv, "--evidence", str(base)]) == 0
+
+
 def _unit_failed_record(base: Path) -> None:
     """unit.failed: the evidence command akm-alert@.service runs on a host."""
     argv = ["write", "--dir", str(base / "units"), "--name", "unit-failed-akm-backup.service-{stamp}"]
@@ -184,6 +198,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     _drift_record(base, monkeypatch)
     _policy_push_record(base)
     _rollback_record(base, tmp_path)
+    _retention_record(base, tmp_path)
     _unit_failed_record(base)
     _procedure_record(base)
 

@@ -77,6 +77,18 @@ def test_targets_are_the_ansible_hosts_reached_the_ansible_way(inventory):
         assert data["ssh_strict_host_key_checking"] == "yes"
 
 
+def test_the_management_hosts_own_key_and_known_hosts_replace_the_inventorys(inventory, tmp_path):
+    """The management host's timer logs in with its own key; its known_hosts learns each host's key on
+    the first connection and refuses a changed one (accept-new), the inventory's hosts and users stay."""
+    key, known = tmp_path / "id_ed25519", tmp_path / "known_hosts"
+    targets = facts.targets(inventory, ssh_key=key, known_hosts=known)
+    assert sorted(targets) == sorted(facts.targets(inventory))
+    for data in targets.values():
+        assert (data["ssh_key"], data["ssh_allow_agent"], data["ssh_look_for_keys"]) == (str(key), False, False)
+        assert (data["ssh_known_hosts_file"], data["ssh_strict_host_key_checking"]) == (str(known), "accept-new")
+        assert data["ssh_user"] == "root"
+
+
 def test_the_recorded_lab_matches_its_inventory(inventory):
     differences, not_collected = drift.compare(inventory, _record(RECORDED))
     assert differences == [] and not_collected == []
@@ -180,7 +192,7 @@ def test_write_into_an_unwritable_place_is_a_located_problem(tmp_path):
 
 def test_a_host_that_refuses_is_unreachable_with_its_reason(inventory, monkeypatch):
     """A real pyinfra connection attempt to a closed loopback port: listed, never raised."""
-    monkeypatch.setattr(facts, "targets", lambda _inv: {"ghost": {"ssh_hostname": "127.0.0.1", "ssh_port": 9}})
+    monkeypatch.setattr(facts, "targets", lambda *_args: {"ghost": {"ssh_hostname": "127.0.0.1", "ssh_port": 9}})
     record = facts.collect(inventory, connect_timeout=3)
     assert record["kind"] == "drift.facts" and record["result"] == "failed"
     assert record["hosts"] == {} and list(record["unreachable"]) == ["ghost"]

@@ -29,7 +29,12 @@ NETCONFIG = "/var/lib/akm/netconfig"
 EVIDENCE = "/var/lib/akm/evidence"
 REPORTS = "/var/lib/akm/reports"
 TIMERS = [
+    "akm-alert-evidence.timer",
+    "akm-alert-grants.timer",
+    "akm-drift-facts.timer",
     "akm-net-backup.timer",
+    "akm-policy-push.timer",
+    "akm-proxy-log-retention.timer",
     "akm-report-annual.timer",
     "akm-report-monthly.timer",
     "akm-report-quarterly.timer",

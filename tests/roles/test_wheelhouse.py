@@ -19,7 +19,10 @@ def test_the_role_installs_the_versions_pinned_in_pyproject():
     assert len(wanted) == len(names)
     assert "netmiko==" + pins(pyproject)["netmiko"] in wanted
     assert "python-docx==" + pins(pyproject)["python-docx"] in wanted
-    assert not any(w.startswith(("ansible==", "pyinfra==", "pytest==")) for w in wanted)
+    # The drift facts (pyinfra) and the policy push (mitogen, ansible.cfg's strategy) run on the host; the
+    # collection bundle and the test tools do not.
+    assert {"pyinfra==" + pins(pyproject)["pyinfra"], "mitogen==" + pins(pyproject)["mitogen"]} <= set(wanted)
+    assert not any(w.startswith(("ansible==", "asyncssh==", "pytest==")) for w in wanted)
 
 
 def test_names_are_matched_as_pip_does():

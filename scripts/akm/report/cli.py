@@ -87,7 +87,31 @@ def register(subparsers) -> None:
     facts.add_argument(
         "--timeout", type=int, default=10, help=_("seconds to wait for each host's SSH connection (default: 10)")
     )
+    facts.add_argument(
+        "--ssh-key", type=Path, help=_("private SSH key to log in with, instead of the one the inventory names")
+    )
+    facts.add_argument(
+        "--known-hosts",
+        type=Path,
+        help=_("known_hosts file: a new host's key is added, a changed one is refused (instead of the inventory's)"),
+    )
     facts.set_defaults(handler=run_facts)
+    retention = kinds.add_parser(
+        "retention", help=_("remove collected proxy logs older than the access policy's log_retention_days")
+    )
+    retention.add_argument(
+        "--logs", type=Path, required=True, help=_("folder of the proxy logs collected onto this host")
+    )
+    retention.add_argument(
+        "--access-policy",
+        type=Path,
+        required=True,
+        help=_("access policy directory whose settings.log_retention_days applies"),
+    )
+    retention.add_argument(
+        "--evidence", type=Path, required=True, help=_("directory of evidence records (JSON); written into proxylog/")
+    )
+    retention.set_defaults(handler=run_retention)
     rules = kinds.add_parser("rules", help=_("render the rules documents with acknowledgement sheets"))
     common_options(rules)
     rules.add_argument(
@@ -170,7 +194,7 @@ def run_facts(args) -> int:
     from akm.report import drift, evidence, facts
 
     inventory = load_inventory(args.inventory)
-    record = facts.collect(inventory, connect_timeout=args.timeout)
+    record = facts.collect(inventory, connect_timeout=args.timeout, ssh_key=args.ssh_key, known_hosts=args.known_hosts)
     path = facts.write_record(record, args.evidence)
     parsed, _problems = evidence.read(path.parent)
     mine = next(r for r in parsed if r.file == str(path))
@@ -187,3 +211,18 @@ def run_facts(args) -> int:
             )
         )
     return 0
+
+
+def run_retention(args) -> int:
+    """Apply the policy's retention to the collected logs, write the record, print what was removed."""
+    from akm.report import retention
+
+    record = retention.apply(args.logs, retention.retention_days(args.access_policy))
+    path = retention.write_record(record, args.evidence)
+    print(path)
+    print(record["summary"])
+    for name in record["removed"]:
+        print(_("removed: {path}").format(path=name))
+    for error in record["errors"]:
+        print(_("not removed: {path}: {reason}").format(path=error["paths"][0], reason=error["message"]))
+    return 1 if record["errors"] else 0

@@ -140,15 +140,19 @@ def parse(lines: list[str]) -> dict:
     }
 
 
-def targets(inventory) -> dict[str, dict]:
+def targets(inventory, ssh_key: Path | None = None, known_hosts: Path | None = None) -> dict[str, dict]:
     """The hosts to collect from and pyinfra's SSH data for each, from the inventory: the hosts and
     variables Ansible gets (:mod:`akm.inventory.ansible`), so both tools reach the same machines the
-    same way. In the lab the lab's known_hosts is checked strictly, as ``akm lab ssh`` does."""
+    same way. In the lab the lab's known_hosts is checked strictly, as ``akm lab ssh`` does.
+
+    *ssh_key* and *known_hosts* replace what the inventory gives: the management host's timer collects
+    with its own key, and its own known_hosts file learns each host's key on the first connection and
+    refuses a changed one afterwards (``accept-new``)."""
     from akm.inventory import ansible
 
     built = ansible.build(inventory)
-    known_hosts = None
-    if inventory.lab is not None:
+    strict = "accept-new" if known_hosts is not None else "yes"
+    if known_hosts is None and inventory.lab is not None:
         from akm.lab.lab import key_paths
 
         known_hosts = key_paths(inventory.lab.state_dir)[2]
@@ -160,21 +164,29 @@ def targets(inventory) -> dict[str, dict]:
             data["ssh_user"] = variables["ansible_user"]
         if "ansible_port" in variables:
             data["ssh_port"] = int(variables["ansible_port"])
-        if "ansible_ssh_private_key_file" in variables:
-            data["ssh_key"] = variables["ansible_ssh_private_key_file"]
+        key = ssh_key or variables.get("ansible_ssh_private_key_file")
+        if key:
+            data["ssh_key"] = str(key)
             data["ssh_allow_agent"] = False
             data["ssh_look_for_keys"] = False
         if known_hosts is not None:
             data["ssh_known_hosts_file"] = str(known_hosts)
-            data["ssh_strict_host_key_checking"] = "yes"
+            data["ssh_strict_host_key_checking"] = strict
         hosts[name] = data
     return hosts
 
 
-def collect(inventory, connect_timeout: int = 10, command_timeout: int = 30) -> dict:
+def collect(
+    inventory,
+    connect_timeout: int = 10,
+    command_timeout: int = 30,
+    ssh_key: Path | None = None,
+    known_hosts: Path | None = None,
+) -> dict:
     """Connect to every target at once (pyinfra's gevent pool), run :data:`COMMAND`, and return the
     evidence record. A host that cannot be reached or does not answer is listed under
-    ``unreachable`` with the reason; it never stops the others."""
+    ``unreachable`` with the reason; it never stops the others. *ssh_key* and *known_hosts*: see
+    :func:`targets`."""
     import logging
 
     from pyinfra.api import Config, FactBase, State
@@ -192,7 +204,7 @@ def collect(inventory, connect_timeout: int = 10, command_timeout: int = 30) -> 
             return parse(list(output))
 
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
-    wanted = targets(inventory)
+    wanted = targets(inventory, ssh_key, known_hosts)
     started = time.monotonic()
     facts: dict[str, dict] = {}
     unreachable: dict[str, dict] = {}
