@@ -58,3 +58,6 @@ class InventoryModule(BaseInventoryPlugin):
                 self.inventory.set_variable(host, key, value)
         for key, value in data["vars"].items():
             self.inventory.set_variable("all", key, value)
+        # The inventory's directory name (production, lab): which inventory and access policy the
+        # management host's own timers use. inventory_dir cannot tell when several sources are given.
+        self.inventory.set_variable("all", "akm_inventory_name", Path(path).parent.name)
