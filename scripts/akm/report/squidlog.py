@@ -74,7 +74,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -204,6 +204,13 @@ class Usage:
     restricted: dict[str, int]
     restricted_rows: list[dict]
     """restricted requests grouped by who, category, domain and outcome"""
+    by_segment: list[dict] = field(default_factory=list)
+    """requests, bytes and denied requests per network segment id (``""``: an address of no segment)"""
+    by_day: list[dict] = field(default_factory=list)
+    """requests, bytes and denied requests per day (a ``date`` in the time zone of ``since``), one row
+    for every day of ``[since, until)``; empty when the period is not given"""
+    denied_by_category: list[dict] = field(default_factory=list)
+    """denied requests per category of the rules (``""``: a site of no category)"""
 
     @property
     def skipped(self) -> int:
@@ -286,13 +293,37 @@ def _aggregate(
     return stats
 
 
-def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None) -> list[int]:
-    """The starts and ends of the grants inside the period, in order: where a group must be cut so
-    that each grant covers all of it or none of it."""
+def _midnights(since: datetime | None, until: datetime | None) -> list[datetime]:
+    """The start of every day of ``[since, until)`` in the time zone of *since* (none without both)."""
+    if since is None or until is None:
+        return []
+    zone = since.tzinfo
+    day = since.astimezone(zone).date()
+    found = []
+    while (midnight := datetime.combine(day, time(), zone)) < until:
+        found.append(midnight)
+        day += timedelta(days=1)
+    return found
+
+
+def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None, days=()) -> list[int]:
+    """The starts and ends of the grants, and the midnights of *days*, inside the period, in order:
+    where a group must be cut so that each grant covers all of it or none of it and each group lies
+    within one day."""
     low = -(2**63) if since is None else since
     high = 2**63 - 1 if until is None else until
-    times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)}
+    times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)} | {_epoch(t) for t in days}
     return sorted(t for t in times if low < t < high)
+
+
+def _bucket_days(boundaries: list[int], days: list[datetime]) -> list[tuple[int, date]]:
+    """(bucket, day) for every bucket: a bucket starts at the boundary before it (the first at the
+    period's start), and every midnight is a boundary, so a bucket lies within its start's day."""
+    if not days:
+        return []
+    zone = days[0].tzinfo
+    starts = [int(days[0].timestamp()), *boundaries]
+    return [(bucket, datetime.fromtimestamp(t, zone).date()) for bucket, t in enumerate(starts)]
 
 
 def _samples(found: dict[str, list[tuple]]) -> dict[str, list[Sample]]:
@@ -346,6 +377,10 @@ def analyse(
 ) -> Usage:
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
+    With both *since* and *until*, the figures per day (``Usage.by_day``) are in the time zone of
+    *since* (the report gives midnights in the centre's time zone): every midnight inside the period
+    cuts the groups as a grant's start does.
+
     ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
     ``segment``, inventory name) pairs; ``None`` means everyone. ``top_scopes``: the scopes of
     :data:`TOP_SCOPES` whose top sites are wanted (each costs a pass over the groups; the report uses
@@ -365,6 +400,8 @@ def analyse(
         try:
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
+            days = _midnights(since, until)
+            boundaries = _boundaries(grants, _epoch(since), _epoch(until), days)
             try:
                 stats = _aggregate(
                     con,
@@ -372,7 +409,7 @@ def analyse(
                     Path(scratch),
                     _epoch(since),
                     _epoch(until),
-                    _boundaries(grants, _epoch(since), _epoch(until)),
+                    boundaries,
                     memory_limit,
                     threads or SCAN_THREADS,
                 )
@@ -383,7 +420,9 @@ def analyse(
                     _("check that the file is a Squid access log in the native format"),
                     file=str(log),
                 ) from exc
-            return _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
+            usage = _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
+            usage.by_day = _by_day(con, _bucket_days(boundaries, days), [d.date() for d in days])
+            return usage
         finally:
             con.close()
 
@@ -426,6 +465,11 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
         f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department, {measures}
             FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
+    by_segment = _rows(
+        con,
+        f"""SELECT coalesce(seg, '') AS segment, {measures}
+            FROM v GROUP BY ALL ORDER BY bytes DESC, segment""",
+    )
 
     # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
     # of sorting every (key, domain) pair as a window would. Byte sums can pass 2^64: compared as a
@@ -450,6 +494,12 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
             top_sites[(scope, key_value)] = rows
 
     restricted, restricted_rows = _restricted(con, categories, grants, restricted_for)
+    denied_by_category = _rows(
+        con,
+        """SELECT coalesce(c.category, '') AS category, sum(dn) AS denied
+           FROM v LEFT JOIN cat c ON c.dom = v.dom WHERE dn > 0
+           GROUP BY ALL ORDER BY denied DESC, category""",
+    )
     return Usage(
         lines=lines,
         requests=requests,
@@ -464,7 +514,26 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
         top_sites=top_sites,
         restricted=restricted,
         restricted_rows=restricted_rows,
+        by_segment=by_segment,
+        denied_by_category=denied_by_category,
     )
+
+
+def _by_day(con: duckdb.DuckDBPyConnection, bucket_days: list[tuple[int, date]], days: list[date]) -> list[dict]:
+    """Requests, bytes and denied requests of every day in *days* (zero on a day without requests)."""
+    if not days:
+        return []
+    con.execute("CREATE TABLE bucket_day (bucket UINTEGER, day DATE)")
+    _insert(con, "bucket_day", bucket_days)
+    found = {
+        row["day"]: row
+        for row in _rows(
+            con,
+            """SELECT d.day, sum(n) AS requests, sum(bytes) AS bytes, sum(dn) AS denied
+               FROM v JOIN bucket_day d USING (bucket) GROUP BY d.day""",
+        )
+    }
+    return [found.get(day, {"day": day, "requests": 0, "bytes": 0, "denied": 0}) for day in days]
 
 
 def _epoch_to_utc(value: int | None) -> datetime | None:
