@@ -74,7 +74,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -254,12 +254,13 @@ def _aggregate(
     since: int | None,
     until: int | None,
     boundaries: list[int],
+    days: list[int],
     memory_limit: str,
     threads: int,
 ) -> dict:
     """One pass over the log into ``g``: requests, bytes, denied requests (``dn``) and their bytes
     (``dbytes``), first and last time per (address, login, domain, bucket between two *boundaries*),
-    for the valid lines inside the period.
+    for the valid lines inside the period; and the same sums per day (between the midnights *days*).
 
     The pass is :mod:`akm.report._squidscan` (C): it splits and checks every line, counts the
     rejected ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
@@ -275,6 +276,7 @@ def _aggregate(
         flush_groups=budget,
         threads=threads,
         boundaries=boundaries,
+        days=days,
     )
     files = ", ".join("'{}'".format(name.replace("'", "''")) for name in stats["files"])
     source = f"""read_csv([{files}], columns={_GROUP_COLUMNS}, delim=',', quote='"', escape='"', header=false,
@@ -306,24 +308,22 @@ def _midnights(since: datetime | None, until: datetime | None) -> list[datetime]
     return found
 
 
-def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None, days=()) -> list[int]:
-    """The starts and ends of the grants, and the midnights of *days*, inside the period, in order:
-    where a group must be cut so that each grant covers all of it or none of it and each group lies
-    within one day."""
+def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None) -> list[int]:
+    """The starts and ends of the grants inside the period, in order: where a group must be cut so
+    that each grant covers all of it or none of it."""
     low = -(2**63) if since is None else since
     high = 2**63 - 1 if until is None else until
-    times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)} | {_epoch(t) for t in days}
+    times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)}
     return sorted(t for t in times if low < t < high)
 
 
-def _bucket_days(boundaries: list[int], days: list[datetime]) -> list[tuple[int, date]]:
-    """(bucket, day) for every bucket: a bucket starts at the boundary before it (the first at the
-    period's start), and every midnight is a boundary, so a bucket lies within its start's day."""
-    if not days:
-        return []
-    zone = days[0].tzinfo
-    starts = [int(days[0].timestamp()), *boundaries]
-    return [(bucket, datetime.fromtimestamp(t, zone).date()) for bucket, t in enumerate(starts)]
+def _by_day(days: list[datetime], tallies: list[tuple[int, int, int, int]]) -> list[dict]:
+    """Requests, bytes and denied requests of each day of *days* from the scanner's tallies (the first
+    tally is the part of the period before the second day's midnight: the first day)."""
+    return [
+        {"day": day.date(), "requests": requests, "bytes": low + (high << 64), "denied": denied}
+        for day, (requests, low, high, denied) in zip(days, tallies, strict=True)
+    ]
 
 
 def _samples(found: dict[str, list[tuple]]) -> dict[str, list[Sample]]:
@@ -378,8 +378,8 @@ def analyse(
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
     With both *since* and *until*, the figures per day (``Usage.by_day``) are in the time zone of
-    *since* (the report gives midnights in the centre's time zone): every midnight inside the period
-    cuts the groups as a grant's start does.
+    *since* (the report gives midnights in the centre's time zone): the scanner tallies the counted
+    lines between the midnights inside the period.
 
     ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
     ``segment``, inventory name) pairs; ``None`` means everyone. ``top_scopes``: the scopes of
@@ -401,7 +401,6 @@ def analyse(
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             days = _midnights(since, until)
-            boundaries = _boundaries(grants, _epoch(since), _epoch(until), days)
             try:
                 stats = _aggregate(
                     con,
@@ -409,7 +408,8 @@ def analyse(
                     Path(scratch),
                     _epoch(since),
                     _epoch(until),
-                    boundaries,
+                    _boundaries(grants, _epoch(since), _epoch(until)),
+                    [_epoch(d) for d in days[1:]],
                     memory_limit,
                     threads or SCAN_THREADS,
                 )
@@ -421,7 +421,7 @@ def analyse(
                     file=str(log),
                 ) from exc
             usage = _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
-            usage.by_day = _by_day(con, _bucket_days(boundaries, days), [d.date() for d in days])
+            usage.by_day = _by_day(days, stats["days"]) if days else []
             return usage
         finally:
             con.close()
@@ -517,23 +517,6 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
         by_segment=by_segment,
         denied_by_category=denied_by_category,
     )
-
-
-def _by_day(con: duckdb.DuckDBPyConnection, bucket_days: list[tuple[int, date]], days: list[date]) -> list[dict]:
-    """Requests, bytes and denied requests of every day in *days* (zero on a day without requests)."""
-    if not days:
-        return []
-    con.execute("CREATE TABLE bucket_day (bucket UINTEGER, day DATE)")
-    _insert(con, "bucket_day", bucket_days)
-    found = {
-        row["day"]: row
-        for row in _rows(
-            con,
-            """SELECT d.day, sum(n) AS requests, sum(bytes) AS bytes, sum(dn) AS denied
-               FROM v JOIN bucket_day d USING (bucket) GROUP BY d.day""",
-        )
-    }
-    return [found.get(day, {"day": day, "requests": 0, "bytes": 0, "denied": 0}) for day in days]
 
 
 def _epoch_to_utc(value: int | None) -> datetime | None:
