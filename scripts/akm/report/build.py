@@ -349,28 +349,27 @@ def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -
     )
     section.tables.append(days)
     _add_chart(section, _("Internet use by day, MiB"), days, (2,), "columns")
-    segments = Table(
-        "users_segments",
-        _("By network segment"),
-        [_("Network segment"), *measures],
-        [
-            [_segment_name(inv, k), n, round(b / MIB, 1), d]
-            for k, (n, b, d) in sorted(merged["segment"].items(), key=lambda kv: (-kv[1][1], kv[0]))
-        ],
-    )
-    section.tables.append(segments)
-    _add_chart(section, _("Internet use by network segment, MiB"), segments, (2,))
-    departments = Table(
-        "users_departments",
-        _("By department"),
-        [_("Department"), *measures],
-        [
-            [_department_name(inv, k), n, round(b / MIB, 1), d]
-            for k, (n, b, d) in sorted(merged["department"].items(), key=lambda kv: (-kv[1][1], kv[0]))
-        ],
-    )
-    section.tables.append(departments)
-    _add_chart(section, _("Internet use by department, MiB"), departments, (2,))
+    for key, title, column, chart, name in (
+        (
+            "segment",
+            _("By network segment"),
+            _("Network segment"),
+            _("Internet use by network segment, MiB"),
+            _segment_name,
+        ),
+        ("department", _("By department"), _("Department"), _("Internet use by department, MiB"), _department_name),
+    ):
+        table = Table(
+            f"users_{key}s",
+            title,
+            [column, *measures],
+            [
+                [name(inv, k), n, round(b / MIB, 1), d]
+                for k, (n, b, d) in sorted(merged[key].items(), key=lambda kv: (-kv[1][1], kv[0]))
+            ],
+        )
+        section.tables.append(table)
+        _add_chart(section, chart, table, (2,))
     hosts = sorted(merged["host"].items(), key=lambda kv: (-kv[1][1], kv[0]))
     section.tables.append(
         Table(
