@@ -70,7 +70,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, in
 	python -m akm.devtools collections argspecs
 	akm inventory check
 	# A grant without a valid signature of the director or a deputy, or any other policy error, fails here
-	# (and so in CI); so does a bad register of signed "Tanishdim" sheets.
+	# (and so in CI); so do a rules clause whose control does not exist and a bad register of signed
+	# "Tanishdim" sheets.
 	akm policy check
 	akm policy check -i inventory/lab
 	# The scheduled duties: calendars through systemd-analyze, evidence kinds, the roles' timer defaults.
@@ -118,8 +119,9 @@ bench: venv ## Measure speed and memory against each issue's anchor (tables with
 	python bench/reports.py --lines 10000000
 	python bench/backup.py
 	@if [ "$$(id -u)" = 0 ]; then python bench/lab.py; else echo "bench/lab.py needs root: skipped"; fi
-	@if [ "$$(id -u)" = 0 ]; then akm lab up && python bench/facts.py && python bench/converge.py; \
-	else echo "bench/facts.py and bench/converge.py need root and the lab: skipped"; fi
+	@if [ "$$(id -u)" = 0 ]; then akm lab up && python bench/facts.py && python bench/converge.py \
+	&& python bench/backup_releases.py; \
+	else echo "bench/facts.py, bench/converge.py and bench/backup_releases.py need root and the lab: skipped"; fi
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not the lab)

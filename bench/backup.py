@@ -63,14 +63,14 @@ def generate(root: Path, size_mb: int, seed: int = 7) -> list[Path]:
     files: list[Path] = []
     count_large = max(2, size_mb // 30)
     for i in range(count_large):
-        files.append(_write(root / "recordings" / f"rec-{i:03d}.wav", large // count_large, rng))
+        files.append(write_file(root / "recordings" / f"rec-{i:03d}.wav", large // count_large, rng))
     count_scans = max(10, count_large * 9)
     for i in range(count_scans):
-        files.append(_write(root / "scans" / f"page-{i:04d}.tif", (total - large) // count_scans, rng))
+        files.append(write_file(root / "scans" / f"page-{i:04d}.tif", (total - large) // count_scans, rng))
     return files
 
 
-def _write(path: Path, size: int, rng: random.Random) -> Path:
+def write_file(path: Path, size: int, rng: random.Random) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         left = size
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         for _round in range(3):
             changed = rng.sample(files, max(1, math.ceil(len(files) / 100)))
             for path in changed:
-                _write(path, path.stat().st_size, rng)
+                write_file(path, path.stat().st_size, rng)
             changed_mb = sum(p.stat().st_size for p in changed) / 1e6
             raw_read(changed)
             drop_caches(args.cold)

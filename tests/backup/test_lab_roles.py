@@ -293,3 +293,52 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_partial_object(converged, in
         assert _sh(in_lab, SERVER, whole).stdout == ""
     finally:
         _sh(in_lab, SERVER, f"systemctl stop {unit} || true; umount {small} || true; rmdir {small} || true")
+
+
+def test_a_damaged_pack_is_found_repaired_and_healed_by_the_next_backup(converged, in_lab):
+    """Bit rot (64 bytes overwritten) in the client's repository on the backup machine (restic 0.18
+    there): the client's full check fails with an alert; the repair service salvages the pack (removes
+    it, keeps its intact blobs, rebuilds the index) and records that data is still missing; the client's
+    next backup reads every file again (the failed check asked for it) and adds the data back; the full
+    check is clean and the masters restore byte-identical."""
+    repository = f"/srv/akm-restic/{CLIENT}"
+    biggest = _sh(in_lab, SERVER, f"find {repository}/data -type f -printf '%s %p\\n' | sort -n | tail -1")
+    pack = biggest.stdout.split()[1]
+    damage = (
+        f"chmod u+w {pack} && python3 -c \"import sys; f = open(sys.argv[1], 'r+b'); f.seek(f.seek(0, 2) // 2); "
+        f"f.write(b'bit rot ' * 8)\" {pack} && chmod u-w {pack}"
+    )
+    _sh(in_lab, SERVER, damage)
+
+    check = in_lab(CLIENT, "akm-backup", "check", "--host", CLIENT, "--tier", "full", check=False, timeout=600)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert _newest(in_lab, CLIENT, f"check-{CLIENT}-*.json")["errors"][0]["code"] == "backup.check-failed"
+
+    def repair() -> dict:
+        before = _records(in_lab, SERVER, "repair")
+        in_lab(SERVER, "systemctl", "start", f"akm-backup-repair@{CLIENT}.service", timeout=900)
+        (new,) = _records(in_lab, SERVER, "repair") - before
+        return json.loads(in_lab(SERVER, "cat", f"{EVIDENCE}/{new}").stdout)
+
+    first = repair()
+    (entry,) = first["repositories"]
+    assert first["kind"] == "backup.repair" and entry["repository"] == repository
+    assert entry["broken_packs"] == [pack.rsplit("/", 1)[1]] and entry["actions"] == ["repair packs"]
+    assert entry["errors_left"] > 0 and entry["result"] == first["result"] == "warning", first
+    assert _sh(in_lab, SERVER, f"test -e {pack} && echo kept || echo removed").stdout.strip() == "removed"
+
+    # The failed check left the client's marker: this backup reads every file again (restic 0.14 on
+    # srv would otherwise trust its last snapshot and never add the lost data back).
+    in_lab(CLIENT, "systemctl", "start", "akm-backup.service", timeout=600)
+    healing = _newest(in_lab, CLIENT, f"run-{CLIENT}-*.json")
+    assert healing["result"] == "ok" and healing["reread"] is True, healing
+    in_lab(CLIENT, "akm-backup", "check", "--host", CLIENT, "--tier", "full", timeout=600)
+    second = repair()
+    assert second["result"] == "ok" and second["repositories"][0]["actions"] == [], second
+
+    compare = (
+        "t=$(mktemp -d) && akm-backup restore --host srv --data-class av_masters --target $t >/dev/null && "
+        "cd /srv/archive/av && find . -type f ! -path './.akm-fixity/*' | sort | xargs sha256sum > $t.want && "
+        "cd $t/srv/archive/av && sha256sum -c --quiet $t.want && echo identical; rm -rf $t $t.want"
+    )
+    assert _sh(in_lab, CLIENT, compare, timeout=600).stdout.strip() == "identical"

@@ -93,6 +93,27 @@ def test_flipped_byte_in_a_pack_is_found_by_the_data_check(restic_repo, archive,
     assert record["result"] == "failed" and record["subset"] == "all"
     assert record["errors"][0]["code"] == "backup.check-failed"
     assert list((ev / "alerts").glob("alert-backup-check-failed-*.json"))
+    assert record["reread_next"] is True
+
+
+def test_after_a_failed_check_backups_read_every_file_until_a_check_is_clean(restic_repo, archive, tmp_path, akm):
+    """A check that found damage makes the next backups re-read every file (restic --force), so data the
+    repository lost comes back even from restic 0.14, which trusts its last snapshot; a clean check ends it."""
+    ev = tmp_path / "ev"
+    run = [*common(restic_repo, ev), "--source", f"audio_video={archive}"]
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is False
+    pack = max((p for p in (Path(restic_repo.url) / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    original = pack.read_bytes()
+    flip_byte(pack, pack.stat().st_size // 2)
+    assert akm(["backup", "check", *common(restic_repo, ev), "--tier", "full"]) == 1
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is True
+    pack.write_bytes(original)
+    assert akm(["backup", "check", *common(restic_repo, ev)]) == 0
+    assert last_record(ev, "check")["reread_next"] is False
+    akm(["backup", "run", *run])
+    assert last_record(ev, "run")["reread"] is False
 
 
 def test_rotating_subset_check_records_what_was_read(restic_repo, archive, tmp_path, akm):
@@ -400,3 +421,26 @@ def test_restore_drill_of_an_empty_class_is_recorded_as_empty_not_failed(restic_
     record = last_record(ev, "drill")
     assert record["result"] == "ok" and record["outcome"] == "empty" and record["sample"] == []
     assert not (ev / "alerts").exists()
+
+
+def test_an_unchanged_class_makes_a_snapshot_only_where_restic_cannot_skip_it(restic_repo, archive, tmp_path, akm):
+    """The same data backed up twice: restic 0.17 and later (Debian 13) make no second snapshot and the
+    record says the class was unchanged; restic 0.14 (Debian 12) makes one. Both records are valid."""
+    ev = tmp_path / "ev"
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    assert akm(["backup", "run", *common(restic_repo, ev), "--source", f"audio_video={archive}"]) == 0
+    second = last_record(ev, "run")["classes"][0]
+    snapshots = json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json", "--no-lock"])).stdout)
+    skips = r.supports("skip-if-unchanged")
+    assert second["unchanged"] is skips and bool(second["snapshot_id"]) is not skips
+    assert len(snapshots) == (1 if skips else 2)
+    assert second["files_unmodified"] == 3 and second["duration_seconds"] >= 0
+
+
+def test_always_snapshot_makes_a_snapshot_of_unchanged_data(restic_repo, archive, tmp_path, akm):
+    ev = tmp_path / "ev"
+    for _round in range(2):
+        run = [*common(restic_repo, ev), "--source", f"audio_video={archive}", "--always-snapshot"]
+        assert akm(["backup", "run", *run]) == 0
+    assert last_record(ev, "run")["classes"][0]["unchanged"] is False
+    assert len(json.loads(r.ensure(r.run(restic_repo, ["snapshots", "--json", "--no-lock"])).stdout)) == 2

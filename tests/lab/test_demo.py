@@ -10,6 +10,7 @@ machines' evidence records. At the end ``site.yml`` runs once more and must chan
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections import Counter
@@ -141,6 +142,21 @@ def test_every_data_class_the_inventory_places_has_a_successful_backup(demo, she
     assert set(last) == placed
     # /etc is never empty: a configs backup that saved no file did not really run.
     assert all(row[4] > 0 for (data_class, _host), row in last.items() if data_class == "configs"), last
+
+
+def test_a_debian_13_client_backs_up_unchanged_data_without_a_new_snapshot(demo, in_lab):
+    """restic 0.18 on a Debian 13 backup client runs with --skip-if-unchanged (and the role's read
+    concurrency): a second backup right after the first makes no snapshot, and its record says so."""
+    host = next(a["hostname"] for a in _lab_assets() if a.get("os") == "debian13" and a.get("data"))
+    assert in_lab(host, "restic", "version").stdout.startswith("restic 0.18")
+    newest = f'cat "$(ls -t /var/lib/akm/evidence/backup/run-{host}-*.json | head -1)"'
+    runs = []
+    for _round in range(2):
+        in_lab(host, "systemctl", "start", "akm-backup.service", timeout=600)
+        runs.append(json.loads(in_lab(host, shlex.join(["sh", "-c", newest])).stdout))
+    assert runs[1]["result"] == "ok" and runs[1]["time"] > runs[0]["time"]
+    assert all(c["unchanged"] and not c["snapshot_id"] for c in runs[1]["classes"]), runs[1]
+    assert runs[1]["snapshot_ids"] == []
 
 
 def test_the_network_section_has_each_devices_config_backup(demo, sheets):

@@ -26,11 +26,24 @@ NAMED = {s.name for s in SECRETS if s.name}
 NOT_READERS = ("lab", "net/sim")
 
 
-def _referenced_by_playbooks() -> set[str]:
+def _vault_names(paths) -> set[str]:
+    """The ``vault_*`` names written in the text files among *paths*."""
     found = set()
-    for path in [*REPO.glob("roles/**/*.yml"), *REPO.glob("roles/**/*.j2"), *REPO.glob("playbooks/*.yml")]:
-        found |= set(re.findall(r"\bvault_[a-z0-9_]+", path.read_text(encoding="utf-8")))
+    for path in paths:
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            found |= set(re.findall(r"\bvault_[a-z0-9_]+", text))
     return found
+
+
+def _referenced_by_playbooks() -> set[str]:
+    """Every vault variable a role (any of its files: tasks, defaults, templates, scripts), a playbook, an
+    Ansible plugin or an inventory's group variables reads."""
+    places = ["roles/**/*", "playbooks/**/*", "plugins/**/*", "inventory/*/group_vars/**/*", "ansible.cfg"]
+    return _vault_names(path for pattern in places for path in REPO.glob(pattern))
 
 
 def _read_by_code() -> set[str]:
@@ -51,6 +64,16 @@ def _read_by_code() -> set[str]:
 
 def test_the_list_names_exactly_what_the_playbooks_and_the_code_read():
     assert _referenced_by_playbooks() | _read_by_code() == NAMED
+
+
+@pytest.mark.parametrize("name", ["production", "lab"])
+def test_every_vault_name_an_inventory_writes_is_a_secret_of_the_list(name):
+    """The inventory names a vault variable only as a device's net.credentials (names_from), so
+    ``akm vault init`` makes and ``akm vault check`` asks for every one it writes."""
+    inventory = load_inventory(REPO / "inventory" / name)
+    listed = {n for secret in SECRETS for n in secret.names(inventory)}
+    written = _vault_names((REPO / "inventory" / name).rglob("*"))
+    assert written and written <= listed
 
 
 def test_every_reader_exists_and_reads_it():
@@ -123,22 +146,25 @@ def test_check_lists_what_is_missing_with_the_playbook_that_needs_it(vault_files
     assert out.strip() == f"{vault_file}: 3 secrets missing, 2 optional ones missing"
 
 
-def test_the_lab_makes_exactly_the_listed_secrets(tmp_path):
-    """lab_secrets makes every named secret; with the simulator's device logins the vault is complete."""
+def test_the_lab_makes_its_vault_as_akm_vault_init_does(tmp_path):
+    """lab_secrets makes every secret of the list with vault.fill, keeping the device logins the simulator
+    made first; a second run changes nothing."""
     plan = dataclasses.replace(lab.load_plan(LAB), state_dir=tmp_path)
-    lab.lab_secrets(plan)
     files = lab.simulator_files(tmp_path)
-    made = read_vault(files["vault"], files["vault_password"])
-    assert set(made) == NAMED
     inventory = load_inventory(LAB)
-    assert set(made["vault_file_server_smb_passwords"]) == set(inventory.people)
-    devices = {a.net.credentials for a in inventory.assets if a.net is not None}
+    devices = {a.net.credentials for a in inventory.assets if a.net is not None and a.status == "in_use"}
     login = {"username": "admin", "password": "a-throwaway-password"}  # pragma: allowlist secret
-    logins = dict.fromkeys(devices, login)
-    write_vault(files["vault"], files["vault_password"], made | logins)
-    assert vault.missing(SECRETS, read_vault(files["vault"], files["vault_password"]), inventory) == []
+    files["vault_password"].write_text("a throwaway test password\n")
+    write_vault(files["vault"], files["vault_password"], dict.fromkeys(devices, login))
     lab.lab_secrets(plan)
-    assert read_vault(files["vault"], files["vault_password"]) == made | logins
+    made = read_vault(files["vault"], files["vault_password"])
+    assert set(made) == NAMED | devices
+    assert all(made[name] == login for name in devices)
+    assert set(made["vault_file_server_smb_passwords"]) == set(inventory.people)
+    assert vault.missing(SECRETS, made, inventory) == []
+    before = files["vault"].read_bytes()
+    lab.lab_secrets(plan)
+    assert files["vault"].read_bytes() == before
 
 
 def test_a_bad_list_is_located(tmp_path):
@@ -151,7 +177,7 @@ def test_a_bad_list_is_located(tmp_path):
     with pytest.raises(vault.SecretsError) as caught:
         vault.load(bad)
     assert [(p.code, p.line, p.field) for p in caught.value.problems] == [
-        ("schema.value_error", 3, "secrets[0].secrets"),
+        ("schema.value_error", 3, "secrets[0]"),
         ("schema.string_pattern_mismatch", 9, "secrets[1].name"),
         ("schema.too_short", 11, "secrets[1].readers"),
     ]

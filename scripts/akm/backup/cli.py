@@ -1,4 +1,4 @@
-"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|drill|status|prune``.
+"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|drill|status|prune|repair``.
 
 Exit codes: 0 all good (a missing removable disk is a soft failure and still 0); 1 a finding — fixity
 found changed or missing files, a backup was partial, a check found damage; 2 the operation could not
@@ -7,6 +7,7 @@ run (bad input, wrong password, full disk ...), with the problems printed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -83,6 +84,17 @@ def _parse_sources(values: list[str]) -> list[jobs.Source]:
             )
         by_class.setdefault(name, []).append(path)
     return [jobs.Source(k, sorted(v)) for k, v in sorted(by_class.items())]
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (threads, files, MiB)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(_("{value!r} is not a whole number of 1 or more").format(value=text))
+    return value
 
 
 COMPRESSION_MODES = ("auto", "off", "max")
@@ -243,7 +255,12 @@ def _backup_run(args) -> int:
         removable,
         args.compression,
         class_compression=class_compression,
-        pack_size=args.pack_size,
+        tuning=jobs.Tuning(
+            args.pack_size,
+            args.read_concurrency,
+            not args.always_snapshot,
+            args.reread or jobs.reread_pending(_state_dir(args), args.host),
+        ),
     )
     for entry in record["classes"]:
         print(
@@ -395,6 +412,37 @@ def _backup_prune(args) -> int:
     return 0 if record["result"] == "ok" else 2
 
 
+def _backup_repair(args) -> int:
+    record, path = jobs.repair(
+        Path(args.root),
+        _password_file(args),
+        evidence.directory(args.evidence_dir),
+        _state_dir(args) / "damaged",
+        args.snapshots,
+    )
+    for repo in record["repositories"]:
+        print(
+            _("{repo}: {result}; damaged packs: {packs}; done: {actions}; errors left: {left}").format(
+                repo=repo["repository"],
+                result=repo["result"],
+                packs=format_number(len(repo.get("broken_packs", []))),
+                actions=", ".join(repo["actions"]) or "-",
+                left=format_number(repo.get("errors_left", 0)),
+            )
+        )
+        if repo["result"] == "warning":
+            print(
+                "  "
+                + _(
+                    "data is still missing: run the clients' backups (they add again what is still on the "
+                    "hosts), then repair again; --snapshots cuts what is lost for good out of the snapshots"
+                )
+            )
+    print(_("evidence: {path}").format(path=path))
+    _print_problems(record["errors"])
+    return {"ok": 0, "warning": 1}.get(record["result"], 2)
+
+
 def _common(parser, repo: bool = True) -> None:
     parser.add_argument(
         "--evidence-dir",
@@ -422,7 +470,7 @@ def register(subparsers) -> None:
         p = fx_sub.add_parser(name, help=text)
         p.add_argument("path", help=_("the archive directory"))
         p.add_argument("--manifest", type=Path, help=_("manifest directory (default: PATH/.akm-fixity)"))
-        p.add_argument("--workers", type=int, default=None, help=_("hashing threads (default: 2)"))
+        p.add_argument("--workers", type=_positive, default=None, help=_("hashing threads (default: 2)"))
         p.add_argument("--data-class", help=_("the inventory data class the archive holds (named in the record)"))
         _common(p, repo=False)
         p.set_defaults(handler=handler)
@@ -459,9 +507,28 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--pack-size",
-        type=int,
+        type=_positive,
         metavar="MIB",
         help=_("restic's target pack size in MiB (default: restic's 16)"),
+    )
+    p.add_argument(
+        "--read-concurrency",
+        type=_positive,
+        metavar="N",
+        help=_("how many files restic reads at once (restic 0.17 and later; default: restic's 2)"),
+    )
+    p.add_argument(
+        "--always-snapshot",
+        action="store_true",
+        help=_("make a snapshot even when nothing changed (restic 0.17 and later skip it by default)"),
+    )
+    p.add_argument(
+        "--reread",
+        action="store_true",
+        help=_(
+            "read every file again instead of trusting the last snapshot (after a check found damage, "
+            "the backups do it by themselves until a check is clean)"
+        ),
     )
     p.set_defaults(handler=_backup_run)
 
@@ -475,7 +542,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--subsets",
-        type=int,
+        type=_positive,
         default=jobs.DEFAULT_SUBSETS,
         help=_("number of rotating subsets; all data is read once every N subset checks"),
     )
@@ -497,7 +564,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("drill", help=_("restore a sample into scratch space and verify it (monthly)"))
     _common(p)
     p.add_argument("--data-class", required=True, help=_("the data class to drill"))
-    p.add_argument("--sample", type=int, default=5, help=_("how many files to restore (default: 5)"))
+    p.add_argument("--sample", type=_positive, default=5, help=_("how many files to restore (default: 5)"))
     p.add_argument("--scratch", help=_("scratch directory (default: STATE_DIR/drill)"))
     p.add_argument("--keep", action="store_true", help=_("keep the restored files for inspection"))
     p.set_defaults(handler=_backup_drill)
@@ -515,3 +582,17 @@ def register(subparsers) -> None:
     p.add_argument("--classes-file", help=_("JSON of the data classes and their retention (instead of --inventory)"))
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be removed"))
     p.set_defaults(handler=_backup_prune)
+
+    p = sub.add_parser("repair", help=_("repair damaged repositories (on the backup machine only, restic 0.18)"))
+    _common(p, repo=False)
+    p.add_argument("--root", required=True, help=_("a repository, or the directory holding the repositories"))
+    p.add_argument("--password-file", help=_("file holding the repository password"))
+    p.add_argument(
+        "--state-dir", help=_("copies of the damaged packs go to STATE_DIR/damaged (default: /var/lib/akm/backup)")
+    )
+    p.add_argument(
+        "--snapshots",
+        action="store_true",
+        help=_("also rewrite snapshots whose data is lost for good, without it (deletes it from the history)"),
+    )
+    p.set_defaults(handler=_backup_repair)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -175,9 +176,34 @@ def init_repository(repo: r.Repo) -> bool:
 # --- backup run ----------------------------------------------------------------------------------
 
 
-def _backup_class(
-    repo: r.Repo, host: str, source: Source, compression: str, on_start, pack_size: int | None = None
-) -> dict:
+@dataclass(frozen=True)
+class Tuning:
+    """How restic reads and stores a backup; each setting is used only where the installed restic has it.
+
+    *pack_size* is restic's target pack size in MiB (``None``: restic's 16); *read_concurrency* how many
+    files restic reads at once (``None``: restic's 2; restic 0.17+); *skip_if_unchanged* makes no new
+    snapshot when nothing changed since the last one (restic 0.17+), so an unchanged class costs one
+    small run and no snapshot to forget later; *reread* reads every file again instead of trusting the
+    last snapshot (``--force``): what puts data lost from a damaged repository back (:func:`reread_pending`).
+    """
+
+    pack_size: int | None = None
+    read_concurrency: int | None = None
+    skip_if_unchanged: bool = True
+    reread: bool = False
+
+    def backup_args(self) -> list[str]:
+        args = ["--pack-size", str(self.pack_size)] if self.pack_size else []
+        if self.reread:
+            args.append("--force")
+        if self.read_concurrency and r.supports("read-concurrency"):
+            args += ["--read-concurrency", str(self.read_concurrency)]
+        if self.skip_if_unchanged and r.supports("skip-if-unchanged"):
+            args.append("--skip-if-unchanged")
+        return args
+
+
+def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_start, tuning: Tuning) -> dict:
     entry: dict = {
         "data_class": source.data_class,
         "paths": source.paths,
@@ -201,10 +227,12 @@ def _backup_class(
         class_tag(source.data_class),
         "--compression",
         compression,
-        *(["--pack-size", str(pack_size)] if pack_size else []),
+        *tuning.backup_args(),
         *source.paths,
     ]
+    started = time.monotonic()
     result = r.run(repo, args, on_start=on_start)
+    elapsed = time.monotonic() - started
     messages = result.json_messages()
     summary = next((m for m in messages if m.get("message_type") == "summary"), None)
     for message in messages:
@@ -217,16 +245,20 @@ def _backup_class(
                 }
             )
     if summary:
+        # With --skip-if-unchanged restic makes no snapshot when nothing changed: no snapshot_id, and a
+        # meaningless total_duration (restic 0.18), so the run's own time is recorded.
+        duration = summary.get("total_duration", 0)
         entry.update(
             {
                 "snapshot_id": summary.get("snapshot_id", ""),
+                "unchanged": not summary.get("snapshot_id"),
                 "files_new": summary.get("files_new", 0),
                 "files_changed": summary.get("files_changed", 0),
                 "files_unmodified": summary.get("files_unmodified", 0),
                 "files": summary.get("total_files_processed", 0),
                 "bytes_processed": summary.get("total_bytes_processed", 0),
                 "bytes_added": summary.get("data_added", 0),
-                "duration_seconds": summary.get("total_duration", 0),
+                "duration_seconds": duration if duration >= 0 and summary.get("snapshot_id") else elapsed,
             }
         )
     code = r.classify(result)
@@ -280,13 +312,13 @@ def run_backup(
     on_start=None,
     clock=evidence.now,
     class_compression: dict[str, str] | None = None,
-    pack_size: int | None = None,
+    tuning: Tuning = Tuning(),
 ) -> tuple[dict, Path]:
     """Back up every source of *host*, copy to the removable disk, write the status record.
 
     *compression* is restic's mode for every data class unless *class_compression* names one for the
-    class (``off`` for media masters, which do not compress: see the bench); *pack_size* is restic's
-    target pack size in MiB (``None``: restic's 16).
+    class (``off`` for media masters, which do not compress: see the bench); *tuning* how restic reads
+    and packs (:class:`Tuning`).
 
     Returns the record and its path. The record's ``result`` is ``ok``, ``warning`` (some files could
     not be read, or the second copy failed) or ``failed``; a missing removable disk leaves it ``ok`` with
@@ -308,7 +340,7 @@ def run_backup(
     if not record["errors"]:
         for source in sources:
             mode = (class_compression or {}).get(source.data_class, compression)
-            entry = _backup_class(repo, host, source, mode, on_start, pack_size)
+            entry = _backup_class(repo, host, source, mode, on_start, tuning)
             record["classes"].append(entry)
             if any(e.get("code") == "backup.target-full" for e in entry["errors"]):
                 break
@@ -323,6 +355,7 @@ def run_backup(
         result = "warning"
     else:
         result = "ok"
+    record["reread"] = tuning.reread
     record["files"] = sum(c.get("files", 0) for c in record["classes"])
     record["bytes_added"] = sum(c.get("bytes_added", 0) for c in record["classes"])
     record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
@@ -338,6 +371,21 @@ def run_backup(
 
 
 # --- checks ------------------------------------------------------------------------------------
+
+
+def _reread_marker(state_dir: Path, host: str) -> Path:
+    return Path(state_dir) / f"reread-{host or 'repository'}.json"
+
+
+def reread_pending(state_dir: Path, host: str) -> bool:
+    """True while the last check of *host*'s repository found damage and no check has been clean since.
+
+    restic 0.14 (Debian 12) trusts its last snapshot for a file whose size and time did not change, even
+    when the repository lost that file's data (a damaged pack removed by ``akm backup repair``); only a
+    backup that reads every file again (``--force``) adds it back. So a failed check leaves this marker,
+    every backup reads everything while it is there, and the next clean check removes it.
+    """
+    return _reread_marker(state_dir, host).is_file()
 
 
 def next_subset(state_dir: Path, key: str, total: int) -> int:
@@ -393,6 +441,12 @@ def run_check(
             record["errors"].append(_problem_dict(r.problem_for(code, result)))
     except r.ResticError as exc:
         record["errors"].extend(_problem_dict(p) for p in exc.problems)
+    marker = _reread_marker(state_dir, host)
+    if any(e["code"] == "backup.check-failed" for e in record["errors"]):
+        evidence.write_json(marker, {"since": record["started"]})
+    elif not record["errors"]:
+        marker.unlink(missing_ok=True)
+    record["reread_next"] = marker.is_file()
     finished = clock()
     record = evidence.record("backup.check", "failed" if record["errors"] else "ok", time=finished, host=host, **record)
     path = write_record(evidence_base, "check", record, suffix=host)
@@ -569,6 +623,89 @@ def prune(
         record["repositories"].append(entry)
     record = evidence.record("backup.prune", "failed" if record["errors"] else "ok", time=clock(), **record)
     return record, write_record(evidence_base, "prune", record)
+
+
+# --- repair of a damaged repository on the backup machine ---------------------------------------------
+
+
+def _check_summary(repo: r.Repo, read_data: bool) -> dict:
+    """restic's ``check --json`` summary: ``num_errors``, ``broken_packs``, ``suggest_repair_index``."""
+    result = r.run(repo, ["check", "--json", *(["--read-data"] if read_data else [])])
+    found = next((m for m in result.json_messages() if m.get("message_type") == "summary"), None)
+    if found is None:
+        r.ensure(result)
+        raise r.ResticError([r.problem_for("backup.restic-failed", result)])
+    return found
+
+
+def repair(
+    root: Path,
+    password_file: Path,
+    evidence_base: Path,
+    quarantine: Path,
+    snapshots: bool = False,
+    clock=evidence.now,
+) -> tuple[dict, Path]:
+    """Repair each damaged repository under *root* the way restic's troubleshooting guide does, on the
+    backup machine (the REST server is append-only, so nothing can be removed through it).
+
+    All data is read (``check --read-data``); a pack that does not decrypt is salvaged with ``repair
+    packs`` (its intact blobs are kept, the pack removed, the index rebuilt); an index that does not match
+    the packs is rebuilt with ``repair index``. restic keeps a copy of each damaged pack it removes in
+    ``<quarantine>/<repository>-<time>/`` (the record names it), for whoever wants to look at the damage.
+    What was lost is then still named by snapshots: the clients' next backups add it again from the files
+    still on the hosts (restic heals a snapshot when the same data is backed up again), after which the
+    repository checks clean. Only with *snapshots*
+    (``--snapshots``) are snapshots whose data is lost for good rewritten without it (``repair snapshots
+    --forget``): that deletes the damaged files from the history, so it is the operator's explicit choice.
+
+    The record's result per repository: ``ok`` (checks clean), ``warning`` (repaired, data still missing:
+    run the backups, then check again), ``failed`` (restic failed). Needs restic 0.18 (Debian 13).
+    """
+    if not r.supports("check-json"):
+        raise BackupError.one(
+            "backup.repair-needs-restic-0.18",
+            _("repairing a repository needs restic 0.18 or later (Debian 13)"),
+            _("run the repair on the backup machine, which runs Debian 13"),
+            field="restic",
+        )
+    started = clock()
+    record: dict = {"root": str(root), "snapshots": snapshots, "started": evidence.iso(started)}
+    record["repositories"] = []
+    record["errors"] = []
+    for repo_dir in repositories_under(root):
+        repo = r.Repo(str(repo_dir), Path(password_file))
+        entry: dict = {"repository": str(repo_dir), "actions": []}
+        try:
+            remove_stale_locks(repo)
+            found = _check_summary(repo, read_data=True)
+            entry["errors_found"] = int(found.get("num_errors") or 0)
+            entry["broken_packs"] = sorted(found.get("broken_packs") or [])
+            if entry["broken_packs"]:
+                kept = Path(quarantine) / f"{repo_dir.name}-{evidence.stamp(started)}"
+                kept.mkdir(parents=True, exist_ok=True)
+                r.ensure(r.run(repo, ["repair", "packs", *entry["broken_packs"]], cwd=kept))
+                entry["actions"].append("repair packs")
+                entry["damaged_copies"] = str(kept)
+            elif found.get("suggest_repair_index"):
+                r.ensure(r.run(repo, ["repair", "index"]))
+                entry["actions"].append("repair index")
+            after = _check_summary(repo, read_data=False)
+            if after.get("num_errors") and snapshots:
+                r.ensure(r.run(repo, ["repair", "snapshots", "--forget"]))
+                entry["actions"].append("repair snapshots --forget")
+                after = _check_summary(repo, read_data=False)
+            entry["errors_left"] = int(after.get("num_errors") or 0)
+            entry["result"] = "warning" if entry["errors_left"] else "ok"
+        except r.ResticError as exc:
+            entry["result"] = "failed"
+            entry["errors"] = [_problem_dict(p) for p in exc.problems]
+            record["errors"].extend(entry["errors"])
+        record["repositories"].append(entry)
+    results = {e["result"] for e in record["repositories"]}
+    result = "failed" if "failed" in results else "warning" if "warning" in results else "ok"
+    record = evidence.record("backup.repair", result, time=clock(), **record)
+    return record, write_record(evidence_base, "repair", record)
 
 
 # --- status ------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Running restic, and turning its failures into problems a person can act on.
 
-restic 0.14 (Debian 12) has only exit codes 0, 1 (fatal) and 3 (snapshot saved but some files were
-unreadable), so the cause of a failure is read from its messages. restic also retries a failing upload
+Two restic releases are in use: 0.14 (Debian 12) and 0.18 (Debian 13). :func:`version` asks the installed
+one, and :func:`supports` says whether it has a feature the jobs use when it is there (read concurrency,
+``--skip-if-unchanged``, ``check --json``): the host's package decides, not a setting that could disagree
+with it. restic 0.14 has only exit codes 0, 1 (fatal) and 3 (snapshot saved but some files were
+unreadable), so the cause of a failure is read from its messages; 0.17 and later also exit 10 (no
+repository), 11 (locked) and 12 (wrong password), which name the cause first. restic also retries a failing upload
 about ten times over most of a minute; when the disk is full (the REST server answers ``507``, a local
 repository such as the removable disk's fails with ``no space left on device``) that only delays the bad
 news, so :func:`run` interrupts restic at the first such message (SIGINT: restic removes its own lock)
@@ -11,6 +15,7 @@ and reports the full disk at once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -78,6 +83,33 @@ class Result:
                     continue
         return out
 
+
+# Features the jobs use, and the first restic release that has each.
+FEATURES: dict[str, tuple[int, int]] = {
+    "read-concurrency": (0, 17),
+    "skip-if-unchanged": (0, 17),
+    "check-json": (0, 18),
+}
+
+
+@functools.cache
+def version() -> tuple[int, int]:
+    """(major, minor) of the installed restic (``restic version``); (0, 0) if it cannot be told."""
+    try:
+        done = subprocess.run([RESTIC, "version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return (0, 0)
+    match = re.match(r"restic (\d+)\.(\d+)", done.stdout)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+def supports(feature: str) -> bool:
+    """True when the installed restic has *feature* (a key of :data:`FEATURES`)."""
+    return version() >= FEATURES[feature]
+
+
+# Exit codes of restic 0.17 and later that name the cause (0.14 exits 1 for all of them).
+_EXIT_CODES = {10: "backup.no-repository", 11: "backup.locked", 12: "backup.wrong-password"}
 
 # Messages that mean "give up now": (code, pattern).
 _FAST_FAIL = [
@@ -168,6 +200,8 @@ def classify(result: Result) -> str | None:
         return result.interrupted_for
     if result.returncode == 0:
         return None
+    if result.returncode in _EXIT_CODES:
+        return _EXIT_CODES[result.returncode]
     text = result.stderr + "\n" + result.stdout
     for code, pattern in _CAUSES:
         if pattern.search(text):
@@ -191,13 +225,22 @@ def problem_for(code: str, result: Result | None = None, where: str = "") -> Pro
     return Problem(file=where, line=None, field="restic", code=code, message=message, hint=hint)
 
 
-def run(repo: Repo, args: list[str], fast_fail: bool = True, timeout: float | None = None, on_start=None) -> Result:
-    """Run ``restic ARGS`` on *repo* and return its result; never raises for restic's own failures."""
+def run(
+    repo: Repo,
+    args: list[str],
+    fast_fail: bool = True,
+    timeout: float | None = None,
+    on_start=None,
+    cwd: Path | None = None,
+) -> Result:
+    """Run ``restic ARGS`` on *repo* (in *cwd*, where a command writes files) and return its result;
+    never raises for restic's own failures."""
     cmd = [RESTIC, *repo.global_args(), *args]
     try:
         proc = subprocess.Popen(
             cmd,
             env=repo.env(),
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

@@ -266,9 +266,10 @@ SECRETS_FILE = Path(__file__).resolve().parents[3] / "policies" / "secrets.yml"
 
 
 def lab_secrets(plan: Plan) -> None:
-    """Make every secret of the list that is named there (policies/secrets.yml) in the lab vault: a
-    random text, or a random text per person of the inventory. The devices' logins, named by the
-    inventory, are the simulator's (:func:`simulator_credentials`).
+    """Make what the lab vault lacks of the list of secrets (policies/secrets.yml) with the function
+    ``akm vault init`` runs in production (:func:`akm.vault.fill`): random values, every value already
+    there kept. The devices' logins, named by the inventory, are the simulator's when it runs
+    (:func:`simulator_credentials` makes them first), so they are there already.
 
     Existing values are kept, so repositories made by an earlier ``make demo`` stay readable.
     """
@@ -279,17 +280,7 @@ def lab_secrets(plan: Plan) -> None:
     files = simulator_files(plan.state_dir)
     _ensure_vault_password(files["vault_password"])
     variables = read_vault(files["vault"], files["vault_password"]) if files["vault"].exists() else {}
-    people = load_inventory(plan.inventory).people
-    added = {}
-    for secret in vault.load(SECRETS_FILE):
-        if secret.name is None:
-            continue
-        if secret.shape == "per_person":
-            have = dict(variables.get(secret.name) or {})
-            if set(people) - set(have):
-                added[secret.name] = {login: have.get(login) or secrets.token_urlsafe(16) for login in people}
-        elif secret.name not in variables:
-            added[secret.name] = secrets.token_urlsafe(24)
+    added = vault.fill(vault.load(SECRETS_FILE), variables, load_inventory(plan.inventory))
     if added:
         write_vault(files["vault"], files["vault_password"], variables | added)
 
@@ -588,6 +579,15 @@ def _settle_argv(plan: Plan) -> Callable:
 
 def _machine_refs(state: State) -> dict[str, ProcessRef]:
     return {k.split(":", 1)[1]: v for k, v in (state.processes or {}).items() if k.startswith("machine:")}
+
+
+def leaders(inventory: Path | Plan) -> dict[str, int]:
+    """Host PID of each running machine's systemd (its PID 1), by hostname: what ``nsenter --target``
+    takes to run a command inside the machine's namespaces (the release bench of restic does)."""
+    plan = load_plan(inventory)
+    refs = _machine_refs(_require_running(plan))
+    found = {name: machines.leader(ref) for name, ref in refs.items()}
+    return {name: pid for name, pid in found.items() if pid is not None}
 
 
 def _require_running(plan: Plan) -> State:

@@ -11,6 +11,7 @@ ever read from anywhere else.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,11 +136,20 @@ def login_for(variables: dict, name: str, vault_file: Path | str) -> Login:
 
 
 def write_vault(vault_file: Path, password_file: Path, variables: dict) -> None:
-    """Encrypt *variables* into *vault_file* (used by the lab and tests to make throwaway vaults)."""
+    """Encrypt *variables* into *vault_file* (mode 0600) with the password in *password_file*, as
+    ``ansible-vault`` does: written to a temporary file beside it and renamed, so the vault is never
+    half-written."""
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     secret = VaultSecret(password_file.read_bytes().strip())
     data = VaultLib([("default", secret)]).encrypt(yaml.safe_dump(variables, sort_keys=True))
     vault_file.parent.mkdir(parents=True, exist_ok=True)
-    vault_file.write_bytes(data)
-    os.chmod(vault_file, 0o600)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{vault_file.name}.", dir=vault_file.parent)
+    try:
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, vault_file)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

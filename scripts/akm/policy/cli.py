@@ -65,26 +65,32 @@ def _fail_on_errors(policy: CompiledPolicy) -> None:
         raise PolicyError(policy.errors)
 
 
-def _acknowledgement_problems(policy: CompiledPolicy) -> list:
-    """The problems of the register of signed "Tanishdim" sheets of the policy's inventory, if it has one."""
+def _rules_problems(policy: CompiledPolicy) -> list:
+    """The problems of the rules documents of the policy's repository (``policies/rules``, if it has
+    them): every clause's control must be in the repository (a role, a part of this access policy, a
+    duty, a procedure), and the register of signed "Tanishdim" sheets of the inventory must be right."""
     from akm.report import rules
 
     inventory = policy.inventory
-    rules_dir = Path(inventory.root).resolve().parent.parent / "policies" / "rules"
+    repository = Path(inventory.root).resolve().parent.parent
+    rules_dir = repository / "policies" / "rules"
+    if not rules_dir.is_dir():
+        return []
+    documents = rules.load_all(rules_dir)
+    known, problems = rules.controls(repository, Path(inventory.root).resolve().name, policy)
+    problems += known.problems(documents)
     today = policy.at.astimezone(policy.zone).date()
     register = rules.acknowledgements_file(rules_dir, inventory)
-    if not register.exists():
-        return []
-    return rules.load_acknowledgements(register, rules.load_all(rules_dir), inventory, today)[1]
+    return problems + rules.load_acknowledgements(register, documents, inventory, today)[1]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     policy = compile_args(args)
     for problem in policy.warnings:
         print(_("warning") + f": {problem.render()}", file=sys.stderr)
-    acknowledgements = _acknowledgement_problems(policy)
-    if policy.errors or acknowledgements:
-        raise PolicyError(policy.errors + acknowledgements)
+    documents = _rules_problems(policy)
+    if policy.errors or documents:
+        raise PolicyError(policy.errors + documents)
     if policy.expiring_grants:
         print(_("Grants expiring within {days} days:").format(days=policy.settings.expiry_warning_days))
         for located in policy.expiring_grants:

@@ -818,9 +818,34 @@ def digitised_section(sources: Sources, period: Period) -> Section:
     return section
 
 
-def rules_section(sources: Sources, until: date) -> Section:
-    """The rules documents, their clauses' controls, and who has not signed the current version of each
-    by *until* (the last day of the period)."""
+def _control_evidence(control, records: list[evidence.Record], start: datetime, end: datetime, repository) -> str:
+    """What shows that a clause's *control* ran in ``[start, end)``: its evidence records, counted by
+    result, or its register's commits; or "no evidence in the period"."""
+    from akm.report.rules import register_changes
+
+    if control.register:
+        changes = register_changes(repository, control.register, start, end)
+        if not changes:
+            return _("no evidence in the period")
+        return _("{count} changes of {path}, the last on {day}").format(
+            count=format_number(len(changes)), path=control.register, day=format_date(changes[0], "short")
+        )
+    mine = [
+        r
+        for r in evidence.in_period(records, start, end, *control.evidence)
+        if r.kind in control.evidence and (not control.subject or r.subject == control.subject)
+    ]
+    if not mine:
+        return _("no evidence in the period")
+    return _("{count} records ({results}), the last on {day}").format(
+        count=format_number(len(mine)), results=_result_summary(mine), day=format_date(mine[-1].time, "short")
+    )
+
+
+def rules_section(sources: Sources, records: list[evidence.Record], start: datetime, end: datetime) -> Section:
+    """The rules documents; per clause its control and the evidence that the control ran in the period
+    ``[start, end)``; who has not signed the current version of each document by the period's last day.
+    A control that is not in the repository is an error (:class:`akm.report.rules.RulesError`)."""
     from akm.report import rules
 
     section = Section("rules", _("Rules and security policy"))
@@ -836,23 +861,34 @@ def rules_section(sources: Sources, until: date) -> Section:
         )
     )
     repository = Path(sources.rules_dir).resolve().parents[1]
+    inventory = sources.inventory
+    known, problems = rules.controls(repository, Path(inventory.root).resolve().name)
+    problems += known.problems(documents)
+    if problems:
+        raise rules.RulesError(problems)
+    rows = []
+    for document in documents:
+        for clause in document.clauses:
+            control = known.resolve(clause)
+            kinds = ", ".join(control.evidence) or control.register or "—"
+            rows.append([clause.id, control.label, kinds, _control_evidence(control, records, start, end, repository)])
     section.tables.append(
         Table(
             "rules_controls",
-            _("Clauses and their controls"),
-            [_("Clause"), _("Control"), _("Status")],
-            [[c.id, rules.control_label(c), rules.control_status(c, repository)] for d in documents for c in d.clauses],
+            _("Clauses, their controls and the evidence that they ran in the period"),
+            [_("Clause"), _("Control"), _("Evidence"), _("In the period")],
+            rows,
         )
     )
-    inventory = sources.inventory
-    records, problems = rules.load_acknowledgements(
+    signed, problems = rules.load_acknowledgements(
         rules.acknowledgements_file(sources.rules_dir, inventory), documents, inventory
     )
     if problems:
         raise rules.RulesError(problems)
+    until = (end - timedelta(days=1)).date()
     rows = [
         [document.title, document.version, len(inventory.people) - len(people), ", ".join(p.name for p in people)]
-        for document, people in rules.not_acknowledged(documents, records, inventory, until)
+        for document, people in rules.not_acknowledged(documents, signed, inventory, until)
     ]
     section.tables.append(
         Table(
@@ -899,7 +935,7 @@ def build(sources: Sources, period: Period, made_on: date | None = None) -> Repo
         ),
         evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
         digitised_section(sources, period),
-        rules_section(sources, period.end - timedelta(days=1)),
+        rules_section(sources, records, start, end),
     ]
     appendix = log_appendix(sources, usages)
     if appendix:

@@ -13,11 +13,21 @@ A document::
         clauses:
           - id: XQ-1.1
             text: ...
-            control: {role: staff_workstation}    # or {policy: access/grants} or {procedure: tanishdim}
+            control: {role: file_server}    # or {access: grants}, {duty: backup-run}, {procedure: tanishdim}
 
-Every clause names the control that enforces it: an Ansible role (``roles/<name>``), a rule of the
-access policy (``policies/access``), or a procedure people carry out. :func:`control_status` tells,
-for roles, whether the role is already in the repository.
+Every clause names the control that enforces it, and the control must exist (:func:`controls` and
+:meth:`Controls.problems`, run by ``akm policy check``):
+
+* ``role``: an Ansible role, ``roles/<name>``;
+* ``access``: a part of the access policy of the inventory (``policies/access/<name>``): a rule
+  (``rule:<id>``), a default (``default:restricted``, ``default:internet``, ``default:services``), the
+  grants (``grants``) or the fair share of the link (``bandwidth``);
+* ``duty``: a scheduled duty of ``policies/duties.yml``;
+* ``procedure``: a procedure people carry out, of ``policies/procedures.yml`` (:mod:`akm.procedures`).
+
+Each control says what shows that it ran (:class:`Control`): a duty's evidence kinds, ``policy.push``
+for the access policy, a procedure's evidence kind or register; a role leaves no evidence record. The
+report shows, per clause, that evidence in its period (:func:`evidence_in_period`).
 
 The signed sheets stay on paper. The IT specialist records each signature in the register of the
 inventory's staff, ``policies/rules/acknowledgements/<inventory folder>.yml``::
@@ -33,19 +43,24 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from akm import i18n, procedures
 from akm.errors import Error, Problem
 from akm.i18n import _, format_date
-from akm.inventory.errors_map import problems_from
-from akm.yamlsource import load_yaml, read_sections
+from akm.listfile import load_list
+from akm.yamlsource import load_yaml
 
-CONTROL_KINDS = ("role", "policy", "procedure")
+CONTROL_KINDS = ("role", "access", "duty", "procedure")
+ACCESS_EVIDENCE = ("policy.push",)
+"""What shows that the access policy was applied: the push of each of its releases to the gateway."""
+ACCESS_DEFAULTS = ("default:restricted", "default:internet", "default:services")
 SHEET_WIDTHS_CM = (1.0, 4.5, 6.5, 2.5, 3.0)
 
 
@@ -59,6 +74,10 @@ class Clause:
     text: str
     control_kind: str
     control: str
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+    field: str = field(default="", compare=False)
+    """where the control is written: ``sections[i].clauses[j].control.<kind>``"""
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,8 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
         clauses = []
         for c_index, clause in enumerate(section.get("clauses") or []):
             where = f"sections[{s_index}].clauses[{c_index}]"
-            control = clause.get("control") or {}
+            control = clause.get("control")
+            control = control if isinstance(control, dict) else {}
             kinds = [k for k in CONTROL_KINDS if k in control]
             if not clause.get("id") or not clause.get("text"):
                 problems.append(
@@ -146,19 +166,30 @@ def load(path: Path) -> tuple[Document | None, list[Problem]]:
                 )
             seen.add(clause["id"])
             if len(kinds) != 1:
+                unknown = [str(k) for k in control if k not in CONTROL_KINDS]
                 problems.append(
                     _problem(
                         path,
                         f"{where}.control",
                         "rules.control",
-                        _("a clause must name exactly one control"),
-                        _("write control: {{role: ...}}, {{policy: ...}} or {{procedure: ...}}"),
+                        _("{kind!r} is not a kind of control").format(kind=unknown[0])
+                        if unknown
+                        else _("a clause must name exactly one control"),
+                        _("write control: {role: ...}, {access: ...}, {duty: ...} or {procedure: ...}"),
                         _line(clause, "control"),
                     )
                 )
                 continue
             clauses.append(
-                Clause(str(clause["id"]), " ".join(str(clause["text"]).split()), kinds[0], str(control[kinds[0]]))
+                Clause(
+                    str(clause["id"]),
+                    " ".join(str(clause["text"]).split()),
+                    kinds[0],
+                    str(control[kinds[0]]),
+                    str(path),
+                    _line(control, kinds[0]) or _line(clause, "control"),
+                    f"{where}.control.{kinds[0]}",
+                )
             )
         sections.append((str(section.get("title", "")), tuple(clauses)))
     if problems:
@@ -189,18 +220,171 @@ def load_all(directory: Path | None) -> list[Document]:
     return documents
 
 
-def control_status(clause: Clause, repository: Path) -> str:
-    """``in repository`` for a role present under ``roles/``, ``not yet in repository`` for a missing
-    one; policies and procedures are checked by their own areas and reported as ``policy``/``procedure``."""
-    if clause.control_kind == "role":
-        present = (Path(repository) / "roles" / clause.control).is_dir()
-        return _("in repository") if present else _("not yet in repository")
-    return _(clause.control_kind)
+@dataclass(frozen=True)
+class Control:
+    """What a clause's control is, and what shows that it ran."""
+
+    kind: str
+    name: str
+    title: str = ""
+    """the duty's or the procedure's name, in the language of the output"""
+    evidence: tuple[str, ...] = ()
+    """evidence kinds whose records show that it ran"""
+    subject: str = ""
+    """only the records about this subject count (a procedure's ``procedure.done``)"""
+    register: str = ""
+    """a file or folder of the repository whose commits show that it ran"""
+
+    @property
+    def label(self) -> str:
+        text = f"{kind_name(self.kind)}: {self.name}"
+        return f"{text} — {self.title}" if self.title else text
 
 
-def control_label(clause: Clause) -> str:
-    names = {"role": _("role"), "policy": _("policy"), "procedure": _("procedure")}
-    return f"{names[clause.control_kind]}: {clause.control}"
+def kind_name(kind: str) -> str:
+    """The name of a kind of control, as a person reads it."""
+    return {"role": _("role"), "access": _("access rule"), "duty": _("duty"), "procedure": _("procedure")}[kind]
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Everything a clause may name as its control, read from one repository for one inventory."""
+
+    inventory_name: str
+    roles: frozenset[str]
+    duties: dict
+    procedures: dict
+    access: frozenset[str] | None
+    """the parts of the inventory's access policy; ``None`` when no compiled policy was given"""
+    unreadable: frozenset[str] = frozenset()
+    """kinds of control whose list has problems of its own (reported with them): not judged"""
+
+    def resolve(self, clause: Clause) -> Control | None:
+        """The control *clause* names, or ``None`` when it is not in the repository."""
+        english = i18n.language() == "en"
+        name = clause.control
+        if clause.control_kind == "role":
+            return Control("role", name) if name in self.roles else None
+        if clause.control_kind == "access":
+            return (
+                Control("access", name, evidence=ACCESS_EVIDENCE)
+                if self.access is None or name in self.access
+                else None
+            )
+        if clause.control_kind == "duty":
+            duty = self.duties.get(name)
+            if duty is None:
+                return None
+            return Control("duty", name, duty.name_en if english else duty.name, tuple(duty.evidence))
+        procedure = self.procedures.get(name)
+        if procedure is None:
+            return None
+        title = procedure.name_en if english else procedure.name
+        source = procedure.evidence
+        if source.kind is not None:
+            subject = name if source.kind == procedures.DONE else ""
+            return Control("procedure", name, title, (source.kind,), subject=subject)
+        return Control("procedure", name, title, register=source.register_path(self.inventory_name))
+
+    def problems(self, documents: list[Document]) -> list[Problem]:
+        """One problem for every clause of *documents* whose control is not in the repository."""
+        return [
+            self._dangling(clause)
+            for document in documents
+            for clause in document.clauses
+            if clause.control_kind not in self.unreadable and not self.resolve(clause)
+        ]
+
+    def _dangling(self, clause: Clause) -> Problem:
+        name = clause.control
+        if clause.control_kind == "role":
+            choices, what, hint = self.roles, _("there is no role {name!r}"), _("name a directory of roles/")
+        elif clause.control_kind == "access":
+            choices = self.access or frozenset()
+            what = _("the access policy of {inventory} has no {name!r}")
+            hint = _("name rule:<id> of its rules.yml, {defaults}, grants or bandwidth").format(
+                defaults=", ".join(ACCESS_DEFAULTS)
+            )
+        elif clause.control_kind == "duty":
+            choices = frozenset(self.duties)
+            what, hint = _("there is no duty {name!r}"), _("name a duty of policies/duties.yml (akm duties list)")
+        else:
+            choices = frozenset(self.procedures)
+            what = _("there is no procedure {name!r}")
+            hint = _("name a procedure of policies/procedures.yml, or add it there with its owner and evidence")
+        near = get_close_matches(name, sorted(choices), n=1)
+        if near:
+            hint += "; " + _("did you mean {name}?").format(name=near[0])
+        return Problem(
+            clause.file,
+            clause.line,
+            clause.field,
+            f"rules.unknown-{clause.control_kind}",
+            what.format(name=name, inventory=self.inventory_name),
+            hint,
+        )
+
+
+def access_parts(policy) -> frozenset[str]:
+    """What a clause may name in a compiled access policy: its rules, defaults, grants and, when the
+    policy shares the link, bandwidth."""
+    names = {f"rule:{d.id}" for d in policy.decisions if d.kind == "rule"}
+    names |= {d.id for d in policy.decisions if d.kind == "default"} | {"default:services", "grants"}
+    if policy.bandwidth:
+        names.add("bandwidth")
+    return frozenset(names)
+
+
+def controls(repository: Path, inventory_name: str, policy=None) -> tuple[Controls, list[Problem]]:
+    """Every control the repository holds for the inventory folder *inventory_name*, and the problems of
+    the lists they come from (``policies/duties.yml``, ``policies/procedures.yml``). The access policy's
+    parts are checked only when its compiled *policy* is given."""
+    from akm import duties as duty_list
+
+    repository = Path(repository)
+    problems: list[Problem] = []
+    found: dict[str, dict] = {"duty": {}, "procedure": {}}
+    for kind, module in (("duty", duty_list), ("procedure", procedures)):
+        try:
+            found[kind] = {item.id: item for item in module.load(repository / module.DEFAULT_FILE)}
+        except Error as exc:
+            problems.extend(exc.problems)
+    roles = (
+        frozenset(p.name for p in (repository / "roles").iterdir() if p.is_dir())
+        if (repository / "roles").is_dir()
+        else frozenset()
+    )
+    access = access_parts(policy) if policy is not None else None
+    unreadable = frozenset(kind for kind, items in found.items() if not items)
+    return Controls(inventory_name, roles, found["duty"], found["procedure"], access, unreadable), problems
+
+
+def register_changes(repository: Path, path: str, start: datetime, end: datetime) -> list[datetime]:
+    """When the commits that changed *path* (a file or folder of *repository*) in ``[start, end)`` were
+    made, newest first; none when *repository* is not a git checkout."""
+    try:
+        result = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repository),
+                "log",
+                "--format=%cI",
+                f"--since={start.isoformat()}",
+                f"--until={end.isoformat()}",
+                "--",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return []
+    if result.returncode != 0:
+        return []
+    moments = [datetime.fromisoformat(line) for line in result.stdout.split()]
+    return [moment for moment in moments if start <= moment < end]
 
 
 def write_docx(documents: list[Document], inventory, path: Path, day=None) -> Path:
@@ -234,7 +418,7 @@ def write_docx(documents: list[Document], inventory, path: Path, day=None) -> Pa
                 paragraph = docx.add_paragraph()
                 paragraph.add_run(f"{clause.id}. ").bold = True
                 paragraph.add_run(clause.text)
-                note = paragraph.add_run(f" [{control_label(clause)}]")
+                note = paragraph.add_run(f" [{kind_name(clause.control_kind)}: {clause.control}]")
                 note.italic = True
                 note.font.size = Pt(8)
         docx.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
@@ -382,40 +566,19 @@ def load_acknowledgements(
     register. Returns the good records and the problems, with file, line and field."""
     if not Path(path).exists():
         return [], []
-    joined, _singles, problems = read_sections([Path(path)], (ACKNOWLEDGEMENTS,), (), "rules", ACKNOWLEDGEMENTS)
+    items, problems = load_list(Path(path), ACKNOWLEDGEMENTS, Acknowledgement, empty_ok=True)
     by_id = {d.id: d for d in documents}
     history: dict[str, set[str]] = {}
     seen: dict[tuple[str, str, str], int | None] = {}
     records = []
-    for index, (item, file, line) in enumerate(joined[ACKNOWLEDGEMENTS]):
-        where = f"{ACKNOWLEDGEMENTS}[{index}]"
-        if not isinstance(item, dict):
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    where,
-                    "rules.ack-not-a-mapping",
-                    _("each item must be a block of fields, not {value!r}").format(value=item),
-                    _("write {person: LOGIN, document: ID, version: VERSION, date: YYYY-MM-DD}"),
-                )
-            )
-            continue
-        try:
-            record = Acknowledgement.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(
-                Problem(p.file, p.line, where if p.field == where else f"{where}.{p.field}", p.code, p.message, p.hint)
-                for p in problems_from(exc, item, where)
-            )
-            continue
+    for item in items:
+        record = item.record
         found = _record_problem(record, inventory, by_id, history, seen, today)
         if found is None:
-            seen[(record.person, record.document, record.version)] = line
+            seen[(record.person, record.document, record.version)] = item.line
             records.append(record)
         else:
-            field, code, message, hint = found
-            problems.append(Problem(file, item.lines.get(field, line), f"{where}.{field}", code, message, hint))
+            problems.append(item.problem(ACKNOWLEDGEMENTS, *found))
     return records, problems
 
 

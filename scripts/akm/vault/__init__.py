@@ -2,14 +2,16 @@
 
 Each entry names a vault variable (or, for the network devices, the inventory field that names one per
 device), its shape, whether the playbooks can do without it, and who reads it: the playbook, the role,
-the duty. :func:`missing` compares a decrypted vault with the list for one inventory; the lab makes its
-run-time vault from the same list (:func:`akm.lab.lab.lab_secrets`).
+the duty. :func:`missing` compares a decrypted vault with the list for one inventory; :func:`fill` makes
+the secrets a vault lacks (``akm vault init``), and the lab makes its run-time vault with the same
+function (:func:`akm.lab.lab.lab_secrets`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +22,8 @@ from akm.listfile import load_list
 
 DEFAULT_FILE = Path("policies/secrets.yml")
 MIN_LENGTH = 16
+DEVICE_USER = "akm"
+"""The user name of a device login :func:`fill` makes; the IT specialist creates it on the device."""
 
 VarName = Annotated[str, Field(pattern=r"^vault_[a-z0-9_]+$")]
 
@@ -121,3 +125,28 @@ def missing(secrets: list[Secret], variables: dict, inventory) -> list[Missing]:
             elif not secret.fits(variables[name], inventory):
                 found.append(Missing(name, secret, True))
     return found
+
+
+def _made(shape: str, people) -> object:
+    """A random value of *shape*: text, a device login, or a text per person of *people*."""
+    if shape == "text":
+        return token_urlsafe(24)
+    if shape == "login":
+        return {"username": DEVICE_USER, "password": token_urlsafe(24)}
+    return {login: token_urlsafe(16) for login in sorted(people)}
+
+
+def fill(secrets: list[Secret], variables: dict, inventory) -> dict:
+    """The secrets of *secrets* (for *inventory*) that the decrypted vault *variables* lacks, made with
+    random values of their shape. A value the vault holds is never replaced, even of the wrong shape
+    (:func:`missing` reports it); a mapping per person only gains the people of the inventory it lacks."""
+    added: dict = {}
+    for secret in secrets:
+        for name in secret.names(inventory):
+            if name not in variables:
+                added[name] = _made(secret.shape, inventory.people)
+            elif secret.shape == "per_person" and isinstance(variables[name], dict):
+                lacking = set(inventory.people) - set(variables[name])
+                if lacking:
+                    added[name] = dict(variables[name]) | _made("per_person", lacking)
+    return added
