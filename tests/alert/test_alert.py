@@ -167,7 +167,7 @@ def test_one_message_per_run_none_while_nothing_changes_and_one_when_it_recovers
     assert path == f"/bot{TOKEN}/sendMessage" and sent["chat_id"] == "100001"
     text = sent["text"]
     assert text.splitlines()[0] == "AKM: 2 ta muammo, 0 ta tiklandi"
-    assert "gw — Maʼlumotlar sinflarining kunlik zaxira nusxasi" in text and "srv — " in text
+    assert "gw — Maʼlumot sinflarining kunlik zaxira nusxasi" in text and "srv — " in text
     assert "backup server does not answer" in text and "Nima qilish kerak: Zaxira serveri" in text
     ((recipients, mail),) = smtp.messages
     assert recipients == ["n.toshmatova@lab.akm.lan"] and mail["Subject"] == "AKM: 2 ta muammo, 0 ta tiklandi"

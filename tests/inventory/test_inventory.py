@@ -121,7 +121,7 @@ def test_cli_reports_in_uzbek_by_default_without_traceback(tmp_path, monkeypatch
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "lab/assets.yml:" in result.stderr
-    assert "xost nomi oqish-01 allaqachon" in result.stderr
+    assert "kompyuter nomi oqish-01 allaqachon" in result.stderr
     assert "1 ta muammo; hech narsa yozilmadi" in result.stderr
 
 

@@ -170,6 +170,67 @@ def test_the_network_section_has_each_devices_config_backup(demo, sheets):
     assert {part.split(": ")[0] for part in newest[4].split(", ")} == devices
 
 
+CHARTS = (
+    ("equipment_departments", "Items by department", (1,)),
+    ("equipment_age", "Items by age and status", None),
+    ("users_days", "Internet use by day, MiB", (2,)),
+    ("users_segments", "Internet use by network segment, MiB", (2,)),
+    ("users_departments", "Internet use by department, MiB", (2,)),
+    ("users_denied", "Denied requests by category", (1,)),
+    ("backups_days", "Backup runs by day and result", (1, 2, 3)),
+    ("backups_days", "Size of the backups by day, MiB", (4, 5)),
+)
+"""The charts a weekly report can have: (sheet of its table, title, columns drawn; None: all but the first)."""
+
+
+@pytest.fixture(scope="module")
+def document(demo: Path):
+    """The weekly DOCX the demo wrote, as python-docx reads it."""
+    from docx import Document
+
+    (found,) = (demo / "report").glob("weekly-*.docx")
+    return Document(str(found))
+
+
+def test_the_docx_is_a_document_to_sign(document):
+    """Title page from the inventory (approval block, centre, who prepared it), a contents field, and
+    «Bet X / Y» in the footer of every page but the title page."""
+    inventory = load_inventory(LAB_INVENTORY)
+    texts = [p.text for p in document.paragraphs]
+    title = texts[: texts.index(_in_uzbek("Contents"))]
+    director, it_head = (
+        inventory.director,
+        next(p for p in inventory.people_with("it_staff") if "head_of_department" in p.duties),
+    )
+    assert title[:3] == [_in_uzbek("APPROVED"), director.position, f"____________________ {director.name}"]
+    assert inventory.centre.name in title and inventory.centre.city in title
+    assert f"{_in_uzbek('Prepared by')}: {it_head.position} ____________________ {it_head.name}" in title
+    assert any(t.startswith(_in_uzbek("Weekly report") + ": ") for t in title)
+    first = document.sections[0]
+    assert first.different_first_page_header_footer and not first.first_page_footer.paragraphs[0].text
+    fields = "".join(first.footer._element.xpath(".//w:instrText/text()"))
+    assert "PAGE" in fields and "NUMPAGES" in fields
+    assert any("TOC" in t for t in document.element.body.xpath(".//w:instrText/text()"))
+
+
+def test_the_docx_has_a_chart_for_every_table_with_figures(document, sheets):
+    """Every chart whose table (in the workbook) has a figure that is not zero is in the DOCX: its title,
+    then its picture; the demo's week has traffic, denials and backups, so those charts are there."""
+    expected = []
+    for key, title, columns in CHARTS:
+        rows = _table(sheets, key) if key in sheets else []
+        drawn = columns or range(1, len(rows[0]) if rows else 1)
+        if any(row[c] for row in rows for c in drawn):
+            expected.append(_in_uzbek(title))
+    for title in ("Internet use by day, MiB", "Denied requests by category", "Backup runs by day and result"):
+        assert _in_uzbek(title) in expected, title
+    paragraphs = document.paragraphs
+    for title in expected:
+        at = next(i for i, p in enumerate(paragraphs) if p.text == title)
+        assert paragraphs[at + 1]._p.xpath(".//w:drawing"), title
+    assert len(document.inline_shapes) == len(expected)
+
+
 def test_the_drift_section_has_every_machines_live_facts_and_no_difference(sheets):
     machines = {a["hostname"]: a["os"] for a in _lab_assets() if a.get("os", "").startswith("debian")}
     facts = _table(sheets, "drift_facts")

@@ -181,4 +181,9 @@ def test_diff_tells_who_gains_and_loses_access_in_both_languages(capsys, tmp_pat
     assert "- grant G-2026-020 is renewed until 2027-02-01" in english
     assert "- grant G-2026-040 is new (until 2027-01-01)" in english
     assert "- grant G-2026-003 has expired (2026-07-01) and is left out" in english
-    assert "## O‘zbekcha" in uzbek and "Ijtimoiy tarmoqlar" in uzbek
+    assert uzbek.startswith("## Oʻzbekcha: HEAD~1 → HEAD\n")
+    assert "- zal-02 kompyuteri uchun kirish ochiladi: Ijtimoiy tarmoqlar" in uzbek
+    assert "- Raqamlashtirish segmenti uchun kirish yopiladi: Umumiy papkalar" in uzbek
+    assert "- G-2026-020 ruxsatnomasi 2027-02-01 gacha uzaytirildi" in uzbek
+    assert "- G-2026-040 ruxsatnomasi yangi, 2027-01-01 gacha amal qiladi" in uzbek
+    assert "- G-2026-003 ruxsatnomasining muddati 2026-07-01 da tugagan, u hisobga olinmaydi" in uzbek

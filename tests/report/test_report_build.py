@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
@@ -352,7 +354,7 @@ def test_files_are_written_and_readable(inventory, small_log, tmp_path):
     report = build(Sources(inventory, access_logs=[small_log]), periods.parse("annual", "2026", date(2027, 1, 5)))
     docx = render.write_docx(report, tmp_path / "r.docx")
     text = "\n".join(p.text for p in Document(str(docx)).paragraphs)
-    assert inventory.centre.name in text
+    assert inventory.centre.name_en in text
     assert inventory.director.name in text
     book = load_workbook(render.write_xlsx(report, tmp_path / "r.xlsx"))
     register = book["register"]
@@ -360,7 +362,8 @@ def test_files_are_written_and_readable(inventory, small_log, tmp_path):
     hosts = book["users_hosts"]
     assert sum(hosts.cell(row=r, column=3).value for r in range(3, hosts.max_row + 1)) == 8
     html = render.write_html(report, tmp_path / "r.html").read_text()
-    assert html.count("<svg") == 2 and "<script" not in html
+    charted = sum(len(section.charts) for section in report.sections)
+    assert html.count('<img src="data:image/png;base64,') == charted == 6 and "<script" not in html
     assert render.write_html(report, tmp_path / "again.html").read_text() == html
 
 
@@ -402,47 +405,93 @@ def _png_pixels(path) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-@pytest.mark.needs("soffice", "pdftoppm", "pdftotext")
-def test_docx_converts_to_pdf_and_png(inventory, small_log, tmp_path):
-    """The DOCX is opened by LibreOffice (headless), printed to PDF and rendered to PNG; what a reader
-    would see is checked: the centre, every section title and a known figure in the PDF's text, and
-    ink on the first page."""
-    report = build(Sources(inventory, access_logs=[small_log]), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=300).stdout
+
+
+def _coloured(png) -> int:
+    """Pixels of a PNG (RGB) with a colour in them (channels apart by more than 60): a chart's bars and
+    lines, not black or grey text."""
+    width, _height, rows = _png_pixels(png)
+    return sum(1 for row in rows for x in range(0, width * 3, 3) if max(row[x : x + 3]) - min(row[x : x + 3]) > 60)
+
+
+CHART_INK = 1500
+"""Coloured pixels a page at 40 dpi has at least per chart on it (a small bar chart has about 3,000; a
+page of text with a blue heading about 200)."""
+
+
+@pytest.mark.needs("soffice", "pdftoppm", "pdftotext", "pdfimages", "pdfinfo")
+def test_docx_is_a_document_to_sign_with_its_charts(inventory, busy_week, tmp_path):
+    """The Uzbek DOCX of a busy week is opened by LibreOffice (headless), printed to PDF and looked at
+    with poppler: page 1 is the title page (the centre, the title, the period, the date, who approves
+    and who prepared it, all from the inventory; no page number), page 2 the contents, every later page
+    says «Bet N / M»; every chart is a picture on a page whose PNG has the chart's colours; the wide
+    table is on a landscape page and every other page is A4 portrait."""
+    i18n.setup("uz")
+    week = periods.parse("weekly", "2026-W47", date(2026, 11, 30))
+    report = build(Sources(inventory, **busy_week), week, made_on=date(2026, 11, 23))
+    drawn = [chart for section in report.sections for chart in section.charts]
     docx = render.write_docx(report, tmp_path / "weekly.docx")
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation=file://{tmp_path}/lo",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(docx),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
+    assert len(Document(str(docx)).inline_shapes) == len(drawn) == 9
+    _run(
+        "soffice",
+        f"-env:UserInstallation=file://{tmp_path}/lo",
+        "--headless",
+        "--norestore",
+        "--convert-to",
+        "pdf",
+        "--outdir",
+        str(tmp_path),
+        str(docx),
     )
     pdf = tmp_path / "weekly.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
-    subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), str(tmp_path / "weekly.txt")], check=True, timeout=60)
-    seen = " ".join((tmp_path / "weekly.txt").read_text(encoding="utf-8").split())
-    assert inventory.centre.name in seen
-    for section in report.sections:
-        assert section.title in seen, section.title
-    assert "7 requests, 0 MiB, 3 denied." in seen
-    assert inventory.director.name in seen
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
-        check=True,
-        timeout=120,
+    pages = int(re.search(r"^Pages:\s+(\d+)", _run("pdfinfo", str(pdf)), re.MULTILINE).group(1))
+    text = [
+        " ".join(_run("pdftotext", "-enc", "UTF-8", "-f", str(n), "-l", str(n), str(pdf), "-").split())
+        for n in range(1, pages + 1)
+    ]
+
+    title, contents = text[0], text[1]
+    it_head = next(p for p in inventory.people_with("it_staff") if "head_of_department" in p.duties)
+    for line in (
+        inventory.centre.name,
+        inventory.centre.city,
+        inventory.departments[it_head.department].name,
+        "Haftalik hisobot: 2026-W47",
+        "Davr: 16-noyabr, 2026 – 22-noyabr, 2026",
+        "Hisobot sanasi: 23-noyabr, 2026",
+        f"TASDIQLAYMAN {inventory.director.position} ____________________ {inventory.director.name}",
+        f"Tayyorladi: {it_head.position} ____________________ {it_head.name}",
+    ):
+        assert line in title, line
+    assert "Bet " not in title
+    assert contents.startswith("Mundarija 1. Jihozlar reyestri 2. ")
+    for number, section in enumerate(report.sections, 1):
+        assert f"{number}. {section.title}" in contents
+        assert any(f"{number}. {section.title}" in page for page in text[2:]), section.title
+    for number, page in enumerate(text[1:], 2):
+        assert f"Bet {number} / {pages}" in page, number
+
+    listed = [line.split() for line in _run("pdfimages", "-list", str(pdf)).splitlines()[2:]]
+    on_page = Counter(int(fields[0]) for fields in listed if fields[2] == "image")
+    assert sum(on_page.values()) == len(drawn)
+    for page, count in sorted(on_page.items()):
+        _run("pdftoppm", "-png", "-r", "40", "-f", str(page), "-l", str(page), str(pdf), str(tmp_path / f"p{page}"))
+        (png,) = tmp_path.glob(f"p{page}-*.png")
+        assert _coloured(png) > CHART_INK * count, (page, count)
+
+    sizes = re.findall(
+        r"^Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+) pts",
+        _run("pdfinfo", "-f", "1", "-l", str(pages), str(pdf)),
+        re.MULTILINE,
     )
-    width, height, rows = _png_pixels(next(tmp_path.glob("page*.png")))
-    assert 300 < width < height  # an A4 page, portrait
-    dark = sum(1 for row in rows for value in row if value < 128)
-    assert dark > 0.002 * width * height  # text is printed, not a blank page
+    landscape = [int(n) for n, w, h in sizes if float(w) > float(h)]
+    wide = _table(_section(report, "digitised"), "digitised_collections")
+    assert len(wide.columns) > render.WIDE_TABLE
+    assert landscape and all(wide.title in text[n - 1] for n in landscape), landscape
+    assert all(round(float(w)) == 595 and round(float(h)) == 842 for n, w, h in sizes if int(n) not in landscape)
 
 
 def test_cli_writes_three_files_and_reports_bad_input_without_traceback(tmp_path, small_log, capsys):

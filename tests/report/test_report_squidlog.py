@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -180,6 +181,34 @@ def test_group_straddling_a_grant_end_is_resolved_per_request(tmp_path, inventor
         "anomaly": 1,
         "denied_despite_grant": 0,
     }
+
+
+def test_days_are_cut_at_midnight_in_the_zone_of_the_period(tmp_path, inventory):
+    """One computer asks one site a second before and a second after midnight in the centre's time zone
+    (a grant starts in between too): two days of one request each, every day of the period listed, and
+    the grant still judges each request by its own time."""
+    zone = ZoneInfo(inventory.centre.timezone)
+    midnight = datetime(2026, 11, 18, tzinfo=zone)
+    ip = inventory.asset("xodim-01").ip_on("staff")
+    lines = [
+        f"{(midnight + timedelta(seconds=s)).timestamp():.3f}    100 {ip} TCP_TUNNEL/200 {size} CONNECT "
+        f"www.social.example:443 n.toshmatova HIER_DIRECT/198.18.0.1 -"
+        for s, size in ((-1, 100), (1, 200))
+    ]
+    path = tmp_path / "midnight.log"
+    path.write_text("\n".join(lines) + "\n")
+    grant = Grant("person", "n.toshmatova", "social", midnight + timedelta(seconds=1), midnight + timedelta(days=1))
+    since = datetime(2026, 11, 16, tzinfo=zone)
+    usage = analyse(
+        path, attribution_from(inventory), CATEGORIES, [grant], since=since, until=since + timedelta(days=7)
+    )
+    days = {row["day"]: (row["requests"], row["bytes"]) for row in usage.by_day}
+    assert list(days) == [date(2026, 11, 16) + timedelta(days=n) for n in range(7)]
+    assert days[date(2026, 11, 17)] == (1, 100) and days[date(2026, 11, 18)] == (1, 200)
+    assert sum(n for n, _b in days.values()) == 2
+    assert usage.restricted["allowed_by_grant"] == 1 and usage.restricted["anomaly"] == 1
+    assert usage.by_segment == [{"segment": "staff", "requests": 2, "bytes": 300, "denied": 0}]
+    assert usage.denied_by_category == []
 
 
 def test_categories_restrict_only_whom_the_policy_names(small_log, inventory):

@@ -9,7 +9,7 @@ import ipaddress
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,6 +80,8 @@ class Reference:
     sites: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     logins: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     outcomes: Counter = field(default_factory=Counter)
+    days: dict = field(default_factory=lambda: {WEEK.start + timedelta(days=n): [0, 0, 0] for n in range(7)})
+    denied_categories: Counter = field(default_factory=Counter)
 
 
 IPV4 = re.compile(rb"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
@@ -205,7 +207,13 @@ def reference(data: bytes, inventory) -> Reference:
             totals[0] += 1
             totals[1] += size
         found.hosts[address][2] += denied
+        day = found.days[datetime.fromtimestamp(stamp, ZONE).date()]
+        day[0] += 1
+        day[1] += size
+        day[2] += denied
         category = _category(site)
+        if denied:
+            found.denied_categories[category or ""] += 1
         if category:
             granted = _granted(stamp, login, address, category, who)
             outcome = {
@@ -401,6 +409,8 @@ def test_report_totals_equal_the_reference_parsers(data, inventory, view, scratc
     ]
     assert {row["login"]: [row["requests"], row["bytes"]] for row in usage.by_person} == expected.logins
     assert {k: v for k, v in usage.restricted.items() if v} == dict(expected.outcomes)
+    assert {row["day"]: [row["requests"], row["bytes"], row["denied"]] for row in usage.by_day} == expected.days
+    assert {row["category"]: row["denied"] for row in usage.denied_by_category} == dict(expected.denied_categories)
 
     # The report's own tables, as DOCX, XLSX and HTML show them.
     users = users_section(sources, usages)

@@ -150,7 +150,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     policy_path = Path(args.policy) if args.policy else policy_dir_for(Path(args.inventory))
     result, errors = diff_revisions(policy_path, inventory, args.rev1, args.rev2, at)
     current = i18n.language()
-    for language, title in (("uz", "O‘zbekcha"), ("en", "English")):
+    for language, title in (("uz", "Oʻzbekcha"), ("en", "English")):
         i18n.setup(language)
         print(f"## {title}: {args.rev1} → {args.rev2}")
         print("\n".join(render_text(result, inventory)))

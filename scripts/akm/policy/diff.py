@@ -183,7 +183,8 @@ def compare(old: CompiledPolicy, new: CompiledPolicy) -> DiffResult:
 def _describe_who(who: str, inventory) -> str:
     kind, _sep, name = who.partition(":")
     if kind == "segment":
-        return _("segment {name}").format(name=name)
+        segment = inventory.segments.get(name)
+        return _("segment {name}").format(name=segment.name if segment and i18n.language() == "uz" else name)
     if kind == "department":
         department = inventory.departments.get(name)
         label = (department.name if i18n.language() == "uz" else department.name_en) if department else name

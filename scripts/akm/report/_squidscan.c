@@ -8,7 +8,9 @@
  * last time are summed in a hash table. The groups are written as CSV for DuckDB, which makes every
  * figure of the report from them and never reads the log. The table is flushed to the CSV whenever it
  * holds `flush_groups` groups, so memory stays bounded whatever the log; DuckDB sums the partial groups
- * again.
+ * again. Besides the groups, the counted lines are tallied per day (between the caller's `days`, the
+ * midnights inside the period): requests, bytes and denied requests, a few numbers per day, so the
+ * figures per day cost no more groups.
  *
  * Fields are separated by single spaces; the elapsed time is right-aligned in six columns, so it is the
  * first non-empty one of columns 1..5 (else column 6) and the other fields follow it.
@@ -101,6 +103,12 @@ typedef struct {
 
 #define BATCH 32
 
+/* The counted requests of one day: bytes in 128 bits (lo, hi), as a day can pass 2^64 bytes. */
+typedef struct {
+    int64_t requests, denied;
+    uint64_t lo, hi;
+} tally;
+
 /* The first lines of one reason: their number in the file (counted from 1 in this worker's part),
  * their first SAMPLE_BYTES bytes, their length, and where the user field is in them (-1: not found). */
 typedef struct {
@@ -123,6 +131,9 @@ typedef struct {
     int has_since, has_until;
     const int64_t *boundaries;
     size_t nboundaries;
+    const int64_t *days;
+    size_t ndays;
+    tally *tallies; /* ndays + 1: before the first of `days`, then from each of them */
     size_t flush_groups;
     char *client, *domain; /* room for a client and a domain after replacing invalid UTF-8 */
 } scan;
@@ -649,18 +660,29 @@ static void reject(scan *sc, enum reason r, const char *line, size_t n, span use
     }
 }
 
-/* The number of boundaries at or before t. */
-static uint32_t bucket_of(const scan *sc, int64_t t)
+/* The number of the n increasing times at or before t. */
+static uint32_t count_at_or_before(const int64_t *times, size_t n, int64_t t)
 {
-    size_t low = 0, high = sc->nboundaries;
+    size_t low = 0, high = n;
     while (low < high) {
         size_t middle = (low + high) / 2;
-        if (sc->boundaries[middle] <= t)
+        if (times[middle] <= t)
             low = middle + 1;
         else
             high = middle;
     }
     return (uint32_t)low;
+}
+
+/* Add a counted request to the tally of its day. */
+static void tally_add(scan *sc, int64_t t, uint64_t bytes, int denied)
+{
+    tally *day = &sc->tallies[count_at_or_before(sc->days, sc->ndays, t)];
+    day->requests++;
+    day->denied += denied;
+    day->lo += bytes;
+    if (day->lo < bytes)
+        day->hi++;
 }
 
 /* One line without its newline. Returns -1 only when out of memory or the output cannot be written. */
@@ -835,8 +857,9 @@ static int take_line(scan *sc, const char *line, size_t n, const char *limit)
     if (ip_id < 0 || domain_id < 0)
         return -1;
     pending *r = &sc->batch[sc->batched++];
-    uint32_t bucket = sc->nboundaries ? bucket_of(sc, ts) : 0;
+    uint32_t bucket = sc->nboundaries ? count_at_or_before(sc->boundaries, sc->nboundaries, ts) : 0;
     *r = (pending){(uint32_t)ip_id + 1, (uint32_t)domain_id, bucket, contains(st, "DENIED"), bytes, ts};
+    tally_add(sc, ts, bytes, (int)r->denied);
     __builtin_prefetch(&sc->g.cells[cell_slot(r->ip, r->domain, r->bucket, sc->g.capacity)], 1);
     if (sc->batched == BATCH && drain(sc) < 0)
         return -1;
@@ -913,8 +936,9 @@ static void *work(void *arg)
     w->status = -1;
     sc->client = malloc(INET6_ADDRSTRLEN + 1 + 3 * MAX_LINE);
     sc->domain = malloc(3 * MAX_LINE);
-    if (!sc->client || !sc->domain || names_init(&sc->clients) < 0 || names_init(&sc->domains) < 0 ||
-        groups_init(&sc->g, 1 << 16) < 0)
+    sc->tallies = calloc(sc->ndays + 1, sizeof(tally));
+    if (!sc->client || !sc->domain || !sc->tallies || names_init(&sc->clients) < 0 ||
+        names_init(&sc->domains) < 0 || groups_init(&sc->g, 1 << 16) < 0)
         return NULL;
     sc->out = fopen(w->path, "wb");
     if (!sc->out) {
@@ -951,14 +975,14 @@ static off_t line_start(int fd, off_t offset, off_t size)
     return size;
 }
 
-/* The boundaries as a sorted array of int64 (NULL with *count 0 if there are none); NULL with an
- * exception set if they are not integers. */
-static int64_t *read_boundaries(PyObject *given, size_t *count)
+/* Increasing times (the boundaries, the days) as an array of int64 (NULL with *count 0 if there are
+ * none); NULL with an exception set if they are not increasing integers. */
+static int64_t *read_times(PyObject *given, size_t *count)
 {
     *count = 0;
     if (given == Py_None)
         return NULL;
-    PyObject *items = PySequence_Fast(given, "boundaries must be a sequence of integers");
+    PyObject *items = PySequence_Fast(given, "boundaries and days must be sequences of integers");
     if (!items)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
@@ -971,7 +995,7 @@ static int64_t *read_boundaries(PyObject *given, size_t *count)
     for (Py_ssize_t i = 0; i < n; i++) {
         values[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(items, i));
         if (i && values[i] <= values[i - 1] && !PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "boundaries must be increasing");
+            PyErr_SetString(PyExc_ValueError, "boundaries and days must be increasing");
         if (PyErr_Occurred()) {
             Py_DECREF(items);
             free(values);
@@ -981,6 +1005,29 @@ static int64_t *read_boundaries(PyObject *given, size_t *count)
     Py_DECREF(items);
     *count = (size_t)n;
     return values;
+}
+
+/* [(requests, bytes low 64 bits, bytes high 64 bits, denied), ...]: the tallies of the days, summed
+ * over the workers; the first is before the first of the days. */
+static PyObject *days_of(const worker *workers, int threads, size_t ndays)
+{
+    PyObject *list = PyList_New(0);
+    for (size_t d = 0; list && d <= ndays; d++) {
+        tally sum = {0, 0, 0, 0};
+        for (int k = 0; k < threads; k++) {
+            const tally *t = &workers[k].sc.tallies[d];
+            sum.requests += t->requests;
+            sum.denied += t->denied;
+            sum.lo += t->lo;
+            sum.hi += t->hi + (sum.lo < t->lo);
+        }
+        PyObject *item = Py_BuildValue("(LKKL)", (long long)sum.requests, (unsigned long long)sum.lo,
+                                       (unsigned long long)sum.hi, (long long)sum.denied);
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    return list;
 }
 
 /* {reason: [(line, bytes, length, user_at, user_len), ...]}: the first samples of each reason in
@@ -1015,17 +1062,19 @@ static PyObject *samples_of(const worker *workers, int threads)
 
 static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"log", "groups", "since", "until", "flush_groups", "threads", "boundaries", NULL};
+    static char *keywords[] = {"log", "groups", "since", "until", "flush_groups", "threads", "boundaries", "days",
+                               NULL};
     PyObject *log = NULL, *prefix = NULL, *since = Py_None, *until = Py_None, *given = Py_None, *result = NULL;
+    PyObject *given_days = Py_None;
     Py_ssize_t flush_groups = 2000000;
     int threads = 1;
     worker *workers = NULL;
     int fd = -1, status = 0;
-    int64_t since_value = 0, until_value = 0, *boundaries = NULL;
-    size_t nboundaries = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O&|OOniO", keywords, PyUnicode_FSConverter, &log,
+    int64_t since_value = 0, until_value = 0, *boundaries = NULL, *days = NULL;
+    size_t nboundaries = 0, ndays = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O&|OOniOO", keywords, PyUnicode_FSConverter, &log,
                                      PyUnicode_FSConverter, &prefix, &since, &until, &flush_groups, &threads,
-                                     &given))
+                                     &given, &given_days))
         goto out;
     if (since != Py_None)
         since_value = PyLong_AsLongLong(since);
@@ -1033,7 +1082,9 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
         until_value = PyLong_AsLongLong(until);
     if (PyErr_Occurred())
         goto out;
-    boundaries = read_boundaries(given, &nboundaries);
+    boundaries = read_times(given, &nboundaries);
+    if (!PyErr_Occurred())
+        days = read_times(given_days, &ndays);
     if (PyErr_Occurred())
         goto out;
     if (threads < 1)
@@ -1065,6 +1116,8 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
         w->sc.has_until = until != Py_None;
         w->sc.boundaries = boundaries;
         w->sc.nboundaries = nboundaries;
+        w->sc.days = days;
+        w->sc.ndays = ndays;
         w->path = malloc(prefix_len + 16);
         if (!w->path) {
             PyErr_NoMemory();
@@ -1108,6 +1161,7 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
     int64_t lines = 0, outside = 0;
     int flushes = 0, spills = 0;
     PyObject *reasons = PyDict_New(), *samples = samples_of(workers, threads), *files = PyList_New(0);
+    PyObject *tallies = days_of(workers, threads, ndays);
     for (int r = 0; reasons && r < R_COUNT; r++) {
         int64_t count = 0;
         for (int k = 0; k < threads; k++)
@@ -1129,10 +1183,11 @@ static PyObject *squidscan_scan(PyObject *Py_UNUSED(self), PyObject *args, PyObj
             Py_CLEAR(files);
         Py_XDECREF(path);
     }
-    if (reasons && samples && files)
-        result = Py_BuildValue("{s:L,s:L,s:O,s:O,s:O,s:O}", "lines", (long long)lines, "outside",
+    if (reasons && samples && files && tallies)
+        result = Py_BuildValue("{s:L,s:L,s:O,s:O,s:O,s:O,s:O}", "lines", (long long)lines, "outside",
                                (long long)outside, "malformed", reasons, "samples", samples, "files", files,
-                               "unique", flushes <= 1 && !spills ? Py_True : Py_False);
+                               "unique", flushes <= 1 && !spills ? Py_True : Py_False, "days", tallies);
+    Py_XDECREF(tallies);
     Py_XDECREF(reasons);
     Py_XDECREF(samples);
     Py_XDECREF(files);
@@ -1145,11 +1200,13 @@ out:
             groups_free(&sc->g);
             free(sc->client);
             free(sc->domain);
+            free(sc->tallies);
             free(workers[k].path);
         }
         free(workers);
     }
     free(boundaries);
+    free(days);
     if (fd >= 0)
         close(fd);
     Py_XDECREF(log);
@@ -1159,13 +1216,16 @@ out:
 
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))squidscan_scan, METH_VARARGS | METH_KEYWORDS,
-     "scan(log, groups, since=None, until=None, flush_groups=2000000, threads=1, boundaries=None) -> dict\n\n"
+     "scan(log, groups, since=None, until=None, flush_groups=2000000, threads=1, boundaries=None, days=None) "
+     "-> dict\n\n"
      "Read the Squid log *log* once, in *threads* parts of whole lines, and write its groups (address, "
      "login, domain, bucket, requests, bytes, denied requests, denied bytes, first, last) as CSV to the "
      "files *groups*-N.csv; the bucket of a request is the number of *boundaries* (increasing times) at "
      "or before it. Return the counts of lines, of lines outside [since, until) and of rejected lines by "
-     "reason, the first lines of each reason, the files written, and whether every group is in them once "
-     "(`unique`: one table flush in all and no byte sum written out early)."},
+     "reason, the first lines of each reason, the files written, whether every group is in them once "
+     "(`unique`: one table flush in all and no byte sum written out early), and `days`: for the counted "
+     "lines before the first of *days* (increasing times) and from each of them on, (requests, bytes low "
+     "64 bits, bytes high 64 bits, denied requests)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,6 +6,7 @@ so (``no data for the period``) instead of showing zeros.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -16,12 +17,13 @@ import yaml
 
 from akm.errors import Error
 from akm.i18n import _, format_date, format_number
-from akm.report import digitised, drift, equipment, evidence, squidlog
-from akm.report.model import Chart, Report, Section, Table
+from akm.report import charts, digitised, drift, equipment, evidence, squidlog
+from akm.report.model import Chart, Report, Section, Signature, Table
 from akm.report.periods import Period
 
 MIB = 2**20
 PAPER_ROWS = 30
+PAPER_DAYS = 31
 KIND_NAMES = {
     "workstation": "workstation",
     "laptop": "laptop",
@@ -119,6 +121,14 @@ def _department_name(inventory, key: str) -> str:
     return department.name if _lang_is_uz() else department.name_en
 
 
+def _segment_name(inventory, key: str) -> str:
+    """A network segment as a reader knows it: its name in Uzbek, its id (English words) in English."""
+    segment = inventory.segments.get(key)
+    if segment is None:
+        return key or _("no segment")
+    return segment.name if _lang_is_uz() else segment.id
+
+
 def _lang_is_uz() -> bool:
     from akm.i18n import language
 
@@ -135,15 +145,13 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
         "in_store": _("in store"),
         "written_off": _("written off"),
     }
-    by_department = equipment.counts(inv, "department")
-    section.tables.append(
-        Table(
-            "equipment_departments",
-            _("Items by department"),
-            [_("Department"), _("Items")],
-            [[_department_name(inv, k), n] for k, n in by_department],
-        )
+    departments = Table(
+        "equipment_departments",
+        _("Items by department"),
+        [_("Department"), _("Items")],
+        [[_department_name(inv, k), n] for k, n in equipment.counts(inv, "department")],
     )
+    section.tables.append(departments)
     section.tables.append(
         Table(
             "equipment_kinds",
@@ -161,13 +169,10 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
             [[status_names.get(k, k), n] for k, n in by_status],
         )
     )
-    section.charts.append(
-        Chart(
-            _("Items by department"),
-            [_department_name(inv, k) for k, _n in by_department],
-            [n for _k, n in by_department],
-        )
-    )
+    ages = _age_table(inv, period.end - timedelta(days=1), [k for k, _n in by_status], status_names)
+    section.tables.append(ages)
+    _add_chart(section, _("Items by department"), departments, (1,))
+    _add_chart(section, _("Items by age and status"), ages, tuple(range(1, len(ages.columns))), "stacked")
     change_names = {
         "added": _("added"),
         "moved": _("moved"),
@@ -250,6 +255,35 @@ def equipment_section(sources: Sources, period: Period, start: datetime, end: da
     return section
 
 
+def _age_table(inventory, on: date, statuses: list[str], status_names: dict[str, str]) -> Table:
+    """Items per age band (rows) and status (columns) on *on*, the last day of the period."""
+    counts = equipment.by_age(inventory, on)
+    bands = (0, *equipment.AGE_BANDS)
+    names = [f"{low}–{high}" for low, high in itertools.pairwise(bands)] + [f"{bands[-1]}+"]
+    return Table(
+        "equipment_age",
+        _("Items by age and status"),
+        [_("Age, years"), *(status_names.get(k, k) for k in statuses)],
+        [[name, *(counts[(band, k)] for k in statuses)] for band, name in enumerate(names)],
+    )
+
+
+def _add_chart(section: Section, title: str, table: Table, series: tuple[int, ...], kind="bars", colours=()) -> None:
+    """Chart *series* of *table* in *section*, unless every figure of them is zero (the table says so)."""
+    if any(row[i] for row in table.rows for i in series):
+        section.charts.append(Chart(title, table, series, kind, colours=colours))
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days)]
+
+
+def _day_table(key: str, title: str, columns: list[str], rows: list[list]) -> Table:
+    """A table with a row per day: on paper for a week or a month, in the XLSX only for longer periods
+    (the chart still shows every day)."""
+    return Table(key, title, columns, rows, xlsx_only=len(rows) > PAPER_DAYS)
+
+
 OUTCOME_NAMES = {
     "allowed_by_grant": "allowed by grant",
     "denied_as_intended": "denied as intended",
@@ -306,23 +340,36 @@ def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -
             denied=format_number(merged["denied"]),
         )
     )
-    departments = sorted(merged["department"].items(), key=lambda kv: (-kv[1][1], kv[0]))
-    section.tables.append(
-        Table(
-            "users_departments",
-            _("By department"),
-            [_("Department"), _("Requests"), _("Volume, MiB"), _("Denied")],
-            [[_department_name(inv, k), n, round(b / MIB, 1), d] for k, (n, b, d) in departments],
-        )
+    measures = [_("Requests"), _("Volume, MiB"), _("Denied")]
+    days = _day_table(
+        "users_days",
+        _("By day"),
+        [_("Date"), *measures],
+        [[day, n, round(b / MIB, 1), d] for day, (n, b, d) in sorted(merged["day"].items())],
     )
-    section.charts.append(
-        Chart(
-            _("Volume by department, MiB"),
-            [_department_name(inv, k) for k, _v in departments],
-            [round(v[1] / MIB, 1) for _k, v in departments],
-            "MiB",
+    section.tables.append(days)
+    _add_chart(section, _("Internet use by day, MiB"), days, (2,), "columns")
+    for key, title, column, chart, name in (
+        (
+            "segment",
+            _("By network segment"),
+            _("Network segment"),
+            _("Internet use by network segment, MiB"),
+            _segment_name,
+        ),
+        ("department", _("By department"), _("Department"), _("Internet use by department, MiB"), _department_name),
+    ):
+        table = Table(
+            f"users_{key}s",
+            title,
+            [column, *measures],
+            [
+                [name(inv, k), n, round(b / MIB, 1), d]
+                for k, (n, b, d) in sorted(merged[key].items(), key=lambda kv: (-kv[1][1], kv[0]))
+            ],
         )
-    )
+        section.tables.append(table)
+        _add_chart(section, chart, table, (2,))
     hosts = sorted(merged["host"].items(), key=lambda kv: (-kv[1][1], kv[0]))
     section.tables.append(
         Table(
@@ -360,6 +407,17 @@ def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -
             [[_(OUTCOME_NAMES[k]), outcomes.get(k, 0)] for k in squidlog.OUTCOMES],
         )
     )
+    denied = Table(
+        "users_denied",
+        _("Denied requests by category"),
+        [_("Category"), _("Denied")],
+        [
+            [category or _("no category"), n]
+            for category, n in sorted(merged["denied_category"].items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    )
+    section.tables.append(denied)
+    _add_chart(section, _("Denied requests by category"), denied, (1,))
     anomalies = [r for r in restricted_rows if r["outcome"] in ("anomaly", "denied_despite_grant")]
     if anomalies:
         section.tables.append(
@@ -388,9 +446,14 @@ def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -
 
 
 def _merge(results: list[squidlog.Usage]) -> dict:
+    """The figures of every log added up: per host, department, person, segment and day (requests,
+    bytes, denied) and denied requests per category."""
     host: dict = {}
     department: dict = defaultdict(lambda: [0, 0, 0])
     person: dict = defaultdict(lambda: [0, 0, 0])
+    segment: dict = defaultdict(lambda: [0, 0, 0])
+    day: dict = defaultdict(lambda: [0, 0, 0])
+    denied_category: Counter = Counter()
     total_bytes = total_denied = 0
     for result in results:
         for row in result.by_host:
@@ -399,18 +462,25 @@ def _merge(results: list[squidlog.Usage]) -> dict:
             host[key] = (n + int(row["requests"]), b + int(row["bytes"]), d + int(row["denied"]), dept)
             total_bytes += int(row["bytes"])
             total_denied += int(row["denied"])
-        for row in result.by_department:
-            values = department[row["department"]]
-            for i, name in enumerate(("requests", "bytes", "denied")):
-                values[i] += int(row[name])
-        for row in result.by_person:
-            values = person[row["login"]]
-            for i, name in enumerate(("requests", "bytes", "denied")):
-                values[i] += int(row[name])
+        for rows, key, into in (
+            (result.by_department, "department", department),
+            (result.by_person, "login", person),
+            (result.by_segment, "segment", segment),
+            (result.by_day, "day", day),
+        ):
+            for row in rows:
+                values = into[row[key]]
+                for i, name in enumerate(("requests", "bytes", "denied")):
+                    values[i] += int(row[name])
+        for row in result.denied_by_category:
+            denied_category[row["category"]] += int(row["denied"])
     return {
         "host": host,
         "department": {k: tuple(v) for k, v in department.items()},
         "person": {k: tuple(v) for k, v in person.items()},
+        "segment": {k: tuple(v) for k, v in segment.items()},
+        "day": {k: tuple(v) for k, v in day.items()},
+        "denied_category": denied_category,
         "bytes": total_bytes,
         "denied": total_denied,
     }
@@ -506,6 +576,33 @@ def _last_backups(records: list[evidence.Record]) -> dict[tuple[str, str], tuple
     return last
 
 
+BACKUP_RESULTS = {"ok": 1, "warning": 2, "soft_failure": 2, "failed": 3}
+"""The column of a backup run's result in the table of days: succeeded, with warnings, failed."""
+
+
+def _backup_days(section: Section, records: list[evidence.Record], start, end, zone: ZoneInfo) -> None:
+    """Backup runs per day by result, and the size of what they read and added, with their charts."""
+    runs = [r for r in records if r.kind == "backup.run"]
+    if not runs:
+        return
+    days = {day: [day, 0, 0, 0, 0, 0] for day in _days(start.date(), end.date())}
+    for run in runs:
+        row = days[run.time.astimezone(zone).date()]
+        row[BACKUP_RESULTS[run.result]] += 1
+        for entry in run.extra["classes"]:
+            row[4] += entry.get("bytes_processed", 0)
+            row[5] += entry.get("bytes_added", 0)
+    table = _day_table(
+        "backups_days",
+        _("Backup runs by day"),
+        [_("Date"), _("Succeeded"), _("With warnings"), _("Failed"), _("Backed up, MiB"), _("Added, MiB")],
+        [[*row[:4], round(row[4] / MIB, 1), round(row[5] / MIB, 1)] for row in days.values()],
+    )
+    section.tables.append(table)
+    _add_chart(section, _("Backup runs by day and result"), table, (1, 2, 3), "stacked", charts.RESULT_COLOURS)
+    _add_chart(section, _("Size of the backups by day, MiB"), table, (4, 5), "columns")
+
+
 def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, start, end, zone) -> Section:
     section = Section(key, title)
     chosen = evidence.in_period(records, start, end, *prefixes)
@@ -515,6 +612,7 @@ def evidence_section(key: str, title: str, prefixes: tuple[str, ...], records, s
         _("{count} records: {summary}.").format(count=format_number(len(chosen)), summary=_result_summary(chosen))
     )
     if key == "backups":
+        _backup_days(section, chosen, start, end, zone)
         section.tables.append(
             Table(
                 "backups_last",
@@ -691,23 +789,22 @@ def digitised_section(sources: Sources, period: Period) -> Section:
                 round(100 * len(this_year) / target, 1) if target else "",
             ]
         )
-    section.tables.append(
-        Table(
-            "digitised_collections",
-            _("By collection"),
-            [
-                _("Collection"),
-                _("Items"),
-                _("Added in the period"),
-                _("Pages"),
-                _("Minutes"),
-                _("Size, MiB"),
-                _("Plan for the year, items"),
-                _("Plan done, %"),
-            ],
-            rows,
-        )
+    collections_table = Table(
+        "digitised_collections",
+        _("By collection"),
+        [
+            _("Collection"),
+            _("Items"),
+            _("Added in the period"),
+            _("Pages"),
+            _("Minutes"),
+            _("Size, MiB"),
+            _("Plan for the year, items"),
+            _("Plan done, %"),
+        ],
+        rows,
     )
+    section.tables.append(collections_table)
     by_type = Counter((i.type, i.format) for i in upto)
     section.tables.append(
         Table(
@@ -717,7 +814,7 @@ def digitised_section(sources: Sources, period: Period) -> Section:
             [[t, f, n] for (t, f), n in sorted(by_type.items())],
         )
     )
-    section.charts.append(Chart(_("Added in the period"), [r[0] for r in rows], [r[2] for r in rows]))
+    _add_chart(section, _("Items added in the period by collection"), collections_table, (2,))
     return section
 
 
@@ -814,8 +911,9 @@ TITLES = {
 }
 
 
-def build(sources: Sources, period: Period) -> Report:
-    """Make the report of *period* from *sources*."""
+def build(sources: Sources, period: Period, made_on: date | None = None) -> Report:
+    """Make the report of *period* from *sources*; *made_on* is the date on its title page (the day
+    after the period if not given)."""
     inv = sources.inventory
     zone = ZoneInfo(inv.centre.timezone)
     start, end = period.bounds(inv.centre.timezone)
@@ -846,18 +944,17 @@ def build(sources: Sources, period: Period) -> Report:
     it_heads = [p for p in inv.people_with("it_staff") if "head_of_department" in p.duties] or inv.people_with(
         "it_staff"
     )
-    signatures = [(_("Prepared by"), f"{it_heads[0].position}, {it_heads[0].name}")] if it_heads else []
-    signatures.append((_("Approved by"), f"{director.position}, {director.name}"))
+    signatures = [Signature(_("Prepared by"), p.position, p.name) for p in it_heads[:1]]
+    signatures.append(Signature(_("Approved by"), director.position, director.name))
+    header = [inv.centre.name if _lang_is_uz() else inv.centre.name_en, inv.centre.city]
+    header += [_department_name(inv, p.department) for p in it_heads[:1]]
     return Report(
         kind=period.kind,
         period_label=period.label,
         title=_(TITLES[period.kind]),
-        header=[
-            inv.centre.name,
-            inv.centre.city,
-            _("ICT and digitization service"),
-            _("Period: {period}").format(period=period.title()),
-        ],
+        header=header,
+        period_words=_("Period: {period}").format(period=period.title()),
+        made_on=made_on or period.end,
         sections=sections,
         signatures=signatures,
         problems=[p.render() for p in problems],

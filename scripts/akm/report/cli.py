@@ -134,7 +134,8 @@ def run_periodic(args) -> int:
     from akm.report.build import Sources, build
 
     inventory = load_inventory(args.inventory)
-    period = periods.parse(args.report_kind, args.period, args.today or date.today())
+    today = args.today or date.today()
+    period = periods.parse(args.report_kind, args.period, today)
     sources = Sources(
         inventory,
         access_logs=args.access_log,
@@ -146,7 +147,7 @@ def run_periodic(args) -> int:
         rules_dir=args.rules,
         director=args.for_director,
     )
-    report = build(sources, period)
+    report = build(sources, period, made_on=today)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{period.kind}-{period.label}" + ("-director" if args.for_director else "")
     files = {}

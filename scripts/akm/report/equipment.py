@@ -38,6 +38,22 @@ def counts(inventory, attribute: str) -> list[tuple[str, int]]:
     return sorted(Counter(getattr(asset, attribute) for asset in inventory.assets).items())
 
 
+AGE_BANDS = (1, 3, 5, 8)
+"""Upper ends (whole years, exclusive) of the age bands of the register; a last band holds the rest."""
+
+
+def age_band(purchased: date, on: date) -> int:
+    """The index of the band of :data:`AGE_BANDS` an item bought on *purchased* is in on *on* (its age in
+    whole years; an item bought later than *on* counts as new)."""
+    years = on.year - purchased.year - ((on.month, on.day) < (purchased.month, purchased.day))
+    return next((index for index, upper in enumerate(AGE_BANDS) if years < upper), len(AGE_BANDS))
+
+
+def by_age(inventory, on: date) -> Counter:
+    """Number of assets per (age band, status) on *on*."""
+    return Counter((age_band(asset.purchased, on), asset.status) for asset in inventory.assets)
+
+
 def warranties_ending(inventory, start: date, end: date) -> list:
     """Assets in use whose warranty ends in ``[start, end)``, soonest first."""
     return sorted(

@@ -7,6 +7,7 @@ medium (Babel numbers and dates in DOCX and HTML; real numbers in XLSX).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 
 @dataclass
@@ -28,12 +29,26 @@ class Table:
 
 @dataclass
 class Chart:
-    """A horizontal bar chart of one series."""
+    """A picture of the figures of *table*: the number columns ``series`` (indexes) drawn against the
+    labels of column ``labels``. A chart holds no numbers of its own, so it shows what the table prints.
+
+    ``kind``: ``bars`` (horizontal, one bar per row; the first series), ``columns`` (vertical, the
+    series side by side) or ``stacked`` (vertical, the series on top of each other). Rows labelled by
+    dates make a time axis (a line from :data:`akm.report.charts.MANY_POINTS` days on). ``colours``:
+    one per series, else the report's palette."""
 
     title: str
-    labels: list[str]
-    values: list[float]
-    unit: str = ""
+    table: Table
+    series: tuple[int, ...]
+    kind: str = "bars"
+    labels: int = 0
+    colours: tuple[str, ...] = ()
+
+    def points(self) -> tuple[list, list[tuple[str, list]]]:
+        """The labels, and (column name, values) of each series, from the table's rows."""
+        rows = self.table.rows
+        series = [(self.table.columns[i], [row[i] for row in rows]) for i in self.series]
+        return [row[self.labels] for row in rows], series
 
 
 @dataclass
@@ -48,14 +63,26 @@ class Section:
     no_data: bool = False
 
 
+@dataclass(frozen=True)
+class Signature:
+    """A line of the title page: who prepared or approves the report (from the inventory's people)."""
+
+    role: str
+    position: str
+    name: str
+
+
 @dataclass
 class Report:
-    """A whole report: header lines, sections and the people who sign it."""
+    """A whole report: the title page (header lines naming the centre, title, period in words, the date
+    it was made, the people who sign it), the sections, and problems met in the sources."""
 
     kind: str
     period_label: str
     title: str
     header: list[str]
+    period_words: str
+    made_on: date
     sections: list[Section]
-    signatures: list[tuple[str, str]]
+    signatures: list[Signature]
     problems: list[str] = field(default_factory=list)

@@ -74,7 +74,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -204,6 +204,13 @@ class Usage:
     restricted: dict[str, int]
     restricted_rows: list[dict]
     """restricted requests grouped by who, category, domain and outcome"""
+    by_segment: list[dict] = field(default_factory=list)
+    """requests, bytes and denied requests per network segment id (``""``: an address of no segment)"""
+    by_day: list[dict] = field(default_factory=list)
+    """requests, bytes and denied requests per day (a ``date`` in the time zone of ``since``), one row
+    for every day of ``[since, until)``; empty when the period is not given"""
+    denied_by_category: list[dict] = field(default_factory=list)
+    """denied requests per category of the rules (``""``: a site of no category)"""
 
     @property
     def skipped(self) -> int:
@@ -247,12 +254,13 @@ def _aggregate(
     since: int | None,
     until: int | None,
     boundaries: list[int],
+    days: list[int],
     memory_limit: str,
     threads: int,
 ) -> dict:
     """One pass over the log into ``g``: requests, bytes, denied requests (``dn``) and their bytes
     (``dbytes``), first and last time per (address, login, domain, bucket between two *boundaries*),
-    for the valid lines inside the period.
+    for the valid lines inside the period; and the same sums per day (between the midnights *days*).
 
     The pass is :mod:`akm.report._squidscan` (C): it splits and checks every line, counts the
     rejected ones by reason and the ones outside the period, and writes the groups as CSV; DuckDB sums
@@ -268,6 +276,7 @@ def _aggregate(
         flush_groups=budget,
         threads=threads,
         boundaries=boundaries,
+        days=days,
     )
     files = ", ".join("'{}'".format(name.replace("'", "''")) for name in stats["files"])
     source = f"""read_csv([{files}], columns={_GROUP_COLUMNS}, delim=',', quote='"', escape='"', header=false,
@@ -286,6 +295,19 @@ def _aggregate(
     return stats
 
 
+def _midnights(since: datetime | None, until: datetime | None) -> list[datetime]:
+    """The start of every day of ``[since, until)`` in the time zone of *since* (none without both)."""
+    if since is None or until is None:
+        return []
+    zone = since.tzinfo
+    day = since.astimezone(zone).date()
+    found = []
+    while (midnight := datetime.combine(day, time(), zone)) < until:
+        found.append(midnight)
+        day += timedelta(days=1)
+    return found
+
+
 def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None) -> list[int]:
     """The starts and ends of the grants inside the period, in order: where a group must be cut so
     that each grant covers all of it or none of it."""
@@ -293,6 +315,15 @@ def _boundaries(grants: Sequence[Grant], since: int | None, until: int | None) -
     high = 2**63 - 1 if until is None else until
     times = {_epoch(t) for g in grants for t in (g.valid_from, g.valid_until)}
     return sorted(t for t in times if low < t < high)
+
+
+def _by_day(days: list[datetime], tallies: list[tuple[int, int, int, int]]) -> list[dict]:
+    """Requests, bytes and denied requests of each day of *days* from the scanner's tallies (the first
+    tally is the part of the period before the second day's midnight: the first day)."""
+    return [
+        {"day": day.date(), "requests": requests, "bytes": low + (high << 64), "denied": denied}
+        for day, (requests, low, high, denied) in zip(days, tallies, strict=True)
+    ]
 
 
 def _samples(found: dict[str, list[tuple]]) -> dict[str, list[Sample]]:
@@ -346,6 +377,10 @@ def analyse(
 ) -> Usage:
     """Read the Squid access log *log* and return the users' history for ``[since, until)``.
 
+    With both *since* and *until*, the figures per day (``Usage.by_day``) are in the time zone of
+    *since* (the report gives midnights in the centre's time zone): the scanner tallies the counted
+    lines between the midnights inside the period.
+
     ``restricted_for`` limits whom the categories restrict: (``person``/``host``/``department``/
     ``segment``, inventory name) pairs; ``None`` means everyone. ``top_scopes``: the scopes of
     :data:`TOP_SCOPES` whose top sites are wanted (each costs a pass over the groups; the report uses
@@ -365,6 +400,7 @@ def analyse(
         try:
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
+            days = _midnights(since, until)
             try:
                 stats = _aggregate(
                     con,
@@ -373,6 +409,7 @@ def analyse(
                     _epoch(since),
                     _epoch(until),
                     _boundaries(grants, _epoch(since), _epoch(until)),
+                    [_epoch(d) for d in days[1:]],
                     memory_limit,
                     threads or SCAN_THREADS,
                 )
@@ -383,7 +420,9 @@ def analyse(
                     _("check that the file is a Squid access log in the native format"),
                     file=str(log),
                 ) from exc
-            return _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
+            usage = _analyse(con, stats, attribution, categories, grants, top, restricted_for, top_scopes)
+            usage.by_day = _by_day(days, stats["days"]) if days else []
+            return usage
         finally:
             con.close()
 
@@ -426,6 +465,11 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
         f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department, {measures}
             FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
+    by_segment = _rows(
+        con,
+        f"""SELECT coalesce(seg, '') AS segment, {measures}
+            FROM v GROUP BY ALL ORDER BY bytes DESC, segment""",
+    )
 
     # Largest bytes first, ties by domain name: a top-N aggregate on (bytes, reversed name rank) instead
     # of sorting every (key, domain) pair as a window would. Byte sums can pass 2^64: compared as a
@@ -450,6 +494,12 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
             top_sites[(scope, key_value)] = rows
 
     restricted, restricted_rows = _restricted(con, categories, grants, restricted_for)
+    denied_by_category = _rows(
+        con,
+        """SELECT coalesce(c.category, '') AS category, sum(dn) AS denied
+           FROM v LEFT JOIN cat c ON c.dom = v.dom WHERE dn > 0
+           GROUP BY ALL ORDER BY denied DESC, category""",
+    )
     return Usage(
         lines=lines,
         requests=requests,
@@ -464,6 +514,8 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
         top_sites=top_sites,
         restricted=restricted,
         restricted_rows=restricted_rows,
+        by_segment=by_segment,
+        denied_by_category=denied_by_category,
     )
 
 
