@@ -15,6 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 CONFIG = "/etc/akm-lab"
+PAGE_BYTES = 256 * 1024
+"""Size of a site's page: a real home page with its pictures weighs hundreds of kilobytes, so a few
+requests add up to a volume the reports show in MiB, as a day of real use does."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -29,12 +32,15 @@ class Handler(BaseHTTPRequestHandler):
         elif self.tls and not site["https"]:
             self._answer(421, f"{host} does not speak HTTPS")
         else:
-            self._answer(200, f"akm-lab site {site['domain']} category {site['category']} path {self.path}")
+            text = f"akm-lab site {site['domain']} category {site['category']} path {self.path}"
+            self._answer(200, text, PAGE_BYTES)
 
     do_HEAD = do_GET
 
-    def _answer(self, code, text):
+    def _answer(self, code, text, size=0):
         body = f"<!doctype html><title>{text}</title><h1>{text}</h1>\n".encode()
+        if len(body) < size:
+            body += b"<!-- " + b"." * (size - len(body) - 10) + b" -->\n"
         self.send_response(code)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
