@@ -145,18 +145,20 @@ def test_every_data_class_the_inventory_places_has_a_successful_backup(demo, she
 
 
 def test_a_debian_13_client_backs_up_unchanged_data_without_a_new_snapshot(demo, in_lab):
-    """restic 0.18 on a Debian 13 backup client runs with --skip-if-unchanged (and the role's read
-    concurrency): a second backup right after the first makes no snapshot, and its record says so."""
+    """restic 0.18 on a Debian 13 backup client runs with --skip-if-unchanged: the operators' command, on
+    the host's own repository, backs up a folder that does not change (the backup settings in /etc; the
+    whole of /etc changes under a running system) twice, and the second run makes no snapshot and says so."""
     host = next(a["hostname"] for a in _lab_assets() if a.get("os") == "debian13" and a.get("data"))
     assert in_lab(host, "restic", "version").stdout.startswith("restic 0.18")
     newest = f'cat "$(ls -t /var/lib/akm/evidence/backup/run-{host}-*.json | head -1)"'
     runs = []
     for _round in range(2):
-        in_lab(host, "systemctl", "start", "akm-backup.service", timeout=600)
+        in_lab(host, "akm-backup", "run", "--host", host, "--source", "configs=/etc/akm/backup", timeout=600)
         runs.append(json.loads(in_lab(host, shlex.join(["sh", "-c", newest])).stdout))
-    assert runs[1]["result"] == "ok" and runs[1]["time"] > runs[0]["time"]
-    assert all(c["unchanged"] and not c["snapshot_id"] for c in runs[1]["classes"]), runs[1]
-    assert runs[1]["snapshot_ids"] == []
+    (first,), (second,) = runs[0]["classes"], runs[1]["classes"]
+    assert first["paths"] == second["paths"] == ["/etc/akm/backup"], runs
+    assert runs[1]["result"] == "ok" and second["files_unmodified"] == second["files"] > 0, runs[1]
+    assert second["unchanged"] is True and second["snapshot_id"] == "" and runs[1]["snapshot_ids"] == []
 
 
 def test_the_network_section_has_each_devices_config_backup(demo, sheets):
