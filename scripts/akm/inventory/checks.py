@@ -209,6 +209,63 @@ def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
                     _("give each segment its own subnet"),
                 )
         seen.append((record, item))
+        yield from _check_pool(record, item)
+
+
+def _check_pool(record: Segment, item: Any) -> Iterator[Problem]:
+    """Rule AX-2.1: only the guest Wi-Fi segment lends addresses, from a pool inside its subnet that
+    leaves out its gateway and its network and broadcast addresses."""
+    pool = record.pool
+    if pool is None:
+        return
+    if record.purpose != "wifi":
+        yield _problem(
+            item,
+            ("pool",),
+            "inventory.pool-not-guest",
+            _("segment {segment} ({purpose}) lends addresses to devices that are not in the register").format(
+                segment=record.id, purpose=record.purpose
+            ),
+            _("rule AX-2.1: only the guest Wi-Fi segment (purpose: wifi) has a pool; remove pool: here"),
+        )
+    subnet = record.subnet
+    hosts = (subnet.network_address, subnet.broadcast_address)
+    for end in ("first", "last"):
+        address = getattr(pool, end)
+        if address not in subnet or address in hosts:
+            yield _problem(
+                item,
+                ("pool", end),
+                "inventory.pool-outside-subnet",
+                _("pool address {ip} is not a host address of {subnet}").format(ip=address, subnet=subnet),
+                _("choose the pool's first and last addresses inside the segment's subnet"),
+            )
+    if pool.first > pool.last:
+        yield _problem(
+            item,
+            ("pool", "last"),
+            "inventory.pool-reversed",
+            _("the pool ends at {last}, before it starts at {first}").format(last=pool.last, first=pool.first),
+            _("write the lower address as first: and the higher as last:"),
+        )
+    elif record.gateway is not None and pool.first <= record.gateway <= pool.last:
+        yield _problem(
+            item,
+            ("pool",),
+            "inventory.pool-holds-gateway",
+            _("the pool {first}-{last} holds the gateway {gateway}").format(
+                first=pool.first, last=pool.last, gateway=record.gateway
+            ),
+            _("start the pool after the gateway's address"),
+        )
+    if record.gateway is None:
+        yield _problem(
+            item,
+            ("pool",),
+            "inventory.pool-without-gateway",
+            _("segment {segment} lends addresses but names no gateway to serve them").format(segment=record.id),
+            _("add gateway: (the gateway machine's address on this segment)"),
+        )
 
 
 def _check_interface(
@@ -220,6 +277,17 @@ def _check_interface(
         return
     subnet = segment.subnet
     path = ("interfaces", k, "ip")
+    pool = segment.pool
+    if pool is not None and pool.first <= ip <= pool.last:
+        yield _problem(
+            item,
+            path,
+            "inventory.ip-in-pool",
+            _("{ip} lies in the guest pool {first}-{last} of segment {segment}").format(
+                ip=ip, first=pool.first, last=pool.last, segment=segment.id
+            ),
+            _("give a registered device an address outside the pool, which is lent to unknown devices"),
+        )
     if ip not in subnet:
         yield _problem(
             item,
@@ -288,6 +356,16 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
                     _("give each interface of an asset its own name (eth0, eth1 …); without name: it is eth0"),
                 )
             names.setdefault(interface.name, k)
+            if interface.dhcp and (interface.mac is None or interface.ip is None):
+                yield _problem(
+                    item,
+                    ("interfaces", k, "dhcp"),
+                    "inventory.dhcp-without-reservation",
+                    _("the interface takes its address by DHCP but has no {missing} for its reservation").format(
+                        missing="mac" if interface.mac is None else "ip"
+                    ),
+                    _("write the interface's mac: and ip: (the address its reservation gives)"),
+                )
         if record.warranty_until is not None and record.warranty_until < record.purchased:
             yield _problem(
                 item,

@@ -113,6 +113,16 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Upstream(_Record):
+    """What the gateway asks outside the centre: resolvers to forward DNS to (none: the gateway resolves
+    from the root servers itself), whether their answers are DNSSEC-validated, and the time servers the
+    gateway's clock follows."""
+
+    dns: list[Address] = Field(default_factory=list)
+    dnssec: bool = True
+    ntp: list[DnsName] = Field(default_factory=list)
+
+
 class Centre(_Record):
     """The centre itself: names used in report headers, its time zone and internal DNS domain."""
 
@@ -123,6 +133,7 @@ class Centre(_Record):
     timezone: Annotated[str, AfterValidator(_time_zone)] = "Asia/Tashkent"
     domain: DnsName
     address: str = ""
+    upstream: Upstream = Field(default_factory=Upstream)
 
 
 class Department(_Record):
@@ -142,8 +153,22 @@ class Room(_Record):
     floor: int = 1
 
 
+class Pool(_Record):
+    """Addresses a segment lends for a short time to devices that are not in the register. Rule AX-2.1
+    allows that only on the guest Wi-Fi segment (``purpose: wifi``); everywhere else an unknown device gets
+    no address."""
+
+    first: Address
+    last: Address
+    lease_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+
+
 class Segment(_Record):
-    """A network segment: one subnet, optionally one VLAN, with its gateway address."""
+    """A network segment: one subnet, optionally one VLAN, with its gateway address.
+
+    ``routes`` are the networks the segment's DHCP clients reach through the gateway (classless static
+    routes); none means a default route. ``pool`` is the guest segment's pool for unregistered devices.
+    """
 
     id: Identifier
     name: Text
@@ -151,6 +176,8 @@ class Segment(_Record):
     subnet: Network
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
     gateway: Address | None = None
+    routes: list[Network] = Field(default_factory=list)
+    pool: Pool | None = None
 
 
 class Person(_Record):
@@ -195,12 +222,17 @@ class DataClass(_Record):
 
 
 class Interface(_Record):
-    """A network connection of an asset: which segment, which address, which hardware address."""
+    """A network connection of an asset: which segment, which address, which hardware address.
+
+    Every interface with a MAC and an address has a DHCP reservation on its segment; ``dhcp: true`` says
+    the device takes its address that way rather than having it written into its own configuration.
+    """
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/._-]{1,32}$")] = "eth0"
     segment: Identifier
     ip: Address | None = None
     mac: Mac | None = None
+    dhcp: bool = False
 
 
 class NetDevice(_Record):
