@@ -27,6 +27,7 @@ import yaml
 
 from akm import i18n
 from akm.inventory import load_inventory
+from akm.lab.machines import machine_dir
 from akm.lab.plan import LAB_RANGE, SWITCH_NETNS, bridge_name
 from akm.report.build import KIND_NAMES
 from tests.conftest import LAB_INVENTORY, REPO, playbook_recap
@@ -456,7 +457,8 @@ def test_names_resolve_both_ways_and_a_denied_category_fails_already_in_dns(demo
     domain = inventory.centre.domain
     server = next(a for a in inventory.assets if "file_server" in a.profiles)
     address = str(server.ip_on("servers"))
-    forward = in_lab(asset.hostname, "getent", "ahostsv4", f"{server.hostname}.{domain}").stdout.split()
+    # <host>.<segment>.<domain>: a name only the DNS knows (/etc/hosts lists <host>.<domain> too).
+    forward = in_lab(asset.hostname, "getent", "ahostsv4", f"{server.hostname}.servers.{domain}").stdout.split()
     assert forward[0] == address
     assert f"{server.hostname}.{domain}" in in_lab(asset.hostname, "getent", "hosts", address).stdout.split()
     # The lab policy restricts social networks for the readers (settings.restricted): their DNS refuses
@@ -484,3 +486,23 @@ def test_every_host_keeps_time_with_the_gateway_and_the_gateway_with_its_upstrea
             return [row for row in rows if row[2] in wanted and row[1] == "*" and int(row[5], 8) > 0]
 
         _until(synced, f"{machine.hostname} synchronised to {sorted(wanted)}")
+
+
+def test_the_production_gateways_dhcp_and_dns_pass_the_daemons_own_checks(demo, running_lab, in_lab, tmp_path):
+    """The configuration built from the production inventory goes through the real Kea's and Unbound's
+    own checks, on the lab gateway that runs them (the control node has neither daemon)."""
+    out = tmp_path / "production"
+    done = _akm("policy", "build", "--inventory", str(REPO / "inventory/production"), "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    gateway = next(m.hostname for m in running_lab.machines if m.forwarding)
+    inside = machine_dir(running_lab.state_dir, gateway) / "root/tmp"
+    checks = {"kea": ["kea-dhcp4", "-t"], "unbound": ["unbound-checkconf"]}
+    for platform, command in checks.items():
+        (built,) = (out / platform).iterdir()
+        copy = inside / f"akm-production-{built.name}"
+        copy.write_text(built.read_text())
+        try:
+            checked = in_lab(gateway, *command, f"/tmp/{copy.name}", check=False)
+        finally:
+            copy.unlink()
+        assert checked.returncode == 0, (platform, checked.stdout[-2000:], checked.stderr[-2000:])
