@@ -27,6 +27,7 @@ class Interface:
     segment: str
     ip: IPv4Address | None
     mac: str | None = None
+    dhcp: bool = False
 
 
 @dataclass

@@ -9,6 +9,8 @@ machines' evidence records. At the end ``site.yml`` runs once more and must chan
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shlex
 import subprocess
@@ -16,6 +18,7 @@ import sys
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -24,6 +27,7 @@ import yaml
 
 from akm import i18n
 from akm.inventory import load_inventory
+from akm.lab.plan import LAB_RANGE, SWITCH_NETNS, bridge_name
 from akm.report.build import KIND_NAMES
 from tests.conftest import LAB_INVENTORY, REPO, playbook_recap
 
@@ -308,3 +312,175 @@ def test_each_person_logs_in_to_samba_with_the_password_from_the_vault(demo, run
     assert denied.returncode != 0 and "NT_STATUS_ACCESS_DENIED" in denied.stdout + denied.stderr
     wrong = smb(member["id"], passwords[member["id"]] + "x")
     assert wrong.returncode != 0 and "NT_STATUS_LOGON_FAILURE" in wrong.stdout + wrong.stderr
+
+
+# The network the inventory describes: DHCP, DNS and time from the gateway, rule AX-2.1 (issue 16). -----
+
+
+def _dhcp_client():
+    """The lab asset whose LAN leg the inventory gives to DHCP, that interface, its segment, the inventory."""
+    inventory = load_inventory(LAB_INVENTORY)
+    for asset in inventory.assets:
+        for interface in asset.interfaces:
+            if interface.dhcp:
+                return asset, interface, inventory.segments[interface.segment], inventory
+    raise AssertionError("the lab inventory has no interface with dhcp: true")
+
+
+def _absent_device(inventory, segment: str, plan):
+    """A registered device of *segment* that is no lab machine (the lab's printer): its MAC and address are
+    in the register, and nothing in the lab uses them."""
+    machines = {m.hostname for m in plan.machines}
+    return next(
+        i
+        for a in inventory.assets
+        if a.hostname not in machines
+        for i in a.interfaces
+        if i.segment == segment and i.mac and i.ip is not None
+    )
+
+
+def _unknown_mac(inventory) -> str:
+    known = {i.mac for a in inventory.assets for i in a.interfaces if i.mac}
+    return next(m for m in (f"02:ee:00:00:00:{n:02x}" for n in range(1, 255)) if m not in known)
+
+
+def _until(probe, what: str, seconds: float = 120):
+    """Return *probe*'s first true answer, polling; fail saying *what* did not happen."""
+    deadline = monotonic() + seconds
+    while not (answer := probe()):
+        assert monotonic() < deadline, f"{what}: not within {seconds:.0f} s"
+        sleep(2)
+    return answer
+
+
+def _ipv4(in_lab, host: str, ifname: str) -> list[dict]:
+    shown = json.loads(in_lab(host, "ip", "-j", "-4", "addr", "show", "dev", ifname).stdout or "[]")
+    return shown[0]["addr_info"] if shown else []
+
+
+def _leases(in_lab, gateway: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(in_lab(gateway, "cat", "/var/lib/kea/kea-leases4.csv").stdout)))
+
+
+def _ns(netns: str, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True, text=True, check=check)
+
+
+def test_a_dhcp_workstation_gets_its_reservation_and_only_the_lab_routes(demo, running_lab, in_lab):
+    asset, interface, segment, _inventory = _dhcp_client()
+    gateway = next(m.hostname for m in running_lab.machines if m.forwarding)
+    leased = _until(
+        lambda: [a for a in _ipv4(in_lab, asset.hostname, interface.name) if a.get("dynamic")], "a DHCP lease"
+    )
+    assert [(a["local"], a["prefixlen"]) for a in leased] == [(str(interface.ip), segment.subnet.prefixlen)]
+    routes = json.loads(in_lab(asset.hostname, "ip", "-j", "-4", "route", "show").stdout)
+    assert "default" not in {r["dst"] for r in routes}
+    dhcp = {(r["dst"], r.get("gateway")) for r in routes if r.get("protocol") == "dhcp" and "gateway" in r}
+    assert dhcp == {(str(net), str(segment.gateway)) for net in segment.routes}
+    (lease,) = [row for row in _leases(in_lab, gateway) if row["address"] == str(interface.ip)][-1:]
+    assert (lease["hwaddr"], lease["hostname"]) == (interface.mac, asset.hostname)
+
+
+def test_an_unknown_mac_gets_no_lease_where_a_registered_one_gets_its_reservation(demo, running_lab, in_lab):
+    """A leg with an unknown MAC in the DHCP workstation's namespace, configured by the same DHCP client
+    (systemd-networkd): the gateway's Kea sees its requests and gives nothing; with the MAC of a
+    registered device (the printer, which the lab does not run) the same leg gets that device's address."""
+    asset, _interface, segment, inventory = _dhcp_client()
+    gateway = next(m.hostname for m in running_lab.machines if m.forwarding)
+    registered, unknown = _absent_device(inventory, segment.id, running_lab), _unknown_mac(inventory)
+    netns, network = f"akm-{asset.hostname}", "/etc/systemd/network/60-akm-test-rogue0.network"
+    subprocess.run(
+        ["ip", "-n", SWITCH_NETNS, "link", "add", "rogue-dhcp", "type", "veth", "peer", "name", "rogue0",
+         "netns", netns], check=True,
+    )  # fmt: skip
+    try:
+        subprocess.run(
+            ["ip", "-n", SWITCH_NETNS, "link", "set", "rogue-dhcp", "master", bridge_name(segment.id), "up"], check=True
+        )
+        subprocess.run(["ip", "-n", netns, "link", "set", "rogue0", "address", unknown, "up"], check=True)
+        since = in_lab(gateway, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+        in_lab(asset.hostname, "sh", "-c", f"printf '[Match]\\nName=rogue0\\n\\n[Network]\\nDHCP=ipv4\\n' > {network}")
+        in_lab(asset.hostname, "networkctl", "reload")
+        journal = ["journalctl", "-u", "kea-dhcp4-server", "--since", since, "-o", "cat"]
+        _until(lambda: unknown in in_lab(gateway, *journal).stdout, "Kea hearing the unknown MAC")
+        _until(lambda: in_lab(gateway, *journal).stdout.count(unknown) >= 3, "three requests of the unknown MAC")
+        assert _ipv4(in_lab, asset.hostname, "rogue0") == []
+        assert unknown not in {row["hwaddr"] for row in _leases(in_lab, gateway)}
+        subprocess.run(["ip", "-n", netns, "link", "set", "rogue0", "address", registered.mac], check=True)
+        in_lab(asset.hostname, "networkctl", "reconfigure", "rogue0")
+        leased = _until(lambda: _ipv4(in_lab, asset.hostname, "rogue0"), "the registered MAC's lease")
+        assert [a["local"] for a in leased] == [str(registered.ip)]
+    finally:
+        in_lab(asset.hostname, "rm", "-f", network, check=False)
+        in_lab(asset.hostname, "networkctl", "reload", check=False)
+        subprocess.run(["ip", "-n", SWITCH_NETNS, "link", "del", "rogue-dhcp"], check=False)
+
+
+def test_a_static_address_with_an_unknown_mac_reaches_nothing_through_the_gateway(demo, running_lab):
+    """Rule AX-2.1 without DHCP: a device that writes itself an address on the staff segment is dropped by
+    the gateway's nftables (its MAC and address are no registered pair); the same leg with a registered
+    pair reaches the gateway, which proves the leg itself works."""
+    _asset, _interface, segment, inventory = _dhcp_client()
+    registered, unknown = _absent_device(inventory, segment.id, running_lab), _unknown_mac(inventory)
+    free = next(ip for ip in segment.subnet.hosts() if ip > registered.ip and ip not in {
+        i.ip for a in inventory.assets for i in a.interfaces})  # fmt: skip
+    netns, prefix = "akm-rogue", segment.subnet.prefixlen
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", SWITCH_NETNS, "link", "add", "rogue-ip", "type", "veth", "peer", "name", "eth0",
+             "netns", netns], check=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["ip", "-n", SWITCH_NETNS, "link", "set", "rogue-ip", "master", bridge_name(segment.id), "up"], check=True
+        )
+        _ns(netns, "ip", "link", "set", "eth0", "address", unknown, "up")
+        _ns(netns, "ip", "addr", "add", f"{free}/{prefix}", "dev", "eth0")
+        _ns(netns, "ip", "route", "add", str(LAB_RANGE), "via", str(segment.gateway))
+        assert _ns(netns, "ping", "-c", "3", "-W", "1", str(segment.gateway), check=False).returncode != 0
+        proxy = f"http://{segment.gateway}:3128"
+        web = _ns(netns, "curl", "-s", "-o", "/dev/null", "--max-time", "5", "-x", proxy, "http://kun.uz/", check=False)
+        assert web.returncode != 0
+        _ns(netns, "ip", "addr", "flush", "dev", "eth0")
+        _ns(netns, "ip", "link", "set", "eth0", "address", registered.mac)
+        _ns(netns, "ip", "addr", "add", f"{registered.ip}/{prefix}", "dev", "eth0")
+        _ns(netns, "ip", "route", "replace", str(LAB_RANGE), "via", str(segment.gateway))
+        assert _ns(netns, "ping", "-c", "3", "-W", "1", str(segment.gateway), check=False).returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
+def test_names_resolve_both_ways_and_a_denied_category_fails_already_in_dns(demo, running_lab, in_lab):
+    asset, _interface, _segment, inventory = _dhcp_client()
+    domain = inventory.centre.domain
+    server = next(a for a in inventory.assets if "file_server" in a.profiles)
+    address = str(server.ip_on("servers"))
+    forward = in_lab(asset.hostname, "getent", "ahostsv4", f"{server.hostname}.{domain}").stdout.split()
+    assert forward[0] == address
+    assert f"{server.hostname}.{domain}" in in_lab(asset.hostname, "getent", "hosts", address).stdout.split()
+    # The lab policy restricts social networks for the readers (settings.restricted): their DNS refuses
+    # the name, so a reader's HTTPS without any proxy fails at the lookup; an allowed site resolves.
+    reader = next(m.hostname for m in running_lab.machines if "reader" in m.profiles)
+    denied = next(s.domain for s in running_lab.sites if s.category == "social")
+    allowed = next(s.domain for s in running_lab.sites if s.category == "news")
+    assert in_lab(reader, "getent", "hosts", denied, check=False).returncode == 2
+    looked_up = in_lab(reader, "curl", "-sS", "--noproxy", "*", "--max-time", "10", f"https://{denied}/", check=False)
+    assert looked_up.returncode == 6, looked_up.stderr  # curl: could not resolve host
+    assert in_lab(reader, "getent", "ahostsv4", allowed).stdout.split()[0] == str(running_lab.dns_server)
+
+
+def test_every_host_keeps_time_with_the_gateway_and_the_gateway_with_its_upstream(demo, running_lab, in_lab):
+    inventory = load_inventory(LAB_INVENTORY)
+    gateway = next(m for m in running_lab.machines if m.forwarding)
+    gateway_ips = {str(p.address.ip) for p in gateway.ports}
+    for machine in running_lab.machines:
+        if machine.internet:
+            continue
+        wanted = set(inventory.centre.upstream.ntp) if machine is gateway else gateway_ips
+
+        def synced(host=machine.hostname, wanted=wanted):
+            rows = [line.split(",") for line in in_lab(host, "chronyc", "-n", "-c", "sources").stdout.splitlines()]
+            return [row for row in rows if row[2] in wanted and row[1] == "*" and int(row[5], 8) > 0]
+
+        _until(synced, f"{machine.hostname} synchronised to {sorted(wanted)}")

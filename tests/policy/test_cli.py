@@ -76,6 +76,7 @@ def test_build_writes_every_platform(capsys, tmp_path):
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "MANIFEST",
         "ios/switch-01.txt",
+        "kea/gw.json",
         "nftables/gw.nft",
         "routeros/router-01.rsc",
         "squid/acl/adult.txt",
@@ -86,6 +87,7 @@ def test_build_writes_every_platform(capsys, tmp_path):
         "squid/akm-access.conf",
         "squid/logrotate",
         "squid/squid.conf",
+        "unbound/gw.conf",
     ]
 
 

@@ -97,6 +97,14 @@ def gateway(running_lab, in_lab):
         lab.reset(running_lab, host, log=_quiet)
     ok(playbook("gateway.yml", "--limit", ",".join(hosts)))
     first = ok(push())
+    # The staff machine takes its address from its reservation, which exists from the push on; its DHCP
+    # client asks again by itself (networkctl renew only makes that sooner).
+    staff_ip = str(load_inventory(LAB_INVENTORY).asset(STAFF).ip_on("staff"))
+    deadline = time.monotonic() + 120
+    while staff_ip not in in_lab(STAFF, "ip", "-4", "-o", "addr", "show").stdout:
+        assert time.monotonic() < deadline, f"{STAFF} got no DHCP lease for {staff_ip}"
+        in_lab(STAFF, "networkctl", "renew", "eth0", check=False)
+        time.sleep(3)
     yield first
     for host in hosts:
         lab.reset(running_lab, host, log=_quiet)
@@ -227,4 +235,32 @@ def test_a_release_that_cuts_the_management_path_is_rolled_back_by_itself(gatewa
     new = evidence(in_lab)[len(records) :]
     assert "rolled_back" in [r.get("outcome") for r in new]
     assert "policy.rollback" in [r["kind"] for r in new]
+    assert web(in_lab, READER, f"http://{ALLOWED}/") == "200"
+
+
+def test_a_release_whose_dns_cannot_start_is_rolled_back_by_itself(gateway, in_lab, tmp_path):
+    """The generated DNS configuration passes unbound-checkconf but names an address the gateway does not
+    have (the inventory moved the gateway's staff leg): Unbound cannot start, so the push rolls the whole
+    release back, and DHCP and DNS answer again with the previous one."""
+    before, records = current_release(in_lab), evidence(in_lab)
+    wrong = tmp_path / "lab"
+    shutil.copytree(LAB_INVENTORY, wrong)
+    assets = wrong / "assets.yml"
+    assets.write_text(
+        assets.read_text().replace("segment: staff, ip: 198.18.20.1,", "segment: staff, ip: 198.18.20.254,")
+    )
+    done = push(
+        "-e", f"access_policy_inventory={wrong}",
+        "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "rolled back" in done.stdout and "Restart Kea and Unbound" in done.stdout
+    assert current_release(in_lab) == before
+    for unit in ("unbound", "kea-dhcp4-server"):
+        assert in_lab(GATEWAY, "systemctl", "is-active", unit).stdout.strip() == "active"
+    domain = load_inventory(LAB_INVENTORY).centre.domain
+    answer = in_lab(GATEWAY, "dig", "+short", "@127.0.0.1", f"{GATEWAY}.{domain}").stdout.split()
+    assert answer and "198.18.20.254" not in in_lab(GATEWAY, "cat", f"{CURRENT}/unbound/akm.conf").stdout
+    new = evidence(in_lab)[len(records) :]
+    assert "rolled_back" in [r.get("outcome") for r in new]
     assert web(in_lab, READER, f"http://{ALLOWED}/") == "200"

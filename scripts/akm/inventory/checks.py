@@ -356,6 +356,26 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
                     _("give each interface of an asset its own name (eth0, eth1 …); without name: it is eth0"),
                 )
             names.setdefault(interface.name, k)
+            segment = segments.get(interface.segment)
+            if (
+                interface.ip is not None
+                and interface.mac is None
+                and record.status != "written_off"
+                and segment is not None
+                and segment.purpose not in {"wan", "management"}
+                and segment.pool is None
+            ):
+                yield _problem(
+                    item,
+                    ("interfaces", k, "mac"),
+                    "inventory.no-mac",
+                    _(
+                        "the interface has an address on {segment} but no MAC: it has no DHCP reservation, and "
+                        "the gateway knows it by its address alone (rule AX-2.1)"
+                    ).format(segment=segment.id),
+                    _("write the network card's MAC (on its label, or in `ip link` / `ipconfig /all`)"),
+                    severity="warning",
+                )
             if interface.dhcp and (interface.mac is None or interface.ip is None):
                 yield _problem(
                     item,

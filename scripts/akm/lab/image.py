@@ -31,9 +31,11 @@ from akm.i18n import _
 from akm.lab.plan import LabError
 from akm.lab.system import run
 
-# What Ansible, the lab's own services and the roles' first steps need; kept small on purpose.
+# What Ansible, the lab's own services (chrony: the fake internet's time server) and the roles' first
+# steps need; kept small on purpose.
 PACKAGES = (
     "ca-certificates",
+    "chrony",
     "curl",
     "dbus",
     "dnsmasq-base",

@@ -1,12 +1,14 @@
-"""The fake internet: a certificate authority made at run time, site certificates, web and DNS units.
+"""The fake internet: a certificate authority made at run time, site certificates, web, DNS and time units.
 
 The CA (``<state_dir>/ca/ca.{key,crt}``) is generated once per state directory with ``openssl`` and
 trusted by every lab machine; it signs one certificate for all sites of the inventory (regenerated
-when the site list changes). The internet machine runs two units written into its layer:
+when the site list changes). The internet machine runs three units written into its layer:
 
 - ``akm-fake-internet.service`` — :mod:`akm.lab.files.fake_internet` on ports 80 and 443;
 - ``akm-fake-dns.service`` — dnsmasq answering only for the sites (every name of a site and its
-  subdomains resolves to the internet machine; any other name is refused).
+  subdomains resolves to the internet machine; any other name is refused);
+- ``akm-fake-time.service`` — chronyd serving the lab range from the host's clock (``local``), as a
+  public time server does; it never sets the clock (``-x``): the machines share the host's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from akm.lab.plan import Machine, Plan
+from akm.lab.plan import LAB_RANGE, Machine, Plan
 from akm.lab.system import run
 
 FILES = Path(__file__).parent / "files"
@@ -130,8 +132,17 @@ def unit_files(plan: Plan, machine: Machine) -> dict[str, str]:
         f"--bind-interfaces --listen-address={ip},127.0.0.1 --user=nobody --group=nogroup {dns}\n"
         "Restart=always\n\n[Install]\nWantedBy=multi-user.target\n"
     )
+    time_unit = (
+        "[Unit]\nDescription=AKM lab fake internet: a public time server\nAfter=network.target\n\n"
+        "[Service]\nRuntimeDirectory=chrony\n"
+        "ExecStart=/usr/sbin/chronyd -d -x -f /etc/akm-lab/chrony.conf\nRestart=always\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    time_conf = f"local stratum 2\nallow {LAB_RANGE}\ncmdport 0\n"
     key_dir = plan.state_dir / "ca"
     return {
+        "etc/akm-lab/chrony.conf": time_conf,
+        "etc/systemd/system/akm-fake-time.service": time_unit,
         "etc/akm-lab/sites.json": json.dumps(sites, indent=1, sort_keys=True) + "\n",
         "etc/akm-lab/sites.crt": (key_dir / "sites.crt").read_text(),
         "etc/akm-lab/sites.key": (key_dir / "sites.key").read_text(),
@@ -141,4 +152,4 @@ def unit_files(plan: Plan, machine: Machine) -> dict[str, str]:
     }
 
 
-INTERNET_UNITS = ("akm-fake-internet.service", "akm-fake-dns.service")
+INTERNET_UNITS = ("akm-fake-internet.service", "akm-fake-dns.service", "akm-fake-time.service")

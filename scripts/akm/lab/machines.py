@@ -32,7 +32,7 @@ from akm.i18n import _
 from akm.lab import internet
 from akm.lab.aptcache import Source, machine_sources
 from akm.lab.image import image_dir
-from akm.lab.plan import LabError, Machine, Plan
+from akm.lab.plan import LabError, Machine, Plan, Port
 from akm.lab.system import ProcessRef, children, run
 
 POWEROFF = signal.SIGRTMIN + 4
@@ -90,11 +90,34 @@ def host_key(state_dir: Path, hostname: str) -> tuple[str, str]:
     return key.read_text(), key.with_suffix(".pub").read_text()
 
 
+def dhcp_network(port: Port) -> str:
+    """systemd-networkd's settings for a leg configured by DHCP: an IPv4 lease asked for by the leg's
+    MAC (the reservation's key), its routes from the lease; names and time come from the gateway
+    anyway (resolv.conf, the base role's time client)."""
+    return (
+        f"[Match]\nName={port.inner}\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n\n"
+        "[DHCPv4]\nClientIdentifier=mac\nUseDNS=no\nUseNTP=no\nUseHostname=no\n"
+    )
+
+
+def enabled_units(machine: Machine) -> list[tuple[str, str, str]]:
+    """``(target, unit, unit file)`` of the units the seed enables: the fake internet's own, and
+    systemd-networkd where a leg is configured by DHCP."""
+    units = []
+    if machine.dhcp_ports:
+        units += [
+            ("multi-user.target", "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service"),
+            ("sockets.target", "systemd-networkd.socket", "/lib/systemd/system/systemd-networkd.socket"),
+        ]
+    if machine.internet:
+        units += [("multi-user.target", unit, f"/etc/systemd/system/{unit}") for unit in internet.INTERNET_UNITS]
+    return units
+
+
 def seed_files(
     plan: Plan, machine: Machine, public_key: str, ca_cert: str, sources: list[Source], image: Path
 ) -> dict[str, tuple[str, int]]:
     """Return the files (path -> content, mode) that make a fresh layer into *machine*."""
-    resolver = "127.0.0.1" if machine.internet else str(plan.dns_server)
     machine_id = hashlib.sha256(f"akm-lab:{machine.hostname}".encode()).hexdigest()[:32]
     bundle = image / "etc/ssl/certs/ca-certificates.crt"
     private_host_key, public_host_key = host_key(plan.state_dir, machine.hostname)
@@ -104,7 +127,7 @@ def seed_files(
         "etc/hostname": (f"{machine.hostname}\n", 0o644),
         "etc/hosts": (f"127.0.0.1\tlocalhost\n127.0.1.1\t{machine.hostname}\n", 0o644),
         "etc/machine-id": (machine_id + "\n", 0o444),
-        "etc/resolv.conf": (f"nameserver {resolver}\n", 0o644),
+        "etc/resolv.conf": (f"nameserver {machine.resolver or plan.dns_server}\n", 0o644),
         "etc/apt/sources.list.d/akm-lab.sources": (machine_sources(plan.apt_cache_url, sources), 0o644),
         "root/.ssh/authorized_keys": (public_key.strip() + "\n", 0o600),
         "usr/local/share/ca-certificates/akm-lab-ca.crt": (ca_cert, 0o644),
@@ -113,6 +136,8 @@ def seed_files(
             0o644,
         ),
     }
+    for port in machine.dhcp_ports:
+        files[f"etc/systemd/network/50-akm-{port.inner}.network"] = (dhcp_network(port), 0o644)
     if machine.internet:
         for path, content in internet.unit_files(plan, machine).items():
             mode = 0o600 if path.endswith(".key") else 0o755 if path.startswith("usr/local/sbin") else 0o644
@@ -170,13 +195,12 @@ def prepare(
         for kind in ("rsa", "ecdsa"):
             for suffix in ("", ".pub"):
                 (root / f"etc/ssh/ssh_host_{kind}_key{suffix}").unlink(missing_ok=True)
-        if machine.internet:
-            wants = root / "etc/systemd/system/multi-user.target.wants"
+        for target, unit, path in enabled_units(machine):
+            wants = root / "etc/systemd/system" / f"{target}.wants"
             wants.mkdir(parents=True, exist_ok=True)
-            for unit in internet.INTERNET_UNITS:
-                link = wants / unit
-                if not link.is_symlink():
-                    link.symlink_to(f"/etc/systemd/system/{unit}")
+            link = wants / unit
+            if not link.is_symlink():
+                link.symlink_to(path)
         stamp.write_text(layer_id + "\n")
     return new
 

@@ -140,7 +140,8 @@ def host_firewall_exists() -> bool:
 
 
 def create_machine_network(plan: Plan, machine: Machine) -> None:
-    """Create *machine*'s namespace, its legs into the segment bridges, addresses and routes."""
+    """Create *machine*'s namespace, its legs into the segment bridges, addresses and routes (a leg the
+    inventory gives to DHCP gets no address here: the machine asks the gateway for its lease)."""
     _namespace(machine.netns)
     for port in machine.ports:
         run(
@@ -163,7 +164,8 @@ def create_machine_network(plan: Plan, machine: Machine) -> None:
         run(["ip", "-n", SWITCH_NETNS, "link", "set", port.outer, "master", port.bridge, "up"])
         if port.mac:
             run(["ip", "-n", machine.netns, "link", "set", port.inner, "address", port.mac])
-        run(["ip", "-n", machine.netns, "addr", "add", str(port.address), "dev", port.inner])
+        if not port.dhcp:
+            run(["ip", "-n", machine.netns, "addr", "add", str(port.address), "dev", port.inner])
         run(["ip", "-n", machine.netns, "link", "set", port.inner, "up"])
     for route in machine.routes:
         run(["ip", "-n", machine.netns, "route", "add", str(route.destination), "via", str(route.via)])

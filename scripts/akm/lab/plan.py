@@ -52,6 +52,7 @@ class Port:
     inner: str
     address: IPv4Interface
     mac: str | None = None
+    dhcp: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ class Machine:
     internet: bool = False
     profiles: tuple[str, ...] = ()
     suite: str = DEBIAN_RELEASES["debian13"][0]
+    resolver: IPv4Address | None = None
+
+    @property
+    def dhcp_ports(self) -> tuple[Port, ...]:
+        """The legs the machine configures itself by DHCP (its reservation on the gateway)."""
+        return tuple(port for port in self.ports if port.dhcp)
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,7 @@ def plan_lab(inv: Any) -> Plan:
                     inner=iface.name,
                     address=IPv4Interface(f"{iface.ip}/{segment.subnet.prefixlen}"),
                     mac=iface.mac,
+                    dhcp=iface.dhcp,
                 )
             )
         return ports
@@ -309,7 +317,11 @@ def plan_lab(inv: Any) -> Plan:
         is_internet = asset is None
         routes: list[Route] = []
         own = {p.address.ip for p in ports}
+        # The internet answers DNS itself; the gateway asks the internet, as a centre's gateway asks its
+        # provider; every other machine asks the gateway of its LAN segment, as production hosts do.
+        resolver = internet.ip
         if is_internet:
+            resolver = IPv4Address("127.0.0.1")
             wan_ip = gateway.ip_on(internet.segment) if gateway is not None else None
             if wan_ip is not None:
                 routes.append(Route(LAB_RANGE, wan_ip))
@@ -317,7 +329,10 @@ def plan_lab(inv: Any) -> Plan:
             for port in ports:
                 gw = segments[port.segment].gateway
                 if port.segment != lab.control.segment and gw is not None and gw not in own:
-                    routes.append(Route(LAB_RANGE, gw))
+                    resolver = gw
+                    # A leg configured by DHCP gets its routes from the gateway's lease.
+                    if not port.dhcp:
+                        routes.append(Route(LAB_RANGE, gw))
                     break
         machines.append(
             Machine(
@@ -328,6 +343,7 @@ def plan_lab(inv: Any) -> Plan:
                 routes=tuple(routes),
                 forwarding=asset is gateway,
                 internet=is_internet,
+                resolver=resolver,
                 profiles=tuple(getattr(asset, "profiles", ()) or ()) if asset is not None else (),
                 **({"suite": DEBIAN_RELEASES[asset.os][0]} if asset is not None else {}),
             )

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from akm.policy.generators.base import Generator, Options
 from akm.policy.generators.ios import IosGenerator
+from akm.policy.generators.kea import KeaGenerator
 from akm.policy.generators.nftables import NftablesGenerator
 from akm.policy.generators.routeros import RouterosGenerator
 from akm.policy.generators.squid import SquidGenerator
+from akm.policy.generators.unbound import UnboundGenerator
 
 GENERATORS: dict[str, type[Generator]] = {
-    generator.name: generator for generator in (SquidGenerator, NftablesGenerator, RouterosGenerator, IosGenerator)
+    generator.name: generator
+    for generator in (
+        SquidGenerator,
+        NftablesGenerator,
+        KeaGenerator,
+        UnboundGenerator,
+        RouterosGenerator,
+        IosGenerator,
+    )
 }
 
 __all__ = ["GENERATORS", "Generator", "Options"]

@@ -4,7 +4,14 @@
 create again in one file: ``nft -f`` applies it atomically or not at all). In it:
 
 - ``input``: management SSH from the management segments and the IT staff's workstations is accepted
-  before anything else (a policy cannot cut it); the LAN may use the proxy port and DNS on the gateway.
+  before anything else (a policy cannot cut it); the LAN may use the proxy port, DNS and time on the
+  gateway, and its legs DHCP.
+- ``registered`` (prerouting, rule AX-2.1): on every leg but the guest segment's, a packet whose
+  (MAC, address) pair is not a registered device of the inventory (:mod:`akm.policy.generators.lan`)
+  is dropped before it reaches the gateway or anything behind it: a device with a static address
+  joins no network that DHCP would refuse it. Only a DHCP request (from 0.0.0.0) passes, and DHCP gives
+  an unknown device no lease. A registered device whose MAC the inventory does not give is let through
+  by its address alone (``akm inventory check`` warns about it).
 - ``forward``: internal services only as the policy's decisions name them (addresses in named sets,
   grants in sets whose elements carry a ``timeout`` that ends them at their expiry even between builds);
   direct egress from the LAN that bypasses the proxy is logged and dropped; everything else is dropped.
@@ -14,8 +21,11 @@ Web sites are not decided here: that is the proxy's job (:mod:`akm.policy.genera
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
 from akm.policy.compile import CompiledPolicy, Decision
 from akm.policy.generators.base import Generator, net_text, safe_name, seconds_until
+from akm.policy.generators.lan import legs, registered
 
 NFT_DAYS = {
     "mon": "Monday",
@@ -108,6 +118,24 @@ class NftablesGenerator(Generator):
                     f'comment "direct egress"'
                 )
         dns = '\t\tip saddr @lan meta l4proto { tcp, udp } th dport 53 accept comment "DNS on the gateway"'
+        gateway = policy.inventory.asset(hostname)
+        served = legs(policy.inventory, gateway)
+        checked = [leg for leg in served if leg.segment.pool is None]
+        devices = [d for leg in checked for d in registered(policy.inventory, leg.segment.id, without=hostname)]
+        pairs = [f"{d.mac} . {d.ip}" for d in devices if d.mac]
+        sets += [
+            "\tset registered {",
+            '\t\ttype ether_addr . ipv4_addr; comment "registered devices (MAC . address), rule AX-2.1"',
+            *([f"\t\telements = {{ {', '.join(pairs)} }}"] if pairs else []),
+            "\t}",
+        ]
+        sets += self._set(
+            "registered_address",
+            [IPv4Network(d.ip) for d in devices if not d.mac],
+            "registered devices whose MAC the inventory does not give: known by address only",
+        )
+        legs_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in served))
+        checked_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in checked))
         out += sets
         out += [
             "",
@@ -120,6 +148,29 @@ class NftablesGenerator(Generator):
             "\t\tip protocol icmp accept",
             f'\t\tip saddr @lan tcp dport {policy.settings.proxy_port} accept comment "the proxy"',
             dns,
+            *(
+                [
+                    f'\t\t{legs_in}udp sport 68 udp dport 67 accept comment "DHCP on the gateway"',
+                    '\t\tip saddr @lan udp dport 123 accept comment "time on the gateway"',
+                ]
+                if served
+                else []
+            ),
+            "\t}",
+            "",
+            "\tchain registered {",
+            "\t\ttype filter hook prerouting priority filter; policy accept;",
+            *(
+                [
+                    f'\t\t{checked_in}ip saddr 0.0.0.0 udp dport 67 accept comment "a DHCP request"',
+                    f'\t\t{checked_in}ip saddr @registered_address accept comment "registered, MAC unknown"',
+                    f"\t\t{checked_in}ether saddr . ip saddr != @registered limit rate 10/second "
+                    'log prefix "akm-unregistered " drop comment "AX-2.1: not in the register"',
+                    f'\t\t{checked_in}ether saddr . ip saddr != @registered drop comment "AX-2.1: not in the register"',
+                ]
+                if checked
+                else []
+            ),
             "\t}",
             "",
             "\tchain forward {",
