@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from akm.inventory import InventoryError, load_inventory
+from akm.inventory import load as inventory_load
 
 HERE = Path(__file__).parent
 CASES = sorted(p.name for p in (HERE / "bad").iterdir() if p.is_dir())
@@ -60,3 +61,12 @@ def test_bad_input_reports_exactly_the_expected_problems(case, tmp_path, monkeyp
         ]
         for text in entry.get("says", []):
             assert text in f"{problem.message} — {problem.hint}", f"{case}: {problem.render()} does not say {text!r}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_fast_way_never_vouches_for_a_bad_case(case, tmp_path, monkeypatch):
+    """The fast way of loading only ever decides "valid": on every bad case it must give way to the located
+    reading, which reports the problems. Were it to vouch for one, the check would pass a broken inventory."""
+    monkeypatch.chdir(lay_out(case, tmp_path))
+    files = inventory_load.inventory_files(tmp_path)
+    assert inventory_load._load_fast(files, tmp_path, TODAY) is None

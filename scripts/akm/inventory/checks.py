@@ -256,7 +256,7 @@ def _check_pool(record: Segment, item: Any) -> Iterator[Problem]:
             _("the pool {first}-{last} holds the gateway {gateway}").format(
                 first=pool.first, last=pool.last, gateway=record.gateway
             ),
-            _("start the pool after the gateway's address"),
+            _("keep the gateway's address out of the pool: start the pool after it or end the pool before it"),
         )
     if record.gateway is None:
         yield _problem(
