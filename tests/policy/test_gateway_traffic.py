@@ -104,7 +104,7 @@ def lab_net(tmp_path_factory):
     ruleset.write_text(render(policy, ["nftables"])["nftables/gw.nft"])
     servers = tuple(
         (role, [sys.executable, "-c", LISTEN, str(port)])
-        for role, port in (("inet", 80), ("srv", 445), ("gw", 3128), ("gw", 22))
+        for role, port in (("inet", 80), ("inet", 443), ("srv", 445), ("gw", 3128), ("gw", 3129), ("gw", 22))
     )
     with lab_network(ruleset, f"pol-test-{os.getpid() % 100000}", servers) as net:
         yield net
@@ -120,8 +120,8 @@ def _connects(names: dict, source: str, address: str, port: int) -> bool:
 @pytest.mark.parametrize(
     ("source", "target", "port", "expected", "why"),
     [
-        ("rdr", "inet", 80, False, "direct egress from the readers bypasses the proxy: dropped"),
-        ("stf", "inet", 80, False, "direct egress from staff (even IT staff) bypasses the proxy: dropped"),
+        ("rdr", "inet", 443, False, "direct egress from the readers bypasses the proxy: dropped"),
+        ("stf", "inet", 443, False, "direct egress from staff (even IT staff) bypasses the proxy: dropped"),
         ("rdr", "gw-readers", 3128, True, "the proxy on the gateway is open to the LAN"),
         ("stf", "srv", 445, True, "rule shares-for-staff"),
         ("rdr", "srv", 445, False, "internal data is closed to readers"),

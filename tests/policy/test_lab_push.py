@@ -3,7 +3,8 @@
 The module converges ``playbooks/gateway.yml`` (gateway role on ``gw``, proxy_client on the two client
 machines it uses) and pushes ``playbooks/access-policy.yml``, then checks from the clients what the
 policy says: a reader is denied a restricted site and gets an allowed one through the real Squid,
-direct egress is dropped by the nftables ruleset the gateway's kernel holds, the staff grant works
+web without proxy settings is intercepted and direct HTTPS dropped by the nftables ruleset the
+gateway's kernel holds, the staff grant works
 until the clock of the check passes its expiry, a release Squid rejects never becomes active, a
 release that cuts the management path is rolled back by itself, the attempts are in Squid's access
 log with the client's address, and each push that changes something leaves an evidence record.
@@ -168,19 +169,29 @@ def test_the_attempts_are_in_the_access_log_with_the_readers_address(gateway, in
     assert any(f[3].endswith("/200") and f[6] == f"http://{ALLOWED}/log-probe" for f in mine), log[-5:]
 
 
-def test_direct_egress_bypassing_the_proxy_is_dropped_by_the_kernels_ruleset(gateway, in_lab, addresses):
+def test_without_proxy_settings_web_is_intercepted_and_https_dropped_by_the_kernels_ruleset(gateway, in_lab, addresses):
+    """A reader that ignores its proxy settings: its web requests (port 80) reach the proxy all the same,
+    which decides them as the policy says; its direct HTTPS is dropped and logged by the forward chain."""
     ruleset = in_lab(GATEWAY, "nft", "list", "ruleset").stdout
     forward = ruleset[ruleset.index("chain forward") :]
     assert "policy drop;" in forward.splitlines()[1]
     assert 'log prefix "akm-bypass " drop' in forward
-    direct = in_lab(
-        READER,
-        "curl", "-sS", "--noproxy", "*", "--max-time", "5",
-        "--resolve", f"{ALLOWED}:80:{addresses['internet']}", f"http://{ALLOWED}/",
-        check=False,
-    )  # fmt: skip
-    assert direct.returncode == 28, direct.stderr  # timed out: the packets were dropped, not refused
-    assert web(in_lab, READER, f"http://{ALLOWED}/") == "200"
+
+    def direct(url: str, port: int, *curl: str) -> subprocess.CompletedProcess:
+        host = url.split("/")[2]
+        return in_lab(
+            READER,
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "*", "--max-time", "5",
+            "--resolve", f"{host}:{port}:{addresses['internet']}", *curl, url,
+            check=False,
+        )  # fmt: skip
+
+    assert direct(f"http://{ALLOWED}/", 80).stdout == "200"
+    assert direct(f"http://{RESTRICTED}/", 80).stdout == "403"
+    https = direct(f"https://{ALLOWED}/", 443)
+    assert https.returncode == 28, https.stderr  # timed out: the packets were dropped, not refused
+    log = in_lab(GATEWAY, "cat", "/var/log/squid/akm/access.log").stdout
+    assert any(addresses[READER] in line and f"http://{RESTRICTED}/" in line for line in log.splitlines())
 
 
 def test_the_staff_grant_works_until_the_clock_of_the_check_passes_its_expiry(gateway, in_lab):

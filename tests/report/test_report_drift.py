@@ -19,7 +19,7 @@ from akm.report.build import Sources, build
 
 HERE = Path(__file__).parent / "facts"
 RECORDED = json.loads((HERE / "lab-record.json").read_text())
-WEEK = "2026-W48"  # the lab record was written on 2026-11-26
+WEEK = "2026-W50"  # the lab record was written on 2026-12-07
 
 
 def _record(data: dict, name: str = "r.json") -> evidence.Record:
@@ -175,7 +175,7 @@ def test_a_hand_broken_record_does_not_stop_the_report(inventory, tmp_path):
 
 def test_record_is_written_once_and_read_back_as_evidence(tmp_path):
     path = facts.write_record(RECORDED, tmp_path)
-    assert path == tmp_path / "drift" / "facts-20261126T011446Z.json"
+    assert path == tmp_path / "drift" / "facts-20261207T121614Z.json"
     assert [p.name for p in (tmp_path / "drift").iterdir()] == [path.name]
     records, problems = evidence.read(tmp_path)
     assert problems == [] and [(r.kind, r.result) for r in records] == [("drift.facts", "ok")]

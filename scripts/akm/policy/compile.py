@@ -664,6 +664,15 @@ def _check_settings(checker: _Checker, categories: dict) -> set[str]:
             )
         else:
             approvers.add(login)
+    if settings.intercept_port == settings.proxy_port:
+        checker.add(
+            located,
+            ("intercept_port",),
+            "policy.intercept-port-is-proxy-port",
+            _("the intercept port {port} is the proxy port too").format(port=settings.intercept_port),
+            _("give the intercepted web traffic its own port, e.g. {port}").format(port=settings.proxy_port + 1),
+            section="settings",
+        )
     for position, selector in enumerate(settings.restricted):
         checker.resolve(selector, located, ("restricted", position), "settings", None)
     for position, name in enumerate(settings.restricted_categories):

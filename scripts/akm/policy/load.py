@@ -113,6 +113,7 @@ def _hint(field_: str) -> str:
         "id": _("use lowercase Latin letters, digits, '_' or '-', starting with a letter"),
         "expiry_warning_days": _("write a whole number of days, e.g. 14"),
         "proxy_port": _("write a port number, e.g. 3128"),
+        "intercept_port": _("write a port number other than the proxy's, e.g. 3129"),
         "log_retention_days": _("write a whole number of days, e.g. 365"),
         "by": _("write the login of the person who approved, as in the inventory's people:"),
     }.get(leaf, "")

@@ -61,6 +61,7 @@ class Settings(_Record):
     approvers: list[Login] = []
     expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = 14
     proxy_port: Annotated[int, Field(ge=1, le=65535)] = 3128
+    intercept_port: Annotated[int, Field(ge=1, le=65535)] = 3129
     log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
     default_internet: Literal["allow", "deny"] = "allow"
     restricted: list[Selector] = []

@@ -9,6 +9,7 @@ from akm.policy.generators.nftables import NftablesGenerator
 from akm.policy.generators.routeros import RouterosGenerator
 from akm.policy.generators.squid import SquidGenerator
 from akm.policy.generators.unbound import UnboundGenerator
+from akm.policy.generators.wpad import WpadGenerator
 
 GENERATORS: dict[str, type[Generator]] = {
     generator.name: generator
@@ -17,6 +18,7 @@ GENERATORS: dict[str, type[Generator]] = {
         NftablesGenerator,
         KeaGenerator,
         UnboundGenerator,
+        WpadGenerator,
         RouterosGenerator,
         IosGenerator,
     )

@@ -6,7 +6,8 @@
   its host name), and no pool, so a device that is not in the register gets no lease (rule AX-2.1);
 - a pool with short leases only on a segment the inventory gives one (the guest Wi-Fi segment);
 - router (or, when the segment names ``routes``, classless static routes to them instead of a default
-  route, RFC 3442), DNS and time server (the gateway's address on the segment) and the centre's domain;
+  route, RFC 3442), DNS and time server (the gateway's address on the segment), the centre's domain and
+  the proxy auto-configuration's address (option 252, WPAD: :mod:`akm.policy.generators.wpad`);
 - leases in Kea's memfile (``/var/lib/kea``) and each lease logged to the journal, where the reports'
   collection reads them.
 
@@ -23,9 +24,12 @@ from ipaddress import IPv4Address, IPv4Network
 from akm.policy.compile import CompiledPolicy
 from akm.policy.generators.base import Generator
 from akm.policy.generators.lan import legs, registered
+from akm.policy.generators.wpad import wpad_url
 
 RESERVED_LIFETIME = 86400
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
+# Option 252 is not one of Kea's standard options: the configuration defines it (a URL, as text).
+WPAD_OPTION = 252
 
 
 def classless_routes(routes: list[IPv4Network], router: IPv4Address) -> str:
@@ -81,7 +85,17 @@ class KeaGenerator(Generator):
                 "lease-database": {"type": "memfile", "persist": True, "lfc-interval": 3600},
                 "host-reservation-identifiers": ["hw-address"],
                 "valid-lifetime": RESERVED_LIFETIME,
-                "option-data": [{"name": "domain-name", "data": policy.inventory.centre.domain}],
+                "option-def": [{"name": "wpad", "code": WPAD_OPTION, "type": "string", "space": "dhcp4"}],
+                "option-data": [
+                    {"name": "domain-name", "data": policy.inventory.centre.domain},
+                    # Windows asks for it; always sent, so that other clients can be pointed at it too.
+                    {
+                        "name": "wpad",
+                        "code": WPAD_OPTION,
+                        "data": wpad_url(policy.inventory.centre.domain),
+                        "always-send": True,
+                    },
+                ],
                 "subnet4": [
                     self.subnet(policy, number, leg, gateway.hostname) for number, leg in enumerate(served, start=1)
                 ],

@@ -12,6 +12,13 @@ create again in one file: ``nft -f`` applies it atomically or not at all). In it
   joins no network that DHCP would refuse it. Only a DHCP request (from 0.0.0.0) passes, and DHCP gives
   an unknown device no lease. A registered device whose MAC the inventory does not give is let through
   by its address alone (``akm inventory check`` warns about it).
+- ``intercept`` (prerouting NAT): web traffic (port 80) from a leg to outside the LAN goes to the proxy's
+  intercept port, so the policy holds for a client without proxy settings (a Windows PC that ignores
+  WPAD, a guest's phone); a direct egress the policy allows on port 80 is left alone.
+- ``forward``: on the guest segment (the one with a pool) HTTPS goes out directly, since a guest's
+  device has no proxy settings and its certificate store does not trust ours: a denied site fails
+  already in DNS (:mod:`akm.policy.generators.unbound`), and the gateway's resolver is the only one the
+  LAN can ask.
 - ``forward``: internal services only as the policy's decisions name them (addresses in named sets,
   grants in sets whose elements carry a ``timeout`` that ends them at their expiry even between builds);
   direct egress from the LAN that bypasses the proxy is logged and dropped; everything else is dropped.
@@ -134,6 +141,16 @@ class NftablesGenerator(Generator):
             [IPv4Network(d.ip) for d in devices if not d.mac],
             "registered devices whose MAC the inventory does not give: known by address only",
         )
+        web_direct = [
+            net
+            for nets, ports, _why in policy.direct_egress
+            if any(p == "tcp" and a <= 80 <= b for p, a, b in ports)
+            for net in nets
+        ]
+        sets += self._set("web_direct", web_direct, "direct egress on port 80: not intercepted")
+        guests = [leg for leg in served if leg.segment.pool is not None]
+        guests_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in guests))
+        intercept = policy.settings.intercept_port
         legs_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in served))
         checked_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in checked))
         out += sets
@@ -147,6 +164,8 @@ class NftablesGenerator(Generator):
             '\t\tiifname "lo" accept',
             "\t\tip protocol icmp accept",
             f'\t\tip saddr @lan tcp dport {policy.settings.proxy_port} accept comment "the proxy"',
+            f'\t\tip saddr @lan tcp dport {intercept} accept comment "the proxy, for intercepted web traffic"',
+            '\t\tip saddr @lan tcp dport 80 accept comment "proxy auto-configuration (WPAD)"',
             dns,
             *(
                 [
@@ -173,12 +192,32 @@ class NftablesGenerator(Generator):
             ),
             "\t}",
             "",
+            "\tchain intercept {",
+            "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+            *(
+                [
+                    f"\t\t{legs_in}ip daddr != @lan ip saddr != @web_direct tcp dport 80 redirect to :{intercept} "
+                    'comment "web without proxy settings goes through the proxy"'
+                ]
+                if served
+                else []
+            ),
+            "\t}",
+            "",
             "\tchain forward {",
             "\t\ttype filter hook forward priority filter; policy drop;",
             "\t\tct state established,related accept",
             "\t\tct state invalid drop",
             '\t\tip saddr @management ip daddr @lan accept comment "management reaches every LAN host"',
             *forward,
+            *(
+                [
+                    f"\t\t{guests_in}ip daddr != @lan tcp dport 443 accept "
+                    'comment "guests\' HTTPS: a denied site fails in DNS"'
+                ]
+                if guests
+                else []
+            ),
             '\t\tip saddr @lan ip daddr != @lan limit rate 10/second log prefix "akm-bypass " drop '
             'comment "direct egress bypasses the proxy"',
             '\t\tip saddr @lan ip daddr != @lan drop comment "direct egress bypasses the proxy"',

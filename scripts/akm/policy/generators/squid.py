@@ -129,6 +129,8 @@ class SquidGenerator(Generator):
         out += [
             "",
             f"http_port {policy.settings.proxy_port}",
+            "# Web requests of clients without proxy settings, sent here by the gateway's nftables (port 80).",
+            f"http_port {policy.settings.intercept_port} intercept",
             f"include {self.options.squid_dir}/akm-access.conf",
             "",
             f"# Access log for the reports, in Squid's native format; kept {policy.settings.log_retention_days} days.",

@@ -5,7 +5,8 @@
 - answers the LAN on the gateway's legs and itself on loopback; every other client is refused, and the
   firewall lets no LAN device ask a resolver outside, so this is the only resolver that goes outward;
 - the centre's domain from the inventory: ``<host>.<domain>`` and ``<host>.<segment>.<domain>`` with
-  their reverse names (:func:`akm.policy.generators.lan.names`);
+  their reverse names (:func:`akm.policy.generators.lan.names`), and ``wpad.<domain>``: the gateway,
+  which serves the proxy auto-configuration;
 - the categories the access policy denies, refused in DNS as well (``always_nxdomain``) for exactly the
   clients it denies them: each category is a tag, a segment's or a host's addresses carry the tags of the
   categories denied to them (a host that a grant or rule treats otherwise than its segment gets its own
@@ -106,6 +107,10 @@ class UnboundGenerator(Generator):
             if tags:
                 out.append(f'\taccess-control-tag: {net} "' + " ".join(_tag(c) for c in sorted(tags)) + '"')
         out.append(f'\tlocal-zone: "{inventory.centre.domain}." static')
+        primary = next(
+            ip for name, ip, _reverse in names(inventory) if name == f"{gateway.hostname}.{inventory.centre.domain}"
+        )
+        out.append(f'\tlocal-data: "wpad.{inventory.centre.domain}. {NAME_TTL} IN A {primary}"')
         for name, ip, reverse in names(inventory):
             out.append(f'\tlocal-data: "{name}. {NAME_TTL} IN A {ip}"')
             if reverse:
