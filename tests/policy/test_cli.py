@@ -88,6 +88,7 @@ def test_build_writes_every_platform(capsys, tmp_path):
         "squid/logrotate",
         "squid/squid.conf",
         "unbound/gw.conf",
+        "wpad/gw.dat",
     ]
 
 

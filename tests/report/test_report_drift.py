@@ -130,7 +130,7 @@ def test_ram_and_disks_are_compared_with_the_previous_collection(inventory):
 
 
 def test_drift_section_of_the_report(inventory, tmp_path):
-    older = {**copy.deepcopy(RECORDED), "time": "2026-11-24T10:00:00+00:00"}
+    older = {**copy.deepcopy(RECORDED), "time": "2026-12-07T06:00:00+00:00"}
     newer = copy.deepcopy(RECORDED)
     newer["hosts"]["oqish-02"]["interfaces"]["eth0"] = "02:a0:00:30:00:99"
     newer["unreachable"] = {"raqam-01": {"address": "198.19.255.51", "reason": "connection refused"}}
@@ -142,7 +142,7 @@ def test_drift_section_of_the_report(inventory, tmp_path):
     section = _drift(_week(inventory, tmp_path))
     assert not section.no_data
     assert section.paragraphs[0] == (
-        "Facts collected 2026-11-26 06:14 (2 collections in the period): 6 hosts answered, 1 unreachable; "
+        "Facts collected 2026-12-07 17:16 (2 collections in the period): 6 hosts answered, 1 unreachable; "
         "1 differences."
     )
     assert _table(section, "drift_differences").rows == [
