@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -378,6 +379,51 @@ def _lease(in_lab, host: str, ifname: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
 
 
+@contextmanager
+def _leg(segment: str, outer: str, inner: str, netns: str, mac: str):
+    """A veth from *segment*'s bridge in the lab's switch into *netns* (named *inner* there, with *mac*),
+    removed afterwards (and by ``make lab-down`` with the switch, whatever happens)."""
+    veth = ["type", "veth", "peer", "name", inner, "netns", netns]
+    subprocess.run(["ip", "-n", SWITCH_NETNS, "link", "add", outer, *veth], check=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", SWITCH_NETNS, "link", "set", outer, "master", bridge_name(segment), "up"], check=True
+        )
+        subprocess.run(["ip", "-n", netns, "link", "set", inner, "address", mac, "up"], check=True)
+        yield
+    finally:
+        subprocess.run(["ip", "-n", SWITCH_NETNS, "link", "del", outer], check=False)
+
+
+@contextmanager
+def _dhcp_leg(in_lab, host: str, segment: str, inner: str, mac: str, dhcp: str = ""):
+    """A leg on *segment* in the lab machine *host*, configured by the machine's own DHCP client
+    (systemd-networkd, with extra ``[DHCPv4]`` settings *dhcp*)."""
+    network = f"/etc/systemd/network/60-akm-test-{inner}.network"
+    with _leg(segment, f"t-{inner}", inner, f"akm-{host}", mac):
+        try:
+            _write(in_lab, host, network, f"[Match]\nName={inner}\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\n{dhcp}")
+            in_lab(host, "networkctl", "reload")
+            yield
+        finally:
+            in_lab(host, "rm", "-f", network, check=False)
+            in_lab(host, "networkctl", "reload", check=False)
+
+
+@contextmanager
+def _device(segment, netns: str, mac: str, address):
+    """A device of its own on *segment* (an inventory Segment): a namespace of the lab's with one leg,
+    *mac* and the static *address*, routing the lab range through the segment's gateway."""
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        with _leg(segment.id, f"t-{netns.removeprefix('akm-')}", "eth0", netns, mac):
+            _ns(netns, "ip", "addr", "add", f"{address}/{segment.subnet.prefixlen}", "dev", "eth0")
+            _ns(netns, "ip", "route", "add", str(LAB_RANGE), "via", str(segment.gateway))
+            yield
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
 def _ns(netns: str, *command: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True, text=True, check=check)
 
@@ -410,19 +456,9 @@ def test_an_unknown_mac_gets_no_lease_where_a_registered_one_gets_its_reservatio
     asset, _interface, segment, inventory = _dhcp_client()
     gateway = next(m.hostname for m in running_lab.machines if m.forwarding)
     registered, unknown = _absent_device(inventory, segment.id, running_lab), _unknown_mac(inventory)
-    netns, network = f"akm-{asset.hostname}", "/etc/systemd/network/60-akm-test-rogue0.network"
-    subprocess.run(
-        ["ip", "-n", SWITCH_NETNS, "link", "add", "rogue-dhcp", "type", "veth", "peer", "name", "rogue0",
-         "netns", netns], check=True,
-    )  # fmt: skip
-    try:
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "set", "rogue-dhcp", "master", bridge_name(segment.id), "up"], check=True
-        )
-        subprocess.run(["ip", "-n", netns, "link", "set", "rogue0", "address", unknown, "up"], check=True)
-        since = "@" + in_lab(gateway, "date", "+%s").stdout.strip()
-        _write(in_lab, asset.hostname, network, "[Match]\nName=rogue0\n\n[Network]\nDHCP=ipv4\n")
-        in_lab(asset.hostname, "networkctl", "reload")
+    netns = f"akm-{asset.hostname}"
+    since = "@" + in_lab(gateway, "date", "+%s").stdout.strip()
+    with _dhcp_leg(in_lab, asset.hostname, segment.id, "rogue0", unknown):
         journal = ["journalctl", "-u", "kea-dhcp4-server", "--since", since, "-o", "cat"]
         _until(lambda: unknown in in_lab(gateway, *journal).stdout, "Kea hearing the unknown MAC")
         _until(lambda: in_lab(gateway, *journal).stdout.count(unknown) >= 3, "three requests of the unknown MAC")
@@ -432,10 +468,6 @@ def test_an_unknown_mac_gets_no_lease_where_a_registered_one_gets_its_reservatio
         in_lab(asset.hostname, "networkctl", "reconfigure", "rogue0")
         leased = _until(lambda: _ipv4(in_lab, asset.hostname, "rogue0"), "the registered MAC's lease")
         assert [a["local"] for a in leased] == [str(registered.ip)]
-    finally:
-        in_lab(asset.hostname, "rm", "-f", network, check=False)
-        in_lab(asset.hostname, "networkctl", "reload", check=False)
-        subprocess.run(["ip", "-n", SWITCH_NETNS, "link", "del", "rogue-dhcp"], check=False)
 
 
 def test_a_static_address_with_an_unknown_mac_reaches_nothing_through_the_gateway(demo, running_lab):
@@ -446,35 +478,19 @@ def test_a_static_address_with_an_unknown_mac_reaches_nothing_through_the_gatewa
     registered, unknown = _absent_device(inventory, segment.id, running_lab), _unknown_mac(inventory)
     free = next(ip for ip in segment.subnet.hosts() if ip > registered.ip and ip not in {
         i.ip for a in inventory.assets for i in a.interfaces})  # fmt: skip
-    netns, prefix = "akm-rogue", segment.subnet.prefixlen
+    netns = "akm-rogue"
 
     def proxy() -> subprocess.CompletedProcess:
         """Ask the gateway's proxy for a page (any HTTP answer means the packets got through)."""
         url = f"http://{segment.gateway}:3128/"
         return _ns(netns, "curl", "-s", "-o", "/dev/null", "--max-time", "5", url, check=False)
 
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "add", "rogue-ip", "type", "veth", "peer", "name", "eth0",
-             "netns", netns], check=True,
-        )  # fmt: skip
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "set", "rogue-ip", "master", bridge_name(segment.id), "up"], check=True
-        )
-        _ns(netns, "ip", "link", "set", "eth0", "address", unknown, "up")
-        _ns(netns, "ip", "addr", "add", f"{free}/{prefix}", "dev", "eth0")
-        _ns(netns, "ip", "route", "add", str(LAB_RANGE), "via", str(segment.gateway))
+    with _device(segment, netns, unknown, free):
         assert proxy().returncode == 28  # timed out: dropped, not refused
         beyond = f"http://{running_lab.dns_server}/"  # the fake internet, through the gateway's routing
         assert _ns(netns, "curl", "-s", "-o", "/dev/null", "--max-time", "5", beyond, check=False).returncode == 28
-        _ns(netns, "ip", "addr", "flush", "dev", "eth0")
-        _ns(netns, "ip", "link", "set", "eth0", "address", registered.mac)
-        _ns(netns, "ip", "addr", "add", f"{registered.ip}/{prefix}", "dev", "eth0")
-        _ns(netns, "ip", "route", "replace", str(LAB_RANGE), "via", str(segment.gateway))
+    with _device(segment, netns, registered.mac, registered.ip):
         assert proxy().returncode == 0
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 def test_names_resolve_both_ways_and_a_denied_category_fails_already_in_dns(demo, running_lab, in_lab):
@@ -562,9 +578,7 @@ def test_a_client_finds_the_proxy_by_wpad_from_dhcp_and_dns(demo, running_lab, i
     assert f'return "PROXY {gateway}.{domain}:3128";' in fetched
 
 
-def test_a_guest_gets_a_short_pool_lease_and_its_web_is_filtered_without_any_proxy_setting(
-    demo, running_lab, in_lab, tmp_path
-):
+def test_a_guest_gets_a_short_pool_lease_and_its_web_is_filtered_without_any_proxy_setting(demo, running_lab, in_lab):
     """A device of nobody's register on the guest Wi-Fi: DHCP lends it a pool address for the pool's short
     lease; with no proxy setting at all its web requests are decided by the proxy (interception) and a
     denied site's name does not resolve for its segment, while an allowed site loads over HTTPS."""
@@ -572,64 +586,35 @@ def test_a_guest_gets_a_short_pool_lease_and_its_web_is_filtered_without_any_pro
     guest = next(s for s in inventory.segments.values() if s.pool is not None)
     gateway = next(m for m in running_lab.machines if m.forwarding)
     gateway_guest_ip = str(guest.gateway)
-    unknown, netns = _unknown_mac(inventory), f"akm-{asset.hostname}"
-    network = "/etc/systemd/network/60-akm-test-guest0.network"
-    subprocess.run(
-        ["ip", "-n", SWITCH_NETNS, "link", "add", "guest-dhcp", "type", "veth", "peer", "name", "guest0",
-         "netns", netns], check=True,
-    )  # fmt: skip
-    try:
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "set", "guest-dhcp", "master", bridge_name(guest.id), "up"], check=True
-        )
-        subprocess.run(["ip", "-n", netns, "link", "set", "guest0", "address", unknown, "up"], check=True)
-        # Its own route metric, so the guest leg's lab route does not clash with the workstation's own.
-        settings = "[Match]\nName=guest0\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\nRouteMetric=2048\n"
-        _write(in_lab, asset.hostname, network, settings)
-        in_lab(asset.hostname, "networkctl", "reload")
+    unknown = _unknown_mac(inventory)
+    # Its own route metric, so the guest leg's lab route does not clash with the workstation's own.
+    with _dhcp_leg(in_lab, asset.hostname, guest.id, "guest0", unknown, "RouteMetric=2048\n"):
         leased = _until(lambda: _ipv4(in_lab, asset.hostname, "guest0"), "a guest lease")
         address = IPv4Address(leased[0]["local"])
         assert guest.pool.first <= address <= guest.pool.last
         (lease,) = [row for row in _leases(in_lab, gateway.hostname) if row["hwaddr"] == unknown][-1:]
         assert int(lease["valid_lifetime"]) == guest.pool.lease_minutes * 60
-    finally:
-        in_lab(asset.hostname, "rm", "-f", network, check=False)
-        in_lab(asset.hostname, "networkctl", "reload", check=False)
-        subprocess.run(["ip", "-n", SWITCH_NETNS, "link", "del", "guest-dhcp"], check=False)
 
     allowed = next(s for s in running_lab.sites if s.category == "news" and s.https)
     denied = next(s for s in running_lab.sites if s.category == "social")
     site_ip = str(running_lab.dns_server)
     guest_ns = "akm-guest"
-    subprocess.run(["ip", "netns", "add", guest_ns], check=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "add", "guest-web", "type", "veth", "peer", "name", "eth0",
-             "netns", guest_ns], check=True,
+
+    def fetch(url: str, port: int) -> str:
+        host = url.split("/")[2]
+        done = _ns(
+            guest_ns,
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "*", "--max-time", "10",
+            "--cacert", str(running_lab.state_dir / "ca" / "ca.crt"),
+            "--resolve", f"{host}:{port}:{site_ip}", url,
+            check=False,
         )  # fmt: skip
-        subprocess.run(
-            ["ip", "-n", SWITCH_NETNS, "link", "set", "guest-web", "master", bridge_name(guest.id), "up"], check=True
-        )
-        _ns(guest_ns, "ip", "link", "set", "eth0", "address", _unknown_mac(inventory), "up")
-        _ns(guest_ns, "ip", "addr", "add", f"{guest.pool.last}/{guest.subnet.prefixlen}", "dev", "eth0")
-        _ns(guest_ns, "ip", "route", "add", str(LAB_RANGE), "via", gateway_guest_ip)
+        return done.stdout
 
-        def fetch(url: str, port: int) -> str:
-            host = url.split("/")[2]
-            done = _ns(
-                guest_ns,
-                "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "*", "--max-time", "10",
-                "--cacert", str(running_lab.state_dir / "ca" / "ca.crt"),
-                "--resolve", f"{host}:{port}:{site_ip}", url,
-                check=False,
-            )  # fmt: skip
-            return done.stdout
-
+    with _device(guest, guest_ns, unknown, guest.pool.last):
         assert fetch(f"http://{allowed.domain}/", 80) == "200"
         assert fetch(f"http://{denied.domain}/", 80) == "403"
         assert fetch(f"https://{allowed.domain}/", 443) == "200"
-    finally:
-        subprocess.run(["ip", "netns", "del", guest_ns], check=False)
 
     def ask(name: str) -> str:
         # Asked from the gateway's own address on the guest segment: Unbound answers it as a guest.

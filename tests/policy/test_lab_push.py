@@ -4,10 +4,10 @@ The module converges ``playbooks/gateway.yml`` (gateway role on ``gw``, proxy_cl
 machines it uses) and pushes ``playbooks/access-policy.yml``, then checks from the clients what the
 policy says: a reader is denied a restricted site and gets an allowed one through the real Squid,
 web without proxy settings is intercepted and direct HTTPS dropped by the nftables ruleset the
-gateway's kernel holds, the staff grant works
-until the clock of the check passes its expiry, a release Squid rejects never becomes active, a
-release that cuts the management path is rolled back by itself, the attempts are in Squid's access
-log with the client's address, and each push that changes something leaves an evidence record.
+gateway's kernel holds, the staff grant works until the clock of the check passes its expiry, a
+release Squid rejects never becomes active, a release that cuts the management path or whose DNS
+cannot start is rolled back by itself, the attempts are in Squid's access log with the client's
+address, and each push that changes something leaves an evidence record.
 
 The machines it touches are reset before and after, so the other lab tests see plain machines.
 """
@@ -265,7 +265,8 @@ def test_a_release_whose_dns_cannot_start_is_rolled_back_by_itself(gateway, in_l
         "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
     )  # fmt: skip
     assert done.returncode != 0
-    assert "rolled back" in done.stdout and "Restart Kea and Unbound" in done.stdout
+    assert "rolled back" in done.stdout, done.stdout[-3000:]
+    assert "Restart Kea, Unbound and lighttpd" in done.stdout.split("rolled back")[-1], done.stdout[-3000:]
     assert current_release(in_lab) == before
     for unit in ("unbound", "kea-dhcp4-server"):
         assert in_lab(GATEWAY, "systemctl", "is-active", unit).stdout.strip() == "active"
