@@ -9,8 +9,8 @@ the collected proxy logs' retention runs through ``akm report retention``.
 from __future__ import annotations
 
 import os
-import shutil
 import shlex
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
