@@ -9,16 +9,12 @@ the collected proxy logs' retention runs through ``akm report retention``.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
+from tests.roles.rollback import rollback
 
 from akm import evidence
 from akm.backup import jobs
@@ -131,50 +127,19 @@ def _policy_push_record(base: Path) -> None:
 
 def _rollback_record(base: Path, tmp_path: Path) -> None:
     """policy.rollback: the gateway's rollback script, rendered from its template and run with a reason
-    that has quotes, a backslash and a new line."""
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    template = jinja2.Template((ROLE / "templates" / "akm-policy-rollback.sh.j2").read_text())
-    template.environment.filters["quote"] = shlex.quote
-    script = tmp_path / "akm-policy-rollback"
-    # The daemons' files are the test's own, and systemctl only records what it was asked: the rollback
-    # of a first push must not touch the machine running the tests (the lab test rolls back for real).
-    links = {name: tmp_path / "etc" / f"{name}.conf" for name in ("kea", "unbound", "wpad")}
-    for link in links.values():
-        link.parent.mkdir(exist_ok=True)
-        link.write_text("points at the current release\n")
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "systemctl.log"}\n')
-    (tools / "systemctl").chmod(0o755)
-    script.write_text(
-        template.render(
-            defaults
-            | {
-                "ansible_managed": "test",
-                "inventory_hostname": "gw",
-                "access_policy_release_root": str(tmp_path / "releases"),
-                "access_policy_evidence_dir": str(base / "access-policy"),
-                "access_policy_akm_lib": str(REPO / "scripts"),
-                "_access_policy_links": {name: str(path) for name, path in links.items()},
-            }
-        )
-    )
+    that has quotes, a backslash and a new line (a first push: nothing to go back to)."""
+    world = rollback(tmp_path, base / "access-policy")
     reason = 'health check "proxy" failed\\ then\nmanagement SSH lost'
-    done = subprocess.run(
-        ["sh", str(script), "", str(tmp_path / "releases" / "r-0123456789abcdef"), reason],
-        env={"PATH": f"{tools}:{Path(sys.executable).parent}:/usr/bin:/bin", "AKM_LANG": "en"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = world.run("", str(world.root / "r-0123456789abcdef"), reason)
     assert done.returncode == 0, done.stderr
     (path,) = (base / "access-policy").glob("*-rollback.json")
     ((_where, record),), problems = evidence.load(path)
     assert problems == [] and record["reason"] == reason and record["back_to"] == "none"
-    assert not any(link.exists() for link in links.values())
-    assert (tmp_path / "systemctl.log").read_text().splitlines() == [
-        "daemon-reload",
-        "restart kea-dhcp4-server unbound lighttpd",
+    assert not any(link.exists() for link in world.links.values())
+    assert world.asked() == [
+        "nft delete table inet akm_policy",
+        "systemctl daemon-reload",
+        "systemctl restart kea-dhcp4-server unbound lighttpd",
     ]
 
 
