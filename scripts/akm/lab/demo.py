@@ -1,7 +1,8 @@
 """``akm lab demo``: the whole system working on the virtual library, start to finish.
 
-After ``akm lab up`` it converges every machine (``playbooks/site.yml``), prepares the gateway and
-pushes the access policy, sets up backups and runs one, sends a few requests from a reader through the
+After ``akm lab up`` it prepares the gateway and pushes the access policy (the gateway comes first, as
+in a new centre: it gives the LAN its addresses, names and time, and the package cache resolves the
+mirrors' names through it), converges every machine (``playbooks/site.yml``), sets up backups and runs one, sends a few requests from a reader through the
 proxy, backs up the network devices' configurations, collects the hosts' live facts (for the drift
 section), the evidence records and the proxy's access log from the machines, and writes the weekly
 report from them. Every step is the ordinary command a specialist would run; the lab differs only by
@@ -28,7 +29,7 @@ from akm.lab.plan import Plan
 REPO = Path(__file__).resolve().parents[3]
 # Ansible's commands are installed beside the Python running akm (the project's venv).
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
-PLAYBOOKS = ("site.yml", "gateway.yml", "access-policy.yml", "backup.yml")
+PLAYBOOKS = ("gateway.yml", "access-policy.yml", "site.yml", "backup.yml")
 EVIDENCE = "/var/lib/akm/evidence"
 ACCESS_LOG = "/var/log/squid/akm/access.log"
 
