@@ -2,11 +2,12 @@
 
 After ``akm lab up`` it prepares the gateway and pushes the access policy (the gateway comes first, as
 in a new centre: it gives the LAN its addresses, names and time, and the package cache resolves the
-mirrors' names through it), converges every machine (``playbooks/site.yml``), sets up backups and runs one, sends a few requests from a reader through the
-proxy, backs up the network devices' configurations, collects the hosts' live facts (for the drift
-section), the evidence records and the proxy's access log from the machines, and writes the weekly
-report from them. Every step is the ordinary command a specialist would run; the lab differs only by
-its inventory and by its run-time vault (``<state_dir>/vault.yml``).
+mirrors' names through it), converges every machine (``playbooks/site.yml``), sets up backups and runs
+one, sends a few requests from a reader through the proxy, backs up the network devices'
+configurations, collects the hosts' live facts (for the drift section), the evidence records and the
+proxy's access log from the machines, and writes the weekly report from them. Every step is the
+ordinary command a specialist would run; the lab differs only by its inventory and by its run-time
+vault (``<state_dir>/vault.yml``).
 """
 
 from __future__ import annotations
