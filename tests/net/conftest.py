@@ -89,8 +89,21 @@ class Lab:
             self.process.wait(timeout=30)
 
     def targets(self, *names: str) -> list[Target]:
+        """The devices as the tools reach them, each trusting only its own host key (pinned from the
+        simulator's ready file, which says which key each device has)."""
+        known = self.tmp / "known_hosts"
+        known.write_text(
+            "".join(f"[{i['host']}]:{i['port']} {i['host_key']}\n" for i in self.ready["devices"].values())
+        )
         return [
-            Target(name, info["platform"], info["host"], info["port"], f"vault_net_{name.replace('-', '_')}")
+            Target(
+                name,
+                info["platform"],
+                info["host"],
+                info["port"],
+                f"vault_net_{name.replace('-', '_')}",
+                known_hosts=str(known),
+            )
             for name, info in sorted(self.ready["devices"].items())
             if not names or name in names
         ]

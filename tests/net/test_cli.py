@@ -65,6 +65,11 @@ def lab_inventory(tmp_path_factory):
         text=True,
     )
     assert process.stdout.readline().strip() == "READY", process.stderr.read()
+    # The devices' keys are recorded as in production, on first contact (only the simulated devices are
+    # named: the lab's machines are not contacted).
+    assert (
+        main(["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik", "--host", "sw-core", "--write"]) == 0
+    )
     yield inventory, password_file, tmp
     process.terminate()
     process.wait(timeout=30)
@@ -210,3 +215,32 @@ def test_the_built_access_policy_is_pushed_once_and_then_is_no_change(lab_invent
     code, second = run(capsys, "push", *common, str(out), "--confirm", "yes")
     assert code == 0, second
     assert second.count("already as desired") == 2
+
+
+def test_a_device_whose_key_is_not_the_pinned_one_is_refused_until_the_inventory_is_updated(lab_inventory, capsys):
+    """Another key pinned for mikrotik (as if the device answering were another one): netmiko refuses it,
+    the run says which device and the command that records its key; after that command it proceeds."""
+    from akm.inventory.hostkeys import write_keys
+
+    inventory, password_file, tmp = lab_inventory
+    other = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "other")], capture_output=True, check=True
+    )
+    assert other.returncode == 0
+    write_keys(inventory, {"mikrotik": [" ".join((tmp / "other.pub").read_text().split()[:2])]})
+    common = ["--inventory", str(inventory), "--vault-password-file", str(password_file), "--timeout", "5"]
+    common += ["--evidence", str(tmp / "evidence-refused"), "--device", "mikrotik"]
+    code = main(["--lang", "en", "net", "health", *common])
+    assert code == 1
+    told = capsys.readouterr().err
+    record = json.loads((tmp / "evidence-refused" / "net" / "health-latest.json").read_text())
+    assert [(d["device"], d["status"]) for d in record["devices"]] == [("mikrotik", "host_key")]
+    assert "not its pinned key" in record["devices"][0]["detail"]
+    assert f"akm inventory hostkeys -i {inventory} --host mikrotik --replace mikrotik --write" in told
+
+    assert main(["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik"]) == 1
+    assert "CHANGED" in capsys.readouterr().out
+    replace = ["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik", "--replace", "mikrotik"]
+    assert main([*replace, "--write"]) == 0
+    code, out = run(capsys, "health", *common)
+    assert code == 0, out

@@ -32,6 +32,10 @@ def _field_hints() -> dict[str, str]:
             "approvals are signed with an ed25519 key: paste its public line (ssh-keygen -y -f KEY), "
             "e.g. ssh-ed25519 AAAA... d.karimova"
         ),
+        "keys": _(
+            "list the host's public key lines as akm inventory hostkeys --write records them, e.g. ssh-ed25519 AAAA..."
+        ),
+        "host": _("write the hostname of an asset, e.g. srv"),
         "path": _("write an absolute path, starting with /"),
         "domain": _("write a DNS name in lowercase, e.g. kutubxona.uz"),
         "name": _("write a short name of letters, digits, '/', '.', '_' or '-', e.g. eth0"),
