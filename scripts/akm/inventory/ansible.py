@@ -30,7 +30,7 @@ def _plain(model: Any) -> Any:
 def build(inventory: Inventory) -> dict[str, Any]:
     """Return ``{"groups": {name: [hosts]}, "hostvars": {...}, "vars": {...}}`` for *inventory*."""
     groups: dict[str, list[str]] = defaultdict(list)
-    known_hosts = known_hosts_path(inventory)
+    known_hosts = known_hosts_path(inventory.root)
     hostvars: dict[str, dict[str, Any]] = {}
     lab = inventory.lab
     for asset in inventory.assets:

@@ -204,6 +204,8 @@ def _describe_type(error: dict[str, Any], field: str) -> tuple[str, str]:
         return _("must be true or false, not {value!r}").format(value=value), ""
     if kind.startswith("date"):
         return _("{value!r} is not a date").format(value=value), _("write the date as YYYY-MM-DD, e.g. 2024-03-15")
+    if kind == "too_short":
+        return _("the list is empty"), hint or _("write at least one item, or remove the field")
     if kind in {"list_type", "tuple_type"}:
         return _("must be a list"), _("write each item on its own line starting with '- '")
     if kind in {"dict_type", "model_type", "model_attributes_type"}:

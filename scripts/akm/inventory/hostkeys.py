@@ -80,9 +80,9 @@ def known_names(name: str, address: str | None, port: int) -> list[str]:
     return names if port == 22 else [f"[{n}]:{port}" for n in names]
 
 
-def known_hosts_path(inventory: Inventory) -> Path:
-    """The inventory's generated ``known_hosts`` file."""
-    return inventory.root / KNOWN_HOSTS
+def known_hosts_path(root: Path) -> Path:
+    """The generated ``known_hosts`` file of the inventory whose directory is *root*."""
+    return root / KNOWN_HOSTS
 
 
 def known_hosts_text(inventory: Inventory) -> str:
@@ -103,7 +103,7 @@ def write_known_hosts(inventory: Inventory, path: Path | None = None) -> Path:
     """Write the inventory's ``known_hosts`` (to *path*, else :func:`known_hosts_path`) when its content
     changed, in one rename; return the path. Every SSH client of the project calls this before it
     connects, so the file is never older than the inventory."""
-    path = path or known_hosts_path(inventory)
+    path = path or known_hosts_path(inventory.root)
     text = known_hosts_text(inventory)
     try:
         if path.read_text(encoding="utf-8") == text:
