@@ -30,6 +30,9 @@ def lab_inventory(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     inventory = tmp / "lab"
     shutil.copytree(REPO / "inventory" / "lab", inventory)
+    # The copy starts with no key pinned (a checkout where akm lab up ran has the lab's keys there).
+    for pinned in ("host_keys.yml", ".known_hosts"):
+        (inventory / pinned).unlink(missing_ok=True)
     assets = inventory / "assets.yml"
     text = assets.read_text()
     for port in ("22201", "22202"):
@@ -68,7 +71,22 @@ def lab_inventory(tmp_path_factory):
     # The devices' keys are recorded as in production, on first contact (only the simulated devices are
     # named: the lab's machines are not contacted).
     assert (
-        main(["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik", "--host", "sw-core", "--write"]) == 0
+        main(
+            [
+                "--lang",
+                "en",
+                "inventory",
+                "hostkeys",
+                "-i",
+                str(inventory),
+                "--host",
+                "mikrotik",
+                "--host",
+                "sw-core",
+                "--write",
+            ]
+        )
+        == 0
     )
     yield inventory, password_file, tmp
     process.terminate()
@@ -238,9 +256,20 @@ def test_a_device_whose_key_is_not_the_pinned_one_is_refused_until_the_inventory
     assert "not its pinned key" in record["devices"][0]["detail"]
     assert f"akm inventory hostkeys -i {inventory} --host mikrotik --replace mikrotik --write" in told
 
-    assert main(["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik"]) == 1
+    assert main(["--lang", "en", "inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik"]) == 1
     assert "CHANGED" in capsys.readouterr().out
-    replace = ["inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik", "--replace", "mikrotik"]
+    replace = [
+        "--lang",
+        "en",
+        "inventory",
+        "hostkeys",
+        "-i",
+        str(inventory),
+        "--host",
+        "mikrotik",
+        "--replace",
+        "mikrotik",
+    ]
     assert main([*replace, "--write"]) == 0
     code, out = run(capsys, "health", *common)
     assert code == 0, out

@@ -113,13 +113,19 @@ def write_known_hosts(inventory: Inventory, path: Path | None = None) -> Path:
     try:
         yamledit.replace(path, text)
     except OSError as exc:
-        raise HostKeysError.one(
+        raise _file_error(
             "hostkeys.cannot-write",
-            _("the known_hosts file cannot be written: {reason}").format(reason=exc.strerror or exc),
+            _("the known_hosts file cannot be written: {reason}"),
             _("let this user write the inventory's directory, or give another file"),
-            file=display_path(path),
+            path,
+            exc,
         ) from exc
     return path
+
+
+def _file_error(code: str, message: str, hint: str, path: Path, exc: OSError) -> HostKeysError:
+    """A known_hosts file that cannot be read or written; *message* says which, with ``{reason}``."""
+    return HostKeysError.one(code, message.format(reason=exc.strerror or exc), hint, file=display_path(path))
 
 
 def read_known_hosts(path: Path) -> dict[str, list[PublicKey]]:
@@ -129,11 +135,12 @@ def read_known_hosts(path: Path) -> dict[str, list[PublicKey]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise HostKeysError.one(
+        raise _file_error(
             "hostkeys.no-known-hosts",
-            _("the known_hosts file cannot be read: {reason}").format(reason=exc.strerror or exc),
+            _("the known_hosts file cannot be read: {reason}"),
             _("make it with: akm inventory known-hosts -i INVENTORY -o FILE"),
-            file=display_path(path),
+            path,
+            exc,
         ) from exc
     for line in text.splitlines():
         parts = line.split(None, 1)
