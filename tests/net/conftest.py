@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from akm.net.common import Target, Timeouts
+from akm.net.sim import known_hosts as sim_known_hosts
 from akm.net.sim.control import SimControl
 from akm.net.vault import login_for, read_vault, write_vault
 
@@ -92,9 +93,7 @@ class Lab:
         """The devices as the tools reach them, each trusting only its own host key (pinned from the
         simulator's ready file, which says which key each device has)."""
         known = self.tmp / "known_hosts"
-        known.write_text(
-            "".join(f"[{i['host']}]:{i['port']} {i['host_key']}\n" for i in self.ready["devices"].values())
-        )
+        known.write_text(sim_known_hosts(self.ready))
         return [
             Target(
                 name,
