@@ -242,3 +242,40 @@ def test_pyinfra_collects_only_from_the_pinned_key(sshd, inventory_dir, tmp_path
     assert "--host srv --replace srv --write" in done.stderr
     latest = max((evidence / "drift").glob("facts-*.json"))
     assert json.loads(latest.read_text())["unreachable"]["srv"]["reason"] == host_key_reasons()[0]
+
+
+def test_the_lab_pins_its_machines_keys_through_the_same_survey(sshd, inventory_dir, tmp_path):
+    """``akm lab up``'s step (:func:`akm.lab.lab.record_host_keys`) on a plan whose one machine is the
+    test's sshd: a new key is pinned; a changed one is not, and the log says what to do; a machine whose
+    key the lab had to make anew (its key file was missing) gets the new key pinned."""
+    from dataclasses import replace
+
+    from akm.lab import lab, machines
+
+    real = lab.load_plan(REPO / "inventory" / "lab")
+    plan = replace(
+        real,
+        inventory=inventory_dir,
+        state_dir=tmp_path / "state",
+        machines=(replace(real.machines[0], hostname="srv"),),
+        simulated=(),
+    )
+    assert lab.new_host_keys(plan) == {"srv"}
+    machines.host_key(plan.state_dir, "srv")
+    assert lab.new_host_keys(plan) == set()
+
+    said: list[str] = []
+    assert lab.record_host_keys(plan, set(), said.append) is True
+    assert said == [f"Recorded the host keys of srv in {inventory_dir / 'host_keys.yml'}."]
+    assert hostkeys.read_known_hosts(inventory_dir / ".known_hosts")[f"[127.0.0.1]:{sshd.port}"]
+    said.clear()
+    assert lab.record_host_keys(plan, set(), said.append) is False
+    assert said == []
+
+    sshd.start(keygen(tmp_path / "other_key"))
+    assert lab.record_host_keys(plan, set(), said.append) is False
+    assert said == [hostkeys.advice(inventory_dir, "srv", changed=True)]
+    assert login(sshd, inventory_dir).returncode == 255
+    said.clear()
+    assert lab.record_host_keys(plan, {"srv"}, said.append) is True
+    assert login(sshd, inventory_dir).returncode == 0

@@ -192,6 +192,11 @@ def record_host_keys(plan: Plan, renewed: set[str], log: Callable[[str], None]) 
 
     inventory = load_inventory(plan.inventory)
     findings = hostkeys.survey(inventory, [*(m.hostname for m in plan.machines), *plan.simulated])
+    # A machine that has just booted may answer its first key exchange late: it is asked once more.
+    late = [f.target.name for f in findings if f.status == "unreachable"]
+    if late:
+        again = {f.target.name: f for f in hostkeys.survey(inventory, late, timeout=15)}
+        findings = [again.get(f.target.name, f) for f in findings]
     written = hostkeys.record(plan.inventory, findings, replace=renewed)
     if written:
         inventory = load_inventory(plan.inventory)
