@@ -182,8 +182,8 @@ def new_host_keys(plan: Plan) -> set[str]:
 
 
 def record_host_keys(plan: Plan, renewed: set[str], log: Callable[[str], None]) -> bool:
-    """Pin the lab's host keys the way production pins its own: contact every machine and simulated
-    device (``akm inventory hostkeys``' survey), write the keys of new ones, and of those in *renewed*,
+    """Pin the lab's host keys the way production pins its own: contact every machine and every device
+    the simulator serves (``akm inventory hostkeys``' survey), write the keys of new ones, and of those in *renewed*,
     into the lab inventory's ``host_keys.yml`` (not in git: the keys belong to this state directory),
     and make the inventory's known_hosts from them. A key that changed otherwise is not written: the
     log says so and what to do, and every run refuses the machine until then. Returns whether any key
@@ -191,7 +191,7 @@ def record_host_keys(plan: Plan, renewed: set[str], log: Callable[[str], None]) 
     from akm.inventory import hostkeys, load_inventory
 
     inventory = load_inventory(plan.inventory)
-    findings = hostkeys.survey(inventory, [*(m.hostname for m in plan.machines), *plan.simulated])
+    findings = hostkeys.survey(inventory, [*(m.hostname for m in plan.machines), *sorted(served_devices(plan))])
     # A machine that has just booted may answer its first key exchange late: it is asked once more.
     late = [f.target.name for f in findings if f.status == "unreachable"]
     if late:
@@ -386,14 +386,18 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait:
         )
 
 
-def simulator_ports(plan: Plan) -> list[int]:
-    """The ports the running simulator listens on (from its ready file; none when it is not ready)."""
+def served_devices(plan: Plan) -> dict[str, dict]:
+    """The devices the running simulator serves, by name, as its ready file lists them (none when it is
+    not ready)."""
     import json
 
     ready = simulator_files(plan.state_dir)["ready"]
-    if not ready.exists():
-        return []
-    return sorted({int(d["port"]) for d in json.loads(ready.read_text()).get("devices", {}).values()})
+    return json.loads(ready.read_text()).get("devices", {}) if ready.exists() else {}
+
+
+def simulator_ports(plan: Plan) -> list[int]:
+    """The ports the running simulator listens on (from its ready file; none when it is not ready)."""
+    return sorted({int(d["port"]) for d in served_devices(plan).values()})
 
 
 def refresh_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> bool:
