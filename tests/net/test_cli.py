@@ -70,27 +70,15 @@ def lab_inventory(tmp_path_factory):
     assert process.stdout.readline().strip() == "READY", process.stderr.read()
     # The devices' keys are recorded as in production, on first contact (only the simulated devices are
     # named: the lab's machines are not contacted).
-    assert (
-        main(
-            [
-                "--lang",
-                "en",
-                "inventory",
-                "hostkeys",
-                "-i",
-                str(inventory),
-                "--host",
-                "mikrotik",
-                "--host",
-                "sw-core",
-                "--write",
-            ]
-        )
-        == 0
-    )
+    assert hostkeys(inventory, "--host", "mikrotik", "--host", "sw-core", "--write") == 0
     yield inventory, password_file, tmp
     process.terminate()
     process.wait(timeout=30)
+
+
+def hostkeys(inventory, *argv) -> int:
+    """``akm inventory hostkeys -i INVENTORY ...``, in English."""
+    return main(["--lang", "en", "inventory", "hostkeys", "-i", str(inventory), *argv])
 
 
 def run(capsys, *argv) -> tuple[int, str]:
@@ -256,20 +244,8 @@ def test_a_device_whose_key_is_not_the_pinned_one_is_refused_until_the_inventory
     assert "not its pinned key" in record["devices"][0]["detail"]
     assert f"akm inventory hostkeys -i {inventory} --host mikrotik --replace mikrotik --write" in told
 
-    assert main(["--lang", "en", "inventory", "hostkeys", "-i", str(inventory), "--host", "mikrotik"]) == 1
+    assert hostkeys(inventory, "--host", "mikrotik") == 1
     assert "CHANGED" in capsys.readouterr().out
-    replace = [
-        "--lang",
-        "en",
-        "inventory",
-        "hostkeys",
-        "-i",
-        str(inventory),
-        "--host",
-        "mikrotik",
-        "--replace",
-        "mikrotik",
-    ]
-    assert main([*replace, "--write"]) == 0
+    assert hostkeys(inventory, "--host", "mikrotik", "--replace", "mikrotik", "--write") == 0
     code, out = run(capsys, "health", *common)
     assert code == 0, out
