@@ -22,6 +22,7 @@ from pathlib import Path
 
 from akm.net.backup import backup
 from akm.net.common import Target, Timeouts, open_session
+from akm.net.sim import known_hosts
 from akm.net.sim.control import SimControl
 from akm.net.vault import login_for, read_vault, write_vault
 
@@ -50,7 +51,11 @@ def start_simulator(tmp: Path, count: int) -> tuple[subprocess.Popen, dict, list
     if process.stdout.readline().strip() != "READY":
         raise SystemExit("the simulator did not start")
     ready = json.loads((tmp / "ready.json").read_text())
-    targets = [Target(n, d["platform"], d["host"], d["port"], "vault_net_bench") for n, d in ready["devices"].items()]
+    (tmp / "known_hosts").write_text(known_hosts(ready))
+    targets = [
+        Target(n, d["platform"], d["host"], d["port"], "vault_net_bench", str(tmp / "known_hosts"))
+        for n, d in ready["devices"].items()
+    ]
     variables = read_vault(tmp / "vault.yml", password_file)
     logins = {t.name: login_for(variables, t.credentials, tmp / "vault.yml") for t in targets}
     return process, ready, targets, logins

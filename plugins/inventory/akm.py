@@ -13,6 +13,8 @@ short_description: The Information-Library Centre's inventory (inventory/<name>/
 description:
   - Reads the inventory directory that holds the configuration file, validates it with the
     C(akm inventory check) rules and builds groups by department, kind, OS, profile and segment.
+  - Writes the inventory's known_hosts file of pinned SSH host keys (C(akm inventory known-hosts)) and
+    sets strict host key checking against it for every host.
 options:
   plugin:
     description: Must be C(akm).
@@ -38,15 +40,21 @@ class InventoryModule(BaseInventoryPlugin):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         try:
-            from akm.inventory import InventoryError, load_inventory
+            from akm.errors import Error
+            from akm.inventory import load_inventory
             from akm.inventory.ansible import build
+            from akm.inventory.hostkeys import write_known_hosts
         except ImportError as exc:
             raise AnsibleParserError(
                 f"the akm package is not installed in Ansible's Python ({exc}); run `make venv`"
             ) from exc
         try:
-            data = build(load_inventory(Path(path).parent))
-        except InventoryError as exc:
+            inventory = load_inventory(Path(path).parent)
+            # The known_hosts file the connections check host keys against (akm_known_hosts), made from
+            # the inventory's pinned keys before any connection.
+            write_known_hosts(inventory)
+            data = build(inventory)
+        except Error as exc:
             raise AnsibleParserError(str(exc)) from exc
         for group, hosts in data["groups"].items():
             self.inventory.add_group(group)

@@ -1,4 +1,5 @@
-"""OpenSSH signatures: ed25519 public keys, the SSHSIG format, and signing and verifying with ssh-keygen.
+"""OpenSSH public keys and signatures: public key lines, the SSHSIG format, and signing and verifying
+with ssh-keygen.
 
 Signing and verifying are done by OpenSSH's own ``ssh-keygen -Y sign`` and ``ssh-keygen -Y verify``
 (OpenSSH 8.1 or later; Debian 12 has 9.2), never by code of ours: ssh-keygen is on every Debian host
@@ -9,7 +10,8 @@ one place that the OpenSSH project maintains (docs/dependencies.md says why no P
 What this module reads itself, without any cryptography, is only the *form* of a public key and of a
 signature (``PROTOCOL.sshsig`` in the OpenSSH sources): which key a signature says it was made with and
 in which namespace. That lets a check say precisely why a signature is refused (another person's key, a
-key nobody has, a signature made for something else) before ssh-keygen says whether it is valid.
+key nobody has, a signature made for something else) before ssh-keygen says whether it is valid. The
+same reading of a public key line (:func:`read_key_line`) checks the host keys the inventory pins.
 """
 
 from __future__ import annotations
@@ -40,15 +42,17 @@ class SshSigError(Error):
 
 @dataclass(frozen=True)
 class PublicKey:
-    """An ed25519 public key as OpenSSH writes it: ``ssh-ed25519 BASE64 [comment]``."""
+    """A public key as OpenSSH writes it: ``TYPE BASE64 [comment]`` (``ssh-ed25519`` unless said)."""
 
     blob: bytes
     comment: str = ""
+    type: str = KEY_TYPE
 
     @property
     def text(self) -> str:
-        """The key without its comment, as ``allowed_signers`` and ``authorized_keys`` want it."""
-        return f"{KEY_TYPE} {base64.b64encode(self.blob).decode()}"
+        """The key without its comment, as ``allowed_signers``, ``authorized_keys`` and ``known_hosts``
+        want it."""
+        return f"{self.type} {base64.b64encode(self.blob).decode()}"
 
     @property
     def fingerprint(self) -> str:
@@ -80,19 +84,48 @@ def _strings(data: bytes, offset: int = 0) -> list[bytes]:
     return found
 
 
-def read_public_key(text: str) -> PublicKey:
-    """Read an ed25519 public key line; raise ``ValueError`` with a sentence a person can act on."""
+KEY_FIELDS = {
+    "ssh-ed25519": 2,
+    "ecdsa-sha2-nistp256": 3,
+    "ecdsa-sha2-nistp384": 3,
+    "ecdsa-sha2-nistp521": 3,
+    "ssh-rsa": 3,
+}
+"""The public key types read (those OpenSSH offers as host keys by default), with the number of wire
+strings their blob holds: the type and the key (ed25519), the type, curve and point (ecdsa), the type,
+exponent and modulus (rsa)."""
+
+
+def read_key_line(text: str, types: Iterable[str] = KEY_FIELDS) -> PublicKey:
+    """Read a public key line of one of *types*; raise ``ValueError`` with a sentence a person can act on.
+
+    The blob must hold what its type says (the type repeated, then its fields), an ed25519 key exactly
+    32 bytes: a line cut short while pasting is refused here, not when a connection fails.
+    """
+    types = tuple(types)
     parts = text.strip().split(None, 2)
-    if len(parts) < 2 or parts[0] != KEY_TYPE:
-        raise ValueError(_("it is not an ed25519 public key line (ssh-ed25519 AAAA…)"))
+    if len(parts) < 2 or parts[0] not in types:
+        raise ValueError(_("it is not a public key line ({types} AAAA…)").format(types=" | ".join(types)))
     try:
         blob = base64.b64decode(parts[1], validate=True)
         fields = _strings(blob)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(_("the key's base64 text is damaged or cut short")) from exc
-    if len(fields) != 2 or fields[0] != KEY_TYPE.encode() or len(fields[1]) != 32:
-        raise ValueError(_("the key's base64 text does not hold an ed25519 key"))
-    return PublicKey(blob, parts[2].strip() if len(parts) > 2 else "")
+    inner = fields[0].decode(errors="replace") if fields else ""
+    if inner != parts[0]:
+        raise ValueError(
+            _("the line says {type} but its base64 text holds {inner!r}").format(type=parts[0], inner=inner)
+        )
+    if len(fields) != KEY_FIELDS[parts[0]] or (parts[0] == KEY_TYPE and len(fields[1]) != 32):
+        raise ValueError(_("the key's base64 text does not hold a whole {type} key").format(type=parts[0]))
+    return PublicKey(blob, parts[2].strip() if len(parts) > 2 else "", parts[0])
+
+
+def read_public_key(text: str) -> PublicKey:
+    """Read an ed25519 public key line; raise ``ValueError`` with a sentence a person can act on."""
+    if text.strip().split(None, 1)[:1] != [KEY_TYPE]:
+        raise ValueError(_("it is not an ed25519 public key line (ssh-ed25519 AAAA…)"))
+    return read_key_line(text, (KEY_TYPE,))
 
 
 def read_signature(armoured: str) -> Signature:

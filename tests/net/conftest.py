@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from akm.net.common import Target, Timeouts
+from akm.net.sim import known_hosts as sim_known_hosts
 from akm.net.sim.control import SimControl
 from akm.net.vault import login_for, read_vault, write_vault
 
@@ -89,8 +90,19 @@ class Lab:
             self.process.wait(timeout=30)
 
     def targets(self, *names: str) -> list[Target]:
+        """The devices as the tools reach them, each trusting only its own host key (pinned from the
+        simulator's ready file, which says which key each device has)."""
+        known = self.tmp / "known_hosts"
+        known.write_text(sim_known_hosts(self.ready))
         return [
-            Target(name, info["platform"], info["host"], info["port"], f"vault_net_{name.replace('-', '_')}")
+            Target(
+                name,
+                info["platform"],
+                info["host"],
+                info["port"],
+                f"vault_net_{name.replace('-', '_')}",
+                known_hosts=str(known),
+            )
             for name, info in sorted(self.ready["devices"].items())
             if not names or name in names
         ]

@@ -30,6 +30,9 @@ def lab_inventory(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     inventory = tmp / "lab"
     shutil.copytree(REPO / "inventory" / "lab", inventory)
+    # The copy starts with no key pinned (a checkout where akm lab up ran has the lab's keys there).
+    for pinned in ("host_keys.yml", ".known_hosts"):
+        (inventory / pinned).unlink(missing_ok=True)
     assets = inventory / "assets.yml"
     text = assets.read_text()
     for port in ("22201", "22202"):
@@ -65,9 +68,17 @@ def lab_inventory(tmp_path_factory):
         text=True,
     )
     assert process.stdout.readline().strip() == "READY", process.stderr.read()
+    # The devices' keys are recorded as in production, on first contact (only the simulated devices are
+    # named: the lab's machines are not contacted).
+    assert hostkeys(inventory, "--host", "mikrotik", "--host", "sw-core", "--write") == 0
     yield inventory, password_file, tmp
     process.terminate()
     process.wait(timeout=30)
+
+
+def hostkeys(inventory, *argv) -> int:
+    """``akm inventory hostkeys -i INVENTORY ...``, in English."""
+    return main(["--lang", "en", "inventory", "hostkeys", "-i", str(inventory), *argv])
 
 
 def run(capsys, *argv) -> tuple[int, str]:
@@ -210,3 +221,31 @@ def test_the_built_access_policy_is_pushed_once_and_then_is_no_change(lab_invent
     code, second = run(capsys, "push", *common, str(out), "--confirm", "yes")
     assert code == 0, second
     assert second.count("already as desired") == 2
+
+
+def test_a_device_whose_key_is_not_the_pinned_one_is_refused_until_the_inventory_is_updated(lab_inventory, capsys):
+    """Another key pinned for mikrotik (as if the device answering were another one): netmiko refuses it,
+    the run says which device and the command that records its key; after that command it proceeds."""
+    from akm.inventory.hostkeys import write_keys
+
+    inventory, password_file, tmp = lab_inventory
+    other = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "other")], capture_output=True, check=True
+    )
+    assert other.returncode == 0
+    write_keys(inventory, {"mikrotik": [" ".join((tmp / "other.pub").read_text().split()[:2])]})
+    common = ["--inventory", str(inventory), "--vault-password-file", str(password_file), "--timeout", "5"]
+    common += ["--evidence", str(tmp / "evidence-refused"), "--device", "mikrotik"]
+    code = main(["--lang", "en", "net", "health", *common])
+    assert code == 1
+    told = capsys.readouterr().err
+    record = json.loads((tmp / "evidence-refused" / "net" / "health-latest.json").read_text())
+    assert [(d["device"], d["status"]) for d in record["devices"]] == [("mikrotik", "host_key")]
+    assert "not its pinned key" in record["devices"][0]["detail"]
+    assert f"akm inventory hostkeys -i {inventory} --host mikrotik --replace mikrotik --write" in told
+
+    assert hostkeys(inventory, "--host", "mikrotik") == 1
+    assert "CHANGED" in capsys.readouterr().out
+    assert hostkeys(inventory, "--host", "mikrotik", "--replace", "mikrotik", "--write") == 0
+    code, out = run(capsys, "health", *common)
+    assert code == 0, out

@@ -73,19 +73,19 @@ def test_targets_are_the_ansible_hosts_reached_the_ansible_way(inventory):
         assert data["ssh_hostname"] == str(asset.address)
         assert data["ssh_user"] == "root"
         assert data["ssh_key"] == str(inventory.lab.state_dir / "ssh" / "id_ed25519")
-        assert data["ssh_known_hosts_file"] == str(inventory.lab.state_dir / "ssh" / "known_hosts")
+        assert data["ssh_known_hosts_file"] == str(inventory.root / ".known_hosts")
         assert data["ssh_strict_host_key_checking"] == "yes"
 
 
 def test_the_management_hosts_own_key_and_known_hosts_replace_the_inventorys(inventory, tmp_path):
-    """The management host's timer logs in with its own key; its known_hosts learns each host's key on
-    the first connection and refuses a changed one (accept-new), the inventory's hosts and users stay."""
+    """The management host's timer logs in with its own key and checks the keys of the known_hosts file
+    its role copied from the control node's inventory, strictly; the inventory's hosts and users stay."""
     key, known = tmp_path / "id_ed25519", tmp_path / "known_hosts"
     targets = facts.targets(inventory, ssh_key=key, known_hosts=known)
     assert sorted(targets) == sorted(facts.targets(inventory))
     for data in targets.values():
         assert (data["ssh_key"], data["ssh_allow_agent"], data["ssh_look_for_keys"]) == (str(key), False, False)
-        assert (data["ssh_known_hosts_file"], data["ssh_strict_host_key_checking"]) == (str(known), "accept-new")
+        assert (data["ssh_known_hosts_file"], data["ssh_strict_host_key_checking"]) == (str(known), "yes")
         assert data["ssh_user"] == "root"
 
 

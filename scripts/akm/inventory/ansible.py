@@ -7,9 +7,11 @@ says so. Host variables coming from the inventory start with ``akm_``; role vari
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from typing import Any
 
+from akm.inventory.hostkeys import known_hosts_path, ssh_options
 from akm.inventory.load import Inventory
 from akm.inventory.model import DEBIAN_RELEASES, is_debian
 
@@ -28,11 +30,12 @@ def _plain(model: Any) -> Any:
 def build(inventory: Inventory) -> dict[str, Any]:
     """Return ``{"groups": {name: [hosts]}, "hostvars": {...}, "vars": {...}}`` for *inventory*."""
     groups: dict[str, list[str]] = defaultdict(list)
+    known_hosts = known_hosts_path(inventory.root)
     hostvars: dict[str, dict[str, Any]] = {}
     lab = inventory.lab
     for asset in inventory.assets:
-        address = asset.net.host if asset.net and asset.net.host else asset.address
-        if asset.status != "in_use" or address is None:
+        endpoint = asset.ssh_endpoint
+        if asset.status != "in_use" or endpoint is None:
             continue
         name = asset.hostname
         for group in (
@@ -44,7 +47,7 @@ def build(inventory: Inventory) -> dict[str, Any]:
         ):
             groups[group].append(name)
         variables: dict[str, Any] = {
-            "ansible_host": str(address),
+            "ansible_host": endpoint[0],
             "akm_inventory_no": asset.inventory_no,
             "akm_kind": asset.kind,
             "akm_department": asset.department,
@@ -89,6 +92,11 @@ def build(inventory: Inventory) -> dict[str, Any]:
             if a.status == "in_use"
         },
         "akm_lab": _plain(lab) if lab is not None else None,
+        # Every SSH connection checks the host's key against the inventory's pinned keys only (the
+        # plugin writes the file); Mitogen honours both settings (docs/inventory.md says how).
+        "akm_known_hosts": str(known_hosts),
+        "ansible_host_key_checking": True,
+        "ansible_ssh_common_args": shlex.join(ssh_options(known_hosts)),
         "akm_debian_releases": {
             os: {"codename": codename, "version": version} for os, (codename, version) in DEBIAN_RELEASES.items()
         },

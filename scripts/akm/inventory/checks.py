@@ -14,7 +14,7 @@ from typing import Any
 from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.model import NETWORK_KINDS, Asset, Segment, is_debian
-from akm.sshsig import read_public_key
+from akm.sshsig import read_key_line, read_public_key
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 Pairs = list[tuple[Any, Any]]
@@ -55,7 +55,7 @@ def _short_list(values: Iterable[str], limit: int = 12) -> str:
     return text + (", …" if len(values) > limit else "")
 
 
-def _unique(pairs: Pairs, label: str, key) -> Iterator[Problem]:
+def _unique(pairs: Pairs, label: str, key, hint: str = "") -> Iterator[Problem]:
     seen: dict[Any, Any] = {}
     for record, item in pairs:
         for value, where in key(record, item):
@@ -71,7 +71,7 @@ def _unique(pairs: Pairs, label: str, key) -> Iterator[Problem]:
                     _("{label} {value} is already used at {file}:{line}").format(
                         label=label, value=value, file=file, line=line
                     ),
-                    _("each {label} must be unique: correct one of the two").format(label=label),
+                    hint or _("each {label} must be unique: correct one of the two").format(label=label),
                 )
             else:
                 seen[value] = (item, where)
@@ -108,9 +108,28 @@ def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
             )
     if _has_duplicates([r.vlan for r, _i in validated["segments"]]):
         yield from _unique(validated["segments"], "VLAN", lambda r, i: [(r.vlan, ("vlan",))])
+    yield from _check_unique_host_keys(validated["host_keys"])
     if _has_duplicates([_key_text(r.signing_key) for r, _i in validated["people"]]):
         yield from _unique(
             validated["people"], _("signing key"), lambda r, i: [(_key_text(r.signing_key), ("signing_key",))]
+        )
+
+
+def _check_unique_host_keys(pairs: Pairs) -> Iterator[Problem]:
+    """A host written twice, and one key pinned twice: two machines with one host key are copies of one
+    installed image, and either can answer in the other's place."""
+    if _has_duplicates([r.host for r, _i in pairs]):
+        yield from _unique(pairs, _("host"), lambda r, i: [(r.host, ("host",))])
+    if _has_duplicates([_key_text(key) for r, _i in pairs for key in r.keys]):
+        yield from _unique(
+            pairs,
+            _("host key"),
+            lambda r, i: [(_key_text(key), ("keys", k)) for k, key in enumerate(r.keys)],
+            _(
+                "two hosts (or one host twice) with one key: if one machine was copied from the other, make it new "
+                "keys (rm /etc/ssh/ssh_host_*; dpkg-reconfigure openssh-server), then record them with "
+                "akm inventory hostkeys --replace HOST --write"
+            ),
         )
 
 
@@ -466,6 +485,56 @@ def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Probl
         )
 
 
+FINGERPRINT_PREFIXES = ("SHA256:", "MD5:")
+
+
+def _check_host_keys(validated: dict[str, Pairs], hostnames: set) -> Iterator[Problem]:
+    """Each host of ``host_keys`` is an asset reached over SSH, and each of its keys a whole public key
+    line (a fingerprint cannot be checked by ssh, pyinfra or netmiko: they compare the key itself)."""
+    if not validated["host_keys"]:
+        return
+    assets = {r.hostname: r for r, _i in validated["assets"]}
+    for record, item in validated["host_keys"]:
+        asset = assets.get(record.host)
+        if asset is None:
+            yield from _reference(item, ("host",), record.host, assets, _("host"), hostnames)
+        elif not asset.over_ssh:
+            yield _problem(
+                item,
+                ("host",),
+                "inventory.host-key-no-ssh",
+                _("{host} is a {kind} running {os}: nothing of the project reaches it over SSH").format(
+                    host=record.host, kind=asset.kind, os=asset.os
+                ),
+                _("only Debian hosts and network devices with a net: block have host keys to pin; remove this entry"),
+            )
+        for k, key in enumerate(record.keys):
+            if key.strip().startswith(FINGERPRINT_PREFIXES):
+                yield _problem(
+                    item,
+                    ("keys", k),
+                    "inventory.host-key-fingerprint",
+                    _("{key!r} is a fingerprint, not the key itself").format(key=key.strip()),
+                    _(
+                        "SSH clients compare the whole key: record it with akm inventory hostkeys --write, and "
+                        "compare its fingerprint with the one shown at the machine's console"
+                    ),
+                )
+                continue
+            try:
+                read_key_line(key)
+            except ValueError as exc:
+                yield _problem(
+                    item,
+                    ("keys", k),
+                    "inventory.bad-host-key",
+                    _("a host key of {host} cannot be read: {reason}").format(host=record.host, reason=exc),
+                    _("record the key again with akm inventory hostkeys --replace {host} --write").format(
+                        host=record.host
+                    ),
+                )
+
+
 def _check_lab(validated: dict[str, Pairs], singles: dict[str, Any]) -> Iterator[Problem]:
     lab = singles.get("lab")
     if lab is None:
@@ -547,4 +616,5 @@ def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> li
     root_item = singles.get("centre_item")
     problems.extend(_check_people(validated, root_item))
     problems.extend(_check_lab(validated, singles))
+    problems.extend(_check_host_keys(validated, singles["written_ids"]["assets"]))
     return problems

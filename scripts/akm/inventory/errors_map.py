@@ -32,6 +32,10 @@ def _field_hints() -> dict[str, str]:
             "approvals are signed with an ed25519 key: paste its public line (ssh-keygen -y -f KEY), "
             "e.g. ssh-ed25519 AAAA... d.karimova"
         ),
+        "keys": _(
+            "list the host's public key lines as akm inventory hostkeys --write records them, e.g. ssh-ed25519 AAAA..."
+        ),
+        "host": _("write the hostname of an asset, e.g. srv"),
         "path": _("write an absolute path, starting with /"),
         "domain": _("write a DNS name in lowercase, e.g. kutubxona.uz"),
         "name": _("write a short name of letters, digits, '/', '.', '_' or '-', e.g. eth0"),
@@ -200,6 +204,8 @@ def _describe_type(error: dict[str, Any], field: str) -> tuple[str, str]:
         return _("must be true or false, not {value!r}").format(value=value), ""
     if kind.startswith("date"):
         return _("{value!r} is not a date").format(value=value), _("write the date as YYYY-MM-DD, e.g. 2024-03-15")
+    if kind == "too_short":
+        return _("the list is empty"), hint or _("write at least one item, or remove the field")
     if kind in {"list_type", "tuple_type"}:
         return _("must be a list"), _("write each item on its own line starting with '- '")
     if kind in {"dict_type", "model_type", "model_attributes_type"}:

@@ -1,10 +1,10 @@
 """Read an inventory directory into a validated :class:`Inventory`.
 
 An inventory is a directory of YAML files (or a single file). Each file holds any of the sections
-``centre``, ``departments``, ``rooms``, ``segments``, ``people``, ``data_classes``, ``assets`` and, in
-the lab inventory only, ``lab``; list sections from several files are joined in file-name order. The
-file ``akm.yml`` (the Ansible inventory plugin's configuration) and ``group_vars/``, ``host_vars/`` are
-not inventory data and are skipped.
+``centre``, ``departments``, ``rooms``, ``segments``, ``people``, ``data_classes``, ``assets``,
+``host_keys`` and, in the lab inventory only, ``lab``; list sections from several files are joined in
+file-name order. The file ``akm.yml`` (the Ansible inventory plugin's configuration) and
+``group_vars/``, ``host_vars/`` are not inventory data and are skipped.
 
 Loading reports every problem of every file, then raises :class:`InventoryError` if any is an error.
 
@@ -38,6 +38,7 @@ from akm.inventory.model import (
     Centre,
     DataClass,
     Department,
+    HostKeys,
     Lab,
     Person,
     Room,
@@ -46,6 +47,9 @@ from akm.inventory.model import (
 from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections, yaml_files
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
+ID_FIELDS = {"assets": "hostname"}
+"""The field other records name a record of a section by, where it is not ``id``: a host's keys name the
+asset by its hostname. The cross-checks do not report a name again that is written but invalid."""
 SKIPPED_DIRS = frozenset({"group_vars", "host_vars"})
 
 
@@ -98,6 +102,7 @@ class Inventory:
     people: dict[str, Person]
     data_classes: dict[str, DataClass]
     assets: list[Asset]
+    host_keys: dict[str, HostKeys] = field(default_factory=dict)
     lab: Lab | None = None
     warnings: list[Problem] = field(default_factory=list)
     sources: Mapping[str, LocatedDict] = field(default_factory=dict, repr=False)
@@ -273,7 +278,10 @@ def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dic
 
 def cross_check_plain(singles: dict, validated: dict, single_records: dict, today: date) -> bool:
     """Run the cross-record checks on what :func:`validate_plain` made; whether nothing at all was found."""
-    written_ids = {section: {getattr(r, "id", None) for r, _item in validated[section]} for section in SECTIONS}
+    written_ids = {
+        section: {getattr(r, ID_FIELDS.get(section, "id"), None) for r, _i in validated[section]}
+        for section in SECTIONS
+    }
     raw = {"lab_item": singles.get("lab"), "centre_item": singles["centre"], "written_ids": written_ids}
     return not checks.run(validated, {**single_records, **raw}, today)
 
@@ -317,7 +325,9 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
         )
 
     written_ids = {
-        section: {item.get("id") for item, _file, _line in lists[section] if isinstance(item, dict)}
+        section: {
+            item.get(ID_FIELDS.get(section, "id")) for item, _file, _line in lists[section] if isinstance(item, dict)
+        }
         for section in SECTIONS
     }
     raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
@@ -348,6 +358,7 @@ def _inventory(
         people=by_id("people"),
         data_classes=by_id("data_classes"),
         assets=[record for record, _item in validated["assets"]],
+        host_keys={record.host: record for record, _item in validated["host_keys"]},
         lab=single_records.get("lab"),
         warnings=warnings,
         sources=sources,

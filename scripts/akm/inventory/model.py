@@ -285,12 +285,38 @@ class Asset(_Record):
         chosen = (managed or with_ip or [None])[0]
         self._address = chosen.ip if chosen else None
 
+    @property
+    def over_ssh(self) -> bool:
+        """True if the project reaches the asset over SSH: a Debian host (Ansible, pyinfra) or a device
+        with a ``net:`` block (netmiko). Only such an asset has SSH host keys to pin."""
+        return is_debian(self.os) or self.net is not None
+
+    @property
+    def ssh_endpoint(self) -> tuple[str, int] | None:
+        """The address and port the project's SSH clients reach the asset at, as Ansible is told them
+        (``ansible_host``, ``ansible_port``): ``net.host`` and ``net.port`` for a device, else the managed
+        :attr:`address` and ``vars.ansible_port`` (22 unless said); ``None`` without an address."""
+        address = self.net.host if self.net and self.net.host else self.address
+        if address is None:
+            return None
+        port = self.net.port if self.net else self.vars.get("ansible_port", 22)
+        return str(address), int(port)  # type: ignore[call-overload]
+
     def ip_on(self, segment: str) -> IPv4Address | None:
         """Return the asset's address on *segment*, or ``None``."""
         for interface in self.interfaces:
             if interface.segment == segment:
                 return interface.ip
         return None
+
+
+class HostKeys(_Record):
+    """The SSH host keys of one host: the public key lines (``TYPE BASE64``, as in ``known_hosts``) its
+    SSH server must present. Recorded by ``akm inventory hostkeys --write`` on first contact and reviewed
+    in git; every SSH client of the project trusts these and nothing else (docs/inventory.md)."""
+
+    host: Hostname
+    keys: Annotated[list[Text], Field(min_length=1)]
 
 
 class LabControl(_Record):
@@ -341,5 +367,6 @@ SECTIONS: dict[str, type[_Record]] = {
     "people": Person,
     "data_classes": DataClass,
     "assets": Asset,
+    "host_keys": HostKeys,
 }
 SINGLE_SECTIONS: dict[str, type[_Record]] = {"centre": Centre, "lab": Lab}

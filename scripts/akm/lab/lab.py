@@ -11,8 +11,9 @@ deletes every ``akm-`` namespace and the host link.
 Order of ``up``: plan and preflight (nothing is created before both pass) → switch and host leg →
 package cache → image (built once, through the cache) → keys, CA → each machine's namespace, layer,
 boot → host route → wait for SSH on every machine → simulated network devices, if that module exists (also
-on the control address, with their ports open to the management segment). ``up`` on a running lab
-restarts only a simulator that is gone or outdated.
+on the control address, with their ports open to the management segment) → the machines' and devices'
+host keys pinned in the lab inventory (:func:`record_host_keys`) → every machine booted, checked over SSH.
+``up`` on a running lab restarts only a simulator that is gone or outdated, and pins what is not pinned.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import importlib.util
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from akm.errors import Problem
 from akm.i18n import _
+from akm.inventory.hostkeys import known_hosts_path, ssh_options
 from akm.lab import aptcache, image, internet, machines, network
 from akm.lab.plan import APT_CACHE_PORT, LabError, Plan, plan_lab
 from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, reap, run, stop, which
@@ -103,49 +106,50 @@ def load_plan(inventory: Path | Plan) -> Plan:
     return plan_lab(load_inventory(Path(inventory)))
 
 
-def key_paths(state_dir: Path) -> tuple[Path, Path, Path]:
-    """The control node's private key, public key and the lab's known_hosts file."""
+def key_paths(state_dir: Path) -> tuple[Path, Path]:
+    """The control node's private and public key."""
     ssh = state_dir / "ssh"
-    return ssh / "id_ed25519", ssh / "id_ed25519.pub", ssh / "known_hosts"
+    return ssh / "id_ed25519", ssh / "id_ed25519.pub"
 
 
-def ansible_vars(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
-    """Connection variables Ansible needs for a lab machine (the inventory plugin adds ansible_host)."""
-    private, _public, known = key_paths(state_dir)
+def ansible_vars(plan: Plan) -> dict[str, str]:
+    """Connection variables Ansible needs for a lab machine (the inventory plugin adds ansible_host and
+    the same host key settings): root, the lab's key, and only the lab inventory's pinned host keys."""
+    private, _public = key_paths(plan.state_dir)
     return {
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(private),
-        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+        "ansible_ssh_common_args": shlex.join(
+            [*ssh_options(known_hosts_path(plan.inventory)), "-o", "IdentitiesOnly=yes"]
+        ),
     }
 
 
 def connection(plan: Plan, hostname: str) -> dict[str, object]:
     """How to reach *hostname*, in the keys of molecule's instance config (plus the Ansible variables)."""
     machine = plan.machine(hostname)
-    private, _public, known = key_paths(plan.state_dir)
+    private, _public = key_paths(plan.state_dir)
     return {
         "instance": hostname,
         "address": str(machine.management),
         "user": "root",
         "port": 22,
         "identity_file": str(private),
-        "known_hosts": str(known),
-        **ansible_vars(plan.state_dir),
+        "known_hosts": str(known_hosts_path(plan.inventory)),
+        **ansible_vars(plan),
     }
 
 
 def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> list[str]:
-    """The ``ssh`` command line that logs into *hostname* as root with the lab's key."""
+    """The ``ssh`` command line that logs into *hostname* as root with the lab's key, trusting only the
+    host key the lab inventory pins for it."""
     machine = plan.machine(hostname)
-    private, _public, known = key_paths(plan.state_dir)
+    private, _public = key_paths(plan.state_dir)
     return [
         "ssh",
         "-i",
         str(private),
-        "-o",
-        f"UserKnownHostsFile={known}",
-        "-o",
-        "StrictHostKeyChecking=yes",
+        *ssh_options(known_hosts_path(plan.inventory)),
         "-o",
         "IdentitiesOnly=yes",
         "-o",
@@ -158,17 +162,56 @@ def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> 
 
 
 def _ensure_keys(plan: Plan) -> str:
-    private, public, known = key_paths(plan.state_dir)
+    private, public = key_paths(plan.state_dir)
     private.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (private.exists() and public.exists()):
         private.unlink(missing_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "akm-lab-control", "-f", str(private)])
-    lines = []
-    for machine in plan.machines:
-        kind, key = machines.host_key(plan.state_dir, machine.hostname)[1].split()[:2]
-        lines.append(f"{machine.management} {kind} {key}\n")
-    known.write_text("".join(lines))
     return public.read_text()
+
+
+def new_host_keys(plan: Plan) -> set[str]:
+    """The lab's machines and simulated devices that have no host key yet: the lab makes theirs now
+    (:func:`machines.host_key`, the simulator's ``--host-keys``), so what the inventory pins for them
+    belongs to an earlier state directory and is replaced."""
+    return {
+        name
+        for name in (*(m.hostname for m in plan.machines), *plan.simulated)
+        if not machines.host_key_file(plan.state_dir, name).exists()
+    }
+
+
+def record_host_keys(plan: Plan, renewed: set[str], log: Callable[[str], None]) -> bool:
+    """Pin the lab's host keys the way production pins its own: contact every machine and every device
+    the simulator serves (``akm inventory hostkeys``' survey), write the keys of new ones, and of those in *renewed*,
+    into the lab inventory's ``host_keys.yml`` (not in git: the keys belong to this state directory),
+    and make the inventory's known_hosts from them. A key that changed otherwise is not written: the
+    log says so and what to do, and every run refuses the machine until then. Returns whether any key
+    was written."""
+    from akm.inventory import hostkeys, load_inventory
+
+    inventory = load_inventory(plan.inventory)
+    findings = hostkeys.survey(inventory, [*(m.hostname for m in plan.machines), *sorted(served_devices(plan))])
+    # A machine that has just booted may answer its first key exchange late: it is asked once more.
+    late = [f.target.name for f in findings if f.status == "unreachable"]
+    if late:
+        again = {f.target.name: f for f in hostkeys.survey(inventory, late, timeout=15)}
+        findings = [again.get(f.target.name, f) for f in findings]
+    written = hostkeys.record(plan.inventory, findings, replace=renewed)
+    if written:
+        inventory = load_inventory(plan.inventory)
+        log(
+            _("Recorded the host keys of {hosts} in {file}.").format(
+                hosts=", ".join(sorted(w.host for w in written)), file=written[0].file
+            )
+        )
+    hostkeys.write_known_hosts(inventory)
+    for finding in findings:
+        if finding.status == "changed" and finding.target.name not in renewed:
+            log(hostkeys.advice(plan.inventory, finding.target.name, changed=True))
+        elif finding.status == "unreachable":
+            log(_("{host} did not show its host key; it is not pinned.").format(host=finding.target.name))
+    return bool(written)
 
 
 def _cache_dir(state_dir: Path) -> Path:
@@ -218,7 +261,7 @@ def simulator_files(state_dir: Path) -> dict[str, Path]:
         "credentials": Path(os.environ.get("AKM_SIM_CREDENTIALS") or state_dir / "netsim-credentials.json"),
         "state": state_dir / "netsim-state.json",
         "ready": state_dir / "netsim.ready",
-        "host_key": state_dir / "netsim-host-key",
+        "host_keys": machines.host_keys_dir(state_dir),
         "log": state_dir / "netsim.log",
         "vault": state_dir / "vault.yml",
         "vault_password": state_dir / "vault-password",
@@ -246,8 +289,8 @@ def simulator_command(plan: Plan) -> list[str] | None:
         str(files["state"]),
         "--ready-file",
         str(files["ready"]),
-        "--host-key",
-        str(files["host_key"]),
+        "--host-keys",
+        str(files["host_keys"]),
         "--also-listen",
         str(plan.control.ip),
     ]
@@ -343,14 +386,18 @@ def _start_simulator(plan: Plan, state: State, log: Callable[[str], None], wait:
         )
 
 
-def simulator_ports(plan: Plan) -> list[int]:
-    """The ports the running simulator listens on (from its ready file; none when it is not ready)."""
+def served_devices(plan: Plan) -> dict[str, dict]:
+    """The devices the running simulator serves, by name, as its ready file lists them (none when it is
+    not ready)."""
     import json
 
     ready = simulator_files(plan.state_dir)["ready"]
-    if not ready.exists():
-        return []
-    return sorted({int(d["port"]) for d in json.loads(ready.read_text()).get("devices", {}).values()})
+    return json.loads(ready.read_text()).get("devices", {}) if ready.exists() else {}
+
+
+def simulator_ports(plan: Plan) -> list[int]:
+    """The ports the running simulator listens on (from its ready file; none when it is not ready)."""
+    return sorted({int(d["port"]) for d in served_devices(plan).values()})
 
 
 def refresh_simulator(plan: Plan, state: State, log: Callable[[str], None]) -> bool:
@@ -492,8 +539,10 @@ def up(
     plan = check(inventory, checks)
     with lab_lock():
         state = State.load()
+        renewed = new_host_keys(plan)
         if _running(plan, state) and not (fresh or new_image):
-            if not refresh_simulator(plan, state, log):
+            restarted = refresh_simulator(plan, state, log)
+            if not record_host_keys(plan, renewed, log) and not restarted:
                 log(_("The lab is already up; nothing changed."))
             return plan
         if state and state.state_dir and state.state_dir != str(plan.state_dir):
@@ -509,7 +558,7 @@ def up(
         state = State(inventory=str(plan.inventory), state_dir=str(plan.state_dir), processes={}, plan_id=plan.ident)
         state.save()
         try:
-            _bring_up(plan, state, fresh, new_image, timeout, log)
+            _bring_up(plan, state, fresh, new_image, timeout, log, renewed)
         except BaseException:
             log(_("Bringing the lab up failed; removing what was made."))
             teardown(plan.state_dir, grace=0)
@@ -518,7 +567,13 @@ def up(
 
 
 def _bring_up(
-    plan: Plan, state: State, fresh: bool, new_image: bool, timeout: float, log: Callable[[str], None]
+    plan: Plan,
+    state: State,
+    fresh: bool,
+    new_image: bool,
+    timeout: float,
+    log: Callable[[str], None],
+    renewed: set[str],
 ) -> None:
     started = time.monotonic()
     sources = aptcache.lab_sources(suites=plan.suites)
@@ -541,8 +596,11 @@ def _bring_up(
         )
         state.remember(f"machine:{machine.hostname}", machines.spawn(plan, machine))
     network.add_host_routes(plan)
-    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
+    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout)
     _start_simulator(plan, state, log)
+    record_host_keys(plan, renewed, log)
+    # Logging in needs the pinned keys: the machines' boot is awaited over SSH only now.
+    machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     network.host_firewall(plan, simulator_ports(plan))
     lab_secrets(plan)
     log(

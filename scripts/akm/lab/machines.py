@@ -76,13 +76,23 @@ def _write(root: Path, relative: str, content: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
+def host_keys_dir(state_dir: Path) -> Path:
+    """Where the lab keeps its machines' and simulated devices' SSH host keys, one folder per host."""
+    return state_dir / "ssh" / "hosts"
+
+
+def host_key_file(state_dir: Path, hostname: str) -> Path:
+    """The private SSH host key file of the machine or simulated device *hostname*."""
+    return host_keys_dir(state_dir) / hostname / "ssh_host_ed25519_key"
+
+
 def host_key(state_dir: Path, hostname: str) -> tuple[str, str]:
     """The SSH host key of *hostname* (private, public), made once and kept in ``<state_dir>/ssh/hosts``.
 
-    Every machine has its own host key, stable across resets, so the lab's ``known_hosts`` stays valid
-    and machines can tell each other apart (e.g. a backup server trusting one client).
+    Every machine has its own host key, stable across resets, so the keys the lab inventory pins stay
+    valid and machines can tell each other apart (e.g. a backup server trusting one client).
     """
-    key = state_dir / "ssh" / "hosts" / hostname / "ssh_host_ed25519_key"
+    key = host_key_file(state_dir, hostname)
     if not (key.exists() and key.with_suffix(".pub").exists()):
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key.unlink(missing_ok=True)

@@ -9,10 +9,12 @@ bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from akm import evidence
@@ -21,6 +23,7 @@ from akm.net.common import (
     DeviceResult,
     NetError,
     Timeouts,
+    pin_host_keys,
     targets_from_inventory,
     write_evidence,
 )
@@ -37,18 +40,30 @@ def status_text(status: str) -> str:
         "timeout": _("timeout"),
         "error": _("error"),
         "rolled_back": _("rolled back"),
+        "host_key": _("host key refused"),
     }
     return names.get(status, status)
 
 
-def _load(args: argparse.Namespace):
-    """Inventory targets and their logins, all checked before any device is contacted."""
+def _load(args: argparse.Namespace, stack: contextlib.ExitStack):
+    """Inventory targets and their logins, all checked before any device is contacted.
+
+    Each device's pinned host keys (``--known-hosts``, by default the inventory's generated file) are
+    written, for the run, into a file that names the device by the address it is reached at (``--via``
+    may change it); netmiko refuses a device whose key is not there (:func:`akm.net.common.open_session`).
+    """
     from akm.inventory import load_inventory
+    from akm.inventory.hostkeys import write_known_hosts
 
     inventory = load_inventory(args.inventory)
     targets = targets_from_inventory(inventory, args.device or ())
     if args.via:
         targets = [dataclasses.replace(t, host=str(args.via)) for t in targets]
+    known = args.known_hosts or write_known_hosts(inventory)
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="akm-net-")))
+    targets = pin_host_keys(targets, known, folder / "known_hosts")
+    args.inventory_root = inventory.root
+    args.pinned = {t.name for t in targets if t.name in inventory.host_keys}
     vault_file = args.vault or default_vault_file(Path(inventory.root))
     variables = read_vault(vault_file, args.vault_password_file or default_password_file())
     logins = {t.name: login_for(variables, t.credentials, vault_file) for t in targets}
@@ -60,54 +75,64 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
     return Timeouts(connect=args.connect_timeout, command=args.timeout)
 
 
-def print_summary(results: list[DeviceResult], out=None) -> None:
-    """Print one line per device: name, platform, outcome, seconds, detail."""
+def print_summary(results: list[DeviceResult], out=None, args: argparse.Namespace | None = None) -> None:
+    """Print one line per device: name, platform, outcome, seconds, detail; then, given the run's *args*,
+    what to do about each device whose host key was refused."""
+    from akm.inventory.hostkeys import advice
+
     out = out or sys.stdout
     header = (_("device"), _("platform"), _("result"), _("seconds"), _("detail"))
     rows = [(r.device, r.platform, status_text(r.status), f"{r.seconds:.2f}", r.detail) for r in results]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out)
+    for result in results:
+        if result.status == "host_key" and args is not None:
+            print(advice(args.inventory_root, result.device, result.device in args.pinned), file=sys.stderr)
 
 
 def _backup(args: argparse.Namespace) -> int:
     from akm.net.backup import backup
 
-    targets, logins = _load(args)
-    folder_of_evidence = evidence.directory(args.evidence)
-    folder = args.folder or folder_of_evidence / "netconfig"
-    run = backup(targets, logins, folder, _timeouts(args), args.workers)
-    path = write_evidence(folder_of_evidence, "backup", run.started, run.results, folder=str(folder), commit=run.commit)
-    print_summary(run.results)
-    if run.commit:
-        print(_("committed {commit} in {folder}").format(commit=run.commit[:12], folder=folder))
-    else:
-        print(_("no configuration changed; nothing committed"))
-    print(_("evidence: {path}").format(path=path))
-    return 0 if run.all_ok else 1
+    with contextlib.ExitStack() as stack:
+        targets, logins = _load(args, stack)
+        folder_of_evidence = evidence.directory(args.evidence)
+        folder = args.folder or folder_of_evidence / "netconfig"
+        run = backup(targets, logins, folder, _timeouts(args), args.workers)
+        path = write_evidence(
+            folder_of_evidence, "backup", run.started, run.results, folder=str(folder), commit=run.commit
+        )
+        print_summary(run.results, args=args)
+        if run.commit:
+            print(_("committed {commit} in {folder}").format(commit=run.commit[:12], folder=folder))
+        else:
+            print(_("no configuration changed; nothing committed"))
+        print(_("evidence: {path}").format(path=path))
+        return 0 if run.all_ok else 1
 
 
 def _push(args: argparse.Namespace) -> int:
     from akm.net.push import PushOptions, push, read_desired
 
-    targets, logins = _load(args)
-    desired = read_desired(args.desired, targets, args.known_devices)
-    targets = [t for t in targets if t.name in desired]
-    options = PushOptions(
-        dry_run=args.dry_run,
-        confirm=args.confirm,
-        confirm_timeout=args.confirm_timeout,
-        save=not args.no_save,
-        timeouts=_timeouts(args),
-        workers=args.workers,
-        owner=args.owner,
-    )
-    started = evidence.iso(evidence.now())
-    results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
-    path = write_evidence(evidence.directory(args.evidence), "push", started, results)
-    print_summary(results)
-    print(_("evidence: {path}").format(path=path))
-    return 0 if all(r.ok for r in results) else 1
+    with contextlib.ExitStack() as stack:
+        targets, logins = _load(args, stack)
+        desired = read_desired(args.desired, targets, args.known_devices)
+        targets = [t for t in targets if t.name in desired]
+        options = PushOptions(
+            dry_run=args.dry_run,
+            confirm=args.confirm,
+            confirm_timeout=args.confirm_timeout,
+            save=not args.no_save,
+            timeouts=_timeouts(args),
+            workers=args.workers,
+            owner=args.owner,
+        )
+        started = evidence.iso(evidence.now())
+        results = push(targets, logins, desired, options, ask=_ask_operator, report=_show_diff)
+        path = write_evidence(evidence.directory(args.evidence), "push", started, results)
+        print_summary(results, args=args)
+        print(_("evidence: {path}").format(path=path))
+        return 0 if all(r.ok for r in results) else 1
 
 
 def _show_diff(device: str, diff: list[str]) -> None:
@@ -140,25 +165,26 @@ def _ask_operator(timeout: float) -> bool:
 def _health(args: argparse.Namespace) -> int:
     from akm.net.health import health
 
-    targets, logins = _load(args)
-    started = evidence.iso(evidence.now())
-    results = health(targets, logins, _timeouts(args), args.workers)
-    path = write_evidence(evidence.directory(args.evidence), "health", started, results)
-    for result in results:
-        if result.ok:
-            data = result.data
-            print(
-                _("{device}: uptime {uptime}, interfaces up {up}/{total}, with errors: {errors}").format(
-                    device=result.device,
-                    uptime=data.get("uptime", "?"),
-                    up=data.get("up", 0),
-                    total=data.get("total", 0),
-                    errors=", ".join(data.get("with_errors", [])) or "-",
+    with contextlib.ExitStack() as stack:
+        targets, logins = _load(args, stack)
+        started = evidence.iso(evidence.now())
+        results = health(targets, logins, _timeouts(args), args.workers)
+        path = write_evidence(evidence.directory(args.evidence), "health", started, results)
+        for result in results:
+            if result.ok:
+                data = result.data
+                print(
+                    _("{device}: uptime {uptime}, interfaces up {up}/{total}, with errors: {errors}").format(
+                        device=result.device,
+                        uptime=data.get("uptime", "?"),
+                        up=data.get("up", 0),
+                        total=data.get("total", 0),
+                        errors=", ".join(data.get("with_errors", [])) or "-",
+                    )
                 )
-            )
-    print_summary(results)
-    print(_("evidence: {path}").format(path=path))
-    return 0 if all(r.ok for r in results) else 1
+        print_summary(results, args=args)
+        print(_("evidence: {path}").format(path=path))
+        return 0 if all(r.ok for r in results) else 1
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +201,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=_("file with the vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)"),
     )
     parser.add_argument("--device", action="append", help=_("only this device (repeatable)"))
+    parser.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar=_("FILE"),
+        help=_("known_hosts file of the pinned host keys (default: the inventory's, made from its host_keys)"),
+    )
     parser.add_argument(
         "--via",
         type=ipaddress.ip_address,

@@ -2,18 +2,21 @@
 
 A :class:`Target` is one network device of the inventory. :func:`open_session` opens a netmiko session
 and :func:`classify` turns whatever went wrong into one of the outcome classes the reports know:
-``unreachable`` (nothing listens, or the connection was lost), ``auth_failed``, ``timeout`` (the device
-answered too slowly) and ``error`` (it rejected a command). :func:`run_parallel` runs one function per
+``unreachable`` (nothing listens, or the connection was lost), ``host_key`` (the device's SSH host key
+is not the one the inventory pins), ``auth_failed``, ``timeout`` (the device answered too slowly) and
+``error`` (it rejected a command). :func:`run_parallel` runs one function per
 device in a thread pool; one device failing never stops the others.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from akm import evidence
@@ -22,7 +25,7 @@ from akm.i18n import _
 from akm.net.vault import Login
 
 SUPPORTED = ("mikrotik_routeros", "cisco_ios")
-OUTCOMES = ("ok", "changed", "unreachable", "auth_failed", "timeout", "error", "rolled_back")
+OUTCOMES = ("ok", "changed", "unreachable", "host_key", "auth_failed", "timeout", "error", "rolled_back")
 
 
 class NetError(Error):
@@ -37,6 +40,14 @@ class Unreachable(Exception):
     """Nothing answers on the device's address and port."""
 
 
+class HostKeyRefused(Exception):
+    """The device's SSH host key is not pinned for it: another one (``changed``), or none recorded."""
+
+    def __init__(self, message: str, changed: bool) -> None:
+        super().__init__(message)
+        self.changed = changed
+
+
 @dataclass(frozen=True)
 class Target:
     """One network device: its inventory name, netmiko platform, address and vault variable."""
@@ -46,6 +57,9 @@ class Target:
     host: str
     port: int
     credentials: str
+    known_hosts: str = ""
+    """A known_hosts file that names the device by ``host`` and ``port`` with its pinned keys
+    (:func:`pin_host_keys`); without one every key is refused."""
 
 
 @dataclass(frozen=True)
@@ -104,34 +118,75 @@ def targets_from_inventory(inventory, names: Iterable[str] = ()) -> list[Target]
     return targets
 
 
+def pin_host_keys(targets: list[Target], known_hosts: Path, run_file: Path) -> list[Target]:
+    """Write into *run_file* each target's pinned keys from *known_hosts* (the inventory's generated file,
+    where a device is named by its hostname and address) under the address and port it is reached at
+    now, and return the targets pointing at it. A device reached through another address (``--via``)
+    keeps its own keys: they are found by its hostname."""
+    from akm.inventory.hostkeys import known_names, read_known_hosts
+
+    pinned = read_known_hosts(known_hosts)
+    lines = []
+    for target in targets:
+        keys = next((pinned[n] for n in known_names(target.name, None, target.port) if n in pinned), [])
+        names = ",".join(known_names(target.host, None, target.port))
+        lines.extend(f"{names} {key.text}\n" for key in keys)
+    run_file.write_text("".join(lines), encoding="utf-8")
+    return [replace(target, known_hosts=str(run_file)) for target in targets]
+
+
 def open_session(target: Target, login: Login, timeouts: Timeouts):
-    """Open a netmiko session (in enable mode on IOS); raise :class:`Unreachable` if nothing listens."""
+    """Open a netmiko session (in enable mode on IOS) that trusts only the device's pinned host keys;
+    raise :class:`Unreachable` if nothing listens, :class:`HostKeyRefused` if its key is not pinned."""
     from netmiko import ConnectHandler
+    from netmiko.exceptions import NetmikoTimeoutException
+    from paramiko.ssh_exception import BadHostKeyException, SSHException
 
     try:
         with socket.create_connection((target.host, target.port), timeout=timeouts.connect):
             pass
     except OSError as exc:
         raise Unreachable(str(exc)) from None
-    connection = ConnectHandler(
-        device_type=target.platform,
-        host=target.host,
-        port=target.port,
-        username=login.username,
-        password=login.password,
-        secret=login.secret,
-        conn_timeout=timeouts.connect,
-        auth_timeout=timeouts.connect,
-        banner_timeout=timeouts.connect,
-        read_timeout_override=timeouts.command,
-        session_timeout=timeouts.command,
-        allow_agent=False,
-        use_keys=False,
-        fast_cli=True,
-    )
+    try:
+        connection = ConnectHandler(
+            device_type=target.platform,
+            host=target.host,
+            port=target.port,
+            username=login.username,
+            password=login.password,
+            secret=login.secret,
+            conn_timeout=timeouts.connect,
+            auth_timeout=timeouts.connect,
+            banner_timeout=timeouts.connect,
+            read_timeout_override=timeouts.command,
+            session_timeout=timeouts.command,
+            allow_agent=False,
+            use_keys=False,
+            fast_cli=True,
+            ssh_strict=True,
+            system_host_keys=False,
+            alt_host_keys=True,
+            alt_key_file=target.known_hosts,
+        )
+    except NetmikoTimeoutException as exc:
+        # netmiko reports paramiko's refusal of the host key as a timeout; the refusal is its context.
+        cause = exc.__context__
+        if isinstance(cause, BadHostKeyException):
+            raise HostKeyRefused(
+                _("the device presented {fingerprint}, not its pinned key").format(fingerprint=_fingerprint(cause.key)),
+                changed=True,
+            ) from None
+        if isinstance(cause, SSHException) and "not found in known_hosts" in str(cause):
+            raise HostKeyRefused(_("the inventory pins no host key for the device"), changed=False) from None
+        raise
     if target.platform == "cisco_ios":
         connection.enable()
     return connection
+
+
+def _fingerprint(key) -> str:
+    """``SHA256:…`` of a paramiko key, as ``ssh-keygen -l`` and ``akm inventory hostkeys`` show it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -141,6 +196,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
     if isinstance(exc, Unreachable):
         return "unreachable", _("nothing answers: {reason}").format(reason=exc)
+    if isinstance(exc, HostKeyRefused):
+        return "host_key", str(exc)
     if isinstance(exc, NetmikoAuthenticationException):
         return "auth_failed", _("the device refused the credentials")
     if isinstance(exc, ReadTimeout):

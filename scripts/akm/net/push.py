@@ -328,7 +328,7 @@ def _connect(target: Target, login: Login, options: PushOptions):
         except Exception as exc:
             last = exc
             status, _detail = classify(exc)
-            if status == "auth_failed":
+            if status in ("auth_failed", "host_key"):
                 break
             time.sleep(1)
     assert last is not None

@@ -13,9 +13,6 @@ back and must give the same grant with the new approval before it replaces the f
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,17 +20,13 @@ from typing import Any
 
 import yaml
 
+from akm import yamledit
 from akm.i18n import _
 from akm.policy import signatures
 from akm.policy.compile import CompiledPolicy
 from akm.policy.load import Located, PolicyError
 from akm.policy.model import Approval, Grant
 from akm.sshsig import PublicKey, SshSigError, public_key_of, read_signature, sign, verify
-
-try:
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml is part of Debian's and PyPI's PyYAML builds
-    _Loader = yaml.SafeLoader
 
 
 @dataclass(frozen=True)
@@ -78,32 +71,14 @@ def _refuse(code: str, message: str, hint: str, file: str, line: int | None = No
     return PolicyError.one(code, message, hint, file=file, line=line, field=field)
 
 
-def _last_content_line(lines: list[str], end: yaml.Mark) -> int:
-    """The last line before the parser's *end* mark that holds something other than blanks and comments."""
-    number = end.line if lines[end.line : end.line + 1] and lines[end.line][: end.column].strip() else end.line - 1
-    while number > 0 and (not lines[number].strip() or lines[number].lstrip().startswith("#")):
-        number -= 1
-    return number
-
-
 def _find_grant(text: str, grant_id: str) -> yaml.MappingNode | None:
-    root = yaml.compose(text, Loader=_Loader)
-    if not isinstance(root, yaml.MappingNode):
+    found = yamledit.section(yamledit.compose(text), "grants")
+    if found is None or not isinstance(found[1], yaml.SequenceNode):
         return None
-    for key, value in root.value:
-        if key.value != "grants" or not isinstance(value, yaml.SequenceNode):
-            continue
-        for item in value.value:
-            if isinstance(item, yaml.MappingNode) and any(
-                k.value == "id" and getattr(v, "value", None) == grant_id for k, v in item.value
-            ):
-                return item
+    for item in found[1].value:
+        if isinstance(item, yaml.MappingNode) and getattr(yamledit.field(item, "id"), "value", None) == grant_id:
+            return item
     return None
-
-
-def _plain(text: str) -> str:
-    """*text* as a YAML scalar: plain when YAML reads it back as the same text, else quoted."""
-    return text if yaml.load(f"x: {text}", Loader=_Loader) == {"x": text} else json.dumps(text)
 
 
 def rewrite(text: str, grant_id: str, approval: Approval, file: str) -> tuple[str, int]:
@@ -127,34 +102,18 @@ def rewrite(text: str, grant_id: str, approval: Approval, file: str) -> tuple[st
             item.start_mark.line + 1,
             "approval",
         )
-    newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.splitlines(keepends=True)
-    column = item.start_mark.column
-    indent = " " * column
-    old = next(((k, v) for k, v in item.value if k.value == "approval"), None)
-    if old is not None:
-        start = old[0].start_mark.line
-        stop = _last_content_line(lines, old[1].end_mark) + 1
-        prefix = lines[start][:column]
-    else:
-        start = stop = _last_content_line(lines, item.end_mark) + 1
-        prefix = indent
-        if not lines[start - 1].endswith(("\n", "\r")):
-            lines[start - 1] += newline
-    block = [
-        f"{prefix}approval:",
-        f"{indent}  by: {_plain(approval.by)}",
-        f"{indent}  date: {approval.approved_on.isoformat()}",
-        f"{indent}  signature: |",
-        *(f"{indent}    {line}" for line in (approval.signature or "").strip().splitlines()),
+    body = [
+        f"  by: {yamledit.plain(approval.by)}",
+        f"  date: {approval.approved_on.isoformat()}",
+        "  signature: |",
+        *(f"    {line}" for line in (approval.signature or "").strip().splitlines()),
     ]
-    lines[start:stop] = [line + newline for line in block]
-    return "".join(lines), start + 1
+    return yamledit.set_field(text, item, "approval", body)
 
 
 def _read_back(text: str, grant_id: str, file: str) -> Grant:
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yamledit.load(text)
         item = next(g for g in data["grants"] if isinstance(g, dict) and g.get("id") == grant_id)
         return Grant.model_validate(item)
     except (yaml.YAMLError, ValueError, StopIteration) as exc:  # pydantic's ValidationError is a ValueError
@@ -164,17 +123,6 @@ def _read_back(text: str, grant_id: str, file: str) -> Grant:
             _("write the grant with one field per line (docs/access-policy.md), then approve it again"),
             file,
         ) from exc
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace *path* with *text* in one rename, keeping its permissions."""
-    temporary = path.with_name(f".{path.name}.approve")
-    try:
-        temporary.write_text(text, encoding="utf-8", newline="")
-        shutil.copymode(path, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def approve(compiled: CompiledPolicy, grant_id: str, key: Path, day: date) -> Approved:
@@ -272,5 +220,5 @@ def approve(compiled: CompiledPolicy, grant_id: str, key: Path, day: date) -> Ap
             located.line("id"),
             "id",
         )
-    _write(path, new_text)
+    yamledit.replace(path, new_text)
     return Approved(grant_id, by, public, located.file, line)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def register(subparsers) -> None:
     facts.add_argument(
         "--known-hosts",
         type=Path,
-        help=_("known_hosts file: a new host's key is added, a changed one is refused (instead of the inventory's)"),
+        help=_("known_hosts file of the pinned host keys (default: the inventory's, made from its host_keys)"),
     )
     facts.set_defaults(handler=run_facts)
     retention = kinds.add_parser(
@@ -192,6 +193,7 @@ def run_facts(args) -> int:
     monkey.patch_all()
 
     from akm.inventory import load_inventory
+    from akm.inventory.hostkeys import advice
     from akm.report import drift, evidence, facts
 
     inventory = load_inventory(args.inventory)
@@ -203,15 +205,19 @@ def run_facts(args) -> int:
     differences, _not_collected = drift.compare(inventory, mine, earlier)
     print(path)
     print(record["summary"])
+    refused = facts.host_key_reasons()
     for name, item in record["unreachable"].items():
         print(_("unreachable: {host} ({address}): {reason}").format(host=name, **item))
+        if item["reason"] in refused:
+            print(advice(inventory.root, name, changed=item["reason"] == refused[0]), file=sys.stderr)
     for d in differences:
         print(
             _("difference: {host}: {field}: expected {expected}, live {live}").format(
                 host=d.host, field=d.field, expected=d.expected, live=d.live
             )
         )
-    return 0
+    # A host refused for its key fails the run (its unit alerts the IT staff); an unreachable one does not.
+    return 1 if any(item["reason"] in refused for item in record["unreachable"].values()) else 0
 
 
 def run_retention(args) -> int:

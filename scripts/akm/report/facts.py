@@ -2,7 +2,8 @@
 
 ``akm report facts --inventory DIR --evidence DIR`` connects to every Debian host in use of the
 inventory (the hosts of Ansible's ``linux`` group, reached exactly as Ansible reaches them: the
-inventory's management address, and in the lab the lab's user, key and known_hosts), reads
+inventory's management address, in the lab the lab's user and key, and the inventory's pinned host keys
+only), reads
 
 * the host name, whether it is a container (``/run/systemd/container``),
 * the serial number (``/sys/class/dmi/id/product_serial``; none in a container, whose DMI is the host's,
@@ -140,22 +141,40 @@ def parse(lines: list[str]) -> dict:
     }
 
 
+def host_key_reasons() -> tuple[str, str]:
+    """The reasons of a host refused for its host key: another key than the pinned one, or none pinned."""
+    return (
+        _("its SSH host key is not the one the inventory pins"),
+        _("the inventory pins no SSH host key for it"),
+    )
+
+
+def host_key_reason(exc: BaseException) -> str | None:
+    """The reason of :func:`host_key_reasons` that pyinfra's connection error *exc* comes from (paramiko's
+    refusal is its context), or ``None``."""
+    from paramiko import BadHostKeyException, SSHException
+
+    cause = exc.__context__
+    if isinstance(cause, BadHostKeyException):
+        return host_key_reasons()[0]
+    if isinstance(cause, SSHException) and "No host key for" in str(cause):
+        return host_key_reasons()[1]
+    return None
+
+
 def targets(inventory, ssh_key: Path | None = None, known_hosts: Path | None = None) -> dict[str, dict]:
     """The hosts to collect from and pyinfra's SSH data for each, from the inventory: the hosts and
     variables Ansible gets (:mod:`akm.inventory.ansible`), so both tools reach the same machines the
-    same way. In the lab the lab's known_hosts is checked strictly, as ``akm lab ssh`` does.
+    same way, and trust the same keys: the inventory's pinned host keys (its generated ``known_hosts``),
+    checked strictly, so a host whose key is not pinned, or differs, is refused.
 
     *ssh_key* and *known_hosts* replace what the inventory gives: the management host's timer collects
-    with its own key, and its own known_hosts file learns each host's key on the first connection and
-    refuses a changed one afterwards (``accept-new``)."""
+    with its own key and the known_hosts file its role copies from the control node's inventory."""
     from akm.inventory import ansible
+    from akm.inventory.hostkeys import known_hosts_path
 
     built = ansible.build(inventory)
-    strict = "accept-new" if known_hosts is not None else "yes"
-    if known_hosts is None and inventory.lab is not None:
-        from akm.lab.lab import key_paths
-
-        known_hosts = key_paths(inventory.lab.state_dir)[2]
+    known_hosts = known_hosts or known_hosts_path(inventory.root)
     hosts = {}
     for name in sorted(built["groups"].get("linux", [])):
         variables = built["hostvars"][name]
@@ -169,9 +188,8 @@ def targets(inventory, ssh_key: Path | None = None, known_hosts: Path | None = N
             data["ssh_key"] = str(key)
             data["ssh_allow_agent"] = False
             data["ssh_look_for_keys"] = False
-        if known_hosts is not None:
-            data["ssh_known_hosts_file"] = str(known_hosts)
-            data["ssh_strict_host_key_checking"] = strict
+        data["ssh_known_hosts_file"] = str(known_hosts)
+        data["ssh_strict_host_key_checking"] = "yes"
         hosts[name] = data
     return hosts
 
@@ -204,6 +222,10 @@ def collect(
             return parse(list(output))
 
     logging.getLogger("pyinfra").setLevel(logging.CRITICAL)
+    if known_hosts is None:
+        from akm.inventory.hostkeys import write_known_hosts
+
+        write_known_hosts(inventory)
     wanted = targets(inventory, ssh_key, known_hosts)
     started = time.monotonic()
     facts: dict[str, dict] = {}
@@ -219,7 +241,7 @@ def collect(
             try:
                 host.connect(show_errors=False, raise_exceptions=True)
             except Exception as exc:  # every connector failure is a reason, not a crash
-                return host, None, str(exc) or type(exc).__name__
+                return host, None, host_key_reason(exc) or str(exc) or type(exc).__name__
             try:
                 with ctx_state.use(state), ctx_host.use(host):
                     found = get_fact(state, host, HostFacts, kwargs={"_timeout": command_timeout})

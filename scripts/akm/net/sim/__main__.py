@@ -64,7 +64,7 @@ def generated_specs(count: int, platform: str, base_port: int) -> list[dict]:
 
 
 async def _serve(args: argparse.Namespace, specs: list[dict], credentials: dict) -> int:
-    simulator = Simulator(specs, credentials, args.state, args.host_key, args.also_listen)
+    simulator = Simulator(specs, credentials, args.state, args.host_keys, args.also_listen)
     await simulator.start()
     control_path = args.control or (args.ready_file.with_suffix(".sock") if args.ready_file else None)
     control = await simulator.serve_control(control_path) if control_path else None
@@ -72,7 +72,10 @@ async def _serve(args: argparse.Namespace, specs: list[dict], credentials: dict)
         "pid": os.getpid(),
         "control": str(control_path) if control_path else None,
         "also_listen": simulator.also_listen,
-        "devices": {n: {"platform": d.platform, "host": d.host, "port": d.port} for n, d in simulator.devices.items()},
+        "devices": {
+            n: {"platform": d.platform, "host": d.host, "port": d.port, "host_key": d.key.export_public_key().decode()}
+            for n, d in simulator.devices.items()
+        },
     }
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
@@ -109,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, help="JSON file keeping the devices' configuration across restarts")
     parser.add_argument("--ready-file", type=Path, help="written (JSON) when every port listens")
     parser.add_argument("--control", type=Path, help="control socket (default: beside the ready file)")
-    parser.add_argument("--host-key", type=Path, help="SSH host key to use (made if missing)")
+    parser.add_argument(
+        "--host-keys",
+        type=Path,
+        help="folder of the devices' SSH host keys, <folder>/<device>/ssh_host_ed25519_key (made if missing); "
+        "without it each device gets a new key per run",
+    )
     parser.add_argument(
         "--also-listen",
         action="append",

@@ -74,6 +74,7 @@ class Device:
     port: int
     credentials: Credentials
     model: routeros.RouterOS | ios.IOS
+    key: asyncssh.SSHKey | None = None
     faults: dict = field(default_factory=dict)
     server: asyncssh.SSHAcceptor | None = None
     extra_servers: list = field(default_factory=list)
@@ -109,6 +110,21 @@ class _Server(asyncssh.SSHServer):
         return username == device.credentials.username and password == device.credentials.password
 
 
+def _host_key(folder: Path | None, name: str) -> asyncssh.SSHKey:
+    """Device *name*'s own SSH host key: ``<folder>/<name>/ssh_host_ed25519_key`` (made once, as the lab
+    makes its machines' keys), or a new one for this run without *folder*. Each device has its own key,
+    as real devices do, so a key pinned for one is refused on another."""
+    key_file = folder / name / "ssh_host_ed25519_key" if folder else None
+    if key_file is not None and key_file.exists():
+        return asyncssh.read_private_key(str(key_file))
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=f"root@{name}")
+    if key_file is not None:
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key.write_private_key(str(key_file))
+        os.chmod(key_file, 0o600)
+    return key
+
+
 class Simulator:
     """All devices of one simulator process."""
 
@@ -117,7 +133,7 @@ class Simulator:
         specs: list[dict],
         credentials: dict,
         state_file: Path | None = None,
-        host_key: Path | None = None,
+        host_keys: Path | None = None,
         also_listen: list[str] | None = None,
     ) -> None:
         self.devices: dict[str, Device] = {}
@@ -156,15 +172,8 @@ class Simulator:
                 int(spec.get("port", 0)),
                 Credentials(cred["username"], cred["password"], cred.get("secret", "")),
                 model,
+                _host_key(host_keys, name),
             )
-        if host_key and host_key.exists():
-            self.key = asyncssh.read_private_key(str(host_key))
-        else:
-            self.key = asyncssh.generate_private_key("ssh-ed25519")
-            if host_key:
-                host_key.parent.mkdir(parents=True, exist_ok=True)
-                self.key.write_private_key(str(host_key))
-                os.chmod(host_key, 0o600)
         self._ticker: asyncio.Task | None = None
 
     # -- listeners -----------------------------------------------------------------------------------
@@ -188,7 +197,7 @@ class Simulator:
                 lambda d=device: _Server(d),
                 address,
                 port,
-                server_host_keys=[self.key],
+                server_host_keys=[device.key],
                 process_factory=lambda process, d=device: self._session(d, process),
                 line_editor=False,
                 encoding="utf-8",
