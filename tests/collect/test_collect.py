@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,9 @@ import pytest
 from akm import collect, evidence
 from tests.collect.local import SERVE, Host, Local
 
-LEASES_HEADER = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context\n"
+LEASES_HEADER = (
+    "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context\n"
+)
 
 
 def line(number: int) -> bytes:
@@ -137,7 +138,12 @@ def test_evidence_is_copied_once_by_name_and_content_and_checked_on_arrival(cent
     gw, pc = hosts["gw"], hosts["pc"]
     record(gw, "one")
     record(pc, "two")
-    evidence.write(pc.evidence / "backup", "three", evidence.record("backup.alert", "ok", host="pc", code="x", summary="s"), latest="backup")
+    evidence.write(
+        pc.evidence / "backup",
+        "three",
+        evidence.record("backup.alert", "ok", host="pc", code="x", summary="s"),
+        latest="backup",
+    )
     (pc.evidence / "backup" / "broken.json").write_text('{"kind": "backup.alert"}\n')
     first = run()
     assert (first["records"], first["hosts"]["pc"]["evidence"]) == (4, 3)
@@ -145,7 +151,9 @@ def test_evidence_is_copied_once_by_name_and_content_and_checked_on_arrival(cent
     assert {p["item"] for p in first["hosts"]["pc"]["problems"]} == {"backup/broken.json"}
     copied = places.evidence / "hosts" / "pc" / "backup"
     assert sorted(p.name for p in copied.iterdir()) == ["broken.json", "three.json", "two.json"]
-    assert json.loads((copied / "two.json").read_text()) == json.loads((pc.evidence / "backup" / "two.json").read_text())
+    assert json.loads((copied / "two.json").read_text()) == json.loads(
+        (pc.evidence / "backup" / "two.json").read_text()
+    )
 
     assert run()["records"] == 0
     os.utime(pc.evidence / "backup" / "two.json", ns=(1, 1))  # touched, same content: not written again
@@ -157,7 +165,7 @@ def test_evidence_is_copied_once_by_name_and_content_and_checked_on_arrival(cent
 
 
 def test_the_gateway_leases_become_a_presence_record(centre):
-    hosts, places, run = centre
+    hosts, _places, run = centre
     (hosts["gw"].kea / "kea-leases4.csv.2").write_text(
         LEASES_HEADER + "198.18.1.10,02:00:00:00:00:0A,,3600,1764003600,1,0,0,oqish-01,0,\n"
     )
@@ -169,11 +177,23 @@ def test_the_gateway_leases_become_a_presence_record(centre):
     entry = run()["hosts"]["gw"]
     records, problems = evidence.load(Path(entry["presence"]))
     assert problems == []
-    (_where, presence), = records
+    ((_where, presence),) = records
     assert presence["kind"] == "network.presence" and presence["host"] == "gw"
     assert presence["leases"] == [
-        {"address": "198.18.1.10", "mac": "02:00:00:00:00:0a", "hostname": "oqish-01", "expires": "2025-11-24T18:00:00Z", "state": 0},
-        {"address": "198.18.1.11", "mac": "02:00:00:00:00:0b", "hostname": "", "expires": "2025-11-24T18:00:00Z", "state": 0},
+        {
+            "address": "198.18.1.10",
+            "mac": "02:00:00:00:00:0a",
+            "hostname": "oqish-01",
+            "expires": "2025-11-24T18:00:00Z",
+            "state": 0,
+        },
+        {
+            "address": "198.18.1.11",
+            "mac": "02:00:00:00:00:0b",
+            "hostname": "",
+            "expires": "2025-11-24T18:00:00Z",
+            "state": 0,
+        },
     ]
     assert "presence" not in run()["hosts"]["pc"]
 
@@ -234,5 +254,8 @@ def test_the_management_role_names_the_paths_the_policy_writes_and_the_base_role
 
     defaults = yaml.safe_load((repo / "roles" / "management" / "defaults" / "main.yml").read_text())
     assert defaults["management_collect_proxy_log"] == str(Options().squid_log_dir / "access.log")
+    base = yaml.safe_load((repo / "roles" / "base" / "defaults" / "main.yml").read_text())
+    assert defaults["management_collect_serve"] == f"{base['base_akm_lib']}/{collect.SERVE}"
+    assert defaults["management_collect_host_evidence_dir"] == base["base_evidence_dir"]
     base_vars = (repo / "roles" / "base" / "vars" / "main.yml").read_text()
     assert "'collect/serve.py'" in base_vars

@@ -161,7 +161,9 @@ def _retention_record(base: Path, tmp_path: Path) -> None:
 def _collect_records(base: Path, tmp_path: Path) -> None:
     """collect.run and network.presence: one collection from a gateway's folders."""
     gateway = Host(tmp_path / "gw", gateway=True)
-    (gateway.kea / "kea-leases4.csv").write_text("address,hwaddr,expire,hostname,state\n198.18.1.10,02:00:00:00:00:0a,1764003600,oqish-01,0\n")
+    (gateway.kea / "kea-leases4.csv").write_text(
+        "address,hwaddr,expire,hostname,state\n198.18.1.10,02:00:00:00:00:0a,1764003600,oqish-01,0\n"
+    )
     places = collect.Places(base, tmp_path / "proxy-logs", tmp_path / "collect-state")
     places.logs.mkdir()
     places.state.mkdir()

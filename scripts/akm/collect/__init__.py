@@ -356,7 +356,7 @@ def collect_host(name: str, target: dict, transport, places: Places, moment: dat
         listing = json.loads(transport(target, ["list", *heads]))
         wanted: list[dict] = []
         copies = []
-        for item in ([] if local else listing.get("evidence") or []):
+        for item in [] if local else listing.get("evidence") or []:
             known = state.evidence.get(item["path"])
             if not known or known[:2] != [item["size"], item["mtime_ns"]]:
                 copies.append(item)
@@ -366,7 +366,9 @@ def collect_host(name: str, target: dict, transport, places: Places, moment: dat
             log_state = state.logs.get(source, LogState())
             pieces, lost = plan(files, log_state.cursor)
             log_plans[source] = (pieces, lost)
-            wanted += [{"source": source, "name": p["name"], "offset": p["offset"], "length": p["length"]} for p in pieces]
+            wanted += [
+                {"source": source, "name": p["name"], "offset": p["offset"], "length": p["length"]} for p in pieces
+            ]
         file_names = {}
         for source, files in sorted(listing.get("files", {}).items()):
             file_names[source] = [f["name"] for f in sorted(files, key=lambda f: f["mtime_ns"])]

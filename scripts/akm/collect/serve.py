@@ -60,9 +60,9 @@ def siblings(path: Path) -> list[Path]:
     found = []
     for entry in path.parent.iterdir():
         name = entry.name
-        if (name == prefix or name.startswith((prefix + ".", prefix + "-"))) and entry.is_file():
-            if not entry.is_symlink():
-                found.append(entry)
+        rotation = name == prefix or name.startswith((prefix + ".", prefix + "-"))
+        if rotation and entry.is_file() and not entry.is_symlink():
+            found.append(entry)
     return sorted(found)
 
 
