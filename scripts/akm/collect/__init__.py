@@ -37,10 +37,8 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shlex
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,20 +119,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write *data* to *path* atomically (a temporary file beside it, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.fchmod(descriptor, mode)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _prefix(path: Path, length: int) -> bytes:
     """The first *length* bytes of *path* (fewer when it is shorter or absent)."""
     try:
@@ -182,7 +166,7 @@ class HostState:
             "evidence": dict(sorted(self.evidence.items())),
             "logs": {name: vars(value) for name, value in sorted(self.logs.items())},
         }
-        _write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode() + b"\n")
+        evidence.write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode() + b"\n", mode=0o600)
 
 
 # --- logs -------------------------------------------------------------------------------------------
@@ -257,7 +241,7 @@ def settle(folder: Path, state: LogState) -> None:
         return
     path = folder / state.dest
     if path.exists() and path.stat().st_size > state.dest_size:
-        _write_bytes(path, _prefix(path, state.dest_size))
+        evidence.write_bytes(path, _prefix(path, state.dest_size))
 
 
 def append(folder: Path, state: LogState, name: str, data: bytes) -> LogState:
@@ -265,7 +249,7 @@ def append(folder: Path, state: LogState, name: str, data: bytes) -> LogState:
     into place); return the state that commits it."""
     committed = state.dest_size if state.dest == name else 0
     path = folder / name
-    _write_bytes(path, _prefix(path, committed) + data, mode=0o640)
+    evidence.write_bytes(path, _prefix(path, committed) + data)
     return LogState(state.cursor, name, committed + len(data))
 
 
@@ -391,7 +375,7 @@ def collect_host(name: str, target: dict, transport, places: Places, moment: dat
         digest = _sha(data)
         if not known or known[2] != digest:
             path = folder / item["path"]
-            _write_bytes(path, data, mode=0o640)
+            evidence.write_bytes(path, data)
             entry["evidence"] += 1
             _records, wrong = evidence.load(path)
             entry["problems"] += [_problem(p.code, p.message, item["path"]) for p in wrong]
