@@ -259,3 +259,19 @@ def test_the_management_role_names_the_paths_the_policy_writes_and_the_base_role
     assert defaults["management_collect_host_evidence_dir"] == base["base_evidence_dir"]
     base_vars = (repo / "roles" / "base" / "vars" / "main.yml").read_text()
     assert "'collect/serve.py'" in base_vars
+
+
+def test_the_report_reads_every_collected_day_file_and_nothing_half_written(centre, repo):
+    from datetime import datetime
+
+    from akm.inventory import load_inventory
+    from akm.report.build import Sources, read_logs
+
+    hosts, places, run = centre
+    append(hosts["gw"].log, 1, 2)
+    run()
+    (places.logs / "gw" / ".tmp-unfinished").write_bytes(line(3))
+    sources = Sources(load_inventory(repo / "inventory" / "lab"), access_logs=[places.logs])
+    read = read_logs(sources, datetime.fromtimestamp(0).astimezone(), datetime.now().astimezone())
+    assert [path.parent.name for path, _usage in read] == ["gw"]
+    assert sum(usage.requests for _path, usage in read) == 2
