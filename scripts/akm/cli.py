@@ -20,6 +20,7 @@ from akm.i18n import _
 def _areas() -> list:
     from akm.alert import cli as alert_cli
     from akm.backup import cli as backup_cli
+    from akm.collect import cli as collect_cli
     from akm.duties import cli as duties_cli
     from akm.evidence import cli as evidence_cli
     from akm.inventory import cli as inventory_cli
@@ -36,6 +37,7 @@ def _areas() -> list:
         net_cli,
         backup_cli,
         report_cli,
+        collect_cli,
         evidence_cli,
         duties_cli,
         vault_cli,

@@ -3,7 +3,8 @@
 The backup jobs run real restic on a local repository, fixity runs through ``akm fixity``, the drift
 collector really tries to connect, the access-policy role's push record is templated by Ansible from
 the role's own variables, the gateway's rollback script is rendered from its template and run, and
-the collected proxy logs' retention runs through ``akm report retention``.
+the collected proxy logs' retention runs through ``akm report retention``, and the collection runs the
+hosts' real read-only program on folders of a gateway.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.collect.local import Host, Local
 from tests.roles.rollback import rollback
 
-from akm import evidence
+from akm import collect, evidence
 from akm.backup import jobs
 from akm.backup import restic as r
 from akm.cli import main as akm
@@ -156,6 +158,19 @@ def _retention_record(base: Path, tmp_path: Path) -> None:
     assert akm([*argv, "--evidence", str(base)]) == 0
 
 
+def _collect_records(base: Path, tmp_path: Path) -> None:
+    """collect.run and network.presence: one collection from a gateway's folders."""
+    gateway = Host(tmp_path / "gw", gateway=True)
+    (gateway.kea / "kea-leases4.csv").write_text(
+        "address,hwaddr,expire,hostname,state\n198.18.1.10,02:00:00:00:00:0a,1764003600,oqish-01,0\n"
+    )
+    places = collect.Places(base, tmp_path / "proxy-logs", tmp_path / "collect-state")
+    places.logs.mkdir()
+    places.state.mkdir()
+    record = collect.collect({"gw": {"ssh_hostname": "gw"}}, Local({"gw": gateway}), places)
+    collect.write_record(record, base)
+
+
 def _unit_failed_record(base: Path) -> None:
     """unit.failed: the evidence command akm-alert@.service runs on a host."""
     argv = ["write", "--dir", str(base / "units"), "--name", "unit-failed-akm-backup.service-{stamp}"]
@@ -193,6 +208,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     _unit_failed_record(base)
     _procedure_record(base)
     _digitised_record(base)
+    _collect_records(base, tmp_path)
 
     found = _kinds(base)
     # backup.repair needs restic 0.18: its writer runs on the lab's backup machine (Debian 13), in

@@ -105,10 +105,11 @@ def test_the_equipment_counts_are_the_inventorys(sheets):
 
 
 def _access_log(demo: Path, period: tuple[float, float]) -> list[tuple[str, str, str]]:
-    """(client, Squid code, URL) of every line of the collected access log inside *period* (Squid's
-    native format: time, elapsed, client, code/status, bytes, method, URL, user, peer, type)."""
+    """(client, Squid code, URL) of every line of the access log the management host collected inside
+    *period* (Squid's native format: time, elapsed, client, code/status, bytes, method, URL, user, peer,
+    type); one file per gateway and day."""
     lines = []
-    for log in sorted((demo / "collected" / "squid").glob("access.log*")):
+    for log in sorted((demo / "collected" / "squid").rglob("access-*.log")):
         for line in log.read_text().splitlines():
             fields = line.split()
             if len(fields) >= 7 and period[0] <= float(fields[0]) < period[1]:

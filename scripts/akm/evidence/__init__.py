@@ -234,20 +234,26 @@ def check(data: dict, file: str = "") -> None:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def write_json(path: Path, data, mode: int = 0o640) -> Path:
-    """Write *data* to *path* atomically (a temporary file, then a rename), sorted and indented."""
+def write_bytes(path: Path, data: bytes, mode: int = 0o640) -> Path:
+    """Write *data* to *path* atomically: a temporary file beside it (a dot name, which readers skip),
+    then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         os.fchmod(descriptor, mode)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: Path, data, mode: int = 0o640) -> Path:
+    """Write *data* to *path* atomically (:func:`write_bytes`), sorted and indented."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return write_bytes(path, text.encode("utf-8"), mode)
 
 
 def write(folder: Path, name: str, data: dict, latest: str = "") -> Path:

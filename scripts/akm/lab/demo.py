@@ -5,10 +5,12 @@ in a new centre: it gives the LAN its addresses, names and time, and the package
 mirrors' names through it), converges every machine (``playbooks/site.yml``), sets up backups and runs
 one, sends a few requests from a reader through the proxy, digitises a page on the digitisation
 station (OCR and its register entry), backs up the network devices' configurations, collects the
-hosts' live facts (for the drift section), the evidence records and the proxy's access log from the
-machines, and writes the weekly report from them. Every step is the
-ordinary command a specialist would run; the lab differs only by its inventory and by its run-time
-vault (``<state_dir>/vault.yml``).
+hosts' live facts (for the drift section), then starts the management host's collection
+(``akm-collect.service``, the unit its timer starts every hour), which gathers every machine's evidence
+records and the gateway's proxy log, and writes the weekly report from what the management host
+collected (copied to the control node from that one host). Every step is the ordinary command a
+specialist would run; the lab differs only by its inventory and by its run-time vault
+(``<state_dir>/vault.yml``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import yaml
 
 from akm.errors import Error
 from akm.i18n import _
@@ -33,8 +38,7 @@ REPO = Path(__file__).resolve().parents[3]
 # Ansible's commands are installed beside the Python running akm (the project's venv).
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 PLAYBOOKS = ("gateway.yml", "access-policy.yml", "site.yml", "backup.yml")
-EVIDENCE = "/var/lib/akm/evidence"
-ACCESS_LOG = "/var/log/squid/akm/access.log"
+MANAGEMENT_DEFAULTS = REPO / "roles" / "management" / "defaults" / "main.yml"
 # The demo's digitised book: a page rendered where a scanner would leave it, its register entry's id
 # and collection (the reports' digitised resources read the entry).
 DIGITISED_FOLDER = "/var/tmp/akm-demo"
@@ -70,6 +74,12 @@ def _fetch(plan: Plan, host: str, remote: str, local: Path) -> None:
         subprocess.run(["tar", "-C", str(local), "-xf", "-"], input=archive.stdout, check=True)
 
 
+@cache
+def _management_default(name: str) -> str:
+    """A default of the management role: where its units keep what they collect."""
+    return yaml.safe_load(MANAGEMENT_DEFAULTS.read_text(encoding="utf-8"))[name]
+
+
 def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
     """Run the demo on the running lab of *plan*; return the folder of the report."""
     files = lab.simulator_files(plan.state_dir)
@@ -93,11 +103,13 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
         if _this_week(zone) == week:
             break
         log(_("A new week began while the demo ran; its backups and requests run again inside it."))
-    for machine in plan.machines:
-        _fetch(plan, machine.hostname, EVIDENCE, collected / "evidence" / machine.hostname)
-    gateway = next(m.hostname for m in plan.machines if "gateway" in m.profiles)
+    management = next(m.hostname for m in plan.machines if "management" in m.profiles)
+    collection = lab.ssh_command(plan, management, ["systemctl", "start", "akm-collect.service"])
+    _run(_("the collection on {host}").format(host=management), collection, log)
+    evidence_dir = _management_default("management_evidence_dir")
+    _fetch(plan, management, evidence_dir, collected / "evidence" / management)
     logs = collected / "squid"
-    _fetch(plan, gateway, str(Path(ACCESS_LOG).parent), logs)
+    _fetch(plan, management, _management_default("management_proxy_log_dir"), logs)
     report = out / "report"
     command = [
         sys.executable,
@@ -115,9 +127,9 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> Path:
         str(REPO / "policies" / "access" / plan.inventory.name),
         "--out",
         str(report),
+        "--access-log",
+        str(logs),
     ]
-    for path in sorted(logs.glob("access.log*")):
-        command += ["--access-log", str(path)]
     _run(_("the weekly report"), command, log)
     return report
 

@@ -293,8 +293,16 @@ OUTCOME_NAMES = {
 
 
 def read_logs(sources: Sources, start: datetime, end: datetime) -> list[tuple[Path, squidlog.Usage]]:
-    """Each access log that exists, with its users' history over ``[start, end)``."""
-    logs = [Path(p) for p in sources.access_logs if Path(p).is_file()]
+    """Each access log that exists, with its users' history over ``[start, end)``. A folder stands for
+    every file under it (the logs collected onto the management host, one per gateway and day),
+    without the names beginning with a dot, which a collection is still writing."""
+    logs = []
+    for given in map(Path, sources.access_logs):
+        if given.is_dir():
+            found = (p for p in sorted(given.rglob("*")) if p.is_file())
+            logs += [p for p in found if not any(part.startswith(".") for part in p.relative_to(given).parts)]
+        elif given.is_file():
+            logs.append(given)
     if not logs:
         return []
     inv = sources.inventory

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
             type=Path,
             action="append",
             default=[],
-            help=_("Squid access log (native format); may be repeated"),
+            help=_("Squid access log (native format), or a folder of them; may be repeated"),
         )
         sub.add_argument("--evidence", type=Path, help=_("directory of evidence records (JSON)"))
         sub.add_argument("--policy-view", type=Path, help=_("categories and grants for the users' history (YAML)"))
