@@ -246,7 +246,11 @@ def test_users_history_section(inventory, small_log):
         periods.parse("weekly", "2026-W47", date(2026, 11, 30)),
     )
     people = _table(_section(director, "users"), "users_people").rows
-    assert [(r[0], r[1]) for r in people] == [("Nodira Toshmatova", 3), ("Jasur Qodirov", 1)]
+    # The staff's history is per person, with the computers each logged in at (readers stay anonymous).
+    assert [(r[0], r[1], r[2]) for r in people] == [
+        ("Nodira Toshmatova", "xodim-01", 3),
+        ("Jasur Qodirov", "raqam-01", 1),
+    ]
 
 
 def test_log_appendix_counts_every_rejected_line_by_reason(inventory, small_log):

@@ -80,6 +80,10 @@ def test_per_department_and_person(usage):
     }
     people = {row["login"]: (row["person"], row["requests"], row["denied"]) for row in usage.by_person}
     assert people == {"n.toshmatova": ("Nodira Toshmatova", 3, 1), "j.qodirov": ("Jasur Qodirov", 1, 1)}
+    assert {row["login"]: row["computers"] for row in usage.by_person} == {
+        "n.toshmatova": ["xodim-01"],
+        "j.qodirov": ["raqam-01"],
+    }
 
 
 def test_top_sites_per_scope(usage, inventory):

@@ -133,6 +133,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = Options(
         squid_dir=Path(args.squid_dir) if args.squid_dir else defaults.squid_dir,
         squid_log_dir=Path(args.squid_log_dir) if args.squid_log_dir else defaults.squid_log_dir,
+        squid_password_file=(
+            Path(args.squid_password_file) if args.squid_password_file else defaults.squid_password_file
+        ),
     )
     files = render(policy, platforms, options)
     write_tree(files, Path(args.out))
@@ -296,6 +299,13 @@ def register(subparsers) -> None:
         "--squid-log-dir",
         metavar=_("DIR"),
         help=_("where Squid writes the access log on the gateway (default: /var/log/squid/akm)"),
+    )
+    build.add_argument(
+        "--squid-password-file",
+        metavar=_("FILE"),
+        help=_(
+            "the staff's proxy logins on the gateway, when staff_login is required (default: /etc/squid/akm-passwords)"
+        ),
     )
     build.set_defaults(handler=cmd_build)
 

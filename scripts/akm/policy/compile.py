@@ -16,6 +16,11 @@ The order in which a request is decided, for the web (through the proxy) and for
 4. ``default:internet`` — every other web request gets ``settings.default_internet``;
    internal services are denied by default (``default:services``).
 
+With ``settings.staff_login: required`` the segments of purpose ``staff`` log in to the proxy
+(:attr:`CompiledPolicy.login_networks`): a web decision for ``person:LOGIN`` then holds for that login on
+any of them, and by address only on the person's computers elsewhere; internal services stay decided by
+address.
+
 The moment of the check is a parameter (``--at``); the system clock is read only when none is given.
 """
 
@@ -194,6 +199,8 @@ class CompiledPolicy:
     expiring_grants: list[Located] = field(default_factory=list)
     approvers: frozenset[str] = frozenset()
     """the logins whose signed approval of a grant is accepted: the director and the allowed deputies"""
+    login_networks: Networks = ()
+    """the segments whose users log in to the proxy (``settings.staff_login: required``); empty otherwise"""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -223,6 +230,18 @@ class CompiledPolicy:
             nets.extend(self.selectors.get(selector, ()))
         return tuple(collapse_addresses(nets))
 
+    def web_reach(self, selector: str) -> tuple[Networks, str | None]:
+        """Where a web decision for *selector* holds: the addresses it is decided by, and the login it is
+        decided by on :attr:`login_networks` (``None``: by address only).
+
+        A person with logins required is their login on the login segments, plus by address their
+        computers outside them; every other selector is its addresses."""
+        nets = self.selectors.get(selector, ())
+        kind, _sep, name = selector.partition(":")
+        if kind != "person" or not self.login_networks:
+            return nets, None
+        return tuple(n for n in nets if not covers(self.login_networks, (n,))), name
+
     def grant_expiry(self, grant: Any) -> datetime:
         """The moment a grant stops: the start of its ``expires_on`` day in the centre's time zone."""
         return datetime.combine(grant.expires_on, time(0, 0), tzinfo=self.zone)
@@ -246,6 +265,7 @@ class _Checker:
         self.at = at
         self.problems: list[Problem] = list(raw.problems)
         self.selectors: dict[str, Networks] = {}
+        self.login_networks: Networks = ()
 
     def add(
         self,
@@ -341,7 +361,7 @@ class _Checker:
                     index=index,
                 )
         assert nets is not None
-        if not nets and section == "rules":
+        if not nets and section == "rules" and not (kind == "person" and self.login_networks):
             self.add(
                 located,
                 path,
@@ -673,6 +693,18 @@ def _check_settings(checker: _Checker, categories: dict) -> set[str]:
             _("give the intercepted web traffic its own port, e.g. {port}").format(port=settings.proxy_port + 1),
             section="settings",
         )
+    if settings.staff_login == "required":
+        staff = [s.subnet for s in checker.inv.segments.values() if s.purpose == "staff"]
+        checker.login_networks = tuple(collapse_addresses(staff))
+        if not staff:
+            checker.add(
+                located,
+                ("staff_login",),
+                "policy.staff-login-no-segment",
+                _("staff_login is required but the inventory has no segment of purpose staff"),
+                _("give the staff's segment purpose: staff in the inventory, or write staff_login: anonymous"),
+                section="settings",
+            )
     for position, selector in enumerate(settings.restricted):
         checker.resolve(selector, located, ("restricted", position), "settings", None)
     for position, name in enumerate(settings.restricted_categories):
@@ -716,13 +748,23 @@ def _check_grants(
             )
         else:
             nets = checker.resolve(grant.who, located, ("who",), "grants", index)
-            if nets is not None and not nets:
+            by_login = kind == "person" and bool(checker.login_networks)
+            web_only = not any(target.startswith("service:") for target in grant.allow)
+            if nets is not None and not nets and not (by_login and web_only):
                 checker.add(
                     located,
                     ("who",),
                     "policy.grant-no-hosts",
                     _("{value!r} has no in-use computer with an address in the inventory").format(value=grant.who),
-                    _("a grant is enforced by address: give the person a workstation (responsible:) in the inventory"),
+                    _(
+                        "an internal service is reached by address even with staff logins: give the person a "
+                        "workstation (responsible:) in the inventory"
+                    )
+                    if by_login
+                    else _(
+                        "a grant is enforced by address: give the person a workstation (responsible:) in the "
+                        "inventory, or make the staff log in to the proxy (settings.staff_login: required)"
+                    ),
                     section="grants",
                     index=index,
                 )
@@ -886,6 +928,8 @@ def _check_grant_needed(checker: _Checker, grants: list[Located], decisions: lis
     for located in grants:
         grant = located.record
         nets = checker.selectors.get(grant.who, ())
+        if grant.who.startswith("person:"):
+            nets = tuple(collapse_addresses((*nets, *checker.login_networks)))
         needed = False
         for target in grant.allow:
             if target.startswith("service:"):
@@ -1101,6 +1145,7 @@ def compile_policy(
         expired_grants=expired,
         expiring_grants=expiring,
         approvers=frozenset(approvers),
+        login_networks=checker.login_networks,
         problems=sorted(checker.problems),
     )
 

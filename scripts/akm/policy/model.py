@@ -56,6 +56,12 @@ class Settings(_Record):
 
     ``approvers`` are the people (besides the director, who always may) whose approval of a grant is
     accepted; each must hold the ``deputy_director`` duty in the inventory.
+
+    ``staff_login``: ``anonymous`` (the default) decides the staff's web by the computer's address;
+    ``required`` makes everyone on a segment of purpose ``staff`` log in to the proxy with their personal
+    login (the vault's per-person secret), so a ``person:`` grant or rule follows its person to any staff
+    computer and the access log names the person. Those segments then use the explicit proxy only: their
+    web is never intercepted, as a proxy cannot ask intercepted traffic for a login.
     """
 
     approvers: list[Login] = []
@@ -67,6 +73,7 @@ class Settings(_Record):
     restricted: list[Selector] = []
     restricted_categories: list[Identifier] = []
     direct_egress: list[DirectEgress] = []
+    staff_login: Literal["anonymous", "required"] = "anonymous"
 
 
 class Schedule(_Record):

@@ -446,8 +446,17 @@ def users_section(sources: Sources, usages: list[tuple[Path, squidlog.Usage]]) -
             Table(
                 "users_people",
                 _("By person (for the director only)"),
-                [_("Person"), _("Requests"), _("Volume, MiB"), _("Denied")],
-                [[inv.people[k].name if k in inv.people else k, n, round(b / MIB, 1), d] for k, (n, b, d) in people],
+                [_("Person"), _("Computers"), _("Requests"), _("Volume, MiB"), _("Denied")],
+                [
+                    [
+                        inv.people[k].name if k in inv.people else k,
+                        ", ".join(merged["person_computers"][k]),
+                        n,
+                        round(b / MIB, 1),
+                        d,
+                    ]
+                    for k, (n, b, d) in people
+                ],
             )
         )
     return section
@@ -459,6 +468,7 @@ def _merge(results: list[squidlog.Usage]) -> dict:
     host: dict = {}
     department: dict = defaultdict(lambda: [0, 0, 0])
     person: dict = defaultdict(lambda: [0, 0, 0])
+    person_computers: dict = defaultdict(set)
     segment: dict = defaultdict(lambda: [0, 0, 0])
     day: dict = defaultdict(lambda: [0, 0, 0])
     denied_category: Counter = Counter()
@@ -480,12 +490,15 @@ def _merge(results: list[squidlog.Usage]) -> dict:
                 values = into[row[key]]
                 for i, name in enumerate(("requests", "bytes", "denied")):
                     values[i] += int(row[name])
+        for row in result.by_person:
+            person_computers[row["login"]].update(row["computers"])
         for row in result.denied_by_category:
             denied_category[row["category"]] += int(row["denied"])
     return {
         "host": host,
         "department": {k: tuple(v) for k, v in department.items()},
         "person": {k: tuple(v) for k, v in person.items()},
+        "person_computers": {k: sorted(v) for k, v in person_computers.items()},
         "segment": {k: tuple(v) for k, v in segment.items()},
         "day": {k: tuple(v) for k, v in day.items()},
         "denied_category": denied_category,

@@ -462,7 +462,8 @@ def _analyse(con, stats, attribution, categories, grants, top, restricted_for, t
     )
     by_person = _rows(
         con,
-        f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department, {measures}
+        f"""SELECT login, any_value(person) AS person, any_value(person_dept) AS department,
+                   list_sort(list_distinct(list(coalesce(host, ip)))) AS computers, {measures}
             FROM v WHERE login IS NOT NULL GROUP BY login ORDER BY bytes DESC, login""",
     )
     by_segment = _rows(

@@ -25,6 +25,8 @@ class Options:
 
     squid_dir: Path = Path("/etc/squid/akm")
     squid_log_dir: Path = Path("/var/log/squid/akm")
+    squid_password_file: Path = Path("/etc/squid/akm-passwords")
+    """the staff's proxy logins on the gateway (bcrypt hashes, written by the access_policy role)"""
     extra: dict = field(default_factory=dict)
 
 

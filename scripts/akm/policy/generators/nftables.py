@@ -14,7 +14,10 @@ create again in one file: ``nft -f`` applies it atomically or not at all). In it
   by its address alone (``akm inventory check`` warns about it).
 - ``intercept`` (prerouting NAT): web traffic (port 80) from a leg to outside the LAN goes to the proxy's
   intercept port, so the policy holds for a client without proxy settings (a Windows PC that ignores
-  WPAD, a guest's phone); a direct egress the policy allows on port 80 is left alone.
+  WPAD, a guest's phone); a direct egress the policy allows on port 80 is left alone. With
+  ``settings.staff_login: required`` the legs on the staff's segments are not intercepted (a proxy cannot
+  ask intercepted traffic for a login): their direct web is dropped like any other direct egress, and
+  only the explicit proxy, where Squid asks for the login, takes them to the web.
 - ``forward``: on the guest segment (the one with a pool) HTTPS goes out directly, since a guest's
   device has no proxy settings and its certificate store does not trust ours: a denied site fails
   already in DNS (:mod:`akm.policy.generators.unbound`), and the gateway's resolver is the only one the
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from akm.policy.compile import CompiledPolicy, Decision
+from akm.policy.compile import CompiledPolicy, Decision, covers
 from akm.policy.generators.base import Generator, net_text, safe_name, seconds_until
 from akm.policy.generators.lan import legs, registered
 
@@ -152,6 +155,12 @@ class NftablesGenerator(Generator):
         guests_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in guests))
         intercept = policy.settings.intercept_port
         legs_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in served))
+        intercepted = [
+            leg
+            for leg in served
+            if not (policy.login_networks and covers(policy.login_networks, (leg.segment.subnet,)))
+        ]
+        intercepted_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in intercepted))
         checked_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in checked))
         out += sets
         out += [
@@ -196,10 +205,10 @@ class NftablesGenerator(Generator):
             "\t\ttype nat hook prerouting priority dstnat; policy accept;",
             *(
                 [
-                    f"\t\t{legs_in}ip daddr != @lan ip saddr != @web_direct tcp dport 80 redirect to :{intercept} "
-                    'comment "web without proxy settings goes through the proxy"'
+                    f"\t\t{intercepted_in}ip daddr != @lan ip saddr != @web_direct tcp dport 80 "
+                    f'redirect to :{intercept} comment "web without proxy settings goes through the proxy"'
                 ]
-                if served
+                if intercepted
                 else []
             ),
             "\t}",

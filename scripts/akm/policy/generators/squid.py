@@ -15,6 +15,14 @@ Files:
 ``squid/logrotate``
     Daily rotation of that log, kept ``settings.log_retention_days`` days (for /etc/logrotate.d).
 
+Personal logins (``settings.staff_login: required``): Squid asks everyone on the staff's segments for a
+login (basic authentication, checked by Debian's ``basic_ncsa_auth`` against the gateway's password
+file, which the ``access_policy`` role writes from the vault as bcrypt hashes and which is never part
+of a release), so the access log names the person. A decision for ``person:LOGIN`` holds there for that
+login on any staff computer (``http_access ... akm_login_segments akm_user_LOGIN ...``); the person's
+computers elsewhere keep it by address. A deny line never ends with a login ACL (``all`` closes it), so
+a person denied a site gets 403, not a new login prompt. The readers' and other segments stay anonymous.
+
 Fair sharing uses Squid delay pools (class 2, one pool per segment: an aggregate bucket for the segment
 and one bucket per host). All web traffic of the LAN passes through Squid because the gateway drops
 direct egress, so the pools shape what the readers and staff actually use.
@@ -29,6 +37,9 @@ SQUID_DAYS = {"mon": "M", "tue": "T", "wed": "W", "thu": "H", "fri": "F", "sat":
 # Squid's native ``squid`` format written out, so an upgrade cannot change it under the reports: SARG and
 # ``akm report`` (akm.report.squidlog) read exactly this.
 LOG_FORMAT = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt"
+LOGIN_HELPER = "/usr/lib/squid/basic_ncsa_auth"
+"""Debian's helper (package squid) that checks a login against an htpasswd-style file (bcrypt via crypt(3))."""
+LOGIN_SEGMENTS = "akm_login_segments"
 
 
 class SquidGenerator(Generator):
@@ -46,19 +57,29 @@ class SquidGenerator(Generator):
         if decision.when is not None:
             time_acl = " akm_time_" + safe_name(decision.when)
         for selector in decision.who:
-            nets = policy.selectors.get(selector, ())
-            if not nets:
-                continue
-            src = self._src_acl(selector)
-            acls[src] = f"acl {src} src " + " ".join(net_text(n) for n in nets)
-            for target in decision.what:
-                if target == "internet":
-                    lines.append(f"http_access {decision.action} {src}{time_acl}")
-                elif target.startswith("category:"):
-                    category = policy.categories.get(target[9:])
-                    if category is None or not category.domains:
+            nets, login = policy.web_reach(selector)
+            sources = []
+            if nets:
+                src = self._src_acl(selector)
+                acls[src] = f"acl {src} src " + " ".join(net_text(n) for n in nets)
+                sources.append(src)
+            if login is not None:
+                acls[f"akm_user_{login}"] = f"acl akm_user_{login} proxy_auth {login}"
+                sources.append(f"{LOGIN_SEGMENTS} akm_user_{login}")
+            for source in sources:
+                for target in decision.what:
+                    if target == "internet":
+                        what = time_acl
+                    elif target.startswith("category:"):
+                        category = policy.categories.get(target[9:])
+                        if category is None or not category.domains:
+                            continue
+                        what = f" akm_cat_{safe_name(category.id)}{time_acl}"
+                    else:
                         continue
-                    lines.append(f"http_access {decision.action} {src} akm_cat_{safe_name(category.id)}{time_acl}")
+                    if not what and " akm_user_" in source and decision.action == "deny":
+                        what = " all"
+                    lines.append(f"http_access {decision.action} {source}{what}")
         if lines:
             note = f"# {decision.label}"
             if decision.expires is not None:
@@ -85,6 +106,18 @@ class SquidGenerator(Generator):
             out.append(f"acl akm_time_{safe_name(schedule.id)} time {days} {schedule.from_}-{to}")
         out += ["", "# Who, from the inventory."]
         out += [acls[name] for name in sorted(acls)]
+        login = []
+        if policy.login_networks:
+            out += [
+                "",
+                "# Staff log in with their personal login (settings.staff_login: required).",
+                f"acl {LOGIN_SEGMENTS} src " + " ".join(net_text(n) for n in policy.login_networks),
+                "acl akm_login proxy_auth REQUIRED",
+            ]
+            login = [
+                "# The staff's segments: no request without a valid personal login (407 asks for it).",
+                f"http_access deny {LOGIN_SEGMENTS} !akm_login",
+            ]
         out += [
             "",
             "# Only web ports, and CONNECT only to 443.",
@@ -93,6 +126,7 @@ class SquidGenerator(Generator):
             "acl akm_connect method CONNECT",
             "http_access deny !akm_web_ports",
             "http_access deny akm_connect !akm_tls_ports",
+            *login,
             "",
             "# Decisions, first match wins: grants, rules, defaults.",
             *rules,
@@ -131,6 +165,7 @@ class SquidGenerator(Generator):
             f"http_port {policy.settings.proxy_port}",
             "# Web requests of clients without proxy settings, sent here by the gateway's nftables (port 80).",
             f"http_port {policy.settings.intercept_port} intercept",
+            *self._login(policy),
             f"include {self.options.squid_dir}/akm-access.conf",
             "",
             f"# Access log for the reports, in Squid's native format; kept {policy.settings.log_retention_days} days.",
@@ -145,6 +180,19 @@ class SquidGenerator(Generator):
             "shutdown_lifetime 3 seconds",
         ]
         return "\n".join(out) + "\n"
+
+    def _login(self, policy: CompiledPolicy) -> list[str]:
+        if not policy.login_networks:
+            return []
+        return [
+            "# Staff log in with their personal login; the gateway's password file holds bcrypt hashes only,",
+            "# written from the vault by the access_policy role (never part of a release).",
+            f"auth_param basic program {LOGIN_HELPER} {self.options.squid_password_file}",
+            "auth_param basic children 5 startup=1 idle=1",
+            f"auth_param basic realm {policy.inventory.centre.short_name} proksi / proxy",
+            "auth_param basic credentialsttl 1 hour",
+            "auth_param basic casesensitive on",
+        ]
 
     def _logrotate(self, policy: CompiledPolicy) -> str:
         days = policy.settings.log_retention_days
