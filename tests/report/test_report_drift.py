@@ -198,3 +198,49 @@ def test_a_host_that_refuses_is_unreachable_with_its_reason(inventory, monkeypat
     assert record["hosts"] == {} and list(record["unreachable"]) == ["ghost"]
     assert record["unreachable"]["ghost"]["address"] == "127.0.0.1"
     assert record["unreachable"]["ghost"]["reason"]
+
+
+def _presence(when: str, leases: list[dict], neighbours: list[dict]) -> dict:
+    return common.record("network.presence", "ok", time=when, host="gw", leases=leases, neighbours=neighbours)
+
+
+def _lease(address: str, mac: str, hostname: str = "") -> dict:
+    return {"address": address, "mac": mac, "hostname": hostname, "expires": "", "state": 0}
+
+
+def _neighbour(address: str, mac: str, device: str) -> dict:
+    return {"address": address, "mac": mac, "device": device, "state": "REACHABLE"}
+
+
+def test_network_presence_lists_devices_not_in_the_register_and_when_agentless_ones_were_seen(inventory, tmp_path):
+    """Issue 16: what the gateway's leases and neighbour table saw, against the inventory. A guest on the
+    pool's segment, the provider's side and the lab's own control node are not the register's business."""
+    printer = next(a for a in inventory.assets if a.kind == "printer")
+    printer_leg = next(i for i in printer.interfaces if i.mac)
+    staff = next(a for a in inventory.assets if a.hostname == "xodim-01")
+    first = _presence(
+        "2026-12-08T09:40:00+05:00",
+        [
+            _lease("198.18.20.11", staff.interfaces[0].mac, "xodim-01"),
+            _lease("198.18.50.120", "02:99:00:00:00:01", "phone"),
+        ],
+        [_neighbour("198.19.255.1", "02:99:00:00:00:02", "mgmt"), _neighbour("198.18.0.1", "02:99:00:00:00:03", "wan")],
+    )
+    second = _presence(
+        "2026-12-08T10:40:00+05:00",
+        [_lease("198.18.20.77", "02:99:00:00:00:04", "android-77")],
+        [
+            _neighbour(str(printer_leg.ip), printer_leg.mac.upper(), "staff"),
+            _neighbour("198.18.20.78", "02:99:00:00:00:05", "staff"),
+        ],
+    )
+    for number, record in enumerate((first, second)):
+        common.write(tmp_path / "presence", f"gw-{number}", record)
+    section = _drift(_week(inventory, tmp_path))
+    assert section.paragraphs[0].startswith("Network presence collected 2 times from the gateways: 2 devices not in")
+    assert _table(section, "drift_unknown_devices").rows == [
+        ["02:99:00:00:00:04", "198.18.20.77", "staff", "android-77", "2026-12-08 10:40"],
+        ["02:99:00:00:00:05", "198.18.20.78", "staff", "", "2026-12-08 10:40"],
+    ]
+    # The lab's routers and switches have no MAC in the register; the printer is its one agentless device.
+    assert _table(section, "drift_agentless").rows == [[printer.hostname, "printer", "2026-12-08 10:40"]]

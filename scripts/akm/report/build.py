@@ -694,8 +694,13 @@ def drift_section(sources: Sources, records, start, end, zone) -> Section:
     inv = sources.inventory
     section = Section("drift", _("Drift: hosts against the inventory"))
     runs = [r for r in evidence.in_period(records, start, end, "drift.") if r.kind == "drift.facts"]
-    if not runs:
+    seen = evidence.in_period(records, start, end, "network.presence")
+    if not runs and not seen:
         return _no_data(section)
+    if seen:
+        _presence_tables(section, inv, seen, zone)
+    if not runs:
+        return section
     record = runs[-1]
     earlier = [r for r in records if r.kind == "drift.facts" and r.time < record.time]
     differences, not_collected = drift.compare(inv, record, earlier)
@@ -777,6 +782,51 @@ def drift_section(sources: Sources, records, start, end, zone) -> Section:
         )
     )
     return section
+
+
+def _presence_tables(section: Section, inv, seen: list[evidence.Record], zone: ZoneInfo) -> None:
+    """What the gateways' leases and neighbour tables showed in the period (:func:`drift.presence`)."""
+    unknown, agentless = drift.presence(inv, seen)
+    section.paragraphs.append(
+        _(
+            "Network presence collected {runs} times from the gateways: {unknown} devices not in the inventory; "
+            "{seen} of {agentless} registered devices without an agent were seen."
+        ).format(
+            runs=format_number(len(seen)),
+            unknown=format_number(len(unknown)),
+            seen=format_number(sum(1 for when in agentless.values() if when)),
+            agentless=format_number(len(agentless)),
+        )
+    )
+
+    def local(moment) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    if unknown:
+        section.tables.append(
+            Table(
+                "drift_unknown_devices",
+                _("Devices on the network not in the inventory"),
+                [_("MAC address"), _("Address"), _("Network segment"), _("Name it gave"), _("Last seen")],
+                [[s.mac, s.address, s.segment, s.name, local(s.seen)] for s in unknown],
+            )
+        )
+    if agentless:
+        section.tables.append(
+            Table(
+                "drift_agentless",
+                _("Registered devices without an agent"),
+                [_("Computer"), _("Kind"), _("Last seen")],
+                [
+                    [
+                        name,
+                        _(KIND_NAMES.get(inv.asset(name).kind, inv.asset(name).kind)),
+                        local(when) if when else _("not seen in the period"),
+                    ]
+                    for name, when in agentless.items()
+                ],
+            )
+        )
 
 
 def digitised_section(sources: Sources, period: Period, records: list[evidence.Record], zone: ZoneInfo) -> Section:
@@ -934,6 +984,10 @@ TITLES = {
 }
 
 
+NETWORK_DEVICE_KINDS = ("network.config-backup", "network.push", "network.health")
+"""The network section's records; ``network.presence`` (what the gateways saw) is drift's."""
+
+
 def build(sources: Sources, period: Period, made_on: date | None = None) -> Report:
     """Make the report of *period* from *sources*; *made_on* is the date on its title page (the day
     after the period if not given)."""
@@ -956,7 +1010,7 @@ def build(sources: Sources, period: Period, made_on: date | None = None) -> Repo
             end,
             zone,
         ),
-        evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
+        evidence_section("network", _("Network devices"), NETWORK_DEVICE_KINDS, records, start, end, zone),
         digitised_section(sources, period, records, zone),
         rules_section(sources, records, start, end),
     ]

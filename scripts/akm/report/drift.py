@@ -18,11 +18,19 @@ Compared with the inventory, for every Debian host in use:
 The inventory does not record RAM and disks, so those are compared with the host's previous
 collection: a module or disk that disappeared between two collections is listed. A host of the
 inventory that is missing from the record (added after the collection) is listed as not collected.
+
+Hosts without an agent (Windows PCs, printers, network devices) are seen by **network presence**
+instead (:func:`presence`): the gateways' DHCP leases and neighbour tables that the management host
+collects (``network.presence`` records). A MAC there that the inventory does not list is a device not in
+the register (rule AX-2.1), except on the guest segment (the one with a pool) and the provider's side;
+each registered device without an agent is listed with when it was last seen.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import ip_address
 
 from akm.inventory.model import DEBIAN_RELEASES, is_debian
 from akm.report.evidence import Record
@@ -126,3 +134,53 @@ def compare(inventory, record: Record, earlier: list[Record] = ()) -> tuple[list
                 previous = host_facts(older)[asset.hostname]
         differences.extend(compare_previous(asset.hostname, facts, previous))
     return differences, not_collected
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A MAC seen on a gateway's network: its address, the name its DHCP request gave, when last seen."""
+
+    mac: str
+    address: str
+    segment: str
+    name: str
+    seen: datetime
+
+
+def presence(inventory, records: list[Record]) -> tuple[list[Sighting], dict[str, datetime | None]]:
+    """From the ``network.presence`` records (oldest first): the devices whose MAC the inventory does
+    not list, each as last seen; and for every registered device without an agent (in use, not a
+    Debian host, with a MAC) when it was last seen, ``None`` if never."""
+    registered = {i.mac.lower(): a.hostname for a in inventory.assets for i in a.interfaces if i.mac}
+    ignored = {seg.id for seg in inventory.segments.values() if seg.pool is not None or seg.purpose == "wan"}
+    lab = getattr(inventory, "lab", None)
+    harness = {str(lab.control.ip), *(str(i.ip) for i in lab.internet.interfaces)} if lab else set()
+
+    def segment_of(address: str) -> str:
+        try:
+            where = ip_address(address)
+        except ValueError:
+            return ""
+        return next((seg.id for seg in inventory.segments.values() if where in seg.subnet), "")
+
+    unknown: dict[str, Sighting] = {}
+    last_seen: dict[str, datetime] = {}
+    for record in records:
+        if record.kind != "network.presence":
+            continue
+        names = {lease["mac"]: lease["hostname"] for lease in record.extra["leases"]}
+        for entry in [*record.extra["leases"], *record.extra["neighbours"]]:
+            mac = entry["mac"].lower()
+            if mac in registered:
+                last_seen[registered[mac]] = record.time
+                continue
+            segment = segment_of(entry["address"])
+            if segment in ignored or entry["address"] in harness or not mac:
+                continue
+            unknown[mac] = Sighting(mac, entry["address"], segment, names.get(mac, ""), record.time)
+    agentless = [
+        a.hostname
+        for a in inventory.assets
+        if a.status == "in_use" and not is_debian(a.os) and any(i.mac for i in a.interfaces)
+    ]
+    return sorted(unknown.values(), key=lambda s: s.mac), {name: last_seen.get(name) for name in sorted(agentless)}
