@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,9 @@ import pytest
 
 from akm import alert
 from akm.alert.cli import TOKEN
+from akm.inventory import load_inventory
 from akm.lab import internet, lab
+from akm.lab.plan import LabError, plan_lab
 from akm.net.vault import write_vault
 from tests.conftest import LAB_INVENTORY
 
@@ -53,7 +56,7 @@ def _free_port() -> int:
 
 def _wait_for(path: Path, child: subprocess.Popen) -> None:
     for _try in range(100):
-        if path.exists() and path.read_text().strip() or child.poll() is not None:
+        if (path.exists() and path.read_text().strip()) or child.poll() is not None:
             break
         time.sleep(0.1)
     assert child.poll() is None, child.communicate()
@@ -155,3 +158,16 @@ def test_the_mail_sink_takes_akms_mail_over_starttls_and_stores_one_file(lab_fil
     mail = message_from_bytes(stored.read_bytes(), policy=default)
     assert mail["Subject"] == "AKM: 1 muammo" and mail["To"] == "n.toshmatova@lab.akm.lan"
     assert mail.get_content().strip() == "srv — zaxira"
+
+
+def test_a_bot_api_name_without_an_address_for_its_stand_in_is_refused(tmp_path):
+    copy = tmp_path / "lab"
+    shutil.copytree(LAB_INVENTORY, copy)
+    text = (copy / "lab.yml").read_text()
+    assert "    telegram_ip: 198.18.0.3\n" in text
+    (copy / "lab.yml").write_text(text.replace("    telegram_ip: 198.18.0.3\n", ""))
+    with pytest.raises(LabError) as refused:
+        plan_lab(load_inventory(copy))
+    (problem,) = refused.value.problems
+    assert (problem.code, problem.field) == ("lab.no-telegram-address", "lab.internet.telegram_ip")
+    assert "api.telegram.org" in problem.message

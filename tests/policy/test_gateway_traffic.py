@@ -104,7 +104,15 @@ def lab_net(tmp_path_factory):
     ruleset.write_text(render(policy, ["nftables"])["nftables/gw.nft"])
     servers = tuple(
         (role, [sys.executable, "-c", LISTEN, str(port)])
-        for role, port in (("inet", 80), ("inet", 443), ("inet", 587), ("srv", 445), ("gw", 3128), ("gw", 3129), ("gw", 22))
+        for role, port in (
+            ("inet", 80),
+            ("inet", 443),
+            ("inet", 587),
+            ("srv", 445),
+            ("gw", 3128),
+            ("gw", 3129),
+            ("gw", 22),
+        )
     )
     with lab_network(ruleset, f"pol-test-{os.getpid() % 100000}", servers) as net:
         yield net

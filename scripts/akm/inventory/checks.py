@@ -628,7 +628,9 @@ def _check_telegram_ip(segments, lab, item, taken: dict[str, str]) -> Iterator[P
             item,
             ("telegram_ip",),
             "inventory.duplicate",
-            _("{label} {value} is already used by {owner}").format(label="IP", value=address, owner=taken[str(address)]),
+            _("{label} {value} is already used by {owner}").format(
+                label="IP", value=address, owner=taken[str(address)]
+            ),
             _("each {label} must be unique: correct one of the two").format(label="IP"),
         )
 

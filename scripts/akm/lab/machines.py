@@ -4,8 +4,8 @@ Each machine has ``<state_dir>/machines/<host>/`` with ``upper/`` and ``work/`` 
 kept between ``down`` and ``up``), ``root/`` (where the overlay is mounted while the lab runs) and
 ``console.log``. A new or reset layer is *seeded* with what makes the machine itself: host name,
 machine id, resolver, apt sources through the cache, root's authorized key, the lab CA, and for the
-fake internet its units (web, DNS, time, the alerts' Bot API and mail sink). Resetting a machine throws the layer away and seeds a new one, so
-it takes seconds.
+fake internet its units (web, DNS, time, the alerts' Bot API and mail sink). Resetting a machine
+throws the layer away and seeds a new one, so it takes seconds.
 
 nspawn runs with ``--register=no --keep-unit`` because the host has no systemd/machined, joins the
 machine's prepared namespace with ``--network-namespace-path`` and gets CAP_NET_ADMIN/CAP_NET_RAW back

@@ -390,9 +390,7 @@ def plan_lab(inv: Any) -> Plan:
                 line,
                 "lab.internet.telegram_ip",
                 "lab.no-telegram-address",
-                _("the fake internet has no address for the Telegram Bot API {name}").format(
-                    name=upstream.telegram
-                ),
+                _("the fake internet has no address for the Telegram Bot API {name}").format(name=upstream.telegram),
                 _("give lab.internet a telegram_ip: a free address of its first interface's segment"),
             )
         )

@@ -1100,7 +1100,9 @@ def compile_policy(
     for item in settings.direct_egress:
         nets = tuple(collapse_addresses(n for s in item.who for n in checker.selectors.get(s, ())))
         egress.append((nets, tuple(sorted({parse_port(p) for p in item.ports})), item.why))
-    egress += alert_egress(inventory, checker._client_networks(a for a in inventory.assets if "management" in a.profiles))
+    egress += alert_egress(
+        inventory, checker._client_networks(a for a in inventory.assets if "management" in a.profiles)
+    )
     return CompiledPolicy(
         inventory=inventory,
         raw=raw,
