@@ -77,3 +77,18 @@ def test_the_relay_port_comes_from_the_inventory(tmp_path):
     egress = _egress(_ruleset(_lab_with(tmp_path, "    mail_relay: {host: smtp.example.uz, port: 465}\n")))
     assert egress["alerts: the mail relay smtp.example.uz"][1] == "tcp dport { 465 }"
     assert not [comment for comment in egress if "Telegram" in comment]
+
+
+def test_the_switch_access_list_opens_each_port_once_under_one_remark(lab_inventory):
+    """IOS keeps one of two equal lines: the package cache's HTTPS and the Bot API's are one entry."""
+    policy = compile_policy(load_policy(ROOT / "policies" / "access" / "lab"), lab_inventory, AT)
+    (config,) = [text for name, text in render(policy, ["ios"]).items() if name.startswith("ios/")]
+    block = config.split("ip access-list extended AKM-IN-SERVERS\n", 1)[1].split("!\n", 1)[0].splitlines()
+    start = block.index(" remark akm direct egress")
+    assert block[start : start + 4] == [
+        " remark akm direct egress",
+        " permit tcp host 198.18.10.10 any eq 80",
+        " permit tcp host 198.18.10.10 any eq 443",
+        " permit tcp host 198.18.10.10 any eq 587",
+    ]
+    assert len(block) == len(set(block)), "no line twice in one access list"
