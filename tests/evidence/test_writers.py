@@ -171,6 +171,14 @@ def _procedure_record(base: Path) -> None:
     assert run_alone("akm", evidence_cli.register, ("evidence",), argv) == 0
 
 
+def _digitised_record(base: Path) -> None:
+    """What akm-ocr -c (roles/digitization) writes for an item entered in the register."""
+    argv = ["write", "--dir", str(base / "digitised"), "--name", "item-EK-7-{stamp}", "--kind", "digitised.item"]
+    argv += ["--result", "ok", "--set", "subject=EK-7", "--set", "collection=Oʻlkashunoslik", "--set", "type=book"]
+    argv += ["--set", "format=PDF", "--number", "pages=12", "--number", "bytes=48213", "--set", "file=/srv/EK-7.pdf"]
+    assert run_alone("akm", evidence_cli.register, ("evidence",), argv) == 0
+
+
 @needs_restic
 def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path, monkeypatch):
     base = tmp_path / "evidence"
@@ -184,6 +192,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     _retention_record(base, tmp_path)
     _unit_failed_record(base)
     _procedure_record(base)
+    _digitised_record(base)
 
     found = _kinds(base)
     # backup.repair needs restic 0.18: its writer runs on the lab's backup machine (Debian 13), in
@@ -197,6 +206,7 @@ def test_every_kind_of_record_comes_from_its_writer_and_fits_the_schema(tmp_path
     assert found["network.config-backup"]["result"] == "failed"
     assert (base / "net" / "backup-latest.json").is_file()
     assert found["procedure.done"]["subject"] == "akt-xizmatiga-xabar"
+    assert (found["digitised.item"]["pages"], found["digitised.item"]["bytes"]) == (12, 48213)
 
 
 def test_a_record_that_does_not_fit_is_not_written(tmp_path):

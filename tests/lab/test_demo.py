@@ -29,6 +29,7 @@ import yaml
 
 from akm import i18n
 from akm.inventory import load_inventory
+from akm.lab import demo as demo_module
 from akm.lab.machines import machine_dir
 from akm.lab.plan import LAB_RANGE, SWITCH_NETNS, bridge_name
 from akm.report.build import KIND_NAMES
@@ -177,6 +178,26 @@ def test_the_network_section_has_each_devices_config_backup(demo, sheets):
     newest = _table(sheets, "network_records")[-1]
     assert newest[3] == _in_uzbek("succeeded")
     assert {part.split(": ")[0] for part in newest[4].split(", ")} == devices
+
+
+def test_the_digitisation_stations_book_is_in_the_digitised_resources(demo, sheets, in_lab):
+    """The demo's page went through the station's real Tesseract (akm-ocr), whose register entry the
+    report counts: one item, one page, the PDF's size."""
+    station = next(a["hostname"] for a in _lab_assets() if "digitization" in a.get("profiles", []))
+    pdf = f"{demo_module.DIGITISED_FOLDER}/{demo_module.DIGITISED_ITEM}.pdf"
+    assert "Xonobod" in in_lab(station, "pdftotext", pdf, "-").stdout
+    size = int(in_lab(station, "stat", "-c", "%s", pdf).stdout)
+    (row,) = [r for r in _table(sheets, "digitised_collections") if r[0] == demo_module.DIGITISED_COLLECTION]
+    assert row[1:4] == (1, 1, 1)
+    assert row[5] == round(size / 2**20, 1)
+
+
+def test_the_weekly_report_has_data_in_every_section(demo):
+    """Issue 15: a week of the lab leaves something for every section to show."""
+    (html,) = (demo / "report").glob("weekly-*.html")
+    sections = html.read_text().split('<section id="')[1:]
+    empty = [section.split('"')[0] for section in sections if '<p class="nodata">' in section]
+    assert not empty, empty
 
 
 CHARTS = (

@@ -206,3 +206,66 @@ def test_the_lab_reaches_only_the_package_cache_on_the_host(running_lab, in_lab)
     # A dropped SYN times out (curl exit 28); a reachable host port would answer or refuse (exit 0 or 7).
     fenced = in_lab(host, "curl", "-s", "-o", "/dev/null", "--max-time", "3", f"http://{control}:22/", check=False)
     assert fenced.returncode == 28
+
+
+def _ping(plan, host: str, playbook: Path) -> subprocess.CompletedProcess:
+    """The IT specialist's kind of run (ansible-playbook with the project's ansible.cfg: the Mitogen
+    strategy and the inventory's pinned keys) of a playbook that only pings *host*."""
+    playbook.write_text(
+        f"---\n- name: Ping\n  hosts: {host}\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    )
+    binaries = Path(sys.executable).parent
+    return subprocess.run(
+        [str(binaries / "ansible-playbook"), "-i", str(plan.inventory / "akm.yml"), str(playbook)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PATH": f"{binaries}{os.pathsep}{os.environ['PATH']}", "AKM_LANG": "en", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _hostkeys(plan, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "akm.cli", "--lang", "en", "inventory", "hostkeys", "-i", str(plan.inventory)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_machine_with_a_new_host_key_is_refused_until_the_inventory_records_it(running_lab, in_lab, tmp_path):
+    """Issue 17: the lab's keys are pinned as production's are; a machine that answers with another key
+    (reinstalled, or something else at its address) stops the run with what to do, and works again only
+    after the key is recorded on purpose."""
+    host = _reader(running_lab).hostname
+    key = "/etc/ssh/ssh_host_ed25519_key"
+    root = running_lab.state_dir / "machines" / host / "root"
+    kept = {
+        name: (root / key.lstrip("/")).with_name(name).read_bytes()
+        for name in (Path(key).name, f"{Path(key).name}.pub")
+    }
+    in_lab(host, f"rm -f {key} {key}.pub && ssh-keygen -q -t ed25519 -N '' -f {key} && systemctl restart ssh")
+    try:
+        refused = _ping(running_lab, host, tmp_path / "ping.yml")
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "unreachable=1" in refused.stdout, output
+        assert f"{host}: its SSH host key is not one the inventory pins" in output
+        assert f"--host {host} --replace {host} --write" in output
+
+        listed = _hostkeys(running_lab, "--host", host)
+        assert "CHANGED" in listed.stdout, listed.stdout + listed.stderr
+        assert _ping(running_lab, host, tmp_path / "ping.yml").returncode != 0, "a survey alone records nothing"
+
+        recorded = _hostkeys(running_lab, "--host", host, "--replace", host, "--write")
+        assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+        accepted = _ping(running_lab, host, tmp_path / "ping.yml")
+        assert "ok=1" in accepted.stdout and "unreachable=0" in accepted.stdout, accepted.stdout + accepted.stderr
+    finally:
+        # The machine's own key (the one its state directory seeds after a reset) goes back, and is pinned again.
+        for name, content in kept.items():
+            (root / key.lstrip("/")).with_name(name).write_bytes(content)
+        leader = lab.leaders(running_lab)[host]
+        subprocess.run(
+            ["nsenter", "-t", str(leader), "-m", "-u", "-i", "-n", "-p", "systemctl", "restart", "ssh"], check=True
+        )
+        restored = _hostkeys(running_lab, "--host", host, "--replace", host, "--write")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert in_lab(host, "hostname").stdout.strip() == host

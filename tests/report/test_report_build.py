@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from akm import evidence, i18n
 from akm.backup import jobs
 from akm.inventory import load_inventory
-from akm.report import periods, render
+from akm.report import digitised, periods, render
 from akm.report.build import Sources, build
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -333,6 +333,40 @@ def test_digitised_resources_against_plan(inventory, tmp_path):
         ["Oʻlkashunoslik", 2, 1, 300, 0, 2.0, 4, 50.0],
     ]
     assert "register.csv:6" in section.paragraphs[0]
+
+
+def test_items_akm_ocr_entered_are_counted_beside_the_register(inventory, tmp_path):
+    """A digitisation station's akm-ocr -c writes a digitised.item record per item; the report counts
+    those beside the register CSV kept by hand (an id in both counts once, as the CSV says), an item
+    made again counts once, dated by its newest record in the centre's time zone."""
+    register = tmp_path / "register.csv"
+    register.write_text(
+        "id,collection,type,format,pages,minutes,bytes,date\nEK-1,Oʻlkashunoslik,book,PDF/A,200,,1048576,2026-11-18\n"
+    )
+    folder = tmp_path / "evidence" / "raqam-01" / "digitised"
+
+    def item(subject: str, when: str, pages: int) -> None:
+        parts = {"collection": "Oʻlkashunoslik", "type": "book", "format": "PDF", "pages": pages, "file": "/x.pdf"}
+        record = evidence.record(
+            "digitised.item", "ok", time=when, host="raqam-01", subject=subject, bytes=2097152, **parts
+        )
+        evidence.write(folder, f"item-{subject}-{when[:10]}", record)
+
+    item("EK-1", "2026-11-19T10:00:00+05:00", 999)
+    item("EK-2", "2026-11-20T10:00:00+05:00", 10)
+    item("EK-2", "2026-11-21T10:00:00+05:00", 12)
+    item("EK-3", "2026-11-30T19:30:00+00:00", 7)  # 1 December in Tashkent: outside November
+    report = build(
+        Sources(inventory, register=register, evidence_dir=tmp_path / "evidence"),
+        periods.parse("monthly", "2026-11", date(2026, 12, 5)),
+    )
+    rows = _table(_section(report, "digitised"), "digitised_collections").rows
+    assert rows == [["Oʻlkashunoslik", 2, 2, 212, 0, 3.0, 0, ""]]
+    assert _table(_section(report, "digitised"), "digitised_formats").rows == [["book", "PDF", 1], ["book", "PDF/A", 1]]
+
+
+def test_digitised_item_types_are_the_registers():
+    assert tuple(evidence.schema()["$defs"]["digitised.item"]["properties"]["type"]["enum"]) == digitised.TYPES
 
 
 def test_uzbek_is_the_default_with_babel_formats(inventory, small_log, tmp_path):

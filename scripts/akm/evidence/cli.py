@@ -38,8 +38,16 @@ def _pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _number(text: str) -> tuple[str, int]:
+    name, value = _pair(text)
+    try:
+        return name, int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(_("write NAME=NUMBER (a whole number)")) from None
+
+
 def _write(args: argparse.Namespace) -> int:
-    parts = dict(args.set)
+    parts = dict(args.set) | dict(args.number)
     moment = evidence.now()
     data = evidence.record(args.kind, args.result, time=moment, host=args.host, **parts)
     name = args.name.replace("{stamp}", evidence.stamp(moment))
@@ -59,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check", help=_("check record files or directories against the schema"))
     check.add_argument("paths", nargs="+", type=Path, metavar=_("PATH"))
     check.set_defaults(handler=_check)
-    write = commands.add_parser("write", help=_("write one record (for shell scripts: every value is text)"))
+    write = commands.add_parser("write", help=_("write one record (for shell scripts)"))
     write.add_argument("--dir", type=Path, help=_("directory of the record (default: AKM_EVIDENCE_DIR)"))
     write.add_argument("--name", required=True, help=_("file name without .json; {stamp} is the UTC time"))
     write.add_argument("--kind", required=True, choices=evidence.kinds())
@@ -67,6 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     write.add_argument("--host", help=_("inventory hostname (default: this machine's name)"))
     write.add_argument(
         "--set", action="append", type=_pair, default=[], metavar="NAME=VALUE", help=_("a field of the record")
+    )
+    write.add_argument(
+        "--number",
+        action="append",
+        type=_number,
+        default=[],
+        metavar="NAME=NUMBER",
+        help=_("a field of the record that is a whole number"),
     )
     write.set_defaults(handler=_write)
     schema = commands.add_parser("schema", help=_("print where the schema file is"))

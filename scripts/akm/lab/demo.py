@@ -3,15 +3,17 @@
 After ``akm lab up`` it prepares the gateway and pushes the access policy (the gateway comes first, as
 in a new centre: it gives the LAN its addresses, names and time, and the package cache resolves the
 mirrors' names through it), converges every machine (``playbooks/site.yml``), sets up backups and runs
-one, sends a few requests from a reader through the proxy, backs up the network devices'
-configurations, collects the hosts' live facts (for the drift section), the evidence records and the
-proxy's access log from the machines, and writes the weekly report from them. Every step is the
+one, sends a few requests from a reader through the proxy, digitises a page on the digitisation
+station (OCR and its register entry), backs up the network devices' configurations, collects the
+hosts' live facts (for the drift section), the evidence records and the proxy's access log from the
+machines, and writes the weekly report from them. Every step is the
 ordinary command a specialist would run; the lab differs only by its inventory and by its run-time
 vault (``<state_dir>/vault.yml``).
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,11 @@ ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 PLAYBOOKS = ("gateway.yml", "access-policy.yml", "site.yml", "backup.yml")
 EVIDENCE = "/var/lib/akm/evidence"
 ACCESS_LOG = "/var/log/squid/akm/access.log"
+# The demo's digitised book: a page rendered where a scanner would leave it, its register entry's id
+# and collection (the reports' digitised resources read the entry).
+DIGITISED_FOLDER = "/var/tmp/akm-demo"
+DIGITISED_ITEM = "XONOBOD-TARIXI"
+DIGITISED_COLLECTION = "Oʻlkashunoslik"
 
 
 class DemoError(Error):
@@ -133,13 +140,17 @@ def _activity(plan: Plan, inventory_data: Inventory, collected: Path, log: Calla
     readers = [m.hostname for m in plan.machines if "reader" in m.profiles]
     for reader in readers[:1]:
         for site in plan.sites:
-            _ssh(
-                plan,
-                reader,
-                "sh",
-                "-c",
-                f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/",
-            )
+            fetch = f". /etc/environment; export http_proxy; curl -s -o /dev/null -m 5 http://{site.domain}/"
+            _ssh(plan, reader, shlex.join(["sh", "-c", fetch]))
+    for station in (m.hostname for m in plan.machines if "digitization" in m.profiles):
+        log(_("== a book digitised on {host}").format(host=station))
+        # A page as a scanner would leave it, made into a searchable PDF and entered in the register.
+        pages = f"{DIGITISED_FOLDER}/{DIGITISED_ITEM}"
+        render = f"mkdir -p {pages} && convert -size 1400x300 xc:white -font DejaVu-Sans -pointsize 64"
+        render += f" -fill black -annotate +40+120 'Xonobod tarixi' {pages}/page-1.png"
+        ocr = ["akm-ocr", "-c", DIGITISED_COLLECTION, "-i", DIGITISED_ITEM, pages]
+        if _ssh(plan, station, shlex.join(["sh", "-c", f"{render} && {shlex.join(ocr)}"])).returncode != 0:
+            log(_("akm-ocr failed on {host}; the report shows no digitised item from it").format(host=station))
     if any(a.net for a in inventory_data.assets):
         command = [sys.executable, "-m", "akm.cli", "net", "backup", "--inventory", str(plan.inventory)]
         command += ["--vault", str(files["vault"]), "--vault-password-file", str(files["vault_password"])]

@@ -36,7 +36,7 @@ from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.hostkeys import known_hosts_path, ssh_options
 from akm.lab import aptcache, image, internet, machines, network
-from akm.lab.plan import APT_CACHE_PORT, LabError, Plan, plan_lab
+from akm.lab.plan import APT_CACHE_PORT, LabError, Machine, Plan, plan_lab
 from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, reap, run, stop, which
 
 DEFAULT_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY", "inventory/lab"))
@@ -141,6 +141,19 @@ def connection(plan: Plan, hostname: str) -> dict[str, object]:
     }
 
 
+def _known_hosts(plan: Plan, machine: Machine) -> Path:
+    """The known_hosts file that holds *machine*'s key: the lab inventory's, or for the fake internet
+    (part of the lab, not of the centre: no asset, nothing the inventory pins) one the lab writes from
+    the key it made for it."""
+    if not machine.internet:
+        return known_hosts_path(plan.inventory)
+    path = plan.state_dir / "ssh" / "internet.known_hosts"
+    text = f"{machine.management} {machines.host_key(plan.state_dir, machine.hostname)[1]}"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
 def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> list[str]:
     """The ``ssh`` command line that logs into *hostname* as root with the lab's key, trusting only the
     host key the lab inventory pins for it."""
@@ -150,7 +163,7 @@ def ssh_command(plan: Plan, hostname: str, command: list[str] | None = None) -> 
         "ssh",
         "-i",
         str(private),
-        *ssh_options(known_hosts_path(plan.inventory)),
+        *ssh_options(_known_hosts(plan, machine)),
         "-o",
         "IdentitiesOnly=yes",
         "-o",
@@ -183,16 +196,18 @@ def new_host_keys(plan: Plan) -> set[str]:
 
 
 def record_host_keys(plan: Plan, renewed: set[str], log: Callable[[str], None]) -> bool:
-    """Pin the lab's host keys the way production pins its own: contact every machine and every device
-    the simulator serves (``akm inventory hostkeys``' survey), write the keys of new ones, and of those in *renewed*,
-    into the lab inventory's ``host_keys.yml`` (not in git: the keys belong to this state directory),
-    and make the inventory's known_hosts from them. A key that changed otherwise is not written: the
-    log says so and what to do, and every run refuses the machine until then. Returns whether any key
-    was written."""
+    """Pin the lab's host keys the way production pins its own: contact every machine of the centre
+    (the fake internet is no asset: see :func:`_known_hosts`) and every device the simulator serves
+    (``akm inventory hostkeys``' survey), write the keys of new ones, and of those in *renewed*, into
+    the lab inventory's ``host_keys.yml`` (not in git: the keys belong to this state directory), and
+    make the inventory's known_hosts from them. A key that changed otherwise is not written: the log
+    says so and what to do, and every run refuses the machine until then. Returns whether any key was
+    written."""
     from akm.inventory import hostkeys, load_inventory
 
     inventory = load_inventory(plan.inventory)
-    findings = hostkeys.survey(inventory, [*(m.hostname for m in plan.machines), *sorted(served_devices(plan))])
+    hosts = [m.hostname for m in plan.machines if not m.internet]
+    findings = hostkeys.survey(inventory, [*hosts, *sorted(served_devices(plan))])
     # A machine that has just booted may answer its first key exchange late: it is asked once more.
     late = [f.target.name for f in findings if f.status == "unreachable"]
     if late:

@@ -758,13 +758,15 @@ def drift_section(sources: Sources, records, start, end, zone) -> Section:
     return section
 
 
-def digitised_section(sources: Sources, period: Period) -> Section:
+def digitised_section(sources: Sources, period: Period, records: list[evidence.Record], zone: ZoneInfo) -> Section:
     section = Section("digitised", _("Digitised resources"))
-    if not sources.register or not Path(sources.register).is_file():
-        return _no_data(section)
-    items, problems = digitised.read_register(sources.register)
+    items, problems = [], []
+    if sources.register and Path(sources.register).is_file():
+        items, problems = digitised.read_register(sources.register)
     for problem in problems:
         section.paragraphs.append(problem.render())
+    registered = {i.id for i in items}
+    items += [i for i in digitised.items_from_records(records, zone) if i.id not in registered]
     upto = [i for i in items if i.date < period.end]
     if not upto:
         return _no_data(section)
@@ -934,7 +936,7 @@ def build(sources: Sources, period: Period, made_on: date | None = None) -> Repo
             zone,
         ),
         evidence_section("network", _("Network devices"), ("network.",), records, start, end, zone),
-        digitised_section(sources, period),
+        digitised_section(sources, period, records, zone),
         rules_section(sources, records, start, end),
     ]
     appendix = log_appendix(sources, usages)

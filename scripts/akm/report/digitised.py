@@ -9,7 +9,9 @@ Register: a CSV file with a header row and these columns (one row per item)::
 
 ``type`` is ``book``, ``periodical``, ``manuscript``, ``photo``, ``map``, ``audio`` or ``video``;
 ``pages`` (scans) or ``minutes`` (recordings) may be empty; ``date`` is when the item entered the
-register (ISO date). Plan: a YAML file of yearly targets per collection::
+register (ISO date). Items a digitisation station's akm-ocr enters come as evidence records
+(``digitised.item``, :func:`items_from_records`) and are counted beside the CSV's. Plan: a YAML file
+of yearly targets per collection::
 
     year: 2026
     targets:
@@ -22,9 +24,11 @@ Bad rows are reported with their line number and skipped.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -98,6 +102,26 @@ def read_register(path: Path) -> tuple[list[Item], list[Problem]]:
                     )
                 )
     return items, problems
+
+
+def items_from_records(records: Iterable, zone: ZoneInfo) -> list[Item]:
+    """The items that ``digitised.item`` evidence records entered (akm-ocr on a digitisation station),
+    dated on the centre's calendar; an item made again (same id) counts once, as its newest record
+    says."""
+    newest = {r.subject: r for r in sorted((r for r in records if r.kind == "digitised.item"), key=lambda r: r.time)}
+    return [
+        Item(
+            r.subject,
+            r.extra["collection"],
+            r.extra["type"],
+            r.extra["format"],
+            r.extra["pages"],
+            0,
+            r.bytes or 0,
+            r.time.astimezone(zone).date(),
+        )
+        for r in newest.values()
+    ]
 
 
 def read_plan(path: Path) -> dict[str, dict[str, int]]:
