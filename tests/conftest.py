@@ -80,6 +80,21 @@ def english_messages():
     i18n.setup("en")
 
 
+@pytest.fixture(scope="module")
+def loopback_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate of 127.0.0.1 and its key, made by openssl, for a local TLS server whose
+    clients trust it as their CA file."""
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return folder / "cert.pem", folder / "key.pem"
+
+
 @pytest.fixture
 def repo() -> Path:
     """The repository's root directory."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import threading
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -27,20 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "inventory" / "lab"
 TOKEN = "123456789:a-throwaway-test-token"
 SMTP_PASSWORD = "a-throwaway-relay-password"  # pragma: allowlist secret (a test value)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate of 127.0.0.1, made by openssl; the clients trust it through --cafile."""
-    folder = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return folder / "cert.pem", folder / "key.pem"
 
 
 class FakeBotApi(BaseHTTPRequestHandler):
@@ -68,11 +53,11 @@ class FakeBotApi(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def telegram(certificate):
+def telegram(loopback_certificate):
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeBotApi)
-    server.received, server.broken, server.cafile = [], False, certificate[0]
+    server.received, server.broken, server.cafile = [], False, loopback_certificate[0]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(*loopback_certificate)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -93,13 +78,13 @@ class Sink:
 
 
 @pytest.fixture
-def smtp(certificate):
+def smtp(loopback_certificate):
     def login(_server, _session, _envelope, mechanism, data):
         ok = isinstance(data, LoginPassword) and data.login == b"akm-alert" and data.password == SMTP_PASSWORD.encode()
         return AuthResult(success=ok)
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(*loopback_certificate)
     sink = Sink()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

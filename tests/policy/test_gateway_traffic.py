@@ -104,7 +104,15 @@ def lab_net(tmp_path_factory):
     ruleset.write_text(render(policy, ["nftables"])["nftables/gw.nft"])
     servers = tuple(
         (role, [sys.executable, "-c", LISTEN, str(port)])
-        for role, port in (("inet", 80), ("inet", 443), ("srv", 445), ("gw", 3128), ("gw", 3129), ("gw", 22))
+        for role, port in (
+            ("inet", 80),
+            ("inet", 443),
+            ("inet", 587),
+            ("srv", 445),
+            ("gw", 3128),
+            ("gw", 3129),
+            ("gw", 22),
+        )
     )
     with lab_network(ruleset, f"pol-test-{os.getpid() % 100000}", servers) as net:
         yield net
@@ -128,6 +136,8 @@ def _connects(names: dict, source: str, address: str, port: int) -> bool:
         ("stf", "gw-staff", 22, True, "management SSH from the IT staff's workstation"),
         ("rdr", "gw-readers", 22, False, "no SSH to the gateway from a reader kiosk"),
         ("srv", "inet", 80, True, "direct egress of the package cache (settings.direct_egress)"),
+        ("srv", "inet", 587, True, "the management host's alerts reach the mail relay (centre.upstream)"),
+        ("stf", "inet", 587, False, "only the management host may submit mail outside the LAN"),
     ],
 )
 def test_gateway_ruleset_decides_real_connections(lab_net, source, target, port, expected, why):

@@ -603,6 +603,36 @@ def _check_lab(validated: dict[str, Pairs], singles: dict[str, Any]) -> Iterator
                 ),
                 _("each {label} must be unique: correct one of the two").format(label="IP"),
             )
+        if interface.ip is not None:
+            taken[str(interface.ip)] = lab.internet.hostname
+    yield from _check_telegram_ip(segments, lab, internet_item, taken)
+
+
+def _check_telegram_ip(segments, lab, item, taken: dict[str, str]) -> Iterator[Problem]:
+    """The Bot API stand-in's address: free, and on the segment of the fake internet's first leg."""
+    address, segment = lab.internet.telegram_ip, segments.get(lab.internet.segment)
+    if address is None or segment is None:
+        return
+    if address not in segment.subnet:
+        yield _problem(
+            item,
+            ("telegram_ip",),
+            "inventory.ip-outside-subnet",
+            _("{ip} is not inside {subnet} of segment {segment}").format(
+                ip=address, subnet=segment.subnet, segment=segment.id
+            ),
+            _("choose a free address of {subnet}, or correct the segment").format(subnet=segment.subnet),
+        )
+    elif str(address) in taken:
+        yield _problem(
+            item,
+            ("telegram_ip",),
+            "inventory.duplicate",
+            _("{label} {value} is already used by {owner}").format(
+                label="IP", value=address, owner=taken[str(address)]
+            ),
+            _("each {label} must be unique: correct one of the two").format(label="IP"),
+        )
 
 
 def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> list[Problem]:

@@ -113,14 +113,26 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class MailRelay(_Record):
+    """The SMTP relay the management host submits its alert e-mails to (submission: port 587)."""
+
+    host: DnsName
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+
+
 class Upstream(_Record):
-    """What the gateway asks outside the centre: resolvers to forward DNS to (none: the gateway resolves
-    from the root servers itself), whether their answers are DNSSEC-validated, and the time servers the
-    gateway's clock follows."""
+    """What the centre asks outside itself: resolvers the gateway forwards DNS to (none: the gateway
+    resolves from the root servers itself), whether their answers are DNSSEC-validated, the time servers
+    the gateway's clock follows, and where the management host's alerts go: the Telegram Bot API's name
+    (HTTPS) and the mail relay. The management role sends to these, and the access policy lets the
+    management host out to them through the gateway (:func:`akm.policy.compile.alert_egress`); none
+    given: no alert by that channel, and no opening for it."""
 
     dns: list[Address] = Field(default_factory=list)
     dnssec: bool = True
     ntp: list[DnsName] = Field(default_factory=list)
+    telegram: DnsName | None = None
+    mail_relay: MailRelay | None = None
 
 
 class Centre(_Record):
@@ -340,6 +352,9 @@ class LabInternet(_Record):
     hostname: Hostname
     interfaces: list[Interface]
     sites: list[Site]
+    # The Telegram Bot API stand-in's own address on the first interface's segment: the sites hold
+    # port 443 of the first address, and the stand-in answers HTTPS for centre.upstream.telegram.
+    telegram_ip: Address | None = None
 
     @property
     def segment(self) -> str:

@@ -31,8 +31,8 @@ from akm.i18n import _
 from akm.lab.plan import LabError
 from akm.lab.system import run
 
-# What Ansible, the lab's own services (chrony: the fake internet's time server) and the roles' first
-# steps need; kept small on purpose.
+# What Ansible, the lab's own services (chrony: the fake internet's time server; python3-aiosmtpd: its
+# mail sink) and the roles' first steps need; kept small on purpose.
 PACKAGES = (
     "ca-certificates",
     "chrony",
@@ -45,6 +45,7 @@ PACKAGES = (
     "openssh-server",
     "procps",
     "python3",
+    "python3-aiosmtpd",
     "python3-apt",
     "sudo",
     "systemd",

@@ -9,7 +9,8 @@ apt-cacher-ng with the lab's configuration directory), always by PID, then unmou
 deletes every ``akm-`` namespace and the host link.
 
 Order of ``up``: plan and preflight (nothing is created before both pass) → switch and host leg →
-package cache → image (built once, through the cache) → keys, CA → each machine's namespace, layer,
+package cache → image (built once, through the cache) → keys, CA, the run-time vault
+(:func:`lab_secrets`: the fake internet's Bot API takes its bot token) → each machine's namespace, layer,
 boot → host route → wait for SSH on every machine → simulated network devices, if that module exists (also
 on the control address, with their ports open to the management segment) → the machines' and devices'
 host keys pinned in the lab inventory (:func:`record_host_keys`) → every machine booted, checked over SSH.
@@ -604,6 +605,10 @@ def _bring_up(
             log(_("The lab image is ready ({seconds} s).").format(seconds=round(time.monotonic() - started)))
     public_key = _ensure_keys(plan)
     ca_cert = internet.ensure_ca(plan).read_text()
+    # The vault first: the fake internet's Bot API takes the vault's bot token from its layer.
+    if plan.simulated and simulator_command(plan) is not None:
+        simulator_credentials(plan)
+    lab_secrets(plan)
     for machine in plan.machines:
         network.create_machine_network(plan, machine)
         machines.prepare(
@@ -617,7 +622,6 @@ def _bring_up(
     # Logging in needs the pinned keys: the machines' boot is awaited over SSH only now.
     machines.wait_ready(plan, list(plan.machines), _machine_refs(state), timeout, _settle_argv(plan))
     network.host_firewall(plan, simulator_ports(plan))
-    lab_secrets(plan)
     log(
         _("The lab is up: {count} machines answer SSH ({seconds} s).").format(
             count=len(plan.machines), seconds=round(time.monotonic() - started)

@@ -4,8 +4,8 @@ Each machine has ``<state_dir>/machines/<host>/`` with ``upper/`` and ``work/`` 
 kept between ``down`` and ``up``), ``root/`` (where the overlay is mounted while the lab runs) and
 ``console.log``. A new or reset layer is *seeded* with what makes the machine itself: host name,
 machine id, resolver, apt sources through the cache, root's authorized key, the lab CA, and for the
-fake internet its web and DNS units. Resetting a machine throws the layer away and seeds a new one, so
-it takes seconds.
+fake internet its units (web, DNS, time, the alerts' Bot API and mail sink). Resetting a machine
+throws the layer away and seeds a new one, so it takes seconds.
 
 nspawn runs with ``--register=no --keep-unit`` because the host has no systemd/machined, joins the
 machine's prepared namespace with ``--network-namespace-path`` and gets CAP_NET_ADMIN/CAP_NET_RAW back
@@ -110,7 +110,7 @@ def dhcp_network(port: Port) -> str:
     )
 
 
-def enabled_units(machine: Machine) -> list[tuple[str, str, str]]:
+def enabled_units(plan: Plan, machine: Machine) -> list[tuple[str, str, str]]:
     """``(target, unit, unit file)`` of the units the seed enables: the fake internet's own, and
     systemd-networkd where a leg is configured by DHCP."""
     units = []
@@ -120,7 +120,7 @@ def enabled_units(machine: Machine) -> list[tuple[str, str, str]]:
             ("sockets.target", "systemd-networkd.socket", "/lib/systemd/system/systemd-networkd.socket"),
         ]
     if machine.internet:
-        units += [("multi-user.target", unit, f"/etc/systemd/system/{unit}") for unit in internet.INTERNET_UNITS]
+        units += [("multi-user.target", unit, f"/etc/systemd/system/{unit}") for unit in internet.units(plan)]
     return units
 
 
@@ -150,7 +150,7 @@ def seed_files(
         files[f"etc/systemd/network/50-akm-{port.inner}.network"] = (dhcp_network(port), 0o644)
     if machine.internet:
         for path, content in internet.unit_files(plan, machine).items():
-            mode = 0o600 if path.endswith(".key") else 0o755 if path.startswith("usr/local/sbin") else 0o644
+            mode = 0o600 if path.endswith((".key", "-token")) else 0o755 if path.startswith("usr/local/sbin") else 0o644
             files[path] = (content, mode)
     return files
 
@@ -205,7 +205,7 @@ def prepare(
         for kind in ("rsa", "ecdsa"):
             for suffix in ("", ".pub"):
                 (root / f"etc/ssh/ssh_host_{kind}_key{suffix}").unlink(missing_ok=True)
-        for target, unit, path in enabled_units(machine):
+        for target, unit, path in enabled_units(plan, machine):
             wants = root / "etc/systemd/system" / f"{target}.wants"
             wants.mkdir(parents=True, exist_ok=True)
             link = wants / unit

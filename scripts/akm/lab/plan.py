@@ -94,6 +94,24 @@ class Site:
 
 
 @dataclass(frozen=True)
+class AlertEndpoints:
+    """What the fake internet plays for the management host's alerts: the Telegram Bot API under the
+    name ``centre.upstream.telegram`` on its own address (``lab.internet.telegram_ip``, with the wan's
+    prefix), and the mail relay ``centre.upstream.mail_relay`` on the internet's first address. An
+    empty name: the inventory sends nothing that way, and the lab plays nothing for it."""
+
+    telegram: str = ""
+    telegram_address: IPv4Interface | None = None
+    mail_relay: str = ""
+    mail_port: int = 587
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names the fake internet answers for besides the sites."""
+        return tuple(n for n in (self.telegram, self.mail_relay) if n)
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything the lab will create, derived from one inventory."""
 
@@ -108,6 +126,7 @@ class Plan:
     dns_server: IPv4Address
     sites: tuple[Site, ...]
     simulated: tuple[str, ...] = field(default=())
+    alerts: AlertEndpoints = field(default_factory=AlertEndpoints)
 
     def machine(self, hostname: str) -> Machine:
         """Return the machine called *hostname*; :class:`LabError` ``lab.unknown-host`` if none."""
@@ -361,6 +380,20 @@ def plan_lab(inv: Any) -> Plan:
                 _("name the management segment in lab.control.segment"),
             )
         )
+    upstream = getattr(getattr(inv, "centre", None), "upstream", None)
+    alerts = _alert_endpoints(upstream, internet, segments)
+    if upstream is not None and upstream.telegram and alerts.telegram_address is None:
+        file, line, _name = _locate(inv, None, "lab", "internet")
+        problems.append(
+            Problem(
+                file,
+                line,
+                "lab.internet.telegram_ip",
+                "lab.no-telegram-address",
+                _("the fake internet has no address for the Telegram Bot API {name}").format(name=upstream.telegram),
+                _("give lab.internet a telegram_ip: a free address of its first interface's segment"),
+            )
+        )
     if problems:
         raise LabError(problems)
     bridge_of(lab.control.segment)
@@ -378,4 +411,21 @@ def plan_lab(inv: Any) -> Plan:
         dns_server=internet.ip,
         sites=tuple(Site(s.domain, s.category, bool(getattr(s, "https", True))) for s in internet.sites),
         simulated=simulated,
+        alerts=alerts,
+    )
+
+
+def _alert_endpoints(upstream: Any | None, internet: Any, segments: dict) -> AlertEndpoints:
+    if upstream is None:
+        return AlertEndpoints()
+    segment, own = segments.get(internet.segment), getattr(internet, "telegram_ip", None)
+    address = None
+    if upstream.telegram and own is not None and segment is not None:
+        address = IPv4Interface(f"{own}/{segment.subnet.prefixlen}")
+    relay = upstream.mail_relay
+    return AlertEndpoints(
+        telegram=upstream.telegram if address is not None else "",
+        telegram_address=address,
+        mail_relay=relay.host if relay else "",
+        mail_port=relay.port if relay else 587,
     )

@@ -1020,6 +1020,25 @@ def _check_bandwidth(checker: _Checker) -> tuple[list, float | None]:
     return shares, link
 
 
+def alert_egress(inventory, management: Networks) -> list[tuple[Networks, tuple[tuple[str, int, int], ...], str]]:
+    """The direct egress the management host's alerts need (issue 15): HTTPS to the Telegram Bot API
+    and SMTP to the mail relay that ``centre.upstream`` names, for the hosts with the ``management``
+    profile (*management*, their addresses). Written nowhere else: the management role sends to the same
+    names. A firewall matches addresses, not names, and the Bot API's addresses are Telegram's to
+    change, so the opening is the port to outside the LAN, from the management hosts only; the name is
+    in the rule's comment."""
+    upstream = inventory.centre.upstream
+    if not management:
+        return []
+    egress = []
+    if upstream.telegram:
+        egress.append((management, (("tcp", 443, 443),), f"alerts: the Telegram Bot API {upstream.telegram}"))
+    if upstream.mail_relay:
+        relay = upstream.mail_relay
+        egress.append((management, (("tcp", relay.port, relay.port),), f"alerts: the mail relay {relay.host}"))
+    return egress
+
+
 def compile_policy(
     raw: RawPolicy, inventory: Any, at: datetime | None = None, extra_selectors: Iterable[str] = ()
 ) -> CompiledPolicy:
@@ -1125,6 +1144,9 @@ def compile_policy(
     for item in settings.direct_egress:
         nets = tuple(collapse_addresses(n for s in item.who for n in checker.selectors.get(s, ())))
         egress.append((nets, tuple(sorted({parse_port(p) for p in item.ports})), item.why))
+    egress += alert_egress(
+        inventory, checker._client_networks(a for a in inventory.assets if "management" in a.profiles)
+    )
     return CompiledPolicy(
         inventory=inventory,
         raw=raw,

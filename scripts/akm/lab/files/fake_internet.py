@@ -4,7 +4,9 @@
 Installed into the internet machine by ``akm lab`` as /usr/local/sbin/akm-fake-internet and run by a
 systemd unit there. Sites come from /etc/akm-lab/sites.json (from the lab inventory); one certificate,
 signed by the lab's own CA, covers them all. A request for an unknown host gets 404, a site without
-HTTPS asked over TLS gets 421. Standard library only, so the image needs nothing more.
+HTTPS asked over TLS gets 421. It listens on the address given as its argument (every address without
+one): the Telegram Bot API stand-in holds port 443 of another address of the machine. Standard library
+only, so the image needs nothing more.
 """
 
 import json
@@ -57,8 +59,9 @@ def main():
         sites = {s["domain"]: s for s in json.load(handle)}
     plain = type("Plain", (Handler,), {"sites": sites, "tls": False})
     secure = type("Secure", (Handler,), {"sites": sites, "tls": True})
-    http = ThreadingHTTPServer(("0.0.0.0", 80), plain)
-    https = ThreadingHTTPServer(("0.0.0.0", 443), secure)
+    address = sys.argv[1] if len(sys.argv) > 1 else "0.0.0.0"
+    http = ThreadingHTTPServer((address, 80), plain)
+    https = ThreadingHTTPServer((address, 443), secure)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{CONFIG}/sites.crt", f"{CONFIG}/sites.key")
     https.socket = context.wrap_socket(https.socket, server_side=True)

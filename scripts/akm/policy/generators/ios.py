@@ -94,12 +94,18 @@ class IosGenerator(Generator):
                                 f" {action} {proto} {ios_net(source)} {ios_net(destination)} "
                                 f"{_ports(first, last)}{self._time_range(decision)}"
                             )
-            for nets, ports, _why in policy.direct_egress:
-                sources = [n for n in nets if n.subnet_of(segment.subnet)]
-                for source in sources:
-                    lines.append(" remark akm direct egress")
-                    for proto, first, last in ports:
-                        lines.append(f" permit {proto} {ios_net(source)} any {_ports(first, last)}")
+            # IOS keeps one of two equal lines of an access list, remarks too: the direct egresses (two
+            # may open the same port to the same host, as the package cache's HTTPS and the alerts' Bot
+            # API do) are one block under one remark, each entry once.
+            egress = [
+                f" permit {proto} {ios_net(source)} any {_ports(first, last)}"
+                for nets, ports, _why in policy.direct_egress
+                for source in nets
+                if source.subnet_of(segment.subnet)
+                for proto, first, last in ports
+            ]
+            if egress:
+                lines += [" remark akm direct egress", *dict.fromkeys(egress)]
             lines.append(" remark akm: other LAN destinations only as the policy names them")
             lines += [f" deny ip any {ios_net(n)}" for n in policy.lan]
             lines.append(" permit ip any any")
