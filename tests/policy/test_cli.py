@@ -78,10 +78,18 @@ def test_build_writes_every_platform(capsys, tmp_path):
         *(
             f"hosts/{host}.nft"
             for host in (
-                "akt-01", "bak", "bibl-01", "bolalar-01", "direktor-01", "raqam-01", "srv", "zal-01", "zal-02",
+                "akt-01",
+                "bak",
+                "bibl-01",
+                "bolalar-01",
+                "direktor-01",
+                "raqam-01",
+                "srv",
+                "zal-01",
+                "zal-02",
                 "zal-mudir-01",
             )
-        ),  # fmt: skip
+        ),
         "ios/switch-01.txt",
         "kea/gw.json",
         "nftables/gw.nft",

@@ -163,7 +163,7 @@ def segments_network(inventory, tag: str, legs: dict[str, list[tuple[str, str]]]
         _ip("netns", "add", name)
     try:
         bridges = sorted({segment for pairs in legs.values() for segment, _a in pairs})
-        for number, segment in enumerate(bridges):
+        for number in range(len(bridges)):
             _ip("-n", switch, "link", "add", f"br{number}", "type", "bridge")
             _ip("-n", switch, "link", "set", f"br{number}", "up")
         for host, (role, pairs) in enumerate(legs.items()):
@@ -238,7 +238,14 @@ def _connects(names: dict, source: str, address: str, port: int) -> bool:
         ("oqish-01", "oqish-02", "readers", 22, False, "a kiosk does not reach another kiosk's SSH"),
         ("oqish-01", "oqish-02", "management", 22, False, "nor over the management segment"),
         ("oqish-01", "oqish-02", "readers", 445, False, "nor anything else on it"),
-        ("xodim-01", "srv", "management", 445, True, "the staff workstation reaches the shares (rule shares-for-staff)"),
+        (
+            "xodim-01",
+            "srv",
+            "management",
+            445,
+            True,
+            "staff reach the shares (rule shares-for-staff)",
+        ),
         ("oqish-01", "srv", "management", 445, False, "a kiosk does not reach the shares"),
         ("oqish-01", "srv", "management", 3142, True, "every host uses the package cache"),
         ("xodim-01", "srv", "management", 22, True, "the IT staff's workstation is an admin"),

@@ -61,7 +61,9 @@ def _addresses(policy: CompiledPolicy, assets: Iterable) -> Networks:
             IPv4Network(interface.ip)
             for asset in assets
             for interface in asset.interfaces
-            if interface.ip is not None and interface.segment in segments and segments[interface.segment].purpose != "wan"
+            if interface.ip is not None
+            and interface.segment in segments
+            and segments[interface.segment].purpose != "wan"
         )
     )
 
@@ -90,7 +92,11 @@ class HostFirewallGenerator(NftablesGenerator):
         own = _addresses(policy, [asset])
         legs = _management_legs(policy)
         services = sorted(s.id for s in policy.services.values() if any(covers(s.hosts, (net,)) for net in own))
-        sets = self._set("admins", self.widen(policy, legs, policy.admins), "SSH: management hosts, IT staff workstations, the lab's control node")
+        sets = self._set(
+            "admins",
+            self.widen(policy, legs, policy.admins),
+            "SSH: management hosts, IT staff workstations, the lab's control node",
+        )
         decided, rules = self.decision_rules(
             policy, services, destination=False, widen=lambda nets: self.widen(policy, legs, nets)
         )
