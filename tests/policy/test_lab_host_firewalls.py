@@ -25,9 +25,9 @@ import yaml
 
 from akm.inventory import load_inventory
 from akm.inventory.model import is_debian
-from tests.conftest import LAB_INVENTORY, REPO
+from tests.conftest import LAB_INVENTORY
 
-from .test_lab_push import ok, playbook, recap
+from .test_lab_push import built_from, ok, playbook, recap
 
 pytestmark = pytest.mark.lab
 
@@ -139,11 +139,7 @@ def test_a_ruleset_nft_refuses_never_goes_live(firewalls, in_lab, tmp_path):
         assets.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
 
     before, records = in_lab(OTHER_KIOSK, "readlink", CURRENT).stdout, evidence(in_lab, OTHER_KIOSK)
-    done = push(
-        "--limit", OTHER_KIOSK,
-        "-e", f"access_policy_inventory={_wrong_inventory(tmp_path, edit)}",
-        "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
-    )  # fmt: skip
+    done = push("--limit", OTHER_KIOSK, *built_from(_wrong_inventory(tmp_path, edit)))
     assert done.returncode != 0
     assert "Validate the nftables ruleset of the release on the host" in done.stdout
     assert in_lab(OTHER_KIOSK, "readlink", CURRENT).stdout == before
@@ -172,11 +168,8 @@ def test_a_ruleset_that_shuts_out_management_is_rolled_back_by_itself(firewalls,
     assert str(inventory.lab.control.ip) not in (wrong / "lab.yml").read_text()
     before, records = in_lab(OTHER_KIOSK, "readlink", CURRENT).stdout, evidence(in_lab, OTHER_KIOSK)
     done = push(
-        "--limit", OTHER_KIOSK,
-        "-e", f"access_policy_inventory={wrong}",
-        "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
-        "-e", "access_policy_confirm_timeout=30",
-        "-e", "access_policy_check_timeout=5",
+        "--limit", OTHER_KIOSK, *built_from(wrong),
+        "-e", "access_policy_confirm_timeout=30", "-e", "access_policy_check_timeout=5",
     )  # fmt: skip
     assert done.returncode != 0
     assert "rolled back" in done.stdout, done.stdout[-3000:]

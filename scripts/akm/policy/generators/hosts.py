@@ -123,29 +123,17 @@ class HostFirewallGenerator(NftablesGenerator):
             )
         endpoint = asset.ssh_endpoint
         ssh_port = endpoint[1] if endpoint else 22
-        profiles = ", ".join(asset.profiles) or "-"
-        out = [
-            "#!/usr/sbin/nft -f",
-            *self.header(policy, "#", f"host firewall of {hostname} (profiles: {profiles})"),
-            f"table inet {TABLE}",
-            f"delete table inet {TABLE}",
-            "",
-            f"table inet {TABLE} {{",
+        body = [
             *sets,
             "",
-            "\tchain input {",
-            "\t\ttype filter hook input priority filter; policy drop;",
-            f'\t\ttcp dport {ssh_port} ip saddr @admins accept comment "management SSH is always allowed"',
-            "\t\tct state established,related accept",
-            "\t\tct state invalid drop",
-            '\t\tiifname "lo" accept',
+            *self.input_head(f"tcp dport {ssh_port} ip saddr @admins"),
             '\t\tip saddr @admins icmp type echo-request accept comment "ping from the admins"',
             *rules,
             '\t\tcounter comment "not named by the policy: dropped"',
             "\t}",
-            "}",
         ]
-        return "\n".join(out) + "\n"
+        profiles = ", ".join(asset.profiles) or "-"
+        return self.document(policy, TABLE, f"host firewall of {hostname} (profiles: {profiles})", body)
 
     def generate(self, policy: CompiledPolicy) -> dict[str, str]:
         return {

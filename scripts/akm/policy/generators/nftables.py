@@ -78,6 +78,34 @@ class NftablesGenerator(Generator):
         to = "23:59:59" if schedule.to == "24:00" else schedule.to
         return f'meta day {{ {days} }} meta hour "{schedule.from_}"-"{to}" '
 
+    def document(self, policy: CompiledPolicy, table: str, target: str, body: list[str]) -> str:
+        """The ruleset file: a header, then the table *table* created, deleted and created again with
+        *body* in it, so that ``nft -f`` replaces it in one transaction."""
+        out = [
+            "#!/usr/sbin/nft -f",
+            *self.header(policy, "#", target),
+            f"table inet {table}",
+            f"delete table inet {table}",
+            "",
+            f"table inet {table} {{",
+            *body,
+            "}",
+        ]
+        return "\n".join(out) + "\n"
+
+    @staticmethod
+    def input_head(ssh: str) -> list[str]:
+        """The start of an input chain that drops by default: management SSH (*ssh*, the saddr part)
+        before anything else, so that no policy can cut it; answers, loopback."""
+        return [
+            "\tchain input {",
+            "\t\ttype filter hook input priority filter; policy drop;",
+            f'\t\t{ssh} accept comment "management SSH is always allowed"',
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            '\t\tiifname "lo" accept',
+        ]
+
     def decision_rules(
         self, policy: CompiledPolicy, services: Collection[str], *, destination: bool, widen=None
     ) -> tuple[list[str], list[str]]:
@@ -116,14 +144,6 @@ class NftablesGenerator(Generator):
         return sets, rules
 
     def ruleset(self, policy: CompiledPolicy, hostname: str) -> str:
-        out = [
-            "#!/usr/sbin/nft -f",
-            *self.header(policy, "#", f"nftables ruleset of the gateway {hostname}"),
-            f"table inet {TABLE}",
-            f"delete table inet {TABLE}",
-            "",
-            f"table inet {TABLE} {{",
-        ]
         sets: list[str] = []
         sets += self._set("lan", policy.lan, "every segment but the wan")
         sets += self._set("management", policy.management, "management segments and IT staff workstations")
@@ -171,15 +191,10 @@ class NftablesGenerator(Generator):
         intercept = policy.settings.intercept_port
         legs_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in served))
         checked_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in checked))
-        out += sets
-        out += [
+        body = [
+            *sets,
             "",
-            "\tchain input {",
-            "\t\ttype filter hook input priority filter; policy drop;",
-            '\t\ttcp dport 22 ip saddr @management accept comment "management SSH is always allowed"',
-            "\t\tct state established,related accept",
-            "\t\tct state invalid drop",
-            '\t\tiifname "lo" accept',
+            *self.input_head("tcp dport 22 ip saddr @management"),
             "\t\tip protocol icmp accept",
             f'\t\tip saddr @lan tcp dport {policy.settings.proxy_port} accept comment "the proxy"',
             f'\t\tip saddr @lan tcp dport {intercept} accept comment "the proxy, for intercepted web traffic"',
@@ -245,9 +260,8 @@ class NftablesGenerator(Generator):
             "\tchain output {",
             "\t\ttype filter hook output priority filter; policy accept;",
             "\t}",
-            "}",
         ]
-        return "\n".join(out) + "\n"
+        return self.document(policy, TABLE, f"nftables ruleset of the gateway {hostname}", body)
 
     def generate(self, policy: CompiledPolicy) -> dict[str, str]:
         return {
