@@ -520,18 +520,20 @@ def _check_smb(validated: dict[str, Pairs], lab: bool) -> Iterator[Problem]:
                     _("write the folder with / and without .., e.g. /1C or / for the whole share"),
                 )
                 continue
-            for share, other, first in shared:
-                if share == placement.smb.share and (other in folder.parents or folder in (other, *other.parents)):
+            share = placement.smb.share.lower()  # Windows compares share names without case
+            for other_share, other, first in shared:
+                if share == other_share and (other in folder.parents or folder in (other, *other.parents)):
                     yield _problem(
                         item,
                         ("data", k, "path"),
                         "inventory.smb-overlap",
                         _("{path} overlaps data[{first}] in the share {share}").format(
-                            path=placement.path, first=first, share=share
+                            path=placement.path, first=first, share=placement.smb.share
                         ),
                         _("place each folder of a share once: one placement holds the folders below it"),
                     )
-            shared.append((placement.smb.share, folder, k))
+                    break
+            shared.append((share, folder, k))
             yield from _smb_address_problem(record, item, k, assets, lab)
 
 
