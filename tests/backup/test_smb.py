@@ -1,28 +1,21 @@
 """Backups of Windows PCs' shares pulled over SMB (issue 16): the exact mirror, smbclient's failures, the
-pulls file, and the backup as the PC with real restic; with a real local smbd (root) the whole pull.
+pulls file, and the backup as the PC with real restic. The whole pull from a real Samba share is the lab
+test of tests/backup/test_lab_smb.py.
 
 The mirror is fed tar streams made here, as smbclient's tar mode sends them (paths inside the share,
-``./`` first, file times kept). The test with smbd reads a real share through the real smbclient.
+``./`` first, file times kept).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import tarfile
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from backup_helpers import needs_restic
 
-from akm import evidence
 from akm.backup import BackupError, jobs, smb
 from akm.backup import restic as r
 
@@ -291,113 +284,3 @@ def test_a_share_that_cannot_be_read_fails_the_run_and_backs_nothing_up(tmp_path
     assert record["result"] == "failed" and record["classes"] == []
     assert record["pull"]["shares"][0]["errors"][0]["code"] == "backup.smb-unreachable"
     assert record["copy"]["result"] == "skipped"
-
-
-# --- a real share, read by the real smbclient -------------------------------------------------------------
-
-SMB_PORT = 4450
-USER = "nobody"
-PASSWORD = "a-throwaway-share-password"  # pragma: allowlist secret
-
-
-@pytest.fixture
-def samba():
-    """A real smbd on 127.0.0.1:4450 with the share ``buxgalteriya``; the login is the system user
-    ``nobody`` in a passdb of its own (nothing of the machine's is changed). Yields the share's folder."""
-    base = Path(tempfile.mkdtemp(prefix="akm-smb-", dir="/tmp"))
-    base.chmod(0o755)
-    share = base / "share"
-    for name in ("share", "private", "lock", "state", "cache", "pid", "log"):
-        (base / name).mkdir(mode=0o755)
-    share.chmod(0o755)
-    conf = base / "smb.conf"
-    conf.write_text(
-        f"""[global]
-   server role = standalone server
-   map to guest = never
-   smb ports = {SMB_PORT}
-   interfaces = 127.0.0.1
-   bind interfaces only = yes
-   private dir = {base}/private
-   lock directory = {base}/lock
-   state directory = {base}/state
-   cache directory = {base}/cache
-   pid directory = {base}/pid
-   ncalrpc dir = {base}/ncalrpc
-   log file = {base}/log/log.%m
-   passdb backend = tdbsam:{base}/private/passdb.tdb
-   load printers = no
-   disable spoolss = yes
-[buxgalteriya]
-   path = {share}
-   read only = yes
-   valid users = {USER}
-"""
-    )
-    subprocess.run(
-        ["smbpasswd", "-c", str(conf), "-s", "-a", USER], input=f"{PASSWORD}\n{PASSWORD}\n", text=True, check=True
-    )
-    server = subprocess.Popen(
-        ["smbd", "--foreground", "--no-process-group", "-s", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _attempt in range(300):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", SMB_PORT)) == 0:
-                    break
-            time.sleep(0.1)
-        yield share
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _put(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    path.write_bytes(content)
-    path.chmod(0o644)
-
-
-@pytest.mark.privileged
-@pytest.mark.needs("smbd", "smbclient", "smbpasswd", "restic")
-def test_a_real_share_is_pulled_backed_up_restored_and_a_deleted_file_leaves(samba, tmp_path, akm, password_file):
-    _put(samba / "1C" / "baza.1cd", os.urandom(200_000))
-    _put(samba / "Hisobot 2026 ö.xlsx", b"hisobot")
-    _put(samba / "ochiq.dat", b"held open")
-    (samba / "ochiq.dat").chmod(0o000)  # unreadable to the login, as a file the accounting program holds open
-    auth = tmp_path / "smb.auth"
-    auth.write_text(f"username = {USER}\npassword = {PASSWORD}\n")
-    auth.chmod(0o600)
-    pulls = tmp_path / "smb-pulls.json"
-    share = {"host": "buxgalter-01", "data_class": "accounting", "share": "buxgalteriya", "path": "/"}
-    share.update(address="127.0.0.1", port=SMB_PORT)
-    repository = str(tmp_path / "repos" / "buxgalter-01")
-    pulls.write_text(json.dumps({"hosts": {"buxgalter-01": {"repository": repository, "shares": [share]}}}))
-    staging = tmp_path / "staging"
-    args = ["backup", "pull", "--pulls", str(pulls), "--auth-file", str(auth), "--staging", str(staging)]
-    args += ["--password-file", str(password_file), "--state-dir", str(tmp_path / "state")]
-    args += ["--evidence-dir", str(tmp_path / "evidence")]
-
-    assert akm(args) == 1, "a warning: ochiq.dat could not be read"
-    (record_path,) = (tmp_path / "evidence" / "backup").glob("run-buxgalter-01-*.json")
-    record = json.loads(record_path.read_text())
-    evidence.check(record, str(record_path))
-    assert (record["host"], record["classes"][0]["data_class"]) == ("buxgalter-01", "accounting")
-    assert record["pull"]["shares"][0]["unreadable"] == ["ochiq.dat"]
-
-    repo = r.Repo(repository, password_file, tmp_path / "cache")
-    mirror = staging / "buxgalter-01" / "buxgalteriya"
-    restored = tmp_path / "restored"
-    jobs.restore(repo, tmp_path / "evidence", host="buxgalter-01", data_class="accounting", target=restored)
-    for name in ("1C/baza.1cd", "Hisobot 2026 ö.xlsx"):
-        assert (restored / str(mirror).lstrip("/") / name).read_bytes() == (samba / name).read_bytes()
-
-    (samba / "Hisobot 2026 ö.xlsx").unlink()
-    (samba / "ochiq.dat").unlink()
-    assert akm(args) == 0
-    paths = _snapshot_paths(repo)
-    assert str(mirror / "1C" / "baza.1cd") in paths
-    assert str(mirror / "Hisobot 2026 ö.xlsx") not in paths
