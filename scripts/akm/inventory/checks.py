@@ -453,16 +453,7 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
 def _smb_address_problem(record, item, k: int, assets: dict[str, Asset], lab: bool) -> Iterator[Problem]:
     """Where the share of placement *k* answers: the PC itself, or in the lab the stand-in ``server``."""
     server = record.data[k].smb.server
-    if server is None:
-        if not any(n.ip for n in record.interfaces):
-            yield _problem(
-                item,
-                ("data", k, "smb"),
-                "inventory.smb-no-address",
-                _("the backup machine pulls this share, but {host} has no address").format(host=record.hostname),
-                _("write the PC's interface with ip: (and mac:, dhcp: true for its reservation)"),
-            )
-    elif not lab:
+    if server is not None and not lab:
         yield _problem(
             item,
             ("data", k, "smb", "server"),
@@ -470,15 +461,20 @@ def _smb_address_problem(record, item, k: int, assets: dict[str, Asset], lab: bo
             _("smb.server names a stand-in for the PC, which only the lab has"),
             _("remove server: — in the centre the PC serves its own share at its own address"),
         )
-    elif server not in assets:
+        return
+    if server is not None and server not in assets:
         yield from _reference(item, ("data", k, "smb", "server"), server, assets, _("host"), set())
-    elif not any(n.ip for n in assets[server].interfaces):
+        return
+    serving = record if server is None else assets[server]
+    if not any(n.ip for n in serving.interfaces):
         yield _problem(
             item,
-            ("data", k, "smb", "server"),
+            ("data", k, "smb") if server is None else ("data", k, "smb", "server"),
             "inventory.smb-no-address",
-            _("the backup machine pulls this share, but {host} has no address").format(host=server),
-            _("name a lab machine with an address, where Samba serves the share"),
+            _("the backup machine pulls this share, but {host} has no address").format(host=serving.hostname),
+            _("write the PC's interface with ip: (and mac:, dhcp: true for its reservation)")
+            if server is None
+            else _("name a lab machine with an address, where Samba serves the share"),
         )
 
 
