@@ -16,7 +16,7 @@ LAB_TEARDOWN := tests/lab/test_zz_teardown.py
 
 # Debian packages of the control node (docs/dependencies.md says why each is here).
 APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-container iproute2 nftables \
-	squid restic apt-cacher-ng openssh-client openssh-server sarg openssl procps libreoffice-writer-nogui poppler-utils \
+	squid restic smbclient apt-cacher-ng openssh-client openssh-server sarg openssl procps libreoffice-writer-nogui poppler-utils \
 	fonts-liberation
 
 .PHONY: help

@@ -83,7 +83,7 @@ def _section(report, key):
 def test_equipment_counts_and_changes_from_git(history_inventory):
     report = build(Sources(history_inventory), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     section = _section(report, "equipment")
-    assert dict(map(tuple, _table(section, "equipment_status").rows)) == {"in use": 9, "written off": 1}
+    assert dict(map(tuple, _table(section, "equipment_status").rows)) == {"in use": 10, "written off": 1}
     changes = [(row[2], row[3]) for row in _table(section, "equipment_changes").rows]
     assert changes == [("oqish-02", "sent to repair"), ("raqam-01", "moved"), ("printer-akt", "written off")]
     assert _table(section, "equipment_changes").rows[1][4] == "raqamlashtirish/xona-203 → oqish_zali/zal-201"

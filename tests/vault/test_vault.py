@@ -143,7 +143,7 @@ def test_check_lists_what_is_missing_with_the_playbook_that_needs_it(vault_files
     )
     assert any(line.startswith(f"{vault_file}: warning: vault_alert_smtp_password is missing") for line in lines)
     assert "vault_net_mikrotik" not in err and "vault_alert_telegram_token" not in err
-    assert out.strip() == f"{vault_file}: 3 secrets missing, 2 optional ones missing"
+    assert out.strip() == f"{vault_file}: 4 secrets missing, 2 optional ones missing"
 
 
 def test_the_lab_makes_its_vault_as_akm_vault_init_does(tmp_path):

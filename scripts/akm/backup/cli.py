@@ -1,4 +1,4 @@
-"""``akm fixity build|verify`` and ``akm backup init|run|check|restore|drill|status|prune|repair``.
+"""``akm fixity build|verify`` and ``akm backup init|run|pull|check|restore|drill|status|prune|repair``.
 
 Exit codes: 0 all good (a missing removable disk is a soft failure and still 0); 1 a finding — fixity
 found changed or missing files, a backup was partial, a check found damage; 2 the operation could not
@@ -283,6 +283,64 @@ def _backup_run(args) -> int:
     return {"ok": 0, "warning": 1}.get(record["result"], 2)
 
 
+def _backup_pull(args) -> int:
+    from akm.backup import smb
+
+    pulled = smb.read_pulls(Path(args.pulls))
+    if args.host:
+        pulled = [p for p in pulled if p.host == args.host]
+        if not pulled:
+            raise BackupError.one(
+                "backup.unknown-host",
+                _("the pulls file has no PC {host!r}").format(host=args.host),
+                _("name a Windows PC whose shares the inventory places, or leave --host out"),
+                file=args.pulls,
+                field="host",
+            )
+    auth = Path(args.auth_file)
+    if not auth.is_file():
+        raise BackupError.one(
+            "backup.no-smb-login",
+            _("the file with the SMB login does not exist"),
+            _("the backup_server role writes it from vault_backup_smb_login"),
+            file=str(auth),
+            field="auth-file",
+        )
+    cacert = args.cacert or os.environ.get("AKM_BACKUP_CACERT") or None
+    staging = Path(args.staging or smb.DEFAULT_STAGING)
+    worst = 0
+    for host in pulled:
+        repo = r.Repo(
+            host.repository, _password_file(args), _state_dir(args) / "cache", Path(cacert) if cacert else None
+        )
+        jobs.init_repository(repo)
+        record, path = smb.pull_and_back_up(
+            repo, host.host, host.shares, auth, staging, evidence.directory(args.evidence_dir)
+        )
+        for share in record["pull"]["shares"]:
+            print(
+                _(
+                    "{host} //{address}/{share}{path}: {result}, {files} files, {written} written, {deleted} deleted"
+                ).format(
+                    host=host.host,
+                    address=share["address"],
+                    share=share["share"],
+                    path=share["path"],
+                    result=share["result"],
+                    files=format_number(share.get("files", 0)),
+                    written=format_number(share.get("written", 0)),
+                    deleted=format_number(share.get("deleted", 0)),
+                )
+            )
+            for name in share.get("unreadable", []):
+                print("  " + _("unreadable, its last copy kept: {path}").format(path=name))
+        print(_("{host}: {result}; evidence: {path}").format(host=host.host, result=record["result"], path=path))
+        _print_problems(record["errors"] + [e for c in record["classes"] for e in c["errors"]])
+        _print_problems([e for share in record["pull"]["shares"] for e in share["errors"]])
+        worst = max(worst, {"ok": 0, "warning": 1}.get(record["result"], 2))
+    return worst
+
+
 def _backup_check(args) -> int:
     repo = _repo(args, args.host)
     record, path = jobs.run_check(
@@ -531,6 +589,23 @@ def register(subparsers) -> None:
         ),
     )
     p.set_defaults(handler=_backup_run)
+
+    p = sub.add_parser(
+        "pull", help=_("pull the Windows PCs' shares over SMB and back them up (on the backup machine only)")
+    )
+    _common(p, repo=False)
+    p.add_argument(
+        "--pulls", required=True, help=_("JSON of the PCs and their shares (written by the backup_server role)")
+    )
+    p.add_argument("--host", help=_("only this PC"))
+    p.add_argument("--auth-file", required=True, help=_("smbclient's file with the SMB login (username =, password =)"))
+    p.add_argument("--staging", help=_("where the shares are mirrored (default: /var/lib/akm/backup/smb-staging)"))
+    p.add_argument("--password-file", help=_("file holding the repository password"))
+    p.add_argument(
+        "--cacert", help=_("CA certificate the backup server's HTTPS certificate must chain to (AKM_BACKUP_CACERT)")
+    )
+    p.add_argument("--state-dir", help=_("cache and rotation state (default: /var/lib/akm/backup)"))
+    p.set_defaults(handler=_backup_pull)
 
     p = sub.add_parser("check", help=_("check the repository: structure, a rotating data subset, or all data"))
     _common(p)

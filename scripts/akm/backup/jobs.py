@@ -109,7 +109,7 @@ def repository_url(inv, hostname: str) -> str:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _problem_dict(problem: Problem) -> dict:
+def problem_dict(problem: Problem) -> dict:
     return {"code": problem.code, "message": problem.message, "hint": problem.hint}
 
 
@@ -220,7 +220,7 @@ def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_
     missing = [p for p in source.paths if not os.path.exists(p)]
     if missing:
         entry["result"] = "error"
-        entry["errors"].append({**_problem_dict(r.problem_for("backup.source-missing")), "paths": missing})
+        entry["errors"].append({**problem_dict(r.problem_for("backup.source-missing")), "paths": missing})
         return entry
     args = [
         "backup",
@@ -272,7 +272,7 @@ def _backup_class(repo: r.Repo, host: str, source: Source, compression: str, on_
         entry["result"] = "partial"
     elif code is not None:
         entry["result"] = "error"
-        entry["errors"].append(_problem_dict(r.problem_for(code, result)))
+        entry["errors"].append(problem_dict(r.problem_for(code, result)))
     return entry
 
 
@@ -303,7 +303,7 @@ def copy_to_removable(repo: r.Repo, host: str, mount: Path | None) -> dict:
         return {
             "result": "error",
             "target": str(dest.url),
-            "errors": [_problem_dict(p) for p in exc.problems],
+            "errors": [problem_dict(p) for p in exc.problems],
         }
     return {"result": "ok", "target": str(dest.url)}
 
@@ -319,12 +319,15 @@ def run_backup(
     clock=evidence.now,
     class_compression: dict[str, str] | None = None,
     tuning: Tuning = Tuning(),
+    pull: dict | None = None,
 ) -> tuple[dict, Path]:
     """Back up every source of *host*, copy to the removable disk, write the status record.
 
     *compression* is restic's mode for every data class unless *class_compression* names one for the
     class (``off`` for media masters, which do not compress: see the bench); *tuning* how restic reads
-    and packs (:class:`Tuning`).
+    and packs (:class:`Tuning`). *pull* is the record's ``pull`` part when the backup machine pulled the
+    sources from the host first (:mod:`akm.backup.smb`): a share that could not be read fails the run,
+    an unreadable file makes it a warning.
 
     Returns the record and its path. The record's ``result`` is ``ok``, ``warning`` (some files could
     not be read, or the second copy failed) or ``failed``; a missing removable disk leaves it ``ok`` with
@@ -342,7 +345,7 @@ def run_backup(
     try:
         record["locks_removed"] = remove_stale_locks(repo)
     except r.ResticError as exc:
-        record["errors"].extend(_problem_dict(p) for p in exc.problems)
+        record["errors"].extend(problem_dict(p) for p in exc.problems)
     if not record["errors"]:
         for source in sources:
             mode = (class_compression or {}).get(source.data_class, compression)
@@ -350,14 +353,20 @@ def run_backup(
             record["classes"].append(entry)
             if any(e.get("code") == "backup.target-full" for e in entry["errors"]):
                 break
+    pulled = (pull or {}).get("shares", [])
     failed = record["errors"] + [e for c in record["classes"] for e in c["errors"] if c["result"] == "error"]
+    failed += [e for share in pulled for e in share["errors"]]
     if not failed:
         record["copy"] = copy_to_removable(repo, host, removable)
     else:
         record["copy"] = {"result": "skipped", "reason": _("the backup failed; no copy was made")}
     if failed:
         result = "failed"
-    elif any(c["result"] == "partial" for c in record["classes"]) or record["copy"]["result"] == "error":
+    elif (
+        any(c["result"] == "partial" for c in record["classes"])
+        or record["copy"]["result"] == "error"
+        or any(share.get("unreadable") for share in pulled)
+    ):
         result = "warning"
     else:
         result = "ok"
@@ -365,6 +374,8 @@ def run_backup(
     record["files"] = sum(c.get("files", 0) for c in record["classes"])
     record["bytes_added"] = sum(c.get("bytes_added", 0) for c in record["classes"])
     record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
+    if pull is not None:
+        record["pull"] = pull
     finished = clock()
     record = evidence.record("backup.run", result, time=finished, host=host, **record)
     path = write_record(evidence_base, "run", record, suffix=host)
@@ -444,9 +455,9 @@ def run_check(
         code = r.classify(result)
         record["output"] = r.last_lines(result.stdout + "\n" + result.stderr, 8)
         if code is not None:
-            record["errors"].append(_problem_dict(r.problem_for(code, result)))
+            record["errors"].append(problem_dict(r.problem_for(code, result)))
     except r.ResticError as exc:
-        record["errors"].extend(_problem_dict(p) for p in exc.problems)
+        record["errors"].extend(problem_dict(p) for p in exc.problems)
     marker = _reread_marker(state_dir, host)
     if any(e["code"] == "backup.check-failed" for e in record["errors"]):
         evidence.write_json(marker, {"since": record["started"]})
@@ -624,7 +635,7 @@ def prune(
                 r.ensure(r.run(repo, ["prune"]))
                 entry["pruned"] = True
         except r.ResticError as exc:
-            entry["errors"] = [_problem_dict(p) for p in exc.problems]
+            entry["errors"] = [problem_dict(p) for p in exc.problems]
             record["errors"].extend(entry["errors"])
         record["repositories"].append(entry)
     record = evidence.record("backup.prune", "failed" if record["errors"] else "ok", time=clock(), **record)
@@ -705,7 +716,7 @@ def repair(
             entry["result"] = "warning" if entry["errors_left"] else "ok"
         except r.ResticError as exc:
             entry["result"] = "failed"
-            entry["errors"] = [_problem_dict(p) for p in exc.problems]
+            entry["errors"] = [problem_dict(p) for p in exc.problems]
             record["errors"].extend(entry["errors"])
         record["repositories"].append(entry)
     results = {e["result"] for e in record["repositories"]}

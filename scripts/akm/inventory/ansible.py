@@ -27,6 +27,35 @@ def _plain(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
+def smb_pulls(inventory: Inventory) -> list[dict[str, str]]:
+    """The shares of Windows PCs the backup machine pulls (``data[].smb``), sorted: for each, the PC, the
+    data class, the share, the folder inside it, and the machine serving the share with the address it
+    answers at — the PC itself (outside the management segment, where it has one), or in the lab its
+    stand-in ``server``."""
+    pulls = []
+    for asset in inventory.assets:
+        if asset.status != "in_use":
+            continue
+        for placement in asset.data:
+            if placement.smb is None:
+                continue
+            serving = inventory.asset(placement.smb.server) if placement.smb.server else asset
+            addresses = [
+                n.ip for n in serving.interfaces if n.ip and inventory.segments[n.segment].purpose != "management"
+            ]
+            pulls.append(
+                {
+                    "host": asset.hostname,
+                    "data_class": placement.data_class,
+                    "share": placement.smb.share,
+                    "path": placement.path,
+                    "address": str(addresses[0] if addresses else serving.address),
+                    "server": serving.hostname,
+                }
+            )
+    return sorted(pulls, key=lambda p: (p["host"], p["data_class"], p["share"], p["path"]))
+
+
 def build(inventory: Inventory) -> dict[str, Any]:
     """Return ``{"groups": {name: [hosts]}, "hostvars": {...}, "vars": {...}}`` for *inventory*."""
     groups: dict[str, list[str]] = defaultdict(list)
@@ -92,6 +121,8 @@ def build(inventory: Inventory) -> dict[str, Any]:
             if a.status == "in_use"
         },
         "akm_lab": _plain(lab) if lab is not None else None,
+        # The backup machine pulls these shares of Windows PCs (roles/backup_server, docs/windows.md).
+        "akm_smb_pulls": smb_pulls(inventory),
         # Every SSH connection checks the host's key against the inventory's pinned keys only (the
         # plugin writes the file); Mitogen honours both settings (docs/inventory.md says how).
         "akm_known_hosts": str(known_hosts),

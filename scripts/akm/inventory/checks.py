@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import PurePosixPath
 from typing import Any
 
 from akm.errors import Problem
@@ -449,6 +450,89 @@ def _check_assets(validated: dict[str, Pairs], today: date) -> Iterator[Problem]
             )
 
 
+def _smb_address_problem(record, item, k: int, assets: dict[str, Asset], lab: bool) -> Iterator[Problem]:
+    """Where the share of placement *k* answers: the PC itself, or in the lab the stand-in ``server``."""
+    server = record.data[k].smb.server
+    if server is not None and not lab:
+        yield _problem(
+            item,
+            ("data", k, "smb", "server"),
+            "inventory.smb-server-outside-lab",
+            _("smb.server names a stand-in for the PC, which only the lab has"),
+            _("remove server: — in the centre the PC serves its own share at its own address"),
+        )
+        return
+    if server is not None and server not in assets:
+        yield from _reference(item, ("data", k, "smb", "server"), server, assets, _("host"), set())
+        return
+    serving = record if server is None else assets[server]
+    if not any(n.ip for n in serving.interfaces):
+        yield _problem(
+            item,
+            ("data", k, "smb") if server is None else ("data", k, "smb", "server"),
+            "inventory.smb-no-address",
+            _("the backup machine pulls this share, but {host} has no address").format(host=serving.hostname),
+            _("write the PC's interface with ip: (and mac:, dhcp: true for its reservation)")
+            if server is None
+            else _("name a lab machine with an address, where Samba serves the share"),
+        )
+
+
+def _check_smb(validated: dict[str, Pairs], lab: bool) -> Iterator[Problem]:
+    """Data on a Windows PC is pulled from one of its shares (``smb:``); a Debian host backs up its own.
+    The folder inside the share is written with ``/`` and never climbs out of it."""
+    assets = {r.hostname: r for r, _i in validated["assets"]}
+    for record, item in validated["assets"]:
+        shared: list[tuple[str, PurePosixPath, int]] = []
+        for k, placement in enumerate(record.data):
+            if placement.smb is None:
+                if record.os.startswith("windows"):
+                    yield _problem(
+                        item,
+                        ("data", k, "path"),
+                        "inventory.windows-data-without-smb",
+                        _("nothing of the project runs on a Windows PC to back up {path}").format(path=placement.path),
+                        _("name the share that holds it: smb: {share: NAME}, and as path: the folder inside the share"),
+                    )
+                continue
+            if is_debian(record.os):
+                yield _problem(
+                    item,
+                    ("data", k, "smb"),
+                    "inventory.smb-on-debian",
+                    _("{host} runs Debian and backs up its own data; smb: is for Windows PCs").format(
+                        host=record.hostname
+                    ),
+                    _("remove smb: — the host's backup_client backs up path"),
+                )
+                continue
+            folder = PurePosixPath(placement.path)
+            if "\\" in placement.path or ".." in folder.parts:
+                yield _problem(
+                    item,
+                    ("data", k, "path"),
+                    "inventory.smb-bad-path",
+                    _("{path!r} is not a folder inside the share").format(path=placement.path),
+                    _("write the folder with / and without .., e.g. /1C or / for the whole share"),
+                )
+                continue
+            share = placement.smb.share.lower()  # Windows compares share names without case
+            for other_share, other, first in shared:
+                if share == other_share and (other in folder.parents or folder in (other, *other.parents)):
+                    yield _problem(
+                        item,
+                        ("data", k, "path"),
+                        "inventory.smb-overlap",
+                        _("{path} overlaps data[{first}] in the share {share}").format(
+                            path=placement.path, first=first, share=placement.smb.share
+                        ),
+                        _("place each folder of a share once: one placement holds the folders below it"),
+                    )
+                    break
+            shared.append((share, folder, k))
+            yield from _smb_address_problem(record, item, k, assets, lab)
+
+
 def _check_people(validated: dict[str, Pairs], root_item: Any) -> Iterator[Problem]:
     people = validated["people"]
     directors = [(r, i) for r, i in people if "director" in r.duties]
@@ -646,5 +730,6 @@ def run(validated: dict[str, Pairs], singles: dict[str, Any], today: date) -> li
     root_item = singles.get("centre_item")
     problems.extend(_check_people(validated, root_item))
     problems.extend(_check_lab(validated, singles))
+    problems.extend(_check_smb(validated, singles.get("lab") is not None))
     problems.extend(_check_host_keys(validated, singles["written_ids"]["assets"]))
     return problems

@@ -36,6 +36,11 @@ def _field_hints() -> dict[str, str]:
             "list the host's public key lines as akm inventory hostkeys --write records them, e.g. ssh-ed25519 AAAA..."
         ),
         "host": _("write the hostname of an asset, e.g. srv"),
+        "server": _("write the hostname of an asset, e.g. srv"),
+        "share": _(
+            "write the share's name as Windows shows it: letters, digits, '_', '.', '-' and spaces, "
+            "e.g. buxgalteriya (a hidden share ends with $)"
+        ),
         "path": _("write an absolute path, starting with /"),
         "domain": _("write a DNS name in lowercase, e.g. kutubxona.uz"),
         "name": _("write a short name of letters, digits, '/', '.', '_' or '-', e.g. eth0"),

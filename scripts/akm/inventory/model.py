@@ -256,11 +256,25 @@ class NetDevice(_Record):
     credentials: VarName
 
 
+ShareName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,78}[$]?$")]
+"""A Windows share name: letters, digits, ``_ . -`` and spaces, at most 80, a hidden share ending in ``$``."""
+
+
+class SmbShare(_Record):
+    """The SMB share of a Windows PC that holds a data placement: the backup machine pulls it
+    (docs/windows.md). ``server`` is for the lab only: the lab machine whose Samba stands in for the PC."""
+
+    share: ShareName
+    server: Hostname | None = None
+
+
 class DataPlacement(_Record):
-    """Where on a host the data of one data class lives."""
+    """Where on a host the data of one data class lives: a path of the host, or with ``smb`` a folder
+    inside one of a Windows PC's shares (``/`` for the whole share)."""
 
     data_class: Identifier
     path: Annotated[str, Field(pattern=r"^/")]
+    smb: SmbShare | None = None
 
 
 class Asset(_Record):
