@@ -475,6 +475,10 @@ def gc_paused() -> Iterator[None]:
     Reading and validating a large inventory creates millions of objects; each creation counts towards
     the collector's next pass, and full passes over the growing heap take more time than the reading
     itself. Nothing built here holds a reference cycle, so nothing is left for the collector to find.
+
+    The objects made meanwhile are then moved to the oldest generation (frozen and thawed at once, which
+    costs nothing): left in the youngest, the first collection after the pause would walk all of them,
+    for over a second after a large inventory.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -482,6 +486,8 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -520,6 +526,11 @@ def _load_located(path: Path) -> tuple[Any, list[Problem]]:
                 _("check that the file exists and is readable"),
             )
         ]
+    return _read_located(text, name)
+
+
+def _read_located(text: str, name: str) -> tuple[Any, list[Problem]]:
+    """:func:`load_yaml` of *text*, read from the file *name*."""
     reader = _Reader(text, name)
     try:
         data = reader.read()
@@ -579,6 +590,10 @@ _QUOTED_DATE = bytes.maketrans(b"123456789'", b'000000000"')
 # Every pattern of the resolver. Trying each on every candidate, whatever its first character, can only
 # find more values that are not text, never fewer: it errs on the side of the located reading.
 _RESOLVER_PATTERNS = tuple({id(regexp): regexp for rules in _RESOLVERS.values() for _tag, regexp in rules}.values())
+# All of them as one pattern (each keeping its own flags), tried once on each candidate.
+_RESOLVED = re.compile(
+    "|".join(f"(?{'x' if regexp.flags & re.VERBOSE else ''}:{regexp.pattern})" for regexp in _RESOLVER_PATTERNS)
+)
 _VOUCHED_SCALARS = frozenset({bool, type(None), datetime.date})
 
 
@@ -617,7 +632,7 @@ def _odd_number(text: str) -> bool:
 def _read_as_text(values: list[str]) -> bool:
     """Whether libyaml's resolver reads each of *values*, written plain, as text (no bool, number, date,
     null)."""
-    return not any(any(map(regexp.match, values)) for regexp in _RESOLVER_PATTERNS)
+    return not any(map(_RESOLVED.match, values))
 
 
 def _events(data: Any) -> tuple[int, bool] | None:
@@ -699,7 +714,10 @@ def load_plain(path: Path) -> Any:
 
 
 _PIECE = 4 << 20
-_MARGIN_LINE = re.compile(r"^[^ #\n].*", re.MULTILINE)
+# A line at the margin (neither indented, blank nor a comment). Looked for after a new line, a search
+# ten times quicker on a large file than one for the start of every line.
+_MARGIN_LINE = re.compile(r"\n([^ #\n].*)")
+_FIRST_MARGIN_LINE = re.compile(r"[^ #\n].*")
 _SECTION_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):[ \t]*(?:#.*)?")
 # After a section's line, blank and comment lines, then its first item indented by exactly two spaces.
 _ITEMS_AT_TWO = re.compile(r"\n(?:[ \t]*(?:#[^\n]*)?\n)*  - ")
@@ -727,9 +745,11 @@ def _parse_in_pieces(text: str) -> Any:
         cuts.append(cut + 1)
     if len(cuts) == 1:
         return yaml_rs.loads(text, **options)
+    first = _FIRST_MARGIN_LINE.match(text)
+    lines = [first.span()] if first else []
+    lines += [found.span(1) for found in _MARGIN_LINE.finditer(text)]
     margin = [
-        (found.start(), _SECTION_LINE.fullmatch(found.group()) and _ITEMS_AT_TWO.match(text, found.end()))
-        for found in _MARGIN_LINE.finditer(text)
+        (start, _SECTION_LINE.fullmatch(text, start, end) and _ITEMS_AT_TWO.match(text, end)) for start, end in lines
     ]
     data = yaml_rs.loads(text[: cuts[1]], **options)
     for start, end in zip(cuts[1:], [*cuts[2:], len(text)], strict=True):
@@ -749,21 +769,180 @@ def _parse_in_pieces(text: str) -> Any:
     return data
 
 
+# A key at the margin, as the sections of a vouched file are written; and the start of a block item.
+_KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*):(?=[ \t\n]|$)", re.MULTILINE)
+_BLANK_LINES = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*")
+_ITEM_START = re.compile(r"( *)-(?=[ \n]|$)")
+
+
+class Locator:
+    """The way back from the plain data of a file :func:`load_plain` vouched for to the lines it was read
+    from, taken only when a problem is to be reported.
+
+    The text of one section (from its line at the margin to the next section's) or of one item of a list
+    section (from its ``-`` to the next ``-`` at the same indentation) is read the located way alone and
+    its lines moved to where the text stands in the file, so that a mistake in a 50 MB file costs the
+    reading of a few lines, not of the file. The cut is trusted only if the sections found at the margin
+    are the file's sections in their order, the items found are as many as the data has, and the piece
+    reads without a problem as one section or one item; otherwise the whole file is read located, once.
+    """
+
+    def __init__(self, path: Path, sizes: dict[str, int | None]) -> None:
+        """*sizes*: the file's sections in order, each with its number of items (``None``: not a list)."""
+        self.path = path
+        self.name = display_path(path)
+        self.sizes = sizes
+        self._text: str | None = None
+        self._spans: dict[str, tuple[int, int]] | None = None
+        self._items: dict[str, list[tuple[int, int]] | None] = {}
+        self._whole: Any = None
+
+    def section(self, key: str, plain: Any) -> Any:
+        """The located value of the section *key*, whose plain value is *plain*."""
+        span = self._span(key)
+        if span is not None:
+            start, end = span
+            value = self._piece(self._text[start:end], key, self._text.count("\n", 0, start))
+            if value is not _NO_KEY and value == plain:
+                return value
+        return self._read_whole()[key]
+
+    def item(self, key: str, index: int, plain: Any = _NO_KEY) -> tuple[Any, int]:
+        """The located item *index* of the list section *key*, and its line; *plain* is its plain value
+        when it is still at hand."""
+        starts = self._starts(key)
+        if starts is not None:
+            offset, line = starts[index]
+            end = starts[index + 1][0] if index + 1 < len(starts) else self._spans[key][1]
+            value = self._piece(f"{key}:\n{self._text[offset:end]}", key, line - 2)
+            if type(value) is LocatedList and len(value) == 1 and (plain is _NO_KEY or value[0] == plain):
+                return value[0], value.lines[0]
+        whole = self._read_whole()[key]
+        return whole[index], whole.lines[index]
+
+    def _span(self, key: str) -> tuple[int, int] | None:
+        if self._spans is None:
+            self._text = text = self.path.read_text(encoding="utf-8")
+            found = list(_KEY_LINE.finditer(text))
+            ends = [match.start() for match in found[1:]] + [len(text)]
+            self._spans = {}
+            if [match.group(1) for match in found] == list(self.sizes):
+                self._spans = {match.group(1): (match.start(), end) for match, end in zip(found, ends, strict=True)}
+        return self._spans.get(key)
+
+    def _starts(self, key: str) -> list[tuple[int, int]] | None:
+        """Where each item of the section *key* starts: offset and line; ``None`` if they cannot be told."""
+        if key not in self._items:
+            self._items[key] = None
+            span = self._span(key)
+            text = self._text
+            if span is None:
+                return None
+            start, end = span
+            line_end = text.find("\n", start, end)
+            if line_end == -1 or text[start:line_end].split(":", 1)[1].strip()[:1] not in ("", "#"):
+                return None
+            first = _ITEM_START.match(text, _BLANK_LINES.match(text, line_end + 1).end(), end)
+            if first is None:
+                return None
+            pattern = re.compile("^" + first.group(1) + r"-(?=[ \n]|$)", re.MULTILINE)
+            offsets = [match.start() for match in pattern.finditer(text, first.start(), end)]
+            if len(offsets) != self.sizes[key]:
+                return None
+            line = text.count("\n", 0, start) + 1
+            starts = []
+            previous = start
+            for offset in offsets:
+                line += text.count("\n", previous, offset)
+                starts.append((offset, line))
+                previous = offset
+            self._items[key] = starts
+        return self._items[key]
+
+    def _piece(self, text: str, key: str, offset: int) -> Any:
+        """The located value of the one section *key* that *text* holds, its lines moved down by *offset*;
+        ``_NO_KEY`` if *text* is not such a piece."""
+        data, problems = _read_located(text, self.name)
+        if problems or type(data) is not LocatedDict or list(data) != [key]:
+            return _NO_KEY
+        value = data[key]
+        _shift(value, offset)
+        return value
+
+    def _read_whole(self) -> Any:
+        if self._whole is None:
+            self._whole, _problems = load_yaml(self.path)
+        return self._whole
+
+
+def _shift(value: Any, offset: int) -> None:
+    """Move the lines of the located containers in *value* down by *offset* (a vouched file has no alias,
+    so no container is met twice)."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if type(node) is LocatedDict:
+            node.line += offset
+            node.lines = {key: line + offset for key, line in node.lines.items()}
+            pending.extend(node.values())
+        elif type(node) is LocatedList:
+            node.line += offset
+            node.lines = [line + offset for line in node.lines]
+            pending.extend(node)
+
+
+class Deferred:
+    """Item *index* of the list section *key* of a vouched file, whose located twin is read on first use
+    (:class:`Locator`); it stands for the item where a check names a file and a line."""
+
+    __slots__ = ("index", "key", "locator")
+
+    def __init__(self, locator: Locator, key: str, index: int) -> None:
+        self.locator = locator
+        self.key = key
+        self.index = index
+
+    def located(self, plain: Any = _NO_KEY) -> tuple[Any, int]:
+        """The located item and its line (*plain*: its plain value, when still at hand)."""
+        return self.locator.item(self.key, self.index, plain)
+
+
+def located(item: Any) -> Any:
+    """*item* itself, or the located twin of a :class:`Deferred` one."""
+    return item.located()[0] if type(item) is Deferred else item
+
+
 def read_sections(
-    files: list[Path], lists: tuple[str, ...], singles: tuple[str, ...], area: str, example: str
-) -> tuple[dict[str, list[tuple[Any, str, int]]], dict[str, Any], list[Problem]]:
+    files: list[Path], lists: tuple[str, ...], singles: tuple[str, ...], area: str, example: str, fast: bool = False
+) -> tuple[dict[str, list[tuple[Any, str, Any]]], dict[str, Any], list[Problem]]:
     """Read YAML files made of named sections, as the inventory and the access policy are.
 
     List sections (*lists*) are joined across files as ``(item, file, line)`` in file order; a single
     section (*singles*) may be written in one file only. Problem codes start with *area* (``inventory``,
     ``policy``) and hints name *example*, a section of that area. Returns the lists, the singles and
     every problem found.
+
+    With *fast*, a file :func:`load_plain` vouches for, whose sections are all known and of their kind,
+    gives its list items as plain values, each with a :class:`Deferred` in place of its line; its single
+    sections are read located all the same (they are small).
     """
-    joined: dict[str, list[tuple[Any, str, int]]] = {name: [] for name in lists}
+    joined: dict[str, list[tuple[Any, str, Any]]] = {name: [] for name in lists}
     found_singles: dict[str, Any] = {}
     problems: list[Problem] = []
     known = ", ".join([*singles, *lists])
     for path in files:
+        plain = load_plain(path) if fast else None
+        if plain is not None and all(
+            (key in lists and (value is None or type(value) is list)) or (key in singles and key not in found_singles)
+            for key, value in plain.items()
+        ):
+            locator = Locator(path, {key: len(value) if type(value) is list else None for key, value in plain.items()})
+            for key, value in plain.items():
+                if key in singles:
+                    found_singles[key] = locator.section(key, value)
+                elif value is not None:
+                    joined[key].extend((item, locator.name, Deferred(locator, key, k)) for k, item in enumerate(value))
+            continue
         data, found = load_yaml(path)
         problems.extend(found)
         name = display_path(path)

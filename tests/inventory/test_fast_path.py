@@ -272,9 +272,8 @@ def test_a_value_yaml_1_2_reads_as_a_number_stays_text(tmp_path):
 def test_both_ways_build_the_same_inventory(inventory, tmp_path, monkeypatch):
     path = synthetic.write(tmp_path, assets=300) if inventory == "synthetic" else REPO / "inventory" / inventory
     files = inventory_load.inventory_files(path)
-    fast = inventory_load._load_fast(files, path, TODAY)
-    assert fast is not None, "the shipped and synthetic inventories are read the fast way"
-    located = inventory_load._load_located(files, path, TODAY)
+    fast = inventory_load._load(files, path, TODAY)
+    located = inventory_load._load(files, path, TODAY, fast=False)
     for name in ("centre", "departments", "rooms", "segments", "people", "data_classes", "assets", "lab"):
         assert getattr(fast, name) == getattr(located, name), name
     assert [a.address for a in fast.assets] == [a.address for a in located.assets]
@@ -283,13 +282,18 @@ def test_both_ways_build_the_same_inventory(inventory, tmp_path, monkeypatch):
     assert fast.source_of(last).file == located.source_of(last).file
 
 
-def test_a_check_of_the_synthetic_inventory_takes_the_fast_way(tmp_path, monkeypatch):
-    def refuse(*args):
-        raise AssertionError("the located reading was used")
+@pytest.mark.parametrize("inventory", ["production", "lab", "synthetic"])
+def test_a_check_of_a_valid_inventory_reads_no_list_located(inventory, tmp_path, monkeypatch):
+    """The shipped and synthetic inventories are read the fast way: only their single sections (centre,
+    lab) are read located."""
 
-    monkeypatch.setattr(inventory_load, "_load_located", refuse)
-    inventory = load_inventory(synthetic.write(tmp_path, assets=500), today=TODAY)
-    assert len(inventory.assets) == 500
+    def refuse(*args):
+        raise AssertionError("a file was read located")
+
+    path = synthetic.write(tmp_path, assets=500) if inventory == "synthetic" else REPO / "inventory" / inventory
+    monkeypatch.setattr(yamlsource, "load_yaml", refuse)
+    monkeypatch.setattr(yamlsource.Locator, "item", refuse)
+    assert load_inventory(path, today=TODAY).assets
 
 
 PIECES = {
@@ -335,3 +339,46 @@ def test_the_synthetic_inventory_read_in_pieces_is_the_same(tmp_path, monkeypatc
     monkeypatch.setattr(yamlsource, "_PIECE", 2000)
     assert whole is not None and same(load_plain(path / "assets.yml"), whole)
     assert check_agreement(path / "assets.yml")
+
+
+def lines_of(value) -> list:
+    """Every line a located value knows, in order, with the value: what a problem's location comes from."""
+    if isinstance(value, yamlsource.LocatedDict):
+        return [value.line, value.written, *[(k, value.lines[k], lines_of(v)) for k, v in value.items()]]
+    if isinstance(value, yamlsource.LocatedList):
+        return [value.line, value.written, *[(value.lines[k], lines_of(v)) for k, v in enumerate(value)]]
+    return [value]
+
+
+LOCATED = {
+    **PIECES,
+    "blank and comment lines between items": "# top\n---\ncentre: {a: 1}\n\nassets:   # all\n"
+    + "  - inventory_no: x  # one\n\n    # between\n    interfaces:\n      - {ip: 1.2.3.4}\n" * 50
+    + "# end\npeople:\n- {c: 2}\n",
+    "an item opened on its own line": "assets:\n" + "  -\n    a: 1\n    b: [x, y]\n" * 40,
+    "a flow section": "assets: [{a: 1}, {b: 2},\n  {c: 3}]\n",
+    "a text at the margin": "people:\n" + "  - {d: 'x\nassets: y'}\n" * 20,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOCATED))
+def test_a_located_piece_is_what_the_whole_file_says(name, tmp_path):
+    """The locator reads one item or section of a vouched file located: its value, line and the lines
+    of everything in it must be those the located reading of the whole file gives, whether the cut was
+    trusted or the whole file read instead."""
+    path = tmp_path / "case.yml"
+    path.write_text(LOCATED[name])
+    plain = load_plain(path)
+    whole, problems = load_yaml(path)
+    if plain is None:
+        return
+    assert not problems
+    locator = yamlsource.Locator(path, {k: len(v) if type(v) is list else None for k, v in plain.items()})
+    for key, value in plain.items():
+        if type(value) is list:
+            for index, item in enumerate(value):
+                found, line = locator.item(key, index, item)
+                assert line == whole[key].lines[index]
+                assert lines_of(found) == lines_of(whole[key][index])
+        else:
+            assert lines_of(locator.section(key, value)) == lines_of(whole[key])

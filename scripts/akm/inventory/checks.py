@@ -16,6 +16,7 @@ from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.model import NETWORK_KINDS, Asset, Segment, is_debian
 from akm.sshsig import read_key_line, read_public_key
+from akm.yamlsource import located
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 Pairs = list[tuple[Any, Any]]
@@ -24,9 +25,10 @@ Pairs = list[tuple[Any, Any]]
 def _where(item: Any, *path: Any) -> tuple[str, int | None, str]:
     """Return file, line and a readable field path for *path* inside the mapping *item*.
 
-    The mapping is located (:mod:`akm.yamlsource`) when the problem is reported; the fast way of
-    loading gives none (``None``), for which only the field path is known.
+    The mapping is located (:mod:`akm.yamlsource`); one read the fast way is a
+    :class:`~akm.yamlsource.Deferred`, located here, when a problem is reported.
     """
+    item = located(item)
     node = item
     line = getattr(item, "line", None)
     field = ""

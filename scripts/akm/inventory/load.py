@@ -8,13 +8,13 @@ file-name order. The file ``akm.yml`` (the Ansible inventory plugin's configurat
 
 Loading reports every problem of every file, then raises :class:`InventoryError` if any is an error.
 
-Two ways lead to the same :class:`Inventory`. The fast one reads every file with
-:func:`akm.yamlsource.load_plain`, validates each section in one batch and runs the cross-checks; it
-only ever decides "valid". If a file cannot be vouched for, or anything at all is wrong, the inventory
-is read again the located way (:func:`akm.yamlsource.load_yaml`, one record at a time), which is the
-reference and the only one that reports problems, so every problem keeps its exact file, line and
-field. The YAML mappings with line numbers that :meth:`Inventory.source_of` returns are then read on
-first use.
+Each file :func:`akm.yamlsource.load_plain` vouches for is read the fast way, as plain data; any other
+file is read the located way (:func:`akm.yamlsource.load_yaml`), which is the reference and says what
+a file means. The sections are validated in batches and cross-checked. Where a problem is found in data
+read the fast way, only the item or section it is in is read again located
+(:class:`akm.yamlsource.Locator`), so every problem keeps its exact file, line and field, and one
+mistake in a large file costs a few lines more, not the file read again. The YAML mappings with line
+numbers that :meth:`Inventory.source_of` returns are read on first use.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from akm.inventory.model import (
     Room,
     Segment,
 )
-from akm.yamlsource import LocatedDict, display_path, gc_paused, load_plain, load_yaml, read_sections, yaml_files
+from akm.yamlsource import Deferred, LocatedDict, display_path, gc_paused, load_yaml, read_sections, yaml_files
 
 PLUGIN_FILES = frozenset({"akm.yml", "akm.yaml"})
 ID_FIELDS = {"assets": "hostname"}
@@ -169,28 +169,48 @@ def _validate(model: type, item: Any, section: str, where: tuple[str, int | None
         return None
 
 
-def _validate_section(section: str, entries: list[tuple[Any, str, int]], problems: list[Problem]) -> list:
-    """Validate the items of a section, located: the ``(record, item)`` of each valid one, in order.
+def _validate_section(section: str, entries: list, problems: list[Problem]) -> list:
+    """Validate the items of a section: the ``(record, item)`` of each valid one, in order.
 
-    The items are validated in one batch, which is several times faster than one at a time; only if the
-    batch has errors are they reported item by item, and the valid items validated once more alone.
+    *entries* are ``(item, file, line)`` as :func:`akm.yamlsource.read_sections` gives them. They are
+    validated in batches, each several times faster than its items one at a time, and each let go of (in
+    *entries*, in place) once its records are made, so that the mappings and the records of a large
+    inventory are never all held at once. Only a batch with errors is looked at item by item: the item of
+    each error is located (read again from its file if it was read the fast way) to report it, and the
+    valid items of the batch validated once more alone. An item read the fast way is paired with its
+    :class:`~akm.yamlsource.Deferred`, which a cross-check that reports it locates.
     """
-    items = []
-    for item, file, line in entries:
-        if isinstance(item, dict):
-            items.append(item)
-        else:
-            _validate(SECTIONS[section], item, section, (file, line), problems)
-    try:
-        return list(zip(_ADAPTERS[section].validate_python(items), items, strict=True))
-    except ValidationError as exc:
-        errors: dict[int, list[dict[str, Any]]] = {}
-        for error in exc.errors(include_url=False):
-            errors.setdefault(error["loc"][0], []).append({**error, "loc": error["loc"][1:]})
-    for index, found in sorted(errors.items()):
-        problems.extend(problems_of(found, items[index], section))
-    valid = [item for index, item in enumerate(items) if index not in errors]
-    return list(zip(_ADAPTERS[section].validate_python(valid), valid, strict=True))
+    adapter = _ADAPTERS[section]
+    pairs: list[tuple[Any, Any]] = []
+    for start in range(0, len(entries), _BATCH):
+        batch = entries[start : start + _BATCH]
+        entries[start : start + _BATCH] = [None] * len(batch)
+        items, origins = [], []
+        for item, file, line in batch:
+            if isinstance(item, dict):
+                items.append(item)
+                origins.append(line)
+            else:
+                where = (file, line.located(item)[1] if type(line) is Deferred else line)
+                _validate(SECTIONS[section], item, section, where, problems)
+        try:
+            records = adapter.validate_python(items)
+        except ValidationError as exc:
+            errors: dict[int, list[dict[str, Any]]] = {}
+            for error in exc.errors(include_url=False):
+                errors.setdefault(error["loc"][0], []).append({**error, "loc": error["loc"][1:]})
+            for index, found in sorted(errors.items()):
+                origin = origins[index]
+                item = origin.located(items[index])[0] if type(origin) is Deferred else items[index]
+                problems.extend(problems_of(found, item, section))
+            keep = [index for index in range(len(items)) if index not in errors]
+            items, origins = [items[index] for index in keep], [origins[index] for index in keep]
+            records = adapter.validate_python(items)
+        pairs.extend(
+            (record, origin if type(origin) is Deferred else item)
+            for record, item, origin in zip(records, items, origins, strict=True)
+        )
+    return pairs
 
 
 def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
@@ -217,93 +237,25 @@ def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
             file=display_path(path),
         )
     with gc_paused():
-        inventory = _load_fast(files, root, today or date.today())
-        if inventory is None:
-            inventory = _load_located(files, root, today or date.today())
-    return inventory
+        return _load(files, root, today or date.today())
 
 
 _ADAPTERS = {section: TypeAdapter(list[model]) for section, model in SECTIONS.items()}
-
-
-def read_plain(files: list[Path]) -> tuple[dict[str, list], dict[str, Any]] | None:
-    """Read the sections of *files* the fast way: ``(lists, singles)``, or ``None`` if a file cannot be
-    vouched for or the sections are not as they must be."""
-    lists: dict[str, list[Any]] = {name: [] for name in SECTIONS}
-    singles: dict[str, Any] = {}
-    for path in files:
-        data = load_plain(path)
-        if data is None:
-            return None
-        for key, value in data.items():
-            if key in SINGLE_SECTIONS and key not in singles and isinstance(value, dict):
-                singles[key] = value
-            elif key in SECTIONS and isinstance(value, list):
-                lists[key].extend(value)
-            elif not (key in SECTIONS and value is None):
-                return None
-    if "centre" not in singles:
-        return None
-    return lists, singles
-
-
 _BATCH = 4096
 
 
-def validate_plain(lists: dict[str, list], singles: dict[str, Any]) -> tuple[dict, dict] | None:
-    """Validate every section in batches: ``(validated, single_records)``, or ``None`` if anything is
-    invalid (the located way then says what and where).
-
-    Each batch of mappings is let go of (in *lists*, in place) as soon as its records are made, so the
-    raw data and the records of a large inventory are never all held at once. The records are paired
-    with ``None`` where the located way pairs them with their mappings: the fast way reports nothing.
-    """
-    validated: dict[str, list[tuple[Any, Any]]] = {}
-    single_records: dict[str, Any] = {}
-    try:
-        for section, items in lists.items():
-            if not all(type(item) is dict for item in items):
-                return None
-            records = []
-            for start in range(0, len(items), _BATCH):
-                records.extend(_ADAPTERS[section].validate_python(items[start : start + _BATCH]))
-                items[start : start + _BATCH] = [None] * len(items[start : start + _BATCH])
-            validated[section] = [(record, None) for record in records]
-        for section, item in singles.items():
-            single_records[section] = SINGLE_SECTIONS[section].model_validate(item)
-    except ValidationError:
-        return None
-    return validated, single_records
+def read(files: list[Path], fast: bool = True) -> tuple[dict[str, list], dict[str, Any], list[Problem]]:
+    """Read the sections of *files*: the list sections' ``(item, file, line)``, the single sections and
+    the problems of the reading (the fast way for every file it vouches for, see
+    :func:`akm.yamlsource.read_sections`)."""
+    return read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets", fast=fast)
 
 
-def cross_check_plain(singles: dict, validated: dict, single_records: dict, today: date) -> bool:
-    """Run the cross-record checks on what :func:`validate_plain` made; whether nothing at all was found."""
-    written_ids = {
-        section: {getattr(r, ID_FIELDS.get(section, "id"), None) for r, _i in validated[section]}
-        for section in SECTIONS
-    }
-    raw = {"lab_item": singles.get("lab"), "centre_item": singles["centre"], "written_ids": written_ids}
-    return not checks.run(validated, {**single_records, **raw}, today)
-
-
-def _load_fast(files: list[Path], root: Path, today: date) -> Inventory | None:
-    """Return the inventory if every file is vouched for and nothing is wrong; otherwise ``None``."""
-    sections = read_plain(files)
-    if sections is None:
-        return None
-    lists, singles = sections
-    records = validate_plain(lists, singles)
-    if records is None or not cross_check_plain(singles, *records, today):
-        return None
-    return _inventory(root, *records, [], LocatedSources(files))
-
-
-def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
-    """Read, validate and cross-check the inventory record by record, locating every problem."""
-    problems: list[Problem] = []
-    lists, singles, found = read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets")
-    problems.extend(found)
-
+def validate(
+    lists: dict[str, list], singles: dict[str, Any], problems: list[Problem]
+) -> tuple[dict[str, list], dict[str, Any]]:
+    """Validate every section: the ``(record, item)`` pairs of each list section and the records of the
+    single sections; the problems found are added to *problems*. The items of *lists* are let go of."""
     validated = {section: _validate_section(section, lists[section], problems) for section in SECTIONS}
     single_records: dict[str, Any] = {}
     for section, model in SINGLE_SECTIONS.items():
@@ -312,6 +264,33 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
             single_records[section] = _validate(
                 model, item, section, (getattr(item, "file", ""), getattr(item, "line", None)), problems
             )
+    return validated, single_records
+
+
+def written_ids(lists: dict[str, list]) -> dict[str, set]:
+    """The ids written in each section, valid or not (for the cross-checks)."""
+    return {
+        section: {item.get(ID_FIELDS.get(section, "id")) for item, _file, _line in entries if isinstance(item, dict)}
+        for section, entries in lists.items()
+    }
+
+
+def cross_check(
+    validated: dict[str, list], single_records: dict[str, Any], singles: dict[str, Any], ids: dict, today: date
+) -> list[Problem]:
+    """Run the cross-record checks on what :func:`validate` made."""
+    raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": ids}
+    return checks.run(validated, {**single_records, **raw}, today)
+
+
+def _load(files: list[Path], root: Path, today: date, fast: bool = True) -> Inventory:
+    """Read, validate and cross-check the inventory, locating every problem.
+
+    Without *fast* every file is read the located way, record by record: the reference, which the tests
+    compare the fast way with."""
+    lists, singles, problems = read(files, fast)
+    ids = written_ids(lists)
+    validated, single_records = validate(lists, singles, problems)
     if "centre" not in singles:
         problems.append(
             Problem(
@@ -323,20 +302,12 @@ def _load_located(files: list[Path], root: Path, today: date) -> Inventory:
                 _("add centre: with name, name_en, short_name, city and domain"),
             )
         )
-
-    written_ids = {
-        section: {
-            item.get(ID_FIELDS.get(section, "id")) for item, _file, _line in lists[section] if isinstance(item, dict)
-        }
-        for section in SECTIONS
-    }
-    raw = {"lab_item": singles.get("lab"), "centre_item": singles.get("centre"), "written_ids": written_ids}
-    problems.extend(checks.run(validated, {**single_records, **raw}, today))
+    problems.extend(cross_check(validated, single_records, singles, ids, today))
     errors = [p for p in problems if p.severity == "error"]
     if errors or single_records.get("centre") is None:
         raise InventoryError(errors)
     warnings = [p for p in problems if p.severity != "error"]
-    sources = {record.inventory_no: item for record, item in validated["assets"]}
+    sources = None if fast else {record.inventory_no: item for record, item in validated["assets"]}
     return _inventory(root, validated, single_records, warnings, LocatedSources(files, sources))
 
 
