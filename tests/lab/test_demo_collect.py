@@ -67,7 +67,7 @@ def hosts(running_lab, in_lab):
 def _collect(in_lab, management: str) -> dict:
     """Start the collection's unit and return the record of that run."""
     in_lab(management, "systemctl", "start", "akm-collect.service", timeout=600)
-    latest = in_lab(management, "sh", "-c", f"ls -1 {EVIDENCE}/collect/run-*.json | tail -n 1").stdout.strip()
+    latest = in_lab(management, f"ls -1 {EVIDENCE}/collect/run-*.json | tail -n 1").stdout.strip()
     return json.loads(in_lab(management, "cat", latest).stdout)
 
 
