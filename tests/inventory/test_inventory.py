@@ -102,7 +102,7 @@ def test_cli_check_passes_on_the_shipped_inventories(capsys, monkeypatch):
     assert main(["--lang", "en", "inventory", "check"]) == 0
     out = capsys.readouterr().out
     assert "inventory/production: valid — 68 assets" in out
-    assert "inventory/lab: valid — 11 assets" in out
+    assert "inventory/lab: valid — 12 assets" in out
 
 
 def test_cli_reports_in_uzbek_by_default_without_traceback(tmp_path, monkeypatch):

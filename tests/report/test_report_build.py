@@ -83,7 +83,7 @@ def _section(report, key):
 def test_equipment_counts_and_changes_from_git(history_inventory):
     report = build(Sources(history_inventory), periods.parse("weekly", "2026-W47", date(2026, 11, 30)))
     section = _section(report, "equipment")
-    assert dict(map(tuple, _table(section, "equipment_status").rows)) == {"in use": 10, "written off": 1}
+    assert dict(map(tuple, _table(section, "equipment_status").rows)) == {"in use": 11, "written off": 1}
     changes = [(row[2], row[3]) for row in _table(section, "equipment_changes").rows]
     assert changes == [("oqish-02", "sent to repair"), ("raqam-01", "moved"), ("printer-akt", "written off")]
     assert _table(section, "equipment_changes").rows[1][4] == "raqamlashtirish/xona-203 → oqish_zali/zal-201"
@@ -95,7 +95,7 @@ def test_equipment_counts_and_changes_from_git(history_inventory):
 def test_warranties_ending_soon(inventory):
     report = build(Sources(inventory), periods.parse("monthly", "2026-11", date(2026, 12, 5)))
     rows = _table(_section(report, "equipment"), "warranties").rows
-    assert [(r[1], r[3]) for r in rows] == [("xodim-01", date(2027, 2, 1))]
+    assert [(r[1], r[3]) for r in rows] == [("xodim-01", date(2027, 2, 1)), ("xodim-02", date(2027, 2, 1))]
 
 
 def _backup_run(time: str, result: str, data_class: str, added: int = 0, files: int = 0) -> dict:
