@@ -67,7 +67,7 @@ def test_serial_of_a_real_machine_and_firmware_placeholders(serial, expected, no
 def test_targets_are_the_ansible_hosts_reached_the_ansible_way(inventory):
     targets = facts.targets(inventory)
     linux = drift.linux_hosts(inventory)
-    assert sorted(targets) == sorted(a.hostname for a in linux) and len(targets) == 7
+    assert sorted(targets) == sorted(a.hostname for a in linux) and len(targets) == 8
     for asset in linux:
         data = targets[asset.hostname]
         assert data["ssh_hostname"] == str(asset.address)
@@ -142,16 +142,16 @@ def test_drift_section_of_the_report(inventory, tmp_path):
     section = _drift(_week(inventory, tmp_path))
     assert not section.no_data
     assert section.paragraphs[0] == (
-        "Facts collected 2026-12-07 17:16 (2 collections in the period): 6 hosts answered, 1 unreachable; "
+        "Facts collected 2026-12-07 20:51 (2 collections in the period): 7 hosts answered, 1 unreachable; "
         "1 differences."
     )
     assert _table(section, "drift_differences").rows == [
         ["oqish-02", "MAC eth0", "02:a0:00:30:00:12", "02:a0:00:30:00:99", "inventory"]
     ]
     assert _table(section, "drift_unreachable").rows == [["raqam-01", "198.19.255.51", "connection refused"]]
-    assert section.paragraphs[1].startswith("Serial numbers not compared on 6 hosts")
+    assert section.paragraphs[1].startswith("Serial numbers not compared on 7 hosts")
     facts_rows = _table(section, "drift_facts").rows
-    assert [r[0] for r in facts_rows] == ["bak", "gw", "oqish-01", "oqish-02", "srv", "xodim-01"]
+    assert [r[0] for r in facts_rows] == ["bak", "gw", "oqish-01", "oqish-02", "srv", "xodim-01", "xodim-02"]
     assert facts_rows[0][1:] == ["Debian GNU/Linux 13 (trixie)", 24105, "vda 274.9", "", "systemd-nspawn"]
 
 
@@ -175,7 +175,7 @@ def test_a_hand_broken_record_does_not_stop_the_report(inventory, tmp_path):
 
 def test_record_is_written_once_and_read_back_as_evidence(tmp_path):
     path = facts.write_record(RECORDED, tmp_path)
-    assert path == tmp_path / "drift" / "facts-20261207T121614Z.json"
+    assert path == tmp_path / "drift" / "facts-20261207T155149Z.json"
     assert [p.name for p in (tmp_path / "drift").iterdir()] == [path.name]
     records, problems = evidence.read(tmp_path)
     assert problems == [] and [(r.kind, r.result) for r in records] == [("drift.facts", "ok")]
