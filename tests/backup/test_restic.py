@@ -184,6 +184,8 @@ def test_wrong_password_is_a_clear_error(restic_repo, archive, tmp_path, akm, ca
     assert "backup.wrong-password" in capsys.readouterr().err
     record = last_record(ev, "run")
     assert record["result"] == "failed" and record["errors"][0]["code"] == "backup.wrong-password"
+    # The alert's line names the class the run did not back up.
+    assert record["summary"].startswith("not backed up: audio_video (")
 
 
 @pytest.mark.privileged

@@ -105,6 +105,9 @@ def test_a_failed_backup_is_told_once_and_its_recovery_once(converged, in_lab):
         chat = load_inventory(LAB_INVENTORY).people["n.toshmatova"].telegram
         assert told["chat"]["id"] == chat
         assert f"{manager} — {duty.name}" in told["text"], told["text"]
+        # ... and the data classes the run did not back up (the inventory's placements of that host).
+        classes = {d.data_class for d in load_inventory(LAB_INVENTORY).asset(manager).data}
+        assert classes and all(c in told["text"] for c in classes), told["text"]
         assert _mails(plan, in_lab) == mailed + 1
 
         _start(in_lab, manager, "akm-alert-evidence.service")

@@ -376,6 +376,13 @@ def run_backup(
     record["snapshot_ids"] = [c["snapshot_id"] for c in record["classes"] if c.get("snapshot_id")]
     if pull is not None:
         record["pull"] = pull
+    if failed:
+        # What the alert tells a person: the classes this run did not back up, and the first reason.
+        backed_up = {c["data_class"] for c in record["classes"] if c["result"] != "error"}
+        missed = [s.data_class for s in sources if s.data_class not in backed_up]
+        record["summary"] = _("not backed up: {classes} ({reason})").format(
+            classes=", ".join(missed) or "—", reason=failed[0].get("message", "")
+        )
     finished = clock()
     record = evidence.record("backup.run", result, time=finished, host=host, **record)
     path = write_record(evidence_base, "run", record, suffix=host)
