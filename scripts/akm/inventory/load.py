@@ -10,7 +10,8 @@ Loading reports every problem of every file, then raises :class:`InventoryError`
 
 Each file :func:`akm.yamlsource.load_plain` vouches for is read the fast way, as plain data; any other
 file is read the located way (:func:`akm.yamlsource.load_yaml`), which is the reference and says what
-a file means. The sections are validated in batches and cross-checked. Where a problem is found in data
+a file means. The sections are validated in batches (those of a file read the fast way as soon as each
+piece of it is read, :func:`_take`) and cross-checked. Where a problem is found in data
 read the fast way, only the item or section it is in is read again located
 (:class:`akm.yamlsource.Locator`), so every problem keeps its exact file, line and field, and one
 mistake in a large file costs a few lines more, not the file read again. The YAML mappings with line
