@@ -38,7 +38,7 @@ import datetime
 import gc
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from sys import intern
@@ -675,12 +675,17 @@ def _events(data: Any) -> tuple[int, bool] | None:
     return 4 + nodes + containers, numbers
 
 
-def load_plain(path: Path) -> Any:
+def load_plain(path: Path, take: Take | None = None) -> Any:
     """Return the data of *path* as plain dicts and lists, or ``None`` when the file must be read located.
 
     The data equals what :func:`load_yaml` returns (without lines), and :func:`load_yaml` would find no
     problem in the file; see the module's docstring for how this is made sure. ``None`` says nothing
     about the file being wrong, only that the located reading must decide.
+
+    *take*, if given, is called with each run of items of a top-level list as soon as they are read
+    (the section's name, the index of the first of them in the section, and the items) and returns what
+    stands for them in the data, one for each (for the inventory, the validated records): the items of a
+    large file are then never all held at once. What it returned is thrown away if the file is declined.
     """
     try:
         raw = path.read_bytes()
@@ -699,21 +704,25 @@ def load_plain(path: Path) -> Any:
     del raw
     with gc_paused():
         try:
-            data = _parse_in_pieces(text)
+            read = _parse_in_pieces(text, take or _kept)
         except Exception:  # any failure of the fast parser only means "read it located"
             return None
-        if type(data) is not dict:
+        if read is None:
             return None
-        counted = _events(data)
-        if counted is None:
-            return None
-        expected, numbers = counted
+        data, expected, numbers = read
         if numbers and _odd_number(text):
             return None
     return data if found == expected else None
 
 
-_PIECE = 4 << 20
+Take = Callable[[str, int, list], list]
+
+
+def _kept(_section: str, _start: int, items: list) -> list:
+    return items
+
+
+_PIECE = 1 << 20
 # A line at the margin (neither indented, blank nor a comment). Looked for after a new line, a search
 # ten times quicker on a large file than one for the start of every line.
 _MARGIN_LINE = re.compile(r"\n([^ #\n].*)")
@@ -721,10 +730,17 @@ _FIRST_MARGIN_LINE = re.compile(r"[^ #\n].*")
 _SECTION_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):[ \t]*(?:#.*)?")
 # After a section's line, blank and comment lines, then its first item indented by exactly two spaces.
 _ITEMS_AT_TWO = re.compile(r"\n(?:[ \t]*(?:#[^\n]*)?\n)*  - ")
+_OPTIONS = {"parse_datetime": True, "duplicate_key_policy": yaml_rs.DuplicateKeyPolicy.Error}
+# The events of a piece that the joined data does not have: stream and document, start and end, and
+# the mapping that holds the continued section, its key and its list's start and end.
+_PIECE_EVENTS = 9
 
 
-def _parse_in_pieces(text: str) -> Any:
-    """yaml-rs's reading of *text*, a large file a piece of about 4 MiB at a time.
+def _parse_in_pieces(text: str, take: Take = _kept) -> tuple[dict, int, bool] | None:
+    """yaml-rs's reading of *text*, a large file a piece of about 1 MiB at a time: the data (a mapping),
+    how many of libyaml's events it comes from and whether it holds a whole number (see :func:`_events`);
+    ``None`` if it is not a mapping or a value cannot be vouched for. *take* is given the items of each
+    top-level list of each piece, once they are counted (see :func:`load_plain`).
 
     yaml-rs holds its own tree of a whole file beside the Python objects it makes of it; for a 50 MiB
     file that is most of the check's memory. A large file is cut before an item of a top-level list
@@ -733,10 +749,9 @@ def _parse_in_pieces(text: str) -> Any:
     further); each piece after the first is read as that section continued, and the pieces are joined.
     Anything unexpected (a piece that does not read, a section written twice, a line at the margin other
     than such a ``name:``) gives up the pieces and reads the file whole. The count of libyaml's events,
-    compared by the caller with what the joined data implies, vouches for the cut as it does for the
+    compared by the caller with the count of the joined data, vouches for the cut as it does for the
     whole.
     """
-    options = {"parse_datetime": True, "duplicate_key_policy": yaml_rs.DuplicateKeyPolicy.Error}
     cuts = [0]
     while len(text) - cuts[-1] > 2 * _PIECE:
         cut = text.find("\n  - ", cuts[-1] + _PIECE)
@@ -744,28 +759,57 @@ def _parse_in_pieces(text: str) -> Any:
             break
         cuts.append(cut + 1)
     if len(cuts) == 1:
-        return yaml_rs.loads(text, **options)
+        return _taken(yaml_rs.loads(text, **_OPTIONS), take)
     first = _FIRST_MARGIN_LINE.match(text)
     lines = [first.span()] if first else []
     lines += [found.span(1) for found in _MARGIN_LINE.finditer(text)]
     margin = [
         (start, _SECTION_LINE.fullmatch(text, start, end) and _ITEMS_AT_TWO.match(text, end)) for start, end in lines
     ]
-    data = yaml_rs.loads(text[: cuts[1]], **options)
+    read = _taken(yaml_rs.loads(text[: cuts[1]], **_OPTIONS), take)
+    if read is None:
+        return _taken(yaml_rs.loads(text, **_OPTIONS), take)
+    data, expected, numbers = read
     for start, end in zip(cuts[1:], [*cuts[2:], len(text)], strict=True):
         before = bisect.bisect(margin, start, key=lambda line: line[0])
         opening = margin[before - 1] if before else None
-        if not (opening and opening[1]) or type(data) is not dict:
-            return yaml_rs.loads(text, **options)
+        if not (opening and opening[1]):
+            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
         section = _SECTION_LINE.match(text, opening[0]).group(1)
         if not isinstance(data.get(section), list):
-            return yaml_rs.loads(text, **options)
-        piece = yaml_rs.loads(f"{section}:\n{text[start:end]}", **options)
+            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
+        piece = yaml_rs.loads(f"{section}:\n{text[start:end]}", **_OPTIONS)
         continued = piece.pop(section)
         if not isinstance(continued, list) or data.keys() & piece.keys():
-            return yaml_rs.loads(text, **options)
-        data[section].extend(continued)
-        data.update(piece)
+            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
+        piece[section] = continued
+        counted = _events(piece)
+        if counted is None:
+            return None
+        expected += counted[0] - _PIECE_EVENTS
+        numbers = numbers or counted[1]
+        del piece[section]
+        data[section].extend(take(section, len(data[section]), continued))
+        del continued
+        data.update(_take_lists(piece, take))
+    return data, expected, numbers
+
+
+def _taken(data: Any, take: Take) -> tuple[dict, int, bool] | None:
+    """*data* read whole (a mapping, or ``None``), its count of events, with its lists given to *take*."""
+    if type(data) is not dict:
+        return None
+    counted = _events(data)
+    if counted is None:
+        return None
+    return _take_lists(data, take), *counted
+
+
+def _take_lists(data: dict, take: Take) -> dict:
+    """*data* with each of its top-level lists replaced by what *take* makes of it."""
+    for key, value in data.items():
+        if type(value) is list:
+            data[key] = take(key, 0, value)
     return data
 
 
@@ -912,9 +956,18 @@ def located(item: Any) -> Any:
     return item.located()[0] if type(item) is Deferred else item
 
 
+Entries = list[tuple[Any, str, Any]]
+
+
 def read_sections(
-    files: list[Path], lists: tuple[str, ...], singles: tuple[str, ...], area: str, example: str, fast: bool = False
-) -> tuple[dict[str, list[tuple[Any, str, Any]]], dict[str, Any], list[Problem]]:
+    files: list[Path],
+    lists: tuple[str, ...],
+    singles: tuple[str, ...],
+    area: str,
+    example: str,
+    fast: bool = False,
+    take: Callable[[str, Entries], Entries] | None = None,
+) -> tuple[dict[str, Entries], dict[str, Any], list[Problem]]:
     """Read YAML files made of named sections, as the inventory and the access policy are.
 
     List sections (*lists*) are joined across files as ``(item, file, line)`` in file order; a single
@@ -924,24 +977,35 @@ def read_sections(
 
     With *fast*, a file :func:`load_plain` vouches for, whose sections are all known and of their kind,
     gives its list items as plain values, each with a :class:`Deferred` in place of its line; its single
-    sections are read located all the same (they are small).
+    sections are read located all the same (they are small). *take* (a section's name and a run of its
+    entries read the fast way, as soon as they are read) returns the entries that stand for them, one
+    for each: the inventory validates them there, so that the plain items of a large file are let go of
+    piece by piece.
     """
-    joined: dict[str, list[tuple[Any, str, Any]]] = {name: [] for name in lists}
+    joined: dict[str, Entries] = {name: [] for name in lists}
     found_singles: dict[str, Any] = {}
     problems: list[Problem] = []
     known = ", ".join([*singles, *lists])
     for path in files:
-        plain = load_plain(path) if fast else None
+        locator = Locator(path, {})
+
+        def entries(key: str, start: int, items: list, locator: Locator = locator) -> list:
+            if key not in lists:
+                return items
+            made = [(item, locator.name, Deferred(locator, key, start + k)) for k, item in enumerate(items)]
+            return take(key, made) if take else made
+
+        plain = load_plain(path, entries) if fast else None
         if plain is not None and all(
             (key in lists and (value is None or type(value) is list)) or (key in singles and key not in found_singles)
             for key, value in plain.items()
         ):
-            locator = Locator(path, {key: len(value) if type(value) is list else None for key, value in plain.items()})
+            locator.sizes = {key: len(value) if type(value) is list else None for key, value in plain.items()}
             for key, value in plain.items():
                 if key in singles:
                     found_singles[key] = locator.section(key, value)
                 elif value is not None:
-                    joined[key].extend((item, locator.name, Deferred(locator, key, k)) for k, item in enumerate(value))
+                    joined[key].extend(value)
             continue
         data, found = load_yaml(path)
         problems.extend(found)

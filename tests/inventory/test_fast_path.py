@@ -315,9 +315,10 @@ def test_a_large_file_read_in_pieces_means_what_it_means_whole(name, tmp_path, m
     except Exception:
         whole = None
     try:
-        pieces = yamlsource._parse_in_pieces(text)
+        read = yamlsource._parse_in_pieces(text)
     except Exception:
-        pieces = None
+        read = None
+    pieces = read and read[0]
     assert pieces is None or same(pieces, whole)
     path = tmp_path / "case.yml"
     path.write_text(text)
@@ -382,3 +383,59 @@ def test_a_located_piece_is_what_the_whole_file_says(name, tmp_path):
                 assert lines_of(found) == lines_of(whole[key][index])
         else:
             assert lines_of(locator.section(key, value)) == lines_of(whole[key])
+
+
+def test_the_items_of_a_large_file_are_taken_piece_by_piece(tmp_path, monkeypatch):
+    """With *take*, the items of a file read in pieces are handed over a run at a time, in order, each
+    run as soon as it is read; what it makes of them stands in the data."""
+    path = synthetic.write(tmp_path, assets=400) / "assets.yml"
+    whole = load_plain(path)
+    monkeypatch.setattr(yamlsource, "_PIECE", 2000)
+    runs = []
+
+    def take(section, start, items):
+        runs.append((section, start, len(items)))
+        return [(start + k, item) for k, item in enumerate(items)]
+
+    taken = load_plain(path, take)
+    assert len(runs) > 10
+    assert [start for _section, start, _count in runs] == [
+        sum(count for *_rest, count in runs[:k]) for k in range(len(runs))
+    ]
+    assert taken["assets"] == list(enumerate(whole["assets"]))
+
+
+def test_what_was_taken_from_a_declined_file_is_thrown_away(tmp_path, monkeypatch):
+    monkeypatch.setattr(yamlsource, "_PIECE", 300)
+    path = tmp_path / "case.yml"
+    path.write_text("assets:\n" + "  - {b: 1}\n" * 200 + "people:\n  - a\n" + "  - {c: 010}\n")
+    runs = []
+    assert load_plain(path, lambda section, start, items: runs.append(start) or items) is None
+    assert runs
+
+
+def test_mistakes_in_a_large_file_read_in_pieces_are_reported_as_the_located_reading_does(tmp_path, monkeypatch):
+    """Items validated as they are read, in batches that do not line up with the pieces: each mistake is
+    still reported exactly as the located reading of the whole file reports it."""
+    path = synthetic.write(tmp_path, assets=400)
+    assets = path / "assets.yml"
+    text = assets.read_text()
+    text = text.replace('mac: "02:00:00:00:00:63"', 'mac: "ff:ff:ff:ff:ff:ff"')
+    text = text.replace("hostname: pc-000250", "hostname: pc-000005")
+    before, after = text.split("AKM-000390\n")
+    text = before + "AKM-000390\n" + after.replace("room: xona-1", "room: xona-9", 1)
+    assets.write_text(text)
+    monkeypatch.setattr(yamlsource, "_PIECE", 2000)
+    monkeypatch.setattr(inventory_load, "_BATCH", 7)
+    files = inventory_load.inventory_files(path)
+    with pytest.raises(InventoryError) as located:
+        inventory_load._load(files, path, TODAY, fast=False)
+    with pytest.raises(InventoryError) as fast:
+        inventory_load._load(files, path, TODAY)
+    assert [(p, p.severity) for p in fast.value.problems] == [(p, p.severity) for p in located.value.problems]
+    codes = sorted((p.code, p.field) for p in fast.value.problems)
+    assert codes == [
+        ("inventory.duplicate", "hostname"),
+        ("inventory.unknown-reference", "room"),
+        ("schema.mac_broadcast", "interfaces[0].mac"),
+    ], codes

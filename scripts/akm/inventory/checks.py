@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from ipaddress import IPv4Address, IPv4Network
+from operator import attrgetter
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -81,8 +82,9 @@ def _unique(pairs: Pairs, label: str, key, hint: str = "") -> Iterator[Problem]:
 
 
 def _has_duplicates(values: list) -> bool:
-    values = [value for value in values if value is not None]
-    return len(set(values)) != len(values)
+    distinct = set(values)
+    distinct.discard(None)
+    return len(distinct) != len(values) - values.count(None)
 
 
 def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
@@ -92,16 +94,18 @@ def _check_unique(validated: dict[str, Pairs]) -> Iterator[Problem]:
         if _has_duplicates([r.id for r, _i in validated[section]]):
             yield from _unique(validated[section], "id", lambda r, i: [(r.id, ("id",))])
     assets = validated["assets"]
+    records = [r for r, _i in assets]
+    interfaces = [n for r in records for n in r.interfaces]
     fields = (
         (_("inventory number"), "inventory_no"),
         (_("hostname"), "hostname"),
         (_("serial number"), "serial"),
     )
     for label, name in fields:
-        if _has_duplicates([getattr(r, name) for r, _i in assets]):
+        if _has_duplicates(list(map(attrgetter(name), records))):
             yield from _unique(assets, label, lambda r, i, name=name: [(getattr(r, name), (name,))])
     for label, name in (("MAC", "mac"), ("IP", "ip")):
-        if _has_duplicates([getattr(n, name) for r, _i in assets for n in r.interfaces]):
+        if _has_duplicates(list(map(attrgetter(name), interfaces))):
             yield from _unique(
                 assets,
                 label,
@@ -159,12 +163,14 @@ def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) 
     sections = ("departments", "rooms", "segments", "people", "data_classes")
     ids = {s: {r.id: r for r, _i in validated[s]} for s in sections}
     assets = validated["assets"]
+    records = [r for r, _i in assets]
     named = {
-        "departments": {r.department for s in ("rooms", "people", "assets") for r, _i in validated[s]},
-        "rooms": {r.room for r, _i in assets},
-        "people": {r.responsible for r, _i in assets},
-        "segments": {n.segment for r, _i in assets for n in r.interfaces},
-        "data_classes": {p.data_class for r, _i in assets for p in r.data},
+        "departments": {r.department for s in ("rooms", "people") for r, _i in validated[s]}
+        | set(map(attrgetter("department"), records)),
+        "rooms": set(map(attrgetter("room"), records)),
+        "people": set(map(attrgetter("responsible"), records)),
+        "segments": {n.segment for r in records for n in r.interfaces},
+        "data_classes": {p.data_class for r in records for p in r.data},
     }
     if all(named[s] <= ids[s].keys() | written_ids[s] for s in sections):
         return
@@ -204,8 +210,22 @@ def _check_references(validated: dict[str, Pairs], written_ids: dict[str, set]) 
             )
 
 
+def _any_overlap(subnets: list[IPv4Network]) -> bool:
+    """Whether two of *subnets* overlap: in the order of their first address, a subnet overlaps an
+    earlier one exactly when it starts before the earlier ones end."""
+    end = -1
+    for subnet in sorted(subnets, key=lambda net: int(net.network_address)):
+        if int(subnet.network_address) <= end:
+            return True
+        end = max(end, int(subnet.broadcast_address))
+    return False
+
+
 def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
+    """Gateways and pools inside their subnets; subnets that overlap, each compared with every earlier
+    one only when the subnets are found to overlap at all."""
     seen: list[tuple[Segment, Any]] = []
+    overlapping = _any_overlap([record.subnet for record, _item in validated["segments"]])
     for record, item in validated["segments"]:
         gateway = record.gateway
         if gateway is not None and (
@@ -218,7 +238,7 @@ def _check_segments(validated: dict[str, Pairs]) -> Iterator[Problem]:
                 _("gateway {gateway} is not a host address of {subnet}").format(gateway=gateway, subnet=record.subnet),
                 _("choose an address inside the subnet, usually the first one"),
             )
-        for other, other_item in seen:
+        for other, other_item in seen if overlapping else ():
             if record.subnet.overlaps(other.subnet):
                 file, line, _f = _where(other_item, "subnet")
                 yield _problem(

@@ -10,7 +10,8 @@ Loading reports every problem of every file, then raises :class:`InventoryError`
 
 Each file :func:`akm.yamlsource.load_plain` vouches for is read the fast way, as plain data; any other
 file is read the located way (:func:`akm.yamlsource.load_yaml`), which is the reference and says what
-a file means. The sections are validated in batches and cross-checked. Where a problem is found in data
+a file means. The sections are validated in batches (those of a file read the fast way as soon as each
+piece of it is read, :func:`_take`) and cross-checked. Where a problem is found in data
 read the fast way, only the item or section it is in is read again located
 (:class:`akm.yamlsource.Locator`), so every problem keeps its exact file, line and field, and one
 mistake in a large file costs a few lines more, not the file read again. The YAML mappings with line
@@ -22,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -41,6 +43,7 @@ from akm.inventory.model import (
     HostKeys,
     Lab,
     Person,
+    Record,
     Room,
     Segment,
 )
@@ -172,12 +175,13 @@ def _validate(model: type, item: Any, section: str, where: tuple[str, int | None
 def _validate_section(section: str, entries: list, problems: list[Problem]) -> list:
     """Validate the items of a section: the ``(record, item)`` of each valid one, in order.
 
-    *entries* are ``(item, file, line)`` as :func:`akm.yamlsource.read_sections` gives them. They are
-    validated in batches, each several times faster than its items one at a time, and each let go of (in
-    *entries*, in place) once its records are made, so that the mappings and the records of a large
-    inventory are never all held at once. Only a batch with errors is looked at item by item: the item of
-    each error is located (read again from its file if it was read the fast way) to report it, and the
-    valid items of the batch validated once more alone. An item read the fast way is paired with its
+    *entries* are ``(item, file, line)`` as :func:`akm.yamlsource.read_sections` gives them; an item the
+    reading already validated (:func:`_take`) is its record. They are validated in batches, each several
+    times faster than its items one at a time, and each let go of (in *entries*, in place) once its
+    records are made, so that the mappings and the records of a large inventory are never all held at
+    once. Only a batch with errors is looked at item by item: the item of each error is located (read
+    again from its file if it was read the fast way) to report it, and the valid items of the batch
+    validated once more alone. An item read the fast way is paired with its
     :class:`~akm.yamlsource.Deferred`, which a cross-check that reports it locates.
     """
     adapter = _ADAPTERS[section]
@@ -185,11 +189,15 @@ def _validate_section(section: str, entries: list, problems: list[Problem]) -> l
     for start in range(0, len(entries), _BATCH):
         batch = entries[start : start + _BATCH]
         entries[start : start + _BATCH] = [None] * len(batch)
-        items, origins = [], []
-        for item, file, line in batch:
-            if isinstance(item, dict):
+        made: list[tuple[Any, Any] | None] = [None] * len(batch)
+        items, origins, places = [], [], []
+        for place, (item, file, line) in enumerate(batch):
+            if isinstance(item, Record):
+                made[place] = (item, line)
+            elif isinstance(item, dict):
                 items.append(item)
                 origins.append(line)
+                places.append(place)
             else:
                 where = (file, line.located(item)[1] if type(line) is Deferred else line)
                 _validate(SECTIONS[section], item, section, where, problems)
@@ -205,12 +213,63 @@ def _validate_section(section: str, entries: list, problems: list[Problem]) -> l
                 problems.extend(problems_of(found, item, section))
             keep = [index for index in range(len(items)) if index not in errors]
             items, origins = [items[index] for index in keep], [origins[index] for index in keep]
+            places = [places[index] for index in keep]
             records = adapter.validate_python(items)
-        pairs.extend(
-            (record, origin if type(origin) is Deferred else item)
-            for record, item, origin in zip(records, items, origins, strict=True)
-        )
+        for record, item, origin, place in zip(_slim(records), items, origins, places, strict=True):
+            made[place] = (record, origin if type(origin) is Deferred else item)
+        pairs.extend(pair for pair in made if pair is not None)
     return pairs
+
+
+def _take(section: str, entries: list) -> list:
+    """The entries of a section read the fast way, each batch of valid items made into their records as
+    soon as it is read (the records stand in the place of the items); a batch with an error is kept as
+    read, for :func:`_validate_section` to report."""
+    adapter = _ADAPTERS[section]
+    taken = []
+    for start in range(0, len(entries), _BATCH):
+        batch = entries[start : start + _BATCH]
+        try:
+            records = adapter.validate_python([item for item, _file, _line in batch])
+        except ValidationError:
+            taken.extend(batch)
+            continue
+        taken.extend((record, file, line) for record, (_item, file, line) in zip(_slim(records), batch, strict=True))
+    return taken
+
+
+def _slim(records: list) -> list:
+    """*records*, each sharing with the others one set of the fields that were written.
+
+    pydantic gives each record (and each record in it) a set of its own of the fields written, about
+    a kilobyte per asset; records written alike share one, since the set is never changed after.
+    """
+    shared: dict[frozenset, set] = {}
+    for record in records:
+        _share_fields(record, shared)
+    return records
+
+
+def _share_fields(record: Record, shared: dict[frozenset, set]) -> None:
+    written = record.__pydantic_fields_set__
+    object.__setattr__(record, "__pydantic_fields_set__", shared.setdefault(frozenset(written), written))
+    for name in _nested(type(record)):
+        value = getattr(record, name)
+        if type(value) is list:
+            for inner in value:
+                _share_fields(inner, shared)
+        elif value is not None:
+            _share_fields(value, shared)
+
+
+@cache
+def _nested(model: type[Record]) -> tuple[str, ...]:
+    """The fields of *model* that hold a record or a list of records."""
+
+    def holds(kind: Any) -> bool:
+        return (isinstance(kind, type) and issubclass(kind, Record)) or any(map(holds, get_args(kind)))
+
+    return tuple(name for name, info in model.model_fields.items() if holds(info.annotation))
 
 
 def load_inventory(path: Path | str, today: date | None = None) -> Inventory:
@@ -248,7 +307,7 @@ def read(files: list[Path], fast: bool = True) -> tuple[dict[str, list], dict[st
     """Read the sections of *files*: the list sections' ``(item, file, line)``, the single sections and
     the problems of the reading (the fast way for every file it vouches for, see
     :func:`akm.yamlsource.read_sections`)."""
-    return read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets", fast=fast)
+    return read_sections(files, tuple(SECTIONS), tuple(SINGLE_SECTIONS), "inventory", "assets", fast=fast, take=_take)
 
 
 def validate(
@@ -270,9 +329,15 @@ def validate(
 def written_ids(lists: dict[str, list]) -> dict[str, set]:
     """The ids written in each section, valid or not (for the cross-checks)."""
     return {
-        section: {item.get(ID_FIELDS.get(section, "id")) for item, _file, _line in entries if isinstance(item, dict)}
+        section: {_written_id(item, ID_FIELDS.get(section, "id")) for item, _file, _line in entries}
         for section, entries in lists.items()
     }
+
+
+def _written_id(item: Any, name: str) -> Any:
+    if isinstance(item, Record):
+        return getattr(item, name, None)
+    return item.get(name) if isinstance(item, dict) else None
 
 
 def cross_check(

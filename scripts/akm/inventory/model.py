@@ -16,7 +16,7 @@ from socket import inet_aton
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from akm.names import MAX_NAME, long_label
@@ -118,21 +118,21 @@ Platform = Literal["mikrotik_routeros", "cisco_ios", "huawei", "tplink_jetstream
 NETWORK_KINDS = frozenset({"router", "switch"})
 
 
-class _Record(BaseModel):
+class Record(BaseModel):
     """Base of every record. Empty lists and mappings are made by a factory, not copied from a shared
     default, which pydantic would deep-copy for each of 50,000 assets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MailRelay(_Record):
+class MailRelay(Record):
     """The SMTP relay the management host submits its alert e-mails to (submission: port 587)."""
 
     host: DnsName
     port: Annotated[int, Field(ge=1, le=65535)] = 587
 
 
-class Upstream(_Record):
+class Upstream(Record):
     """What the centre asks outside itself: resolvers the gateway forwards DNS to (none: the gateway
     resolves from the root servers itself), whether their answers are DNSSEC-validated, the time servers
     the gateway's clock follows, and where the management host's alerts go: the Telegram Bot API's name
@@ -147,7 +147,7 @@ class Upstream(_Record):
     mail_relay: MailRelay | None = None
 
 
-class Centre(_Record):
+class Centre(Record):
     """The centre itself: names used in report headers, its time zone and internal DNS domain."""
 
     name: Text
@@ -160,7 +160,7 @@ class Centre(_Record):
     upstream: Upstream = Field(default_factory=Upstream)
 
 
-class Department(_Record):
+class Department(Record):
     """A structural unit of the centre (direksiya, readers' hall, digitization ...)."""
 
     id: Identifier
@@ -168,7 +168,7 @@ class Department(_Record):
     name_en: Text
 
 
-class Room(_Record):
+class Room(Record):
     """A room where equipment stands; belongs to one department."""
 
     id: Identifier
@@ -177,7 +177,7 @@ class Room(_Record):
     floor: int = 1
 
 
-class Pool(_Record):
+class Pool(Record):
     """Addresses a segment lends for a short time to devices that are not in the register. Rule AX-2.1
     allows that only on the guest Wi-Fi segment (``purpose: wifi``); everywhere else an unknown device gets
     no address."""
@@ -187,7 +187,7 @@ class Pool(_Record):
     lease_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
 
 
-class Segment(_Record):
+class Segment(Record):
     """A network segment: one subnet, optionally one VLAN, with its gateway address.
 
     ``routes`` are the networks the segment's DHCP clients reach through the gateway (classless static
@@ -204,7 +204,7 @@ class Segment(_Record):
     pool: Pool | None = None
 
 
-class Person(_Record):
+class Person(Record):
     """A member of staff. ``id`` is the person's login; duties mark the director and IT staff.
 
     ``signing_key`` is the ed25519 public key with which the director or a deputy signs the approval of
@@ -225,7 +225,7 @@ class Person(_Record):
     telegram: int | None = None
 
 
-class Retention(_Record):
+class Retention(Record):
     """How many snapshots of a data class are kept; ``keep_all`` keeps every snapshot."""
 
     keep_all: bool = False
@@ -235,7 +235,7 @@ class Retention(_Record):
     yearly: Annotated[int, Field(ge=0)] | None = None
 
 
-class DataClass(_Record):
+class DataClass(Record):
     """A class of data that is backed up with one retention rule (archive masters, shares, configs)."""
 
     id: Identifier
@@ -245,7 +245,7 @@ class DataClass(_Record):
     fixity: bool = False
 
 
-class Interface(_Record):
+class Interface(Record):
     """A network connection of an asset: which segment, which address, which hardware address.
 
     Every interface with a MAC and an address has a DHCP reservation on its segment; ``dhcp: true`` says
@@ -259,7 +259,7 @@ class Interface(_Record):
     dhcp: bool = False
 
 
-class NetDevice(_Record):
+class NetDevice(Record):
     """How a network device is managed: its netmiko platform and the vault variable of its login."""
 
     platform: Platform
@@ -272,7 +272,7 @@ ShareName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,78}[$]
 """A Windows share name: letters, digits, ``_ . -`` and spaces, at most 80, a hidden share ending in ``$``."""
 
 
-class SmbShare(_Record):
+class SmbShare(Record):
     """The SMB share of a Windows PC that holds a data placement: the backup machine pulls it
     (docs/windows.md). ``server`` is for the lab only: the lab machine whose Samba stands in for the PC."""
 
@@ -280,7 +280,7 @@ class SmbShare(_Record):
     server: Hostname | None = None
 
 
-class DataPlacement(_Record):
+class DataPlacement(Record):
     """Where on a host the data of one data class lives: a path of the host, or with ``smb`` a folder
     inside one of a Windows PC's shares (``/`` for the whole share)."""
 
@@ -289,7 +289,7 @@ class DataPlacement(_Record):
     smb: SmbShare | None = None
 
 
-class Asset(_Record):
+class Asset(Record):
     """One piece of equipment of the register (T6), networked or not."""
 
     inventory_no: InventoryNumber
@@ -309,19 +309,21 @@ class Asset(_Record):
     net: NetDevice | None = None
     data: list[DataPlacement] = Field(default_factory=list)
     vars: dict[VarName, object] = Field(default_factory=dict)
-    _address: IPv4Address | None = PrivateAttr(default=None)
+    # The managed address is kept in a slot, not a pydantic private attribute: that would give each of
+    # 100,000 assets a dictionary of its own and cost a call of pydantic's for each.
+    __slots__ = ("_managed_address",)
 
     @property
     def address(self) -> IPv4Address | None:
         """The address the asset is managed at: on a management segment if it has one, else its first."""
-        return self._address
+        return getattr(self, "_managed_address", None)
 
     def set_address(self, segments: dict[str, Segment]) -> None:
         """Work out :attr:`address` from the purposes of the asset's segments (done once by the loader)."""
         with_ip = [n for n in self.interfaces if n.ip is not None]
         managed = [n for n in with_ip if n.segment in segments and segments[n.segment].purpose == "management"]
         chosen = (managed or with_ip or [None])[0]
-        self._address = chosen.ip if chosen else None
+        object.__setattr__(self, "_managed_address", chosen.ip if chosen else None)
 
     @property
     def over_ssh(self) -> bool:
@@ -348,7 +350,7 @@ class Asset(_Record):
         return None
 
 
-class HostKeys(_Record):
+class HostKeys(Record):
     """The SSH host keys of one host: the public key lines (``TYPE BASE64``, as in ``known_hosts``) its
     SSH server must present. Recorded by ``akm inventory hostkeys --write`` on first contact and reviewed
     in git; every SSH client of the project trusts these and nothing else (docs/inventory.md)."""
@@ -357,14 +359,14 @@ class HostKeys(_Record):
     keys: Annotated[list[Text], Field(min_length=1)]
 
 
-class LabControl(_Record):
+class LabControl(Record):
     """The control node's (the host's) own leg in the lab's management segment."""
 
     segment: Identifier
     ip: Address
 
 
-class Site(_Record):
+class Site(Record):
     """A test site the lab's fake internet serves."""
 
     domain: DnsName
@@ -372,7 +374,7 @@ class Site(_Record):
     https: bool = True
 
 
-class LabInternet(_Record):
+class LabInternet(Record):
     """The lab machine that plays the internet: web sites and the only DNS that knows them."""
 
     hostname: Hostname
@@ -393,7 +395,7 @@ class LabInternet(_Record):
         return self.interfaces[0].ip
 
 
-class Lab(_Record):
+class Lab(Record):
     """Settings of the virtual library; present only in the lab inventory."""
 
     state_dir: Path = Path("/var/lib/akm-lab")
@@ -401,7 +403,7 @@ class Lab(_Record):
     internet: LabInternet
 
 
-SECTIONS: dict[str, type[_Record]] = {
+SECTIONS: dict[str, type[Record]] = {
     "departments": Department,
     "rooms": Room,
     "segments": Segment,
@@ -410,4 +412,4 @@ SECTIONS: dict[str, type[_Record]] = {
     "assets": Asset,
     "host_keys": HostKeys,
 }
-SINGLE_SECTIONS: dict[str, type[_Record]] = {"centre": Centre, "lab": Lab}
+SINGLE_SECTIONS: dict[str, type[Record]] = {"centre": Centre, "lab": Lab}
