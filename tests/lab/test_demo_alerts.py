@@ -49,6 +49,7 @@ def _playbook(plan, name: str, limit: str) -> None:
          "-e", f"@{files['vault']}", "--vault-password-file", str(files["vault_password"]), "--limit", limit],
         cwd=REPO,
         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=1800,

@@ -658,3 +658,17 @@ def test_a_backup_run_counts_for_each_of_its_data_classes_that_succeeded(invento
     assert _table(_section(report, "backups"), "backups_last").rows == [
         ["configs", "srv", "2026-11-19 02:01", 2.0, 256]
     ]
+
+
+def test_a_report_of_a_period_before_a_grant_was_approved_still_reads_the_policy(inventory, tmp_path):
+    """The quarterly report of a quarter that ended before the lab's grants were approved: the grants are
+    not mistakes of the policy then, only not yet in force."""
+    log = tmp_path / "access.log"
+    log.write_text(
+        "1790000000.000      5 198.18.30.11 TCP_MISS/200 10 GET http://a.example/ - HIER_DIRECT/198.18.0.1 -\n"
+    )
+    report = build(
+        Sources(inventory, access_logs=[log], access_policy=ROOT / "policies" / "access" / "lab"),
+        periods.parse("quarterly", "2026-Q3", date(2026, 12, 7)),
+    )
+    assert report.sections

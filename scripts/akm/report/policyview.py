@@ -11,7 +11,7 @@ Grants that allow a ``category:`` are in force from the day of their approval (`
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from akm.report.squidlog import CategoryRule, Grant
@@ -39,7 +39,9 @@ def from_access_policy(path: Path, inventory, at: datetime):
     from akm.policy.compile import compile_policy
     from akm.policy.load import load_policy
 
-    compiled = compile_policy(load_policy(path), inventory, at=at)
+    # Checked as of now when the period is past: a grant approved after the period is no mistake of
+    # the policy, and each grant's own start and end decide which requests it covered.
+    compiled = compile_policy(load_policy(path), inventory, at=max(at, datetime.now(UTC)))
     if compiled.errors:
         raise Error(compiled.errors)
     settings = compiled.settings
