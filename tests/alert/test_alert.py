@@ -184,6 +184,26 @@ def test_a_failed_unit_counts_for_its_duty_and_instance(tmp_path, telegram, smtp
     assert list(state["told"]) == ["restore-drill|srv|av_masters"]
 
 
+def test_a_failed_units_message_says_why_from_its_own_record(tmp_path, telegram, smtp, vault_files, capsys):
+    """The backup's own failed record (its summary names the classes) is followed by the unit.failed
+    record of OnFailure=; the message keeps the reason the first one gave."""
+    folder = tmp_path / "evidence" / "srv"
+    run = evidence.record(
+        "backup.run", "failed", time="2026-12-07T01:30:05+05:00", host="srv", duty="backup-run",
+        repository="rest:https://bak:8000/srv/", started="2026-12-07T01:30:00+05:00", classes=[],
+        errors=[{"code": "backup.unreachable", "message": "the backup machine does not answer"}],
+        locks_removed=[], copy={"result": "skipped", "reason": "the backup failed"}, reread=False,
+        files=0, bytes_added=0, snapshot_ids=[], summary="not backed up: shares, configs (no answer)",
+    )  # fmt: skip
+    evidence.write(folder / "backup", "run-srv", run)
+    failed = evidence.record(
+        "unit.failed", "failed", time="2026-12-07T01:30:06+05:00", host="srv", unit="akm-backup.service"
+    )
+    evidence.write(folder / "units", "unit-failed", failed)
+    assert _alert("evidence", tmp_path, telegram, smtp, vault_files, capsys, "--lang", "en")[0] == 0
+    assert "not backed up: shares, configs (no answer)" in telegram.received[-1][1]["text"]
+
+
 def test_a_channel_that_is_down_is_said_and_the_other_still_tells(tmp_path, telegram, smtp, vault_files, capsys):
     _backup(tmp_path / "evidence", "gw", "failed", 1)
     telegram.broken = True

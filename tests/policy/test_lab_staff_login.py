@@ -16,6 +16,7 @@ the grant's person is responsible for and one of someone else.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_the_staff_web_is_never_intercepted_and_its_direct_web_is_dropped(setup,
 
 def test_the_gateway_keeps_only_bcrypt_hashes_of_the_logins(setup, in_lab):
     text = in_lab(GATEWAY, "cat", PASSWORD_FILE).stdout
-    mode = in_lab(GATEWAY, "stat", "-c", "%a %U %G", PASSWORD_FILE).stdout.split()
+    mode = in_lab(GATEWAY, shlex.join(["stat", "-c", "%a %U %G", PASSWORD_FILE])).stdout.split()
     assert mode == ["640", "root", "proxy"]
     entries = dict(line.split(":", 1) for line in text.splitlines())
     assert set(entries) == set(setup["passwords"])

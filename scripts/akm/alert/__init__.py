@@ -95,12 +95,17 @@ def findings(records: list[dict], duties: list[Duty]) -> dict[str, Finding]:
             duty, subject = _duty_of_unit(duties, record["unit"])
         name = duty.id if duty else record.get("unit") or record["kind"]
         key = "|".join((name, record["host"], subject))
+        summary = record.get("summary", "") or record.get("reason", "")
+        earlier = newest.get(key)
+        if record["kind"] == "unit.failed" and earlier is not None and earlier.failed:
+            # The unit's own failed record says why; the OnFailure record after it only that it failed.
+            summary = earlier.summary
         newest[key] = Finding(
             key=key,
             host=record["host"],
             title=(duty.name_en if english else duty.name) if duty else name,
             subject=subject,
-            summary=record.get("summary", "") or record.get("reason", ""),
+            summary=summary,
             remedy=(duty.remedy_en if english else duty.remedy) if duty else "",
             failed=record["result"] == "failed",
             time=record["time"],

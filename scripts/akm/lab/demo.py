@@ -149,6 +149,12 @@ def _activity(plan: Plan, inventory_data: Inventory, collected: Path, log: Calla
         done = _ssh(plan, host, "systemctl", "start", "akm-backup.service")
         if done.returncode != 0:
             log(_("the backup of {host} failed; the report shows it").format(host=host))
+    # The Windows PCs' shares, pulled by the backup machine over SMB (the lab's stand-in is srv's Samba).
+    if any(p.smb for a in inventory_data.assets for p in a.data):
+        for server in (m.hostname for m in plan.machines if "backup_server" in m.profiles):
+            log(_("== a backup of {host}").format(host=_("the Windows PCs' shares")))
+            if _ssh(plan, server, "systemctl", "start", "akm-backup-smb.service").returncode != 0:
+                log(_("the backup of {host} failed; the report shows it").format(host=_("the Windows PCs' shares")))
     readers = [m.hostname for m in plan.machines if "reader" in m.profiles]
     for reader in readers[:1]:
         for site in plan.sites:
