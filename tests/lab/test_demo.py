@@ -27,13 +27,12 @@ import openpyxl
 import pytest
 import yaml
 
-from akm import i18n
 from akm.inventory import load_inventory
 from akm.lab import demo as demo_module
 from akm.lab.machines import machine_dir
 from akm.lab.plan import LAB_RANGE, SWITCH_NETNS, bridge_name
 from akm.report.build import KIND_NAMES
-from tests.conftest import LAB_INVENTORY, REPO, playbook_recap
+from tests.conftest import LAB_INVENTORY, REPO, in_uzbek, playbook_recap
 
 pytestmark = pytest.mark.lab
 
@@ -85,15 +84,6 @@ def _table(sheets: dict[str, list[tuple]], key: str) -> list[tuple]:
     return sheets[key[:31]][2:]
 
 
-def _in_uzbek(message: str) -> str:
-    """*message* as the report (Uzbek by default, as the demo writes it) shows it."""
-    i18n.setup("uz")
-    try:
-        return i18n._(message)
-    finally:
-        i18n.setup("en")
-
-
 def _lab_assets() -> list[dict]:
     return yaml.safe_load((LAB_INVENTORY / "assets.yml").read_text())["assets"]
 
@@ -101,7 +91,7 @@ def _lab_assets() -> list[dict]:
 def test_the_equipment_counts_are_the_inventorys(sheets):
     kinds = Counter(asset["kind"] for asset in _lab_assets())
     reported = {row[0]: row[1] for row in _table(sheets, "equipment_kinds")}
-    assert reported == {_in_uzbek(KIND_NAMES.get(kind, kind)): count for kind, count in kinds.items()}
+    assert reported == {in_uzbek(KIND_NAMES.get(kind, kind)): count for kind, count in kinds.items()}
 
 
 def _access_log(demo: Path, period: tuple[float, float]) -> list[tuple[str, str, str]]:
@@ -177,7 +167,7 @@ def test_the_network_section_has_each_devices_config_backup(demo, sheets):
     assert {d["device"]: d["status"] in ("ok", "changed") for d in record["devices"]} == dict.fromkeys(devices, True)
     # The report's newest network record is that run, with each device's result.
     newest = _table(sheets, "network_records")[-1]
-    assert newest[3] == _in_uzbek("succeeded")
+    assert newest[3] == in_uzbek("succeeded")
     assert {part.split(": ")[0] for part in newest[4].split(", ")} == devices
 
 
@@ -229,15 +219,15 @@ def test_the_docx_is_a_document_to_sign(document):
     «Bet X / Y» in the footer of every page but the title page."""
     inventory = load_inventory(LAB_INVENTORY)
     texts = [p.text for p in document.paragraphs]
-    title = texts[: texts.index(_in_uzbek("Contents"))]
+    title = texts[: texts.index(in_uzbek("Contents"))]
     director, it_head = (
         inventory.director,
         next(p for p in inventory.people_with("it_staff") if "head_of_department" in p.duties),
     )
-    assert title[:3] == [_in_uzbek("APPROVED"), director.position, f"____________________ {director.name}"]
+    assert title[:3] == [in_uzbek("APPROVED"), director.position, f"____________________ {director.name}"]
     assert inventory.centre.name in title and inventory.centre.city in title
-    assert f"{_in_uzbek('Prepared by')}: {it_head.position} ____________________ {it_head.name}" in title
-    assert any(t.startswith(_in_uzbek("Weekly report") + ": ") for t in title)
+    assert f"{in_uzbek('Prepared by')}: {it_head.position} ____________________ {it_head.name}" in title
+    assert any(t.startswith(in_uzbek("Weekly report") + ": ") for t in title)
     first = document.sections[0]
     assert first.different_first_page_header_footer and not first.first_page_footer.paragraphs[0].text
     fields = "".join(first.footer._element.xpath(".//w:instrText/text()"))
@@ -253,9 +243,9 @@ def test_the_docx_has_a_chart_for_every_table_with_figures(document, sheets):
         rows = _table(sheets, key) if key in sheets else []
         drawn = columns or range(1, len(rows[0]) if rows else 1)
         if any(row[c] for row in rows for c in drawn):
-            expected.append(_in_uzbek(title))
+            expected.append(in_uzbek(title))
     for title in ("Internet use by day, MiB", "Denied requests by category", "Backup runs by day and result"):
-        assert _in_uzbek(title) in expected, title
+        assert in_uzbek(title) in expected, title
     paragraphs = document.paragraphs
     for title in expected:
         at = next(i for i, p in enumerate(paragraphs) if p.text == title)

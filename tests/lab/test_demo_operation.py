@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from akm import i18n
 from akm.inventory import load_inventory
-from tests.conftest import LAB_INVENTORY
+from tests.conftest import LAB_INVENTORY, in_uzbek
 
 pytestmark = pytest.mark.lab
 
@@ -146,20 +145,11 @@ def test_the_reports_counts_are_the_nights(running_lab, report, night):
     book = openpyxl.load_workbook(report.with_suffix(".xlsx"), read_only=True)
     rows = {sheet.title: list(sheet.iter_rows(values_only=True))[2:] for sheet in book.worksheets}
     backed_up = {row["host"] for row, code in night if row["duty"] == "backup-run" and code == 0}
-    succeeded = _in_uzbek("succeeded")
+    succeeded = in_uzbek("succeeded")
     in_report = {r[2] for r in rows["backups_records"] if r[1] == "backup.run" and r[3] == succeeded}
     assert backed_up and backed_up <= in_report, (backed_up, in_report)
     debian = {m.hostname for m in running_lab.machines if not m.internet}
     assert {r[0] for r in rows["drift_facts"]} == debian
-
-
-def _in_uzbek(message: str) -> str:
-    """*message* as the report (Uzbek by default, as the unit writes it) shows it."""
-    i18n.setup("uz")
-    try:
-        return i18n._(message)
-    finally:
-        i18n.setup("en")
 
 
 def _grant(running_lab) -> tuple[str, str, str]:
