@@ -191,6 +191,10 @@ class CompiledPolicy:
     decisions: list[Decision]
     lan: Networks
     management: Networks
+    admins: Networks
+    """the addresses a Linux host accepts SSH from (:mod:`akm.policy.generators.hosts`): every address of
+    the hosts with the ``management`` profile, the IT staff's workstations and, in the lab, the control
+    node; never a whole segment, as a kiosk may have a leg on the management segment too"""
     direct_egress: list[tuple[Networks, tuple[tuple[str, int, int], ...], str]]
     bandwidth: list[tuple[str, Networks, float, float | None]]
     link_mbit: float | None
@@ -1133,13 +1137,24 @@ def compile_policy(
     shares, link = _check_bandwidth(checker)
 
     lan = tuple(collapse_addresses(s.subnet for s in inventory.segments.values() if s.purpose not in {"wan"}))
-    management = [s.subnet for s in inventory.segments.values() if s.purpose == "management"]
-    for person in inventory.people_with("it_staff"):
-        management.extend(
-            checker._client_networks(
-                a for a in inventory.assets if a.responsible == person.id and a.kind in CLIENT_KINDS
-            )
+    it_staff = [
+        net
+        for person in inventory.people_with("it_staff")
+        for net in checker._client_networks(
+            a for a in inventory.assets if a.responsible == person.id and a.kind in CLIENT_KINDS
         )
+    ]
+    management = [s.subnet for s in inventory.segments.values() if s.purpose == "management"] + it_staff
+    admins = it_staff + [
+        IPv4Network(interface.ip)
+        for asset in inventory.assets
+        if asset.status == "in_use" and "management" in asset.profiles
+        for interface in asset.interfaces
+        if interface.ip is not None and getattr(inventory.segments.get(interface.segment), "purpose", "wan") != "wan"
+    ]
+    lab = getattr(inventory, "lab", None)
+    if lab is not None:
+        admins.append(IPv4Network(lab.control.ip))
     egress = []
     for item in settings.direct_egress:
         nets = tuple(collapse_addresses(n for s in item.who for n in checker.selectors.get(s, ())))
@@ -1160,6 +1175,7 @@ def compile_policy(
         decisions=decisions,
         lan=lan,
         management=tuple(collapse_addresses(management)),
+        admins=tuple(collapse_addresses(admins)),
         direct_egress=egress,
         bandwidth=shares,
         link_mbit=link,
