@@ -115,8 +115,38 @@ def test_the_backup_machine_opens_its_rest_port_to_the_hosts_with_data(lab_polic
     for asset in holders:
         assert str(asset.ip_on("servers")) in clients
     assert not any(str(i.ip) in clients for i in inventory.asset("oqish-01").interfaces)
-    # The grant for the digitization section ends with its set's timeout.
-    assert re.search(r"198\.18\.40\.11 timeout [0-9]+s", bak)
+    # The grant for the digitization section ends at its expiry, a moment in its rule (seconds since the
+    # epoch), not a timeout counted from the build.
+    grant = next(d for d in lab_policy.decisions if d.id == "G-LAB-002")
+    assert f"ip saddr @grant_G_LAB_002 meta time < {int(grant.expires.timestamp())} tcp dport" in bak
+    assert " timeout " not in bak
+
+
+def test_two_builds_of_one_day_are_the_same_bytes(lab_policy):
+    """The push names a host's release after its ruleset's content: a ruleset that changed with the
+    build's moment (a grant's timeout in seconds) made every converge push a new release."""
+    inventory, raw = lab_policy.inventory, lab_policy.raw
+    morning = render(compile_policy(raw, inventory, AT.replace(hour=8, minute=0, second=1)), ["hosts"])
+    evening = render(compile_policy(raw, inventory, AT.replace(hour=21, minute=59, second=58)), ["hosts"])
+    assert morning.keys() == evening.keys()
+    assert any("meta time <" in text for text in morning.values())
+    for path, text in morning.items():
+        assert text.encode() == evening[path].encode(), path
+
+
+def test_the_host_serving_a_share_opens_smb_to_the_backup_machine_only(lab_policy, lab_rulesets):
+    """The backup machine pulls a Windows PC's share from the host serving it (the lab's stand-in,
+    ``data[].smb.server``): that host's ruleset admits the backup machine on tcp/445, from the inventory."""
+    from akm.inventory.ansible import smb_pulls
+
+    inventory = lab_policy.inventory
+    servers = {pull["server"] for pull in smb_pulls(inventory)}
+    assert servers == {"srv"}
+    srv = lab_rulesets["srv"]
+    assert "ip saddr @smb_pullers tcp dport 445 accept" in srv
+    backup = inventory.asset(next(a.hostname for a in inventory.assets if "backup_server" in a.profiles))
+    assert _set(srv, "smb_pullers") == {str(i.ip) for i in backup.interfaces if i.ip is not None}
+    assert not any("smb_pullers" in text for host, text in lab_rulesets.items() if host not in servers)
 
 
 def test_a_dhcp_host_takes_replies_from_its_segments_gateway_only(lab_policy, lab_rulesets):
@@ -209,7 +239,7 @@ def lab_hosts(lab_policy, lab_rulesets, tmp_path_factory):
 
     roles = {
         "control": [("management", str(inventory.lab.control.ip))],
-        **{host: legs(host) for host in ("srv", "oqish-01", "oqish-02", "xodim-01")},
+        **{host: legs(host) for host in ("srv", "oqish-01", "oqish-02", "xodim-01", "bak")},
     }
     tmp = tmp_path_factory.mktemp("hosts")
     with segments_network(
@@ -248,6 +278,7 @@ def _connects(names: dict, source: str, address: str, port: int) -> bool:
             "staff reach the shares (rule shares-for-staff)",
         ),
         ("oqish-01", "srv", "management", 445, False, "a kiosk does not reach the shares"),
+        ("bak", "srv", "management", 445, True, "the backup machine pulls the stand-in's share (data[].smb)"),
         ("oqish-01", "srv", "management", 3142, True, "every host uses the package cache"),
         ("xodim-01", "srv", "management", 22, True, "the IT staff's workstation is an admin"),
     ],

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from akm.errors import Problem
 from akm.i18n import _
+from akm.inventory.ansible import smb_pulls as inventory_smb_pulls
 from akm.inventory.model import Profile
 from akm.names import MAX_LABEL, explain_foreign, explain_long, long_label
 from akm.policy import signatures
@@ -205,6 +206,9 @@ class CompiledPolicy:
     """the logins whose signed approval of a grant is accepted: the director and the allowed deputies"""
     login_networks: Networks = ()
     """the segments whose users log in to the proxy (``settings.staff_login: required``); empty otherwise"""
+    smb_pulls: tuple[Networks, Networks] = ((), ())
+    """the backup machines' addresses and the addresses they pull the Windows PCs' shares from over SMB
+    (:func:`smb_pulls`); empty when the inventory places no data in a share"""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -1043,6 +1047,19 @@ def alert_egress(inventory, management: Networks) -> list[tuple[Networks, tuple[
     return egress
 
 
+def smb_pulls(inventory, backup_machines: Networks) -> tuple[Networks, Networks]:
+    """The SMB pulls of the Windows PCs' shares (issue 16) as a firewall sees them: the backup
+    machines' addresses (*backup_machines*) and the addresses the shares answer at, read from the
+    inventory's ``data[].smb`` exactly as the backup machine's pull list is
+    (:func:`akm.inventory.ansible.smb_pulls`): the PC itself, or in the lab the machine standing in for
+    it. Written nowhere else: the gateway forwards tcp/445 between them and a Linux host serving a share
+    accepts it (:mod:`akm.policy.generators.hosts`)."""
+    shares = [IPv4Network(pull["address"]) for pull in inventory_smb_pulls(inventory)]
+    if not shares or not backup_machines:
+        return (), ()
+    return backup_machines, tuple(collapse_addresses(shares))
+
+
 def compile_policy(
     raw: RawPolicy, inventory: Any, at: datetime | None = None, extra_selectors: Iterable[str] = ()
 ) -> CompiledPolicy:
@@ -1162,6 +1179,7 @@ def compile_policy(
     egress += alert_egress(
         inventory, checker._client_networks(a for a in inventory.assets if "management" in a.profiles)
     )
+    backup_machines = checker._client_networks(a for a in inventory.assets if "backup_server" in a.profiles)
     return CompiledPolicy(
         inventory=inventory,
         raw=raw,
@@ -1184,6 +1202,7 @@ def compile_policy(
         expiring_grants=expiring,
         approvers=frozenset(approvers),
         login_networks=checker.login_networks,
+        smb_pulls=smb_pulls(inventory, backup_machines),
         problems=sorted(checker.problems),
     )
 

@@ -14,12 +14,17 @@ What a host accepts, all of it read from the inventory and the policy, never fro
   Ping from the same addresses; ICMP errors of its own connections come back as ``related``.
 - The internal services of the policy that run on this host (its profile or its name in a service's
   ``hosts``), from whoever the policy's decisions name, in decision order, with the decision's schedule
-  and a grant's expiry, as the gateway's forward chain has them. A host the decision names is admitted
-  on its management leg too: in the lab every machine has one, and a peer on a shared segment is
-  reached there (``/etc/hosts`` of the ``base`` role), so traffic between two such legs never crosses
-  the gateway.
+  and a grant's expiry, as the gateway's forward chain has them; the expiry is a moment in the rule
+  (``meta time``), not a timeout counted from the build, so two builds of one day are the same bytes and
+  the release's name (the push's digest of the file) stays the same between converges. A host the
+  decision names is admitted on its management leg too: in the lab every machine has one, and a peer on
+  a shared segment is reached there (``/etc/hosts`` of the ``base`` role), so traffic between two such
+  legs never crosses the gateway.
 - On a backup machine (profile ``backup_server``), its REST server's port from every address of every
   host with data placements in the inventory: the backup clients.
+- On a host that serves a Windows PC's share the backup machine pulls (in the lab, the machine standing in
+  for the PC: the inventory's ``data[].smb.server``), SMB from the backup machines
+  (:attr:`~akm.policy.compile.CompiledPolicy.smb_pulls`).
 - On a host whose interface takes its address by DHCP, the replies of its segment's gateway.
 
 Everything else that comes in is dropped; what the host sends and the answers to it pass (time, DNS,
@@ -32,8 +37,9 @@ from collections.abc import Iterable
 from ipaddress import IPv4Network, collapse_addresses
 
 from akm.backup.jobs import server_port
+from akm.backup.smb import PORT as SMB_PORT
 from akm.inventory.model import is_debian
-from akm.policy.compile import CompiledPolicy, Networks, covers
+from akm.policy.compile import CompiledPolicy, Networks, covers, overlaps
 from akm.policy.generators.nftables import NftablesGenerator
 
 TABLE = "akm_host"
@@ -98,7 +104,11 @@ class HostFirewallGenerator(NftablesGenerator):
             "SSH: management hosts, IT staff workstations, the lab's control node",
         )
         decided, rules = self.decision_rules(
-            policy, services, destination=False, widen=lambda nets: self.widen(policy, legs, nets)
+            policy,
+            services,
+            destination=False,
+            widen=lambda nets: self.widen(policy, legs, nets),
+            expiry_in_rules=True,
         )
         sets += decided
         if "backup_server" in asset.profiles:
@@ -107,6 +117,13 @@ class HostFirewallGenerator(NftablesGenerator):
             rules.append(
                 f"\t\tip saddr @backup_clients tcp dport {server_port(asset)} accept "
                 'comment "the backup REST server for its clients"'
+            )
+        pullers, shares = policy.smb_pulls
+        if overlaps(own, shares):
+            sets += self._set("smb_pullers", self.widen(policy, legs, pullers), "backup machines pulling its shares")
+            rules.append(
+                f"\t\tip saddr @smb_pullers tcp dport {SMB_PORT} accept "
+                'comment "the backup machine pulls the shares it serves (inventory data[].smb)"'
             )
         dhcp_servers = sorted(
             {

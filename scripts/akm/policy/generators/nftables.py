@@ -25,6 +25,9 @@ create again in one file: ``nft -f`` applies it atomically or not at all). In it
 - ``forward``: internal services only as the policy's decisions name them (addresses in named sets,
   grants in sets whose elements carry a ``timeout`` that ends them at their expiry even between builds);
   direct egress from the LAN that bypasses the proxy is logged and dropped; everything else is dropped.
+- ``forward``: SMB from the backup machines to the Windows PCs' shares they pull, read from the
+  inventory's ``data[].smb`` (:attr:`~akm.policy.compile.CompiledPolicy.smb_pulls`), never written in
+  the policy by hand.
 
 Web sites are not decided here: that is the proxy's job (:mod:`akm.policy.generators.squid`).
 """
@@ -34,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from ipaddress import IPv4Network
 
+from akm.backup.smb import PORT as SMB_PORT
 from akm.policy.compile import CompiledPolicy, Decision, covers
 from akm.policy.generators.base import Generator, net_text, safe_name, seconds_until
 from akm.policy.generators.lan import legs, registered
@@ -110,12 +114,22 @@ class NftablesGenerator(Generator):
         ]
 
     def decision_rules(
-        self, policy: CompiledPolicy, services: Collection[str], *, destination: bool, widen=None
+        self,
+        policy: CompiledPolicy,
+        services: Collection[str],
+        *,
+        destination: bool,
+        widen=None,
+        expiry_in_rules: bool = False,
     ) -> tuple[list[str], list[str]]:
         """The sets and the rules of the policy's decisions about the internal *services*, in decision
-        order: ``accept`` or ``drop`` from the decision's ``who`` (a set; a grant's elements expire with
-        it) on the service's ports, within its schedule. With *destination* each rule also names the
-        service's addresses (the gateway's forward chain); *widen* may add addresses to a ``who``."""
+        order: ``accept`` or ``drop`` from the decision's ``who`` (a set) on the service's ports, within
+        its schedule. A grant ends at its expiry: by its set's elements' ``timeout`` (seconds from the
+        build's moment), or with *expiry_in_rules* by ``meta time`` before the expiry (seconds since the
+        epoch) in each of its rules, so that the file's bytes do not depend on the build's moment and a
+        release loaded again later (a reboot, a rollback) does not stretch the grant. With *destination*
+        each rule also names the service's addresses (the gateway's forward chain); *widen* may add
+        addresses to a ``who``."""
         sets: list[str] = []
         rules: list[str] = []
         seen: set[str] = set()
@@ -131,12 +145,16 @@ class NftablesGenerator(Generator):
             set_name = f"{prefix}_{safe_name(decision.id)}"
             if set_name not in seen:
                 seen.add(set_name)
-                timeout = seconds_until(decision.expires, policy.at) if decision.expires else None
+                timeout = (
+                    seconds_until(decision.expires, policy.at) if decision.expires and not expiry_in_rules else None
+                )
                 comment = decision.label + (f" until {decision.expires.date().isoformat()}" if decision.expires else "")
                 sets += self._set(set_name, nets, comment, timeout)
             verdict = "accept" if decision.action == "allow" else "drop"
             service = policy.services[service_id]
             daddr = f"ip daddr @svc_{safe_name(service_id)} " if destination else ""
+            if expiry_in_rules and decision.expires:
+                daddr += f"meta time < {int(decision.expires.timestamp())} "
             for proto in sorted({p[0] for p in service.ports}):
                 ports = ", ".join(_ports(a, b) for p, a, b in service.ports if p == proto)
                 rules.append(
@@ -165,6 +183,14 @@ class NftablesGenerator(Generator):
                     f"\t\tip saddr @{set_name} ip daddr != @lan {proto} dport {{ {listed} }} accept "
                     f'comment "direct egress"'
                 )
+        pullers, shares = policy.smb_pulls
+        if shares:
+            sets += self._set("smb_pullers", pullers, "backup machines")
+            sets += self._set("smb_shares", shares, "Windows PCs' shares the backup machines pull")
+            forward.append(
+                f"\t\tip saddr @smb_pullers ip daddr @smb_shares tcp dport {SMB_PORT} accept "
+                'comment "the backup machine pulls the Windows PCs\' shares (inventory data[].smb)"'
+            )
         dns = '\t\tip saddr @lan meta l4proto { tcp, udp } th dport 53 accept comment "DNS on the gateway"'
         gateway = policy.inventory.asset(hostname)
         served = legs(policy.inventory, gateway)
