@@ -67,7 +67,7 @@ def server_address():
     from akm.backup import jobs
 
     server = jobs.backup_server(inv)
-    return jobs.server_address(inv, server), int((server.vars or {}).get("backup_server_port", 8000))
+    return jobs.server_address(inv, server), jobs.server_port(server)
 
 
 @pytest.fixture(scope="module")

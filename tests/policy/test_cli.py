@@ -75,6 +75,21 @@ def test_build_writes_every_platform(capsys, tmp_path):
     assert code == 0, text
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "MANIFEST",
+        *(
+            f"hosts/{host}.nft"
+            for host in (
+                "akt-01",
+                "bak",
+                "bibl-01",
+                "bolalar-01",
+                "direktor-01",
+                "raqam-01",
+                "srv",
+                "zal-01",
+                "zal-02",
+                "zal-mudir-01",
+            )
+        ),
         "ios/switch-01.txt",
         "kea/gw.json",
         "nftables/gw.nft",

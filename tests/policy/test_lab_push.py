@@ -66,6 +66,17 @@ def push(*extra: str) -> subprocess.CompletedProcess:
     return playbook("access-policy.yml", "-e", f"access_policy_check_url=http://{ALLOWED}/", *extra)
 
 
+def built_from(inventory: Path) -> list[str]:
+    """The extra variables of a push whose release is built from the inventory copy *inventory* (with
+    the lab's policy), while Ansible still reaches the machines through the lab inventory."""
+    return [
+        "-e",
+        f"access_policy_inventory={inventory}",
+        "-e",
+        f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
+    ]
+
+
 def recap(done: subprocess.CompletedProcess, host: str = GATEWAY) -> dict[str, int]:
     """The PLAY RECAP counters of *host*."""
     counts = playbook_recap(done.stdout)
@@ -228,12 +239,7 @@ def test_a_release_that_cuts_the_management_path_is_rolled_back_by_itself(gatewa
     network = wrong / "network.yml"
     text = network.read_text()
     network.write_text(text.replace("purpose: management", "purpose: servers"))
-    done = push(
-        "-e", f"access_policy_inventory={wrong}",
-        "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
-        "-e", "access_policy_confirm_timeout=30",
-        "-e", "access_policy_check_timeout=5",
-    )  # fmt: skip
+    done = push(*built_from(wrong), "-e", "access_policy_confirm_timeout=30", "-e", "access_policy_check_timeout=5")
     assert done.returncode != 0
     assert "rolled back" in done.stdout
     deadline = time.monotonic() + 90
@@ -260,10 +266,7 @@ def test_a_release_whose_dns_cannot_start_is_rolled_back_by_itself(gateway, in_l
     assets.write_text(
         assets.read_text().replace("segment: staff, ip: 198.18.20.1,", "segment: staff, ip: 198.18.20.254,")
     )
-    done = push(
-        "-e", f"access_policy_inventory={wrong}",
-        "-e", f"access_policy_policy_dir={REPO / 'policies/access/lab'}",
-    )  # fmt: skip
+    done = push(*built_from(wrong))
     assert done.returncode != 0
     assert "rolled back" in done.stdout, done.stdout[-3000:]
     assert "Restart Kea, Unbound and lighttpd" in done.stdout.split("rolled back")[-1], done.stdout[-3000:]

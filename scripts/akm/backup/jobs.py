@@ -91,11 +91,17 @@ def server_address(inv, server) -> str:
     return str(server.address)
 
 
+def server_port(server) -> int:
+    """The TCP port of the REST server on the backup machine *server*: its asset variable
+    ``backup_server_port`` (as in the ``backup_server`` role), else :data:`DEFAULT_PORT`."""
+    return int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
+
+
 def repository_url(inv, hostname: str) -> str:
     """The REST repository URL of *hostname* on the inventory's backup machine: HTTPS unless the
     backup machine's asset variable ``backup_server_tls`` is false (as in the ``backup_server`` role)."""
     server = backup_server(inv)
-    port = int((server.vars or {}).get("backup_server_port", DEFAULT_PORT))
+    port = server_port(server)
     scheme = "https" if (server.vars or {}).get("backup_server_tls", True) else "http"
     return f"rest:{scheme}://{server_address(inv, server)}:{port}/{hostname}/"
 

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from akm.errors import Problem
 from akm.i18n import _
+from akm.inventory.ansible import smb_pulls as inventory_smb_pulls
 from akm.inventory.model import Profile
 from akm.names import MAX_LABEL, explain_foreign, explain_long, long_label
 from akm.policy import signatures
@@ -191,6 +192,10 @@ class CompiledPolicy:
     decisions: list[Decision]
     lan: Networks
     management: Networks
+    admins: Networks
+    """the addresses a Linux host accepts SSH from (:mod:`akm.policy.generators.hosts`): every address of
+    the hosts with the ``management`` profile, the IT staff's workstations and, in the lab, the control
+    node; never a whole segment, as a kiosk may have a leg on the management segment too"""
     direct_egress: list[tuple[Networks, tuple[tuple[str, int, int], ...], str]]
     bandwidth: list[tuple[str, Networks, float, float | None]]
     link_mbit: float | None
@@ -201,6 +206,9 @@ class CompiledPolicy:
     """the logins whose signed approval of a grant is accepted: the director and the allowed deputies"""
     login_networks: Networks = ()
     """the segments whose users log in to the proxy (``settings.staff_login: required``); empty otherwise"""
+    smb_pulls: tuple[Networks, Networks] = ((), ())
+    """the backup machines' addresses and the addresses they pull the Windows PCs' shares from over SMB
+    (:func:`smb_pulls`); empty when the inventory places no data in a share"""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -1039,6 +1047,19 @@ def alert_egress(inventory, management: Networks) -> list[tuple[Networks, tuple[
     return egress
 
 
+def smb_pulls(inventory, backup_machines: Networks) -> tuple[Networks, Networks]:
+    """The SMB pulls of the Windows PCs' shares (issue 16) as a firewall sees them: the backup
+    machines' addresses (*backup_machines*) and the addresses the shares answer at, read from the
+    inventory's ``data[].smb`` exactly as the backup machine's pull list is
+    (:func:`akm.inventory.ansible.smb_pulls`): the PC itself, or in the lab the machine standing in for
+    it. Written nowhere else: the gateway forwards tcp/445 between them and a Linux host serving a share
+    accepts it (:mod:`akm.policy.generators.hosts`)."""
+    shares = [IPv4Network(pull["address"]) for pull in inventory_smb_pulls(inventory)]
+    if not shares or not backup_machines:
+        return (), ()
+    return backup_machines, tuple(collapse_addresses(shares))
+
+
 def compile_policy(
     raw: RawPolicy, inventory: Any, at: datetime | None = None, extra_selectors: Iterable[str] = ()
 ) -> CompiledPolicy:
@@ -1133,13 +1154,24 @@ def compile_policy(
     shares, link = _check_bandwidth(checker)
 
     lan = tuple(collapse_addresses(s.subnet for s in inventory.segments.values() if s.purpose not in {"wan"}))
-    management = [s.subnet for s in inventory.segments.values() if s.purpose == "management"]
-    for person in inventory.people_with("it_staff"):
-        management.extend(
-            checker._client_networks(
-                a for a in inventory.assets if a.responsible == person.id and a.kind in CLIENT_KINDS
-            )
+    it_staff = [
+        net
+        for person in inventory.people_with("it_staff")
+        for net in checker._client_networks(
+            a for a in inventory.assets if a.responsible == person.id and a.kind in CLIENT_KINDS
         )
+    ]
+    management = [s.subnet for s in inventory.segments.values() if s.purpose == "management"] + it_staff
+    admins = it_staff + [
+        IPv4Network(interface.ip)
+        for asset in inventory.assets
+        if asset.status == "in_use" and "management" in asset.profiles
+        for interface in asset.interfaces
+        if interface.ip is not None and getattr(inventory.segments.get(interface.segment), "purpose", "wan") != "wan"
+    ]
+    lab = getattr(inventory, "lab", None)
+    if lab is not None:
+        admins.append(IPv4Network(lab.control.ip))
     egress = []
     for item in settings.direct_egress:
         nets = tuple(collapse_addresses(n for s in item.who for n in checker.selectors.get(s, ())))
@@ -1147,6 +1179,7 @@ def compile_policy(
     egress += alert_egress(
         inventory, checker._client_networks(a for a in inventory.assets if "management" in a.profiles)
     )
+    backup_machines = checker._client_networks(a for a in inventory.assets if "backup_server" in a.profiles)
     return CompiledPolicy(
         inventory=inventory,
         raw=raw,
@@ -1160,6 +1193,7 @@ def compile_policy(
         decisions=decisions,
         lan=lan,
         management=tuple(collapse_addresses(management)),
+        admins=tuple(collapse_addresses(admins)),
         direct_egress=egress,
         bandwidth=shares,
         link_mbit=link,
@@ -1168,6 +1202,7 @@ def compile_policy(
         expiring_grants=expiring,
         approvers=frozenset(approvers),
         login_networks=checker.login_networks,
+        smb_pulls=smb_pulls(inventory, backup_machines),
         problems=sorted(checker.problems),
     )
 

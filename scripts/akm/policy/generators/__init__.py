@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from akm.policy.generators.base import Generator, Options
+from akm.policy.generators.hosts import HostFirewallGenerator
 from akm.policy.generators.ios import IosGenerator
 from akm.policy.generators.kea import KeaGenerator
 from akm.policy.generators.nftables import NftablesGenerator
@@ -16,6 +17,7 @@ GENERATORS: dict[str, type[Generator]] = {
     for generator in (
         SquidGenerator,
         NftablesGenerator,
+        HostFirewallGenerator,
         KeaGenerator,
         UnboundGenerator,
         WpadGenerator,

@@ -25,14 +25,19 @@ create again in one file: ``nft -f`` applies it atomically or not at all). In it
 - ``forward``: internal services only as the policy's decisions name them (addresses in named sets,
   grants in sets whose elements carry a ``timeout`` that ends them at their expiry even between builds);
   direct egress from the LAN that bypasses the proxy is logged and dropped; everything else is dropped.
+- ``forward``: SMB from the backup machines to the Windows PCs' shares they pull, read from the
+  inventory's ``data[].smb`` (:attr:`~akm.policy.compile.CompiledPolicy.smb_pulls`), never written in
+  the policy by hand.
 
 Web sites are not decided here: that is the proxy's job (:mod:`akm.policy.generators.squid`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from ipaddress import IPv4Network
 
+from akm.backup.smb import PORT as SMB_PORT
 from akm.policy.compile import CompiledPolicy, Decision, covers
 from akm.policy.generators.base import Generator, net_text, safe_name, seconds_until
 from akm.policy.generators.lan import legs, registered
@@ -80,42 +85,93 @@ class NftablesGenerator(Generator):
         to = "23:59:59" if schedule.to == "24:00" else schedule.to
         return f'meta day {{ {days} }} meta hour "{schedule.from_}"-"{to}" '
 
-    def ruleset(self, policy: CompiledPolicy, hostname: str) -> str:
+    def document(self, policy: CompiledPolicy, table: str, target: str, body: list[str]) -> str:
+        """The ruleset file: a header, then the table *table* created, deleted and created again with
+        *body* in it, so that ``nft -f`` replaces it in one transaction."""
         out = [
             "#!/usr/sbin/nft -f",
-            *self.header(policy, "#", f"nftables ruleset of the gateway {hostname}"),
-            f"table inet {TABLE}",
-            f"delete table inet {TABLE}",
+            *self.header(policy, "#", target),
+            f"table inet {table}",
+            f"delete table inet {table}",
             "",
-            f"table inet {TABLE} {{",
+            f"table inet {table} {{",
+            *body,
+            "}",
         ]
+        return "\n".join(out) + "\n"
+
+    @staticmethod
+    def input_head(ssh: str) -> list[str]:
+        """The start of an input chain that drops by default: management SSH (*ssh*, the saddr part)
+        before anything else, so that no policy can cut it; answers, loopback."""
+        return [
+            "\tchain input {",
+            "\t\ttype filter hook input priority filter; policy drop;",
+            f'\t\t{ssh} accept comment "management SSH is always allowed"',
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            '\t\tiifname "lo" accept',
+        ]
+
+    def decision_rules(
+        self,
+        policy: CompiledPolicy,
+        services: Collection[str],
+        *,
+        destination: bool,
+        widen=None,
+        expiry_in_rules: bool = False,
+    ) -> tuple[list[str], list[str]]:
+        """The sets and the rules of the policy's decisions about the internal *services*, in decision
+        order: ``accept`` or ``drop`` from the decision's ``who`` (a set) on the service's ports, within
+        its schedule. A grant ends at its expiry: by its set's elements' ``timeout`` (seconds from the
+        build's moment), or with *expiry_in_rules* by ``meta time`` before the expiry (seconds since the
+        epoch) in each of its rules, so that the file's bytes do not depend on the build's moment and a
+        release loaded again later (a reboot, a rollback) does not stretch the grant. With *destination*
+        each rule also names the service's addresses (the gateway's forward chain); *widen* may add
+        addresses to a ``who``."""
+        sets: list[str] = []
+        rules: list[str] = []
+        seen: set[str] = set()
+        for decision, service_id in self.service_decisions(policy):
+            if service_id not in services:
+                continue
+            nets = policy.networks(decision.who)
+            if widen is not None:
+                nets = widen(nets)
+            if not nets:
+                continue
+            prefix = "grant" if decision.kind == "grant" else "who"
+            set_name = f"{prefix}_{safe_name(decision.id)}"
+            if set_name not in seen:
+                seen.add(set_name)
+                timeout = (
+                    seconds_until(decision.expires, policy.at) if decision.expires and not expiry_in_rules else None
+                )
+                comment = decision.label + (f" until {decision.expires.date().isoformat()}" if decision.expires else "")
+                sets += self._set(set_name, nets, comment, timeout)
+            verdict = "accept" if decision.action == "allow" else "drop"
+            service = policy.services[service_id]
+            daddr = f"ip daddr @svc_{safe_name(service_id)} " if destination else ""
+            if expiry_in_rules and decision.expires:
+                daddr += f"meta time < {int(decision.expires.timestamp())} "
+            for proto in sorted({p[0] for p in service.ports}):
+                ports = ", ".join(_ports(a, b) for p, a, b in service.ports if p == proto)
+                rules.append(
+                    f"\t\tip saddr @{set_name} {daddr}"
+                    f"{self._when(policy, decision)}"
+                    f'{proto} dport {{ {ports} }} {verdict} comment "{decision.label}: {service_id}"'
+                )
+        return sets, rules
+
+    def ruleset(self, policy: CompiledPolicy, hostname: str) -> str:
         sets: list[str] = []
         sets += self._set("lan", policy.lan, "every segment but the wan")
         sets += self._set("management", policy.management, "management segments and IT staff workstations")
         for service in sorted(policy.services.values(), key=lambda s: s.id):
             sets += self._set(f"svc_{safe_name(service.id)}", service.hosts, f"service {service.id}")
-        forward: list[str] = []
-        seen_sets: set[str] = set()
-        for decision, service_id in self.service_decisions(policy):
-            nets = policy.networks(decision.who)
-            if not nets:
-                continue
-            prefix = "grant" if decision.kind == "grant" else "who"
-            set_name = f"{prefix}_{safe_name(decision.id)}"
-            if set_name not in seen_sets:
-                seen_sets.add(set_name)
-                timeout = seconds_until(decision.expires, policy.at) if decision.expires else None
-                comment = decision.label + (f" until {decision.expires.date().isoformat()}" if decision.expires else "")
-                sets += self._set(set_name, nets, comment, timeout)
-            verdict = "accept" if decision.action == "allow" else "drop"
-            service = policy.services[service_id]
-            for proto in sorted({p[0] for p in service.ports}):
-                ports = ", ".join(_ports(a, b) for p, a, b in service.ports if p == proto)
-                forward.append(
-                    f"\t\tip saddr @{set_name} ip daddr @svc_{safe_name(service_id)} "
-                    f"{self._when(policy, decision)}"
-                    f'{proto} dport {{ {ports} }} {verdict} comment "{decision.label}: {service_id}"'
-                )
+        decided, forward = self.decision_rules(policy, policy.services, destination=True)
+        sets += decided
         for number, (nets, ports, why) in enumerate(policy.direct_egress):
             if not nets:
                 continue
@@ -127,6 +183,14 @@ class NftablesGenerator(Generator):
                     f"\t\tip saddr @{set_name} ip daddr != @lan {proto} dport {{ {listed} }} accept "
                     f'comment "direct egress"'
                 )
+        pullers, shares = policy.smb_pulls
+        if shares:
+            sets += self._set("smb_pullers", pullers, "backup machines")
+            sets += self._set("smb_shares", shares, "Windows PCs' shares the backup machines pull")
+            forward.append(
+                f"\t\tip saddr @smb_pullers ip daddr @smb_shares tcp dport {SMB_PORT} accept "
+                'comment "the backup machine pulls the Windows PCs\' shares (inventory data[].smb)"'
+            )
         dns = '\t\tip saddr @lan meta l4proto { tcp, udp } th dport 53 accept comment "DNS on the gateway"'
         gateway = policy.inventory.asset(hostname)
         served = legs(policy.inventory, gateway)
@@ -162,15 +226,10 @@ class NftablesGenerator(Generator):
         ]
         intercepted_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in intercepted))
         checked_in = "iifname {{ {} }} ".format(", ".join(f'"{leg.interface}"' for leg in checked))
-        out += sets
-        out += [
+        body = [
+            *sets,
             "",
-            "\tchain input {",
-            "\t\ttype filter hook input priority filter; policy drop;",
-            '\t\ttcp dport 22 ip saddr @management accept comment "management SSH is always allowed"',
-            "\t\tct state established,related accept",
-            "\t\tct state invalid drop",
-            '\t\tiifname "lo" accept',
+            *self.input_head("tcp dport 22 ip saddr @management"),
             "\t\tip protocol icmp accept",
             f'\t\tip saddr @lan tcp dport {policy.settings.proxy_port} accept comment "the proxy"',
             f'\t\tip saddr @lan tcp dport {intercept} accept comment "the proxy, for intercepted web traffic"',
@@ -236,9 +295,8 @@ class NftablesGenerator(Generator):
             "\tchain output {",
             "\t\ttype filter hook output priority filter; policy accept;",
             "\t}",
-            "}",
         ]
-        return "\n".join(out) + "\n"
+        return self.document(policy, TABLE, f"nftables ruleset of the gateway {hostname}", body)
 
     def generate(self, policy: CompiledPolicy) -> dict[str, str]:
         return {
