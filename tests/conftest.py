@@ -33,6 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 LAB_INVENTORY = Path(os.environ.get("AKM_LAB_INVENTORY") or REPO / "inventory" / "lab")
 
 
+def copy_lab_inventory(dest: Path) -> Path:
+    """A copy of inventory/lab as git holds it: without the host keys ``akm lab up`` pins beside it."""
+    shutil.copytree(REPO / "inventory" / "lab", dest, ignore=shutil.ignore_patterns("host_keys.yml", ".known_hosts"))
+    return dest
+
+
 def playbook_recap(output: str) -> dict[str, dict[str, int]]:
     """The PLAY RECAP of an ``ansible-playbook`` run: ``{host: {"ok": n, "changed": n, ...}}``."""
     return {

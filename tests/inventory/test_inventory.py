@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -12,6 +11,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
+from tests.conftest import copy_lab_inventory
 
 from akm import i18n
 from akm.cli import main
@@ -82,7 +82,7 @@ def test_ansible_inventory_graph_shows_the_groups():
 
 
 def test_ansible_stops_on_an_invalid_inventory(tmp_path):
-    shutil.copytree(REPO / "inventory/lab", tmp_path / "lab")
+    copy_lab_inventory(tmp_path / "lab")
     (tmp_path / "lab" / "extra.yml").write_text("---\nassets:\n  - hostname: Bad_Name\n")
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     ansible_inventory = Path(sys.executable).with_name("ansible-inventory")
@@ -106,7 +106,7 @@ def test_cli_check_passes_on_the_shipped_inventories(capsys, monkeypatch):
 
 
 def test_cli_reports_in_uzbek_by_default_without_traceback(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "inventory/lab", tmp_path / "lab")
+    copy_lab_inventory(tmp_path / "lab")
     (tmp_path / "lab" / "assets.yml").write_text(
         (tmp_path / "lab" / "assets.yml").read_text().replace("hostname: oqish-02", "hostname: oqish-01")
     )

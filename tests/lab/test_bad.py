@@ -3,7 +3,6 @@ problems the lab must report (code, file, field) before it creates anything."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 
 from akm.errors import Error
 from akm.lab import lab
+from tests.conftest import copy_lab_inventory
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -21,7 +21,7 @@ CASES = sorted((HERE / "bad").glob("*.yml"))
 def test_bad_lab_inventory_is_refused_with_its_place(case, tmp_path):
     spec = yaml.safe_load(case.read_text(encoding="utf-8"))
     inventory = tmp_path / "lab"
-    shutil.copytree(REPO / "inventory" / "lab", inventory)
+    copy_lab_inventory(inventory)
     for change in spec.get("replace", []):
         target = inventory / change["file"]
         text = target.read_text(encoding="utf-8")

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from akm.cli import main
 from akm.net.vault import write_vault
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_lab_inventory
 
 
 def free_port() -> int:
@@ -29,10 +28,7 @@ def lab_inventory(tmp_path_factory):
     """A copy of inventory/lab whose simulated devices listen on free ports, its vault, and the simulator."""
     tmp = tmp_path_factory.mktemp("cli")
     inventory = tmp / "lab"
-    shutil.copytree(REPO / "inventory" / "lab", inventory)
-    # The copy starts with no key pinned (a checkout where akm lab up ran has the lab's keys there).
-    for pinned in ("host_keys.yml", ".known_hosts"):
-        (inventory / pinned).unlink(missing_ok=True)
+    copy_lab_inventory(inventory)
     assets = inventory / "assets.yml"
     text = assets.read_text()
     for port in ("22201", "22202"):

@@ -6,7 +6,6 @@ the same compiled list); without those names there is no such opening."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -14,6 +13,7 @@ from akm.inventory import load_inventory
 from akm.policy.build import render
 from akm.policy.compile import compile_policy
 from akm.policy.load import load_policy
+from tests.conftest import copy_lab_inventory
 
 from .conftest import AT, ROOT
 
@@ -59,7 +59,7 @@ def test_the_management_host_may_reach_the_bot_api_and_the_mail_relay_and_no_one
 def _lab_with(tmp_path, upstream: str):
     """The lab inventory, copied, with *upstream* as the alerts' part of ``centre.upstream``."""
     copy = tmp_path / "lab"
-    shutil.copytree(ROOT / "inventory" / "lab", copy)
+    copy_lab_inventory(copy)
     centre = copy / "centre.yml"
     text = centre.read_text()
     written = "    telegram: api.telegram.org\n    mail_relay: {host: mail.akm-lab.uz, port: 587}\n"
