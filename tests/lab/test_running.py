@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from akm.lab import lab
+from akm.lab import cgroups, lab
 from akm.lab.plan import HOST_LINK, LAB_RANGE, PREFIX
 from akm.lab.system import State
 
@@ -169,6 +169,30 @@ def test_every_machine_has_its_own_host_key(running_lab, in_lab):
         for m in running_lab.machines
     }
     assert len(set(keys.values())) == len(keys)
+
+
+def test_every_machine_keeps_its_processes_in_a_cgroup_of_its_own(running_lab, in_lab):
+    # A shared tree made stopping root's user manager on one machine wait for another machine's
+    # processes, and every SSH login meanwhile hang; each machine's tree now holds only its own.
+    for machine in running_lab.machines:
+        in_lab(machine.hostname, "true")  # a login: the machine's user slice exists now
+    leaders = lab.leaders(running_lab)
+    for root in cgroups.hierarchies():
+        for machine in running_lab.machines:
+            own = os.readlink(f"/proc/{leaders[machine.hostname]}/ns/pid")
+            tree = root / cgroups.HOME / machine.hostname
+            pids = [int(p) for procs in tree.rglob("cgroup.procs") for p in procs.read_text().split()]
+            assert leaders[machine.hostname] in pids, (root, machine.hostname)
+            strangers = [p for p in pids if _pid_namespace(p) not in {own, None}]
+            nspawn = {p for p in strangers if "systemd-nspawn" in Path(f"/proc/{p}/cmdline").read_text()}
+            assert set(strangers) == nspawn, (root, machine.hostname, strangers)
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except FileNotFoundError:
+        return None  # ended while we looked
 
 
 def test_ansible_reaches_every_lab_machine_through_the_inventory_plugin(running_lab):

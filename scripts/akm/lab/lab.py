@@ -35,7 +35,7 @@ from pathlib import Path
 from akm.errors import Problem
 from akm.i18n import _
 from akm.inventory.hostkeys import known_hosts_path, ssh_options
-from akm.lab import aptcache, image, internet, machines, network
+from akm.lab import aptcache, cgroups, image, internet, machines, network
 from akm.lab.plan import APT_CACHE_PORT, LabError, Machine, Plan, plan_lab
 from akm.lab.system import ProcessRef, State, all_pids, cmdline, lab_lock, reap, run, stop, which
 
@@ -505,6 +505,7 @@ def teardown(state_dir: Path, grace: float = 10.0) -> list[str]:
         reap(ref)
     removed += machines.kill_orphans(state_dir)
     removed += machines.unmount_all(state_dir)
+    removed += cgroups.remove_all()
     removed += network.destroy()
     State.clear()
     return removed

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from akm.i18n import _
-from akm.lab import internet
+from akm.lab import cgroups, internet
 from akm.lab.aptcache import Source, machine_sources
 from akm.lab.image import image_dir
 from akm.lab.plan import LabError, Machine, Plan, Port
@@ -222,21 +222,24 @@ def spawn(plan: Plan, machine: Machine) -> ProcessRef:
     console = open(home / "console.log", "wb")  # noqa: SIM115 - handed to the child, closed below
     try:
         child = subprocess.Popen(
-            [
-                "systemd-nspawn",
-                "--boot",
-                f"--directory={root}",
-                f"--machine={machine.netns}",
-                f"--hostname={machine.hostname}",
-                "--register=no",
-                "--keep-unit",
-                f"--network-namespace-path=/run/netns/{machine.netns}",
-                "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
-                "--console=read-only",
-                "--link-journal=no",
-                "--resolv-conf=off",
-                "--timezone=off",
-            ],
+            cgroups.enter_argv(
+                cgroups.machine_groups(machine.hostname),
+                [
+                    "systemd-nspawn",
+                    "--boot",
+                    f"--directory={root}",
+                    f"--machine={machine.netns}",
+                    f"--hostname={machine.hostname}",
+                    "--register=no",
+                    "--keep-unit",
+                    f"--network-namespace-path=/run/netns/{machine.netns}",
+                    "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
+                    "--console=read-only",
+                    "--link-journal=no",
+                    "--resolv-conf=off",
+                    "--timezone=off",
+                ],
+            ),
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
