@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -298,3 +299,17 @@ def test_without_the_ruleset_the_kiosk_reaches_the_other_kiosk(lab_hosts):
     subprocess.run(["ip", "netns", "exec", names["oqish-02"], "nft", "delete", "table", "inet", "akm_host"], check=True)
     assert _connects(names, "oqish-01", address, 22)
     assert IPv4Network(address).subnet_of(inventory.segments["readers"].subnet)
+
+
+def test_two_checkouts_of_the_repository_build_the_same_bytes(lab_policy, tmp_path):
+    """The management host builds from its own checkout (/opt/akm/repo) on its timer, the IT specialist
+    from theirs: a release that named the checkout's path made each of them push a new one in turn."""
+    builds = []
+    for checkout in (tmp_path / "home" / "it", tmp_path / "opt" / "akm" / "repo"):
+        shutil.copytree(ROOT / "policies", checkout / "policies")
+        raw = load_policy(checkout / "policies" / "access" / "lab")
+        builds.append(render(compile_policy(raw, lab_policy.inventory, AT)))
+    first, second = builds
+    assert first.keys() == second.keys()
+    assert "from policies/access/lab;" in first["nftables/gw.nft"]
+    assert all(first[path] == second[path] for path in first)

@@ -31,7 +31,7 @@ direct egress, so the pools shape what the readers and staff actually use.
 from __future__ import annotations
 
 from akm.policy.compile import CompiledPolicy, Decision
-from akm.policy.generators.base import Generator, net_text, safe_name
+from akm.policy.generators.base import Generator, net_text, policy_path, safe_name
 
 SQUID_DAYS = {"mon": "M", "tue": "T", "wed": "W", "thu": "H", "fri": "F", "sat": "A", "sun": "S"}
 # Squid's native ``squid`` format written out, so an upgrade cannot change it under the reports: SARG and
@@ -84,7 +84,7 @@ class SquidGenerator(Generator):
             note = f"# {decision.label}"
             if decision.expires is not None:
                 note += f", until {decision.expires.date().isoformat()}"
-            note += f" ({decision.file}:{decision.line})"
+            note += f" ({policy_path(decision.file)}:{decision.line})"
             lines.insert(0, note)
         return lines
 
