@@ -231,9 +231,9 @@ def _query_login(login: str, policy: CompiledPolicy, selector: str, asked: list)
             _("WHO is already a person ({who}); --as says who logs in on the computer WHO names").format(
                 who=selector[7:]
             ),
-            _("ask akm policy query {who} WHAT for the person on every staff computer, or name a computer as WHO").format(
-                who=selector[7:]
-            ),
+            _(
+                "ask akm policy query {who} WHAT for the person on every staff computer, or name a computer as WHO"
+            ).format(who=selector[7:]),
             file="--as",
             field="who",
         )
@@ -291,7 +291,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     whole = selector.startswith(("segment:", "all"))
     units = [nets] if whole else [(IPv4Network(a),) for n in nets for a in n]
     # With logins, a person is their login on every staff computer and their address elsewhere.
-    person = selector[7:] if selector.startswith("person:") and asks_login(policy, policy.login_networks, target) else None
+    person = (
+        selector[7:] if selector.startswith("person:") and asks_login(policy, policy.login_networks, target) else None
+    )
     asked = [(args.who if whole else hosts.get(u[0], str(u[0])), u, args.login) for u in units]
     if args.login is not None:
         _query_login(args.login, policy, selector, asked)

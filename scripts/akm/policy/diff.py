@@ -258,9 +258,9 @@ def render_text(result: DiffResult, inventory) -> list[str]:
         subject = _describe_who(change.who, inventory)
         if change.who.startswith("login:"):
             subject = (
-                _("{who}, with their personal login on any staff computer")
+                _("{who}, with their personal login on any staff computer,")
                 if whole
-                else _("{who}, with their personal login on {units} of {total} staff computers")
+                else _("{who}, with their personal login on {units} of {total} staff computers,")
             ).format(who=subject, units=change.units, total=change.total)
         elif part:
             subject += f" ({part})"

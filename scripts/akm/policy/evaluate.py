@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Network, collapse_addresses
 
-from akm.policy.compile import CLIENT_KINDS, CompiledPolicy, Decision, covers, normalise_domain, overlaps, schedule_matches
+from akm.policy.compile import (
+    CLIENT_KINDS,
+    CompiledPolicy,
+    Decision,
+    covers,
+    normalise_domain,
+    overlaps,
+    schedule_matches,
+)
 
 
 @dataclass(frozen=True)
