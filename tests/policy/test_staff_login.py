@@ -160,34 +160,39 @@ def test_without_logins_a_person_is_their_computers(tmp_path, capsys):
     assert code == 0 and lines[1].startswith("akt-01: allowed — default:internet")
 
 
-def _diff(old, new, language: str = "en") -> list[str]:
-    i18n.setup(language)
-    try:
-        return render_text(compare(old, new), new.inventory)
-    finally:
-        i18n.setup("en")
+def _diff(old: Path, new: Path, inventory) -> dict[str, list[str]]:
+    """The sentences of ``akm policy diff`` from the policy *old* to *new*, in each language."""
+    before, after = _compile(old, inventory), _compile(new, inventory)
+    assert before.errors == [] and after.errors == []
+    result = compare(before, after)
+    sentences = {}
+    for language in ("en", "uz"):
+        i18n.setup(language)
+        sentences[language] = render_text(result, inventory)
+    i18n.setup("en")
+    return sentences
 
 
 def test_diff_says_when_the_staff_start_to_log_in_and_where_a_grant_then_holds(tmp_path, inventory):
     """From anonymous to required: the person's grant held on her own computer and now holds on the other
     three staff computers too (during the opening hours, outside them the web is open anyway); nothing
     is said about the staff segment losing the web, the switch is one sentence of its own."""
-    old = _compile(_policy(tmp_path, "anonymous"), inventory)
-    new = _compile(_policy(tmp_path / "2"), inventory)
-    assert old.errors == [] and new.errors == []
-    assert _diff(old, new) == [
+    anonymous, required = _policy(tmp_path, "anonymous"), _policy(tmp_path / "2")
+    said = _diff(anonymous, required, inventory)
+    assert said["en"] == [
         "- Nodira Rahimova (n.rahimova), with their personal login on 3 of 4 staff computers, gains access to "
         "Social networks — during Opening hours",
         "- the staff now log in to the proxy with their personal login (settings.staff_login: required)",
         "- grant G-2026-003 has expired (2026-07-01) and is left out",
     ]
-    assert _diff(new, old)[1] == "- the staff no longer log in to the proxy (settings.staff_login: anonymous)"
-    assert _diff(old, new, "uz") == [
+    assert said["uz"] == [
         "- 4 ta xodim kompyuteridan 3 tasida shaxsiy logini bilan kirgan Nodira Rahimova (n.rahimova) uchun "
         "kirish ochiladi: Ijtimoiy tarmoqlar — Ish vaqti davomida",
         "- xodimlar endi proksiga shaxsiy login bilan kiradi (settings.staff_login: required)",
         "- G-2026-003 ruxsatnomasining muddati 2026-07-01 da tugagan, u hisobga olinmaydi",
     ]
+    back = _diff(required, anonymous, inventory)["en"]
+    assert back[1] == "- the staff no longer log in to the proxy (settings.staff_login: anonymous)"
 
 
 def test_diff_says_a_new_grant_follows_the_persons_login_to_any_staff_computer(tmp_path, inventory):
@@ -195,16 +200,14 @@ def test_diff_says_a_new_grant_follows_the_persons_login_to_any_staff_computer(t
     grants = without / "grants.yml"
     text = grants.read_text()
     grants.write_text(text[: text.index("  - id: G-2026-014")] + text[text.index("  - id: G-2026-020") :])
-    old = _compile(without, inventory)
-    new = _compile(_policy(tmp_path / "2"), inventory)
-    assert old.errors == [] and new.errors == []
-    assert _diff(old, new) == [
+    said = _diff(without, _policy(tmp_path / "2"), inventory)
+    assert said["en"] == [
         "- Nodira Rahimova (n.rahimova), with their personal login on any staff computer, gains access to "
         "Social networks — during Opening hours",
         "- grant G-2026-003 has expired (2026-07-01) and is left out",
         "- grant G-2026-014 is new (until 2027-03-01); it follows n.rahimova's personal login to any staff computer",
     ]
-    assert _diff(old, new, "uz")[2] == (
+    assert said["uz"][2] == (
         "- G-2026-014 ruxsatnomasi yangi, 2027-03-01 gacha amal qiladi; "
         "u istalgan xodim kompyuterida n.rahimova shaxsiy logini bilan amal qiladi"
     )
