@@ -11,12 +11,14 @@ with the corpus's own paths.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from akm.policy.cli import main, register
 from akm.policy.compile import compile_policy
 from akm.policy.load import PolicyError, load_policy
 
@@ -72,3 +74,34 @@ def test_bad_input_gives_its_exact_problems(case, signing, signed_corpus):
     for problem in problems:
         assert problem.message and problem.hint, problem
         assert problem.render().startswith(problem.file)
+
+
+QUERIES = sorted((BAD / "query").glob("*.args"))
+QUERY = ["query", "-i", "tests/policy/inventory", "-p", "tests/policy/policy", "--at", "2026-11-25T12:00"]
+"""``bad/query/NN-name.args`` are the arguments (one a line) after these; the test policy requires logins."""
+
+
+def test_every_query_case_says_what_it_must_report():
+    assert [case.name for case in QUERIES if not case.with_suffix(".expected").exists()] == []
+
+
+@pytest.mark.parametrize("case", QUERIES, ids=[case.stem for case in QUERIES])
+def test_bad_query_gives_its_exact_problem(case, capsys):
+    """``akm policy query`` refuses bad arguments (a login the proxy would never see, a name the inventory
+    does not know) with one problem that says what to do, exit code 2, nothing else printed."""
+    arguments = [*QUERY, *case.read_text().splitlines()]
+    parser = argparse.ArgumentParser(prog="akm")
+    register(parser.add_subparsers(dest="area", required=True))
+    args = parser.parse_args(["policy", *arguments])
+    with pytest.raises(PolicyError) as caught:
+        args.handler(args)
+    actual = [
+        {"code": p.code, "file": p.file, "line": p.line, "field": p.field, "message": p.message}
+        for p in caught.value.problems
+    ]
+    assert actual == (yaml.safe_load(case.with_suffix(".expected").read_text()) or [])
+    assert all(p.hint for p in caught.value.problems)
+    capsys.readouterr()
+    assert main(["--lang", "en", "policy", *arguments]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "".join(p.render() + "\n" for p in caught.value.problems)

@@ -114,9 +114,16 @@ def test_build_writes_every_platform(capsys, tmp_path):
         ("zal-01", "www.youtube.com", "2026-11-25T20:00", 3, "zal-01: denied — default:restricted"),
         ("zal-01", "www.youtube.com", "2026-12-01T12:00", 3, "zal-01: denied — default:restricted"),
         ("zal-02", "kutubxona.uz", "2026-11-25T12:00", 0, "zal-02: allowed — default:internet"),
-        ("n.rahimova", "facebook.com", "2026-11-25T12:00", 0, "bibl-01: allowed — grant G-2026-014"),
-        ("direktor-01", "facebook.com", "2026-11-25T12:00", 3, "denied — rule staff-work-hours"),
-        ("direktor-01", "facebook.com", "2026-11-25T19:00", 0, "allowed — default:internet"),
+        # The test policy makes the staff log in (staff_login: required): a person is their login.
+        ("n.rahimova", "facebook.com", "2026-11-25T12:00", 0, "on any staff computer: allowed — grant G-2026-014"),
+        ("m.ergasheva", "facebook.com", "2026-11-25T19:00", 0, "on any staff computer: allowed — default:internet"),
+        ("direktor-01", "facebook.com", "2026-11-25T19:00", 3, "direktor-01: denied — the proxy asks for a personal"),
+        ("direktor-01 --as r.yusupova", "facebook.com", "2026-11-25T12:00", 3, "denied — rule staff-work-hours"),
+        ("direktor-01 --as r.yusupova", "facebook.com", "2026-11-25T19:00", 0, "allowed — default:internet"),
+        ("direktor-01 --as n.rahimova", "facebook.com", "2026-11-25T12:00", 0, "as n.rahimova: allowed — grant G"),
+        ("bibl-01 --as d.karimova", "facebook.com", "2026-11-25T12:00", 3, "denied — rule staff-work-hours"),
+        ("segment:staff", "kun.uz", "2026-11-25T12:00", 3, "segment:staff: denied — the proxy asks for a personal"),
+        ("segment:staff --as u.qodirov", "kun.uz", "2026-11-25T12:00", 0, "allowed — default:internet"),
         (
             "department:oqish_zali",
             "youtube.com",
@@ -127,12 +134,13 @@ def test_build_writes_every_platform(capsys, tmp_path):
         ("zal-01", "adult-site.test", "2026-11-25T12:00", 3, "denied — rule adult-and-piracy"),
         ("zal-01", "service:file_shares", "2026-11-25T12:00", 3, "no rule names it"),
         ("bibl-01", "service:file_shares", "2026-11-25T12:00", 0, "allowed — rule shares-for-staff"),
+        ("n.rahimova", "service:file_shares", "2026-11-25T12:00", 0, "bibl-01: allowed — rule shares-for-staff"),
         ("raqam-01", "service:backups", "2026-11-25T12:00", 0, "allowed — grant G-2026-031"),
         ("raqam-01", "service:backups", "2026-11-25T21:00", 3, "no rule names it"),
     ],
 )
 def test_query_answers_with_the_deciding_rule(capsys, who, what, at, code, expected):
-    result, out, err = run(capsys, "query", *WHERE, "--at", at, who, what)
+    result, out, err = run(capsys, "query", *WHERE, "--at", at, *who.split(), what)
     assert expected in out, out + err
     assert result == code
 

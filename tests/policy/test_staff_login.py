@@ -1,11 +1,13 @@
 """Personal proxy logins for the staff (``settings.staff_login: required``).
 
-The checks of the setting, where a person's web decision holds (:meth:`CompiledPolicy.web_reach`), the
+The checks of the setting, where a person's web decision holds (:meth:`CompiledPolicy.web_reach`), how
+``akm policy query`` and ``akm policy diff`` read it (a person's login on any staff computer), the
 gateway's password file as the ``access_policy`` role renders it (bcrypt hashes that Debian's
 ``basic_ncsa_auth`` accepts, no clear password), and the generated Squid configuration run by a real
 Squid on the loopback: a staff request without a login is asked for one (407), the person with the grant
 gets the site (200) and another person is denied it (403); a reader stays anonymous, and the access log
-names the person for the staff and nobody for the reader.
+names the person for the staff and nobody for the reader; and for every request the real Squid is
+asked, the policy's own answer (:func:`akm.policy.evaluate.decide`) is the same.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ import subprocess
 import tempfile
 import threading
 import time
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import jinja2
 import pytest
 
+from akm import i18n
 from akm.inventory import load_inventory
 from akm.policy.build import render
+from akm.policy.cli import main
 from akm.policy.compile import compile_policy
+from akm.policy.diff import compare, render_text
+from akm.policy.evaluate import decide
 from akm.policy.generators import Options
 from akm.policy.load import load_policy
 
@@ -114,6 +121,96 @@ def test_logins_required_without_a_staff_segment_is_an_error(tmp_path):
     assert problems == [
         ("policy.staff-login-no-segment", settings.index("  staff_login: required") + 1, "settings.staff_login")
     ]
+
+
+def _query(capsys, policy: Path, *args: str) -> tuple[int, list[str]]:
+    code = main(["--lang", "en", "policy", "query", "-i", str(INVENTORY), "-p", str(policy), *args])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_query_answers_for_a_login_per_staff_computer_where_the_computers_differ(tmp_path, capsys):
+    """A host rule on one staff computer decides for whoever logs in there; a person's grant, decided
+    first, follows the person to every staff computer, that one included."""
+    policy = _policy(tmp_path)
+    rules = policy / "rules.yml"
+    rules.write_text(
+        rules.read_text().replace(
+            "rules:\n", "rules:\n  - id: ict-pc-no-social\n    who: [host:akt-01]\n    deny: [category:social]\n", 1
+        )
+    )
+    code, lines = _query(capsys, policy, "--at", "2026-11-25T19:00", "m.ergasheva", "facebook.com")
+    assert code == 3
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "m.ergasheva logged in on akt-01: denied — rule ict-pc-no-social",
+        "m.ergasheva logged in on bibl-01, direktor-01, zal-mudir-01: allowed — default:internet",
+    ]
+    code, lines = _query(capsys, policy, "--at", "2026-11-25T19:00", "n.rahimova", "facebook.com")
+    assert code == 0
+    assert lines[1].startswith("n.rahimova logged in on any staff computer: allowed — grant G-2026-014")
+    code, lines = _query(capsys, policy, "--at", "2026-11-25T19:00", "akt-01", "facebook.com", "--as", "n.rahimova")
+    assert (code, lines[1].split(" (")[0]) == (0, "akt-01, logged in as n.rahimova: allowed — grant G-2026-014")
+
+
+def test_without_logins_a_person_is_their_computers(tmp_path, capsys):
+    code, lines = _query(
+        capsys, _policy(tmp_path, "anonymous"), "--at", "2026-11-25T12:00", "n.rahimova", "facebook.com"
+    )
+    assert code == 0 and lines[1].startswith("bibl-01: allowed — grant G-2026-014")
+    code, lines = _query(capsys, _policy(tmp_path / "2", "anonymous"), "--at", "2026-11-25T12:00", "akt-01", "kun.uz")
+    assert code == 0 and lines[1].startswith("akt-01: allowed — default:internet")
+
+
+def _diff(old: Path, new: Path, inventory) -> dict[str, list[str]]:
+    """The sentences of ``akm policy diff`` from the policy *old* to *new*, in each language."""
+    before, after = _compile(old, inventory), _compile(new, inventory)
+    assert before.errors == [] and after.errors == []
+    result = compare(before, after)
+    sentences = {}
+    for language in ("en", "uz"):
+        i18n.setup(language)
+        sentences[language] = render_text(result, inventory)
+    i18n.setup("en")
+    return sentences
+
+
+def test_diff_says_when_the_staff_start_to_log_in_and_where_a_grant_then_holds(tmp_path, inventory):
+    """From anonymous to required: the person's grant held on her own computer and now holds on the other
+    three staff computers too (during the opening hours, outside them the web is open anyway); nothing
+    is said about the staff segment losing the web, the switch is one sentence of its own."""
+    anonymous, required = _policy(tmp_path, "anonymous"), _policy(tmp_path / "2")
+    said = _diff(anonymous, required, inventory)
+    assert said["en"] == [
+        "- Nodira Rahimova (n.rahimova), with their personal login on 3 of 4 staff computers, gains access to "
+        "Social networks — during Opening hours",
+        "- the staff now log in to the proxy with their personal login (settings.staff_login: required)",
+        "- grant G-2026-003 has expired (2026-07-01) and is left out",
+    ]
+    assert said["uz"] == [
+        "- 4 ta xodim kompyuteridan 3 tasida shaxsiy logini bilan kirgan Nodira Rahimova (n.rahimova) uchun "
+        "kirish ochiladi: Ijtimoiy tarmoqlar — Ish vaqti davomida",
+        "- xodimlar endi proksiga shaxsiy login bilan kiradi (settings.staff_login: required)",
+        "- G-2026-003 ruxsatnomasining muddati 2026-07-01 da tugagan, u hisobga olinmaydi",
+    ]
+    back = _diff(required, anonymous, inventory)["en"]
+    assert back[1] == "- the staff no longer log in to the proxy (settings.staff_login: anonymous)"
+
+
+def test_diff_says_a_new_grant_follows_the_persons_login_to_any_staff_computer(tmp_path, inventory):
+    without = _policy(tmp_path)
+    grants = without / "grants.yml"
+    text = grants.read_text()
+    grants.write_text(text[: text.index("  - id: G-2026-014")] + text[text.index("  - id: G-2026-020") :])
+    said = _diff(without, _policy(tmp_path / "2"), inventory)
+    assert said["en"] == [
+        "- Nodira Rahimova (n.rahimova), with their personal login on any staff computer, gains access to "
+        "Social networks — during Opening hours",
+        "- grant G-2026-003 has expired (2026-07-01) and is left out",
+        "- grant G-2026-014 is new (until 2027-03-01); it follows n.rahimova's personal login to any staff computer",
+    ]
+    assert said["uz"][2] == (
+        "- G-2026-014 ruxsatnomasi yangi, 2027-03-01 gacha amal qiladi; "
+        "u istalgan xodim kompyuterida n.rahimova shaxsiy logini bilan amal qiladi"
+    )
 
 
 def _password_file(passwords: dict[str, str], domain: str) -> str:
@@ -220,7 +317,7 @@ def squid(tmp_path, inventory):
                     log = (work / "cache.log").read_text() if (work / "cache.log").exists() else ""
                     pytest.fail(f"Squid did not start: {process.stdout.read().decode()[-2000:]}{log[-2000:]}")
                 time.sleep(0.2)
-        yield port, work
+        yield port, work, compiled
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -238,23 +335,38 @@ def _fetch(port: int, source: str, url: str, login: tuple[str, str] | None = Non
     return int(done.stdout or 0)
 
 
+def _unused(compiled, segment: str) -> str:
+    """An address of *segment* that no computer of the inventory has: Squid's loopback stands for it."""
+    taken = {i.ip for a in compiled.inventory.assets for i in a.interfaces}
+    return str(next(a for a in compiled.inventory.segments[segment].subnet.hosts() if a not in taken))
+
+
 @pytest.mark.needs("squid", "curl")
 def test_a_real_squid_asks_the_staff_for_a_login_and_lets_the_grant_follow_the_person(squid):
-    port, work = squid
+    port, work, compiled = squid
     granted = ("n.rahimova", PASSWORDS["n.rahimova"])
     other = ("r.yusupova", PASSWORDS["r.yusupova"])
-    # From a staff computer that is not n.rahimova's (127.0.0.1 is none of the inventory's).
-    assert _fetch(port, STAFF, "http://facebook.com/") == 407
+    # From a staff computer that is not n.rahimova's (127.0.0.1 is none of the inventory's), and from a
+    # reader's kiosk, which is never asked and where a login changes nothing.
+    asked = [
+        (STAFF, "facebook.com", None, 407),
+        (STAFF, "facebook.com", granted, 200),
+        (STAFF, "facebook.com", other, 403),
+        (STAFF, "kun.uz", other, 200),
+        (READER, "kun.uz", None, 200),
+        (READER, "facebook.com", None, 403),
+        (READER, "facebook.com", granted, 403),
+    ]
+    stands_for = {STAFF: _unused(compiled, "staff"), READER: _unused(compiled, "readers")}
+    for source, site, login, status in asked:
+        assert _fetch(port, source, f"http://{site}/", login) == status, (source, site, login)
+        answer = decide(compiled, (IPv4Network(stands_for[source]),), f"site:{site}", AT, login[0] if login else None)
+        said = 407 if answer.login_required else 200 if answer.action == "allow" else 403
+        assert said == status, (source, site, login, answer)
     assert _fetch(port, STAFF, "http://facebook.com/", ("n.rahimova", "wrong-password")) == 407
-    assert _fetch(port, STAFF, "http://facebook.com/", granted) == 200
-    assert _fetch(port, STAFF, "http://facebook.com/", other) == 403
-    assert _fetch(port, STAFF, "http://kun.uz/", other) == 200
-    # The readers' segment never asks for a login: an ordinary site loads, a restricted one is denied.
-    assert _fetch(port, READER, "http://kun.uz/") == 200
-    assert _fetch(port, READER, "http://facebook.com/") == 403
     deadline = time.monotonic() + 30
     log = work / "access.log"
-    while (not log.exists() or len(log.read_text().splitlines()) < 7) and time.monotonic() < deadline:
+    while (not log.exists() or len(log.read_text().splitlines()) < 8) and time.monotonic() < deadline:
         time.sleep(0.2)
     fields = [line.split() for line in log.read_text().splitlines()]
     seen = {(f[2], f[3].split("/")[1], f[6], f[7]) for f in fields}

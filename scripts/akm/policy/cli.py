@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from akm import i18n
 from akm.i18n import _
 from akm.policy.build import render, write_tree
-from akm.policy.compile import CompiledPolicy, compile_policy, policy_dir_for
+from akm.policy.compile import CompiledPolicy, compile_policy, covers, policy_dir_for
 from akm.policy.generators import GENERATORS, Options
 from akm.policy.load import PolicyError, load_policy
 
@@ -189,7 +189,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def _query_selector(who: str, inventory) -> str:
-    if ":" in who:
+    if who == "all" or ":" in who:
         return who
     if who in inventory.people:
         return f"person:{who}"
@@ -202,14 +202,76 @@ def _query_target(what: str) -> str:
     return f"site:{what}"
 
 
+def _query_login(login: str, policy: CompiledPolicy, selector: str, asked: list) -> None:
+    """Refuse ``--as LOGIN`` where the generated Squid configuration would never see that login: logins not
+    required, a login the inventory does not know, a person as WHO, a computer off the staff's segments."""
+    from akm.names import explain_foreign
+
+    inventory = policy.inventory
+    if not policy.login_networks:
+        raise PolicyError.one(
+            "policy.query-no-logins",
+            _("the staff do not log in to the proxy in this policy (settings.staff_login: anonymous)"),
+            _("leave out --as: every computer is decided by its address"),
+            file="--as",
+            field="--as",
+        )
+    if login not in inventory.people:
+        foreign = explain_foreign(login)
+        message, hint = foreign or (
+            _("there is no person {name!r} in the inventory").format(name=login),
+            _("give the personal login of one of the inventory's people, e.g. {example}").format(
+                example=min(inventory.people)
+            ),
+        )
+        raise PolicyError.one("policy.query-unknown-login", message, hint, file="--as", field="--as")
+    if selector.startswith("person:"):
+        raise PolicyError.one(
+            "policy.query-login-person",
+            _("WHO is already a person ({who}); --as says who logs in on the computer WHO names").format(
+                who=selector[7:]
+            ),
+            _(
+                "ask akm policy query {who} WHAT for the person on every staff computer, or name a computer as WHO"
+            ).format(who=selector[7:]),
+            file="--as",
+            field="who",
+        )
+    for name, unit, _login in asked:
+        if covers(policy.login_networks, unit):
+            continue
+        asset = next((a for a in inventory.assets if a.hostname == name), None)
+        if asset is not None and "reader" in asset.profiles:
+            message = _("{host} is a readers' kiosk; readers never log in to the proxy").format(host=name)
+        else:
+            message = _("{host} is not on a staff segment; the proxy asks no login there").format(host=name)
+        raise PolicyError.one(
+            "policy.query-login-not-asked",
+            message,
+            _("leave out --as, or name a computer on a staff segment as WHO"),
+            file="WHO",
+            field="who",
+        )
+
+
+def _reason(answer) -> str:
+    if answer.login_required:
+        return _("the proxy asks for a personal login here (settings.staff_login: required); ask with --as LOGIN")
+    if answer.decision is None:
+        return _("no rule names it; internal services are closed by default")
+    reason = f"{answer.decision.label} ({answer.decision.file}:{answer.decision.line})"
+    if answer.decision.expires is not None:
+        reason += " " + _("until {date}").format(date=i18n.format_date(answer.decision.expires.date()))
+    return reason
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    from akm.policy.evaluate import category_of, decide
+    from akm.policy.evaluate import asks_login, category_of, decide, staff_computers
 
     at = _parse_at(args.at)
     inventory = _inventory(Path(args.inventory), at)
     selector = _query_selector(args.who, inventory)
-    args_who = selector
-    policy = compile_args(args, extra=(args_who,))
+    policy = compile_args(args, extra=(selector,))
     _fail_on_errors(policy)
     target = _query_target(args.what)
     if target.startswith("service:") and target[8:] not in policy.services:
@@ -221,14 +283,26 @@ def cmd_query(args: argparse.Namespace) -> int:
             field="what",
         )
     nets = policy.selectors.get(selector, ())
-    if not nets:
-        print(_("{who} has no computer with an address in the inventory").format(who=args.who))
-        return 1
     hosts = {}
     for asset in inventory.assets:
         for interface in asset.interfaces:
             if interface.ip is not None:
                 hosts[IPv4Network(interface.ip)] = asset.hostname
+    whole = selector.startswith(("segment:", "all"))
+    units = [nets] if whole else [(IPv4Network(a),) for n in nets for a in n]
+    # With logins, a person is their login on every staff computer and their address elsewhere.
+    person = (
+        selector[7:] if selector.startswith("person:") and asks_login(policy, policy.login_networks, target) else None
+    )
+    asked = [(args.who if whole else hosts.get(u[0], str(u[0])), u, args.login) for u in units]
+    if args.login is not None:
+        _query_login(args.login, policy, selector, asked)
+    if person is not None:
+        asked = [(name, unit, None) for name, unit, _login in asked if not covers(policy.login_networks, unit)]
+    staff = staff_computers(policy) if person is not None else []
+    if not asked and not staff:
+        print(_("{who} has no computer with an address in the inventory").format(who=args.who))
+        return 1
     if target.startswith("site:"):
         found = category_of(policy, target[5:])
         print(
@@ -236,20 +310,27 @@ def cmd_query(args: argparse.Namespace) -> int:
                 site=target[5:], categories=", ".join(found) if found else _("none")
             )
         )
-    units = [nets] if selector.startswith(("segment:", "all")) else [(IPv4Network(a),) for n in nets for a in n]
     allowed_all = True
-    for unit in units:
-        answer = decide(policy, unit, target, policy.at)
-        name = hosts.get(unit[0], str(unit[0]))
-        if answer.decision is None:
-            reason = _("no rule names it; internal services are closed by default")
-        else:
-            reason = f"{answer.decision.label} ({answer.decision.file}:{answer.decision.line})"
-            if answer.decision.expires is not None:
-                reason += " " + _("until {date}").format(date=i18n.format_date(answer.decision.expires.date()))
+    for name, unit, login in asked:
+        answer = decide(policy, unit, target, policy.at, login)
+        if login is not None:
+            name = _("{host}, logged in as {login}").format(host=name, login=login)
         verdict = _("allowed") if answer.action == "allow" else _("denied")
-        print(f"{name}: {verdict} — {reason}")
+        print(f"{name}: {verdict} — {_reason(answer)}")
         allowed_all &= answer.action == "allow"
+    groups: dict[tuple, list[str]] = {}
+    for name, unit in staff:
+        answer = decide(policy, unit, target, policy.at, person)
+        groups.setdefault((answer.action, _reason(answer)), []).append(name)
+    for (action, reason), names in groups.items():
+        where = (
+            _("{login} logged in on any staff computer").format(login=person)
+            if len(groups) == 1
+            else _("{login} logged in on {hosts}").format(login=person, hosts=", ".join(names))
+        )
+        verdict = _("allowed") if action == "allow" else _("denied")
+        print(f"{where}: {verdict} — {reason}")
+        allowed_all &= action == "allow"
     return 0 if allowed_all else 3
 
 
@@ -319,6 +400,12 @@ def register(subparsers) -> None:
     policy_arguments(query)
     query.add_argument("who", metavar=_("WHO"), help=_("host, person login, or selector like department:akt"))
     query.add_argument("what", metavar=_("WHAT"), help=_("a domain, category:ID, service:ID or internet"))
+    query.add_argument(
+        "--as",
+        dest="login",
+        metavar=_("LOGIN"),
+        help=_("the personal login the request from a staff computer carries (settings.staff_login: required)"),
+    )
     query.set_defaults(handler=cmd_query)
 
     approve = commands.add_parser(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, ip_address
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -1066,7 +1067,7 @@ def compile_policy(
     """Check *raw* against *inventory* at the moment *at* and resolve it; problems are on the result.
 
     *extra_selectors* are resolved too (``akm policy query`` asks about a name the policy may not use);
-    their problems carry the field ``query``.
+    their problems are located at the query's argument ``WHO`` (field ``who``).
     """
     zone = ZoneInfo(inventory.centre.timezone)
     at = at or datetime.now(zone)
@@ -1148,7 +1149,7 @@ def compile_policy(
     )
     checker.resolve("all", raw.settings, (), "settings", None)
     for selector in extra_selectors:
-        checker.resolve(selector, Located(None, None), (), "query", None)
+        checker.resolve(selector, Located(None, SimpleNamespace(file="WHO")), (), "who", None)
     _check_shadowing(checker, decisions, {located.record.id: located for located in rules})
     _check_grant_needed(checker, active, decisions)
     shares, link = _check_bandwidth(checker)

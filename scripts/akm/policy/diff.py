@@ -7,6 +7,14 @@ person and host that either revision names — is asked about every target — t
 category, each service — once inside each schedule and once outside all of them. Whatever decides
 differently is reported: who gains or loses access to what, and when. Grants are compared by id: new,
 removed, renewed (a later ``expires_on``), changed, expired.
+
+When either revision makes the staff log in to the proxy (``settings.staff_login: required``), the
+requests are asked as :mod:`akm.policy.evaluate` models them: a person is asked with their personal
+login on every staff computer (``login:LOGIN``, "with their personal login on any staff computer") and by
+address on their computers elsewhere; segments, departments, profiles and hosts are asked for whoever
+logs in (:data:`~akm.policy.evaluate.ANY_LOGIN`), so turning logins on or off is said once, as its own
+sentence, not as every staff computer losing the web. A new, renewed or changed grant to a person then
+says that it follows the person's login.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from pathlib import Path
 
 from akm import i18n
 from akm.i18n import _
-from akm.policy.compile import CompiledPolicy, compile_policy, schedule_matches
-from akm.policy.evaluate import decide
+from akm.policy.compile import CompiledPolicy, compile_policy, covers, schedule_matches
+from akm.policy.evaluate import ANY_LOGIN, decide, staff_computers
 from akm.policy.load import PolicyError, load_policy
 
 
@@ -86,6 +94,10 @@ class DiffResult:
     changes: list[Change]
     grants: list[tuple[str, str, str]]
     names: dict[str, tuple[str, str]]
+    staff_login: str | None = None
+    """the new ``settings.staff_login`` when the change turns the staff's proxy logins on or off"""
+    followers: dict[str, str] | None = None
+    """grant id → the login it follows to any staff computer (a person's grant, logins required after)"""
 
 
 def _moments(policies: list[CompiledPolicy], at: datetime) -> list[tuple[str, datetime]]:
@@ -109,17 +121,31 @@ def _moments(policies: list[CompiledPolicy], at: datetime) -> list[tuple[str, da
     return moments
 
 
-def _principals(policies: list[CompiledPolicy]) -> dict[str, list[tuple[IPv4Network, ...]]]:
+Request = tuple[tuple[IPv4Network, ...], str | None]
+"""the addresses a request comes from and the personal login it carries"""
+
+
+def _principals(policies: list[CompiledPolicy]) -> dict[str, list[Request]]:
     inventory = policies[0].inventory
-    found: dict[str, list[tuple[IPv4Network, ...]]] = {}
+    logins = next((p for p in policies if p.login_networks), None)
+    found: dict[str, list[Request]] = {}
     for segment in sorted(inventory.segments.values(), key=lambda s: s.id):
         if segment.purpose not in {"wan", "management"}:
-            found[f"segment:{segment.id}"] = [(segment.subnet,)]
+            found[f"segment:{segment.id}"] = [((segment.subnet,), ANY_LOGIN)]
     for policy in policies:
         for selector, nets in sorted(policy.selectors.items()):
-            kind = selector.partition(":")[0]
-            if kind in {"department", "profile", "person", "host"} and nets and selector not in found:
-                found[selector] = [(IPv4Network(address),) for net in nets for address in net]
+            kind, _sep, name = selector.partition(":")
+            if kind not in {"department", "profile", "person", "host"} or selector in found:
+                continue
+            units = [(IPv4Network(address),) for net in nets for address in net]
+            if kind != "person":
+                found[selector] = [(unit, ANY_LOGIN) for unit in units]
+                continue
+            if logins is not None:
+                units = [unit for unit in units if not covers(logins.login_networks, unit)]
+                found[f"login:{name}"] = [(unit, name) for _host, unit in staff_computers(logins)]
+            if units:
+                found[selector] = [(unit, name) for unit in units]
     return found
 
 
@@ -140,8 +166,8 @@ def compare(old: CompiledPolicy, new: CompiledPolicy) -> DiffResult:
         for target in _targets([old, new]):
             per_moment = []
             for label, moment in moments:
-                before = [decide(old, unit, target, moment).action for unit in units]
-                after = [decide(new, unit, target, moment).action for unit in units]
+                before = [decide(old, unit, target, moment, login).action for unit, login in units]
+                after = [decide(new, unit, target, moment, login).action for unit, login in units]
                 changed = sum(1 for b, a in zip(before, after, strict=True) if b != a)
                 if changed:
                     direction = "allow" if after.count("allow") > before.count("allow") else "deny"
@@ -177,7 +203,15 @@ def compare(old: CompiledPolicy, new: CompiledPolicy) -> DiffResult:
             names[f"service:{service.id}"] = (service.name, service.name_en)
         for schedule in policy.schedules.values():
             names[f"schedule:{schedule.id}"] = (schedule.name, schedule.name_en)
-    return DiffResult(changes, grants, names)
+    staff_login = new.settings.staff_login if bool(old.login_networks) != bool(new.login_networks) else None
+    followers = {
+        grant_id: new_grants[grant_id].who[7:]
+        for grant_id, status, _date in grants
+        if status in {"new", "renewed", "changed"}
+        and new.login_networks
+        and new_grants[grant_id].who.startswith("person:")
+    }
+    return DiffResult(changes, grants, names, staff_login, followers)
 
 
 def _describe_who(who: str, inventory) -> str:
@@ -191,7 +225,7 @@ def _describe_who(who: str, inventory) -> str:
         return _("department {name}").format(name=label)
     if kind == "profile":
         return _("profile {name}").format(name=name)
-    if kind == "person":
+    if kind in {"person", "login"}:
         person = inventory.people.get(name)
         return _("{name} ({login})").format(name=person.name if person else name, login=name)
     return _("host {name}").format(name=name)
@@ -219,17 +253,31 @@ def render_text(result: DiffResult, inventory) -> list[str]:
                 else _("during {schedule}").format(schedule=named(change.when))
             )
         )
-        part = (
-            ""
-            if change.units == change.total or change.total == 1
-            else _("{units} of {total} computers").format(units=change.units, total=change.total)
-        )
-        subject = _describe_who(change.who, inventory) + (f" ({part})" if part else "")
+        whole = change.units == change.total or change.total == 1
+        part = "" if whole else _("{units} of {total} computers").format(units=change.units, total=change.total)
+        subject = _describe_who(change.who, inventory)
+        if change.who.startswith("login:"):
+            subject = (
+                _("{who}, with their personal login on any staff computer,")
+                if whole
+                else _("{who}, with their personal login on {units} of {total} staff computers,")
+            ).format(who=subject, units=change.units, total=change.total)
+        elif part:
+            subject += f" ({part})"
         if change.after == "allow":
             text = _("{who} gains access to {what}").format(who=subject, what=named(change.target))
         else:
             text = _("{who} loses access to {what}").format(who=subject, what=named(change.target))
         lines.append("- " + text + (f" — {when}" if when else ""))
+    if result.staff_login is not None:
+        lines.append(
+            "- "
+            + (
+                _("the staff now log in to the proxy with their personal login (settings.staff_login: required)")
+                if result.staff_login == "required"
+                else _("the staff no longer log in to the proxy (settings.staff_login: anonymous)")
+            )
+        )
     for grant_id, status, expires in result.grants:
         message = {
             "new": _("grant {id} is new (until {date})"),
@@ -238,7 +286,12 @@ def render_text(result: DiffResult, inventory) -> list[str]:
             "changed": _("grant {id} is changed"),
             "expired": _("grant {id} has expired ({date}) and is left out"),
         }[status]
-        lines.append("- " + message.format(id=grant_id, date=expires))
+        text = message.format(id=grant_id, date=expires)
+        if status != "expired" and grant_id in (result.followers or {}):
+            text += "; " + _("it follows {login}'s personal login to any staff computer").format(
+                login=result.followers[grant_id]
+            )
+        lines.append("- " + text)
     if not lines:
         lines.append("- " + _("no change in who may reach what"))
     return lines
