@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from akm import yamlsource
 from akm.inventory import InventoryError, load_inventory, synthetic
 from akm.inventory import load as inventory_load
