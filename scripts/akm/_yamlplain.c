@@ -1,17 +1,20 @@
 /* The fast way of reading a YAML file: libyaml's event parser building plain Python values directly.
  *
- * read(data, take, run, resolve) parses the UTF-8 bytes *data* once and returns the document's mapping
- * as plain dicts, lists, str, int, bool, None and datetime.date, or None when the file must be read the
- * located way (akm.yamlsource.load_yaml), which is the reference. It declines, at the first sight of
- * it, anything whose meaning or problems only the located reading decides: a syntax error, a tag, an
- * anchor or alias (so no alias bomb is ever expanded here), a merge key, a duplicate key, a key that is
- * not text, a whole number written in octal or base 60, a second document, a document that is not a
- * mapping, a nesting deeper than MAX_DEPTH.
+ * read(data, take, run, resolve, notes) parses the UTF-8 bytes *data* once and returns the document's
+ * mapping as plain dicts, lists, str, int, bool, None and datetime.date, or None when the file must be
+ * read the located way (akm.yamlsource.load_yaml), which is the reference. It declines, at the first
+ * sight of it, anything whose meaning or problems only the located reading decides: a syntax error, a
+ * tag, an anchor or alias (so no alias bomb is ever expanded here), a merge key, a duplicate key, a key
+ * that is not text, a second document, a document that is not a mapping, a nesting deeper than
+ * MAX_DEPTH. A whole number written in octal or base 60 is kept as the text written, as the located
+ * reading keeps it, and noted in the list *notes* as (kind, value YAML made, text, line, field) for the
+ * problem the located reading reports; with *notes* None the file is declined instead.
  *
  * Plain scalars are resolved as YAML 1.1 (PyYAML's resolver) does. The common forms are decided here:
  * text whose first character no resolver looks at, the booleans and nulls, whole decimal numbers, dates
  * (YYYY-MM-DD), and text that cannot be a number or a time (two dots, a character no number has). Any
- * other plain scalar is handed to *resolve*, which returns its value, or *resolve* itself to decline.
+ * other plain scalar is handed to *resolve*, which returns its value, a tuple (value, kind) for a number
+ * in octal or base 60, or *resolve* itself to decline.
  *
  * The items of each list at the top of the document (a section such as assets:) are handed to *take*
  * (the section's name, the index of the first of them, a list of them) every *run* items, as soon as
@@ -46,8 +49,9 @@ typedef struct {
 typedef struct {
     Frame *frames;
     Py_ssize_t depth, size;
-    PyObject *take, *resolve;
+    PyObject *take, *resolve, *notes;
     Py_ssize_t run;
+    size_t line; /* of the scalar being read, from 1 */
     PyObject *cache[CACHE_SLOTS];
 } State;
 
@@ -123,6 +127,35 @@ static PyObject *text(State *state, const char *s, size_t n) {
     return made;
 }
 
+/* The field being read, from the top of the file, as the located reading names it: segments[0].vlan. */
+static PyObject *path(State *state) {
+    PyObject *parts = PyList_New(0);
+    if (!parts) return NULL;
+    for (Py_ssize_t k = 0; k < state->depth; k++) {
+        Frame *frame = &state->frames[k];
+        PyObject *part;
+        if (!frame->is_map) {
+            Py_ssize_t index = PyList_GET_SIZE(frame->container) + (frame->run ? PyList_GET_SIZE(frame->run) : 0);
+            part = PyUnicode_FromFormat("[%zd]", index);
+        } else if (frame->key == NULL) {
+            break;
+        } else {
+            part = PyUnicode_FromFormat(PyList_GET_SIZE(parts) ? ".%U" : "%U", frame->key);
+        }
+        if (!part || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(part);
+    }
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *joined = empty ? PyUnicode_Join(empty, parts) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(parts);
+    return joined;
+}
+
 /* The value of a plain scalar; *declined* set if the file is to be read located. */
 static PyObject *plain(State *state, const char *s, size_t n, int *declined) {
     if (n == 0) Py_RETURN_NONE;
@@ -164,12 +197,28 @@ static PyObject *plain(State *state, const char *s, size_t n, int *declined) {
         PyObject *written = text(state, s, n);
         if (!written) return NULL;
         PyObject *value = PyObject_CallOneArg(state->resolve, written);
-        Py_DECREF(written);
         if (value == state->resolve) {
             Py_DECREF(value);
+            Py_DECREF(written);
             *declined = 1;
             return NULL;
         }
+        if (value && PyTuple_CheckExact(value)) {
+            /* (value, kind): a number in octal or base 60, kept as the text written and noted */
+            if (state->notes == Py_None) {
+                *declined = 1;
+                Py_CLEAR(value);
+            } else {
+                PyObject *at = path(state);
+                PyObject *note = at ? Py_BuildValue("(OOOnO)", PyTuple_GET_ITEM(value, 1), PyTuple_GET_ITEM(value, 0),
+                                                    written, (Py_ssize_t)state->line, at)
+                                    : NULL;
+                Py_XDECREF(at);
+                Py_SETREF(value, note && PyList_Append(state->notes, note) == 0 ? Py_NewRef(written) : NULL);
+                Py_XDECREF(note);
+            }
+        }
+        Py_DECREF(written);
         return value;
     }
     default:
@@ -305,6 +354,7 @@ static int step(State *state, yaml_event_t *event, int *documents, PyObject **ro
         if (state->depth == 0) return DECLINE; /* a document that is a single value */
         if (event->data.scalar.plain_implicit) {
             int declined = 0;
+            state->line = event->start_mark.line + 1;
             value = plain(state, s, n, &declined);
             if (declined) return DECLINE;
         } else {
@@ -322,7 +372,7 @@ static PyObject *read_yaml(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer data;
     State state = {0};
-    if (!PyArg_ParseTuple(args, "y*OnO", &data, &state.take, &state.run, &state.resolve)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*OnOO", &data, &state.take, &state.run, &state.resolve, &state.notes)) return NULL;
     if (state.run < 1) state.run = 1;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
@@ -361,7 +411,7 @@ static PyObject *read_yaml(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"read", read_yaml, METH_VARARGS,
-     "read(data, take, run, resolve): the plain data of a YAML file, or None if it must be read located."},
+     "read(data, take, run, resolve, notes): the plain data of a YAML file, or None if it must be read located."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -334,29 +334,36 @@ class _Reader:
         return found
 
     def _surprise(self, kind: str, value: Any, written: str, line: int, stack: list[_Frame]) -> None:
-        if kind == "octal":
-            decimal = str(int(written.replace("_", ""), 10))
-            if decimal == str(value):
-                message = _(
-                    "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
-                ).format(written=written)
-            else:
-                message = _(
-                    "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), "
-                    "not {decimal}"
-                ).format(written=written, value=value, decimal=decimal)
-            hint = _(
-                'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
-                "without the leading zero if it is a number"
-            ).format(written=written, decimal=decimal)
-            code = "yaml.octal-number"
+        self.problems.append(_surprise(self.name, kind, value, written, line, _path(stack)))
+
+
+def _surprise(name: str, kind: str, value: Any, written: str, line: int, path: str) -> Problem:
+    """The problem of a whole number *written* in octal or base 60 (*kind*), which YAML 1.1 made *value*."""
+    if kind == "octal":
+        decimal = str(int(written.replace("_", ""), 10))
+        if decimal == str(value):
+            message = _(
+                "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
+            ).format(written=written)
         else:
-            message = _("{written} is read by YAML 1.1 as the base-60 number {value}, not as a time or text").format(
-                written=written, value=value
-            )
-            hint = _('write it in quotes: "{written}"').format(written=written)
-            code = "yaml.base60-number"
-        self.problems.append(Problem(self.name, line, _path(stack), code, message, hint))
+            message = _(
+                "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), not {decimal}"
+            ).format(written=written, value=value, decimal=decimal)
+        hint = _(
+            'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
+            "without the leading zero if it is a number"
+        ).format(written=written, decimal=decimal)
+        code = "yaml.octal-number"
+    else:
+        message = _("{written} is read by YAML 1.1 as the base-60 number {value}, not as a time or text").format(
+            written=written, value=value
+        )
+        hint = _('write it in quotes: "{written}"').format(written=written)
+        code = "yaml.base60-number"
+    return Problem(name, line, path, code, message, hint)
+
+
+_SURPRISES = frozenset({"yaml.octal-number", "yaml.base60-number"})
 
 
 def _resolve(loader: Any, text: str, start: Any = None, end: Any = None) -> tuple[Any, str | None, str | None]:
@@ -580,22 +587,28 @@ _RESOLVING = _BaseLoader("")
 
 
 def _plain_scalar(text: str) -> Any:
-    """The value of the plain scalar *text* as the located reading makes it, for the fast way; this
-    function itself if the file is to be read located (an octal or base-60 number, a merge key)."""
+    """The value of the plain scalar *text* as the located reading makes it, for the fast way: a tuple
+    of the value YAML made and ``"octal"`` or ``"base60"`` for a number written in a form nobody means
+    (the located reading keeps the text and reports it); this function itself if the file is to be read
+    located (a merge key)."""
     value, _written, surprise = _resolve(_RESOLVING, text)
-    return _plain_scalar if surprise is not None or value is _MERGE else value
+    if value is _MERGE:
+        return _plain_scalar
+    return (value, surprise) if surprise is not None else value
 
 
-def load_plain(path: Path, take: Take | None = None) -> Any:
+def load_plain(path: Path, take: Take | None = None, problems: list[Problem] | None = None) -> Any:
     """Return the data of *path* as plain dicts and lists, or ``None`` when the file must be read located.
 
     The data equals what :func:`load_yaml` returns (without lines), and :func:`load_yaml` would find no
-    problem in the file: libyaml's parser is run once, by :mod:`akm._yamlplain`, which builds the values
-    from its events and declines at once whatever only the located reading decides (a syntax error, a
-    tag, an anchor or alias, a merge or duplicate key, a key that is not text, an octal or base-60
-    number, a second document, a file that is not a mapping). Plain values are resolved as YAML 1.1
-    does, the rare forms by :func:`_resolve` itself. ``None`` says nothing about the file being wrong,
-    only that the located reading must decide.
+    problem in the file but, when a list *problems* is given, the whole numbers written in octal or base
+    60 (kept as the text written, as the located reading keeps them), which are then added to it in the
+    located reading's words. libyaml's parser is run once, by :mod:`akm._yamlplain`, which builds the
+    values from its events and declines at once whatever else only the located reading decides (a syntax
+    error, a tag, an anchor or alias, a merge or duplicate key, a key that is not text, a second document,
+    a file that is not a mapping). Plain values are resolved as YAML 1.1 does, the rare forms by
+    :func:`_resolve` itself. ``None`` says nothing about the file being wrong, only that the located
+    reading must decide.
 
     *take*, if given, is called with each run of items of a top-level list as soon as they are read
     (the section's name, the index of the first of them in the section, and the items) and returns what
@@ -608,11 +621,16 @@ def load_plain(path: Path, take: Take | None = None) -> Any:
         raw = path.read_bytes()
     except OSError:
         return None
+    notes: list | None = [] if problems is not None else None
     with gc_paused():
         try:
-            return _yamlplain.read(raw, take or _kept, _RUN, _plain_scalar)
+            data = _yamlplain.read(raw, take or _kept, _RUN, _plain_scalar, notes)
         except Exception:  # any failure of the fast way only means "read it located"
             return None
+    if data is not None and notes:
+        name = display_path(path)
+        problems.extend(_surprise(name, kind, value, written, line, at) for kind, value, written, line, at in notes)
+    return data
 
 
 Take = Callable[[str, int, list], list]
@@ -716,7 +734,7 @@ class Locator:
         """The located value of the one section *key* that *text* holds, its lines moved down by *offset*;
         ``_NO_KEY`` if *text* is not such a piece."""
         data, problems = _read_located(text, self.name)
-        if problems or type(data) is not LocatedDict or list(data) != [key]:
+        if any(p.code not in _SURPRISES for p in problems) or type(data) is not LocatedDict or list(data) != [key]:
             return _NO_KEY
         value = data[key]
         _shift(value, offset)
@@ -804,11 +822,13 @@ def read_sections(
             made = [(item, locator.name, Deferred(locator, key, start + k)) for k, item in enumerate(items)]
             return take(key, made) if take else made
 
-        plain = load_plain(path, entries) if fast else None
+        surprises: list[Problem] = []
+        plain = load_plain(path, entries, surprises) if fast else None
         if plain is not None and all(
             (key in lists and (value is None or type(value) is list)) or (key in singles and key not in found_singles)
             for key, value in plain.items()
         ):
+            problems.extend(surprises)
             locator.sizes = {key: len(value) if type(value) is list else None for key, value in plain.items()}
             for key, value in plain.items():
                 if key in singles:
