@@ -19,8 +19,9 @@ and values straight from its events, without lines, resolving plain values as YA
 common forms in C, the rare ones by the same PyYAML resolver and constructors as the located reading).
 It vouches that the data equals what :func:`load_yaml` would return and that it would find no problem:
 anything only the located reading decides (a syntax error, a tag, an anchor or alias, a merge or
-duplicate key, a key that is not text, an octal or base-60 number, a second document, a file that is not
-a mapping) makes it return ``None`` at once, and the caller reads the file with :func:`load_yaml`.
+duplicate key, a key that is not text, a second document, a file that is not a mapping) makes it return
+``None`` at once, and the caller reads the file with :func:`load_yaml`. A whole number written in octal
+or base 60 is kept as the text written and reported, as the located reading does.
 """
 
 from __future__ import annotations
