@@ -15,7 +15,7 @@ LAB_INVENTORY := inventory/lab/akm.yml
 LAB_TEARDOWN := tests/lab/test_zz_teardown.py
 
 # Debian packages of the control node (docs/dependencies.md says why each is here).
-APT_PACKAGES := python3-venv python3-dev gcc git make debootstrap systemd-container iproute2 nftables \
+APT_PACKAGES := python3-venv python3-dev gcc libyaml-dev git make debootstrap systemd-container iproute2 nftables \
 	squid restic smbclient apt-cacher-ng openssh-client openssh-server sarg openssl procps libreoffice-writer-nogui poppler-utils \
 	fonts-liberation
 
@@ -36,8 +36,9 @@ deps: ## Install the Debian packages the project needs (as root; Debian 12 or 13
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_INSTALL_FLAGS) --no-install-recommends $$missing; \
 	fi
 
-# setup.py and the C source: pip install -e compiles the users' history scanner in place.
-$(VENV)/.installed: pyproject.toml setup.py scripts/akm/report/_squidscan.c | deps
+# setup.py and the C sources: pip install -e compiles the users' history scanner and the fast YAML reader
+# in place.
+$(VENV)/.installed: pyproject.toml setup.py scripts/akm/report/_squidscan.c scripts/akm/_yamlplain.c | deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@

@@ -12,28 +12,20 @@ reads in octal (``010`` is 8) or base 60 (``18:00`` is 1080).
 Problems found while reading (syntax errors, duplicate keys, a file that is not a mapping) are returned,
 not raised, so that a check can report the problems of every file at once.
 
-Turning each of libyaml's events into Python objects still makes the located reading slow on large
+Turning each of libyaml's events into Python objects in Python makes the located reading slow on large
 files (seconds for the 50,000-asset inventory). :func:`load_plain` is the fast way for a file that is
-correct: it reads the file with yaml-rs (a Rust parser, ten times faster) and returns plain dicts and
-lists, but only when it can vouch that they equal what :func:`load_yaml` would return and that it would find no problem;
-otherwise it returns ``None`` and the caller reads the file with :func:`load_yaml`. yaml-rs follows
-YAML 1.2 and libyaml YAML 1.1, so they disagree on some plain scalars (``yes``, ``012``, ``1:30``) and
-could on rare syntax; :func:`load_plain` vouches only when:
-
-* the text is in a small subset of YAML where both parsers agree: no tabs, carriage returns,
-  backslashes or non-printable characters, no tags, anchors, aliases, merge keys, directives, block
-  scalars, complex keys or second documents, no quoted text that looks like a date (yaml-rs reads
-  '2024-01-10' as a date), and no plain number written with a leading zero or ``_``;
-* libyaml itself accepts the text (its C parser run without building objects) and produces exactly as
-  many events as the data yaml-rs returned implies;
-* every key is text, and every text value is one that libyaml's resolver would also read as text if it
-  were written plain (so ``yes``, ``1:30`` or ``2024-13-01`` send the file to the located reading), and
-  every other value is a whole number, a boolean, a null or a date — the kinds on which both agree.
+correct: a C extension (``akm/_yamlplain.c``) runs libyaml's parser once and builds plain dicts, lists
+and values straight from its events, without lines, resolving plain values as YAML 1.1 does (the
+common forms in C, the rare ones by the same PyYAML resolver and constructors as the located reading).
+It vouches that the data equals what :func:`load_yaml` would return and that it would find no problem:
+anything only the located reading decides (a syntax error, a tag, an anchor or alias, a merge or
+duplicate key, a key that is not text, a second document, a file that is not a mapping) makes it return
+``None`` at once, and the caller reads the file with :func:`load_yaml`. A whole number written in octal
+or base 60 is kept as the text written and reported, as the located reading does.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime
 import gc
 import os
@@ -45,8 +37,8 @@ from sys import intern
 from typing import Any
 
 import yaml
-import yaml_rs
 
+from akm import _yamlplain
 from akm.errors import Problem
 from akm.i18n import _, format_number
 
@@ -312,30 +304,10 @@ class _Reader:
             return value, None, None
         found = self.cache.get(value)
         if found is None:
-            found = self._resolve(value, event)
+            found = _resolve(self.loader, value, event.start_mark, event.end_mark)
             if len(self.cache) < _CACHE_SIZE:
                 self.cache[value] = found
         return found
-
-    def _resolve(self, text: str, event: yaml.ScalarEvent) -> tuple[Any, str | None, str | None]:
-        loader = self.loader
-        tag = loader.resolve(yaml.ScalarNode, text, (True, False))
-        if tag == _TAG + "str":
-            return text, None, None
-        if tag == _TAG + "merge":
-            return _MERGE, None, None
-        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
-        constructor = loader.yaml_constructors.get(tag, loader.yaml_constructors[None])
-        try:
-            value = constructor(loader, node)
-        except ValueError:
-            # An impossible date (2024-13-01) stays text, so the schema can say which field is wrong.
-            return text, None, None
-        if isinstance(value, int) and not isinstance(value, bool) and _OCTAL.fullmatch(text):
-            return value, text, "octal"
-        if isinstance(value, int | float) and not isinstance(value, bool) and ":" in text:
-            return value, text, "base60"
-        return value, None if text == _canonical(value) else text, None
 
     def _alias(self, event: yaml.AliasEvent, line: int, stack: list[_Frame]) -> tuple[Any, int, str | None]:
         found = self.anchors.get(event.anchor)
@@ -363,29 +335,59 @@ class _Reader:
         return found
 
     def _surprise(self, kind: str, value: Any, written: str, line: int, stack: list[_Frame]) -> None:
-        if kind == "octal":
-            decimal = str(int(written.replace("_", ""), 10))
-            if decimal == str(value):
-                message = _(
-                    "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
-                ).format(written=written)
-            else:
-                message = _(
-                    "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), "
-                    "not {decimal}"
-                ).format(written=written, value=value, decimal=decimal)
-            hint = _(
-                'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
-                "without the leading zero if it is a number"
-            ).format(written=written, decimal=decimal)
-            code = "yaml.octal-number"
+        self.problems.append(_surprise(self.name, kind, value, written, line, _path(stack)))
+
+
+def _surprise(name: str, kind: str, value: Any, written: str, line: int, path: str) -> Problem:
+    """The problem of a whole number *written* in octal or base 60 (*kind*), which YAML 1.1 made *value*."""
+    if kind == "octal":
+        decimal = str(int(written.replace("_", ""), 10))
+        if decimal == str(value):
+            message = _(
+                "{written} has a leading zero, so YAML 1.1 reads it as an octal number (010 would be 8, not 10)"
+            ).format(written=written)
         else:
-            message = _("{written} is read by YAML 1.1 as the base-60 number {value}, not as a time or text").format(
-                written=written, value=value
-            )
-            hint = _('write it in quotes: "{written}"').format(written=written)
-            code = "yaml.base60-number"
-        self.problems.append(Problem(self.name, line, _path(stack), code, message, hint))
+            message = _(
+                "{written} is read by YAML 1.1 as the octal number {value} (because of the leading zero), not {decimal}"
+            ).format(written=written, value=value, decimal=decimal)
+        hint = _(
+            'write "{written}" in quotes if it is text (a serial number, a code), or {decimal} '
+            "without the leading zero if it is a number"
+        ).format(written=written, decimal=decimal)
+        code = "yaml.octal-number"
+    else:
+        message = _("{written} is read by YAML 1.1 as the base-60 number {value}, not as a time or text").format(
+            written=written, value=value
+        )
+        hint = _('write it in quotes: "{written}"').format(written=written)
+        code = "yaml.base60-number"
+    return Problem(name, line, path, code, message, hint)
+
+
+_SURPRISES = frozenset({"yaml.octal-number", "yaml.base60-number"})
+
+
+def _resolve(loader: Any, text: str, start: Any = None, end: Any = None) -> tuple[Any, str | None, str | None]:
+    """The value of the plain scalar *text* (at the marks *start* and *end*), as PyYAML's resolver and
+    constructors of *loader* make it, its text if YAML made something else of it, and ``"octal"`` or
+    ``"base60"`` if it is a number written in a form nobody means."""
+    tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _TAG + "str":
+        return text, None, None
+    if tag == _TAG + "merge":
+        return _MERGE, None, None
+    node = yaml.ScalarNode(tag, text, start, end)
+    constructor = loader.yaml_constructors.get(tag, loader.yaml_constructors[None])
+    try:
+        value = constructor(loader, node)
+    except ValueError:
+        # An impossible date (2024-13-01) stays text, so the schema can say which field is wrong.
+        return text, None, None
+    if isinstance(value, int) and not isinstance(value, bool) and _OCTAL.fullmatch(text):
+        return value, text, "octal"
+    if isinstance(value, int | float) and not isinstance(value, bool) and ":" in text:
+        return value, text, "base60"
+    return value, None if text == _canonical(value) else text, None
 
 
 def _canonical(value: Any) -> str | None:
@@ -565,154 +567,71 @@ def _read_located(text: str, name: str) -> tuple[Any, list[Problem]]:
     return data, reader.problems
 
 
-# Printable ASCII but the backslash, and the new line: the characters of the subset that need no look.
-_PLAIN_ASCII = bytes([10, *range(0x20, 0x5C), *range(0x5D, 0x7F)])
-# What remains must be non-ASCII text that libyaml finds printable and does not count as a line break
-# (U+0085, U+2028, U+2029) or a byte-order mark.
-_OUTSIDE_CHAR = re.compile("[^\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
-# Each rule is looked for by its characters first (a quick search), and only then by its pattern.
-_OUTSIDE_RULES: list[tuple[tuple[str, ...], re.Pattern]] = [
-    # an indicator that starts a token: tag, anchor, alias, block scalar, complex key, directive, reserved
-    (tuple("!&*|>?%@`"), re.compile(r"(?:^|[\s\[\]{},])[!&*|>?%@`]", re.MULTILINE)),
-    # a merge key
-    (("<",), re.compile("<<")),
-    # a quoted key glued to its value (JSON style), which YAML 1.1 does not have
-    (('":', "':"), re.compile(r"[\"']:(?=\S)")),
-]
-_DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)(?=\s|$)")
-# A plain number with a leading zero or underscore: 012 is 10 in YAML 1.1 and 12 in YAML 1.2. Looked for
-# only in files where yaml-rs read a whole number, since it is a slow search.
-_ODD_NUMBER = re.compile(r"[\s\[{,][-+]?(?:0[0-9A-Za-z_]|_)")
-_ODD_NUMBER_FIRST = re.compile(r"[-+]?(?:0[0-9A-Za-z_]|_)")
-# yaml-rs reads a date even from quoted text ('2024-01-10'), which libyaml keeps as text. With digits
-# made 0 and quotes made ", such a scalar starts with "0000-.
-_QUOTED_DATE = bytes.maketrans(b"123456789'", b'000000000"')
-# Every pattern of the resolver. Trying each on every candidate, whatever its first character, can only
-# find more values that are not text, never fewer: it errs on the side of the located reading.
-_RESOLVER_PATTERNS = tuple({id(regexp): regexp for rules in _RESOLVERS.values() for _tag, regexp in rules}.values())
-# All of them as one pattern (each keeping its own flags), tried once on each candidate.
-_RESOLVED = re.compile(
-    "|".join(f"(?{'x' if regexp.flags & re.VERBOSE else ''}:{regexp.pattern})" for regexp in _RESOLVER_PATTERNS)
-)
-_VOUCHED_SCALARS = frozenset({bool, type(None), datetime.date})
+_RUN = 4096
+"""How many items of a top-level list :func:`load_plain` reads before it gives them to *take*."""
+# The YAML 1.1 resolvers that the fast way (akm._yamlplain) decides itself, by the first character of a
+# plain value; with any other, or another first character, every file is read located.
+_KNOWN_RESOLVERS = {
+    "bool": "yYnNtTfFoO",
+    "float": "-+0123456789.",
+    "int": "-+0123456789",
+    "merge": "<",
+    "null": ["~", "n", "N", ""],
+    "timestamp": "0123456789",
+    "value": "=",
+    "yaml": "!&*",
+}
+_RESOLVERS_KNOWN = {(first, tag) for first, rules in _RESOLVERS.items() for tag, _regexp in rules} == {
+    (first, _TAG + name) for name, firsts in _KNOWN_RESOLVERS.items() for first in firsts
+}
+_RESOLVING = _BaseLoader("")
 
 
-def _in_subset(raw: bytes, text: str) -> bool:
-    """Whether *text* (UTF-8 *raw*) stays inside the subset of YAML where yaml-rs and libyaml agree."""
-    rest = raw.translate(None, _PLAIN_ASCII)
-    if rest and (rest.isascii() or _OUTSIDE_CHAR.search(rest.decode("utf-8"))):
-        return False
-    for needles, pattern in _OUTSIDE_RULES:
-        if any(needle in text for needle in needles) and pattern.search(text):
-            return False
-    return not _second_document(text) and b'"0000-' not in raw.translate(_QUOTED_DATE)
+def _plain_scalar(text: str) -> Any:
+    """The value of the plain scalar *text* as the located reading makes it, for the fast way: a tuple
+    of the value YAML made and ``"octal"`` or ``"base60"`` for a number written in a form nobody means
+    (the located reading keeps the text and reports it); this function itself if the file is to be read
+    located (a merge key)."""
+    value, _written, surprise = _resolve(_RESOLVING, text)
+    if value is _MERGE:
+        return _plain_scalar
+    return (value, surprise) if surprise is not None else value
 
 
-def _second_document(text: str) -> bool:
-    """Whether *text* has a document marker (``---`` or ``...``) other than one ``---`` that opens it,
-    after nothing but comments and blank lines."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end == -1 else end
-        line = text[start:end].strip()
-        if line and not line.startswith("#"):
-            break
-        start = end + 1
-    if text.startswith("---", start) and text[start + 3 : start + 4] in ("", " ", "\n"):
-        start += 3
-    return ("\n---" in text or "\n..." in text) and _DOCUMENT_MARK.search(text, start) is not None
-
-
-def _odd_number(text: str) -> bool:
-    """Whether *text* may hold a plain number that YAML 1.1 and 1.2 read differently (012, 0o12, _1)."""
-    return bool(_ODD_NUMBER_FIRST.match(text) or _ODD_NUMBER.search(text))
-
-
-def _read_as_text(values: list[str]) -> bool:
-    """Whether libyaml's resolver reads each of *values*, written plain, as text (no bool, number, date,
-    null)."""
-    return not any(map(_RESOLVED.match, values))
-
-
-def _events(data: Any) -> tuple[int, bool] | None:
-    """Return how many parser events *data* comes from and whether it holds a whole number, or ``None``
-    if a value cannot be vouched for.
-
-    A document is 4 events (stream and document, start and end); a scalar 1; a mapping or sequence 2
-    plus its items, and a mapping 1 more per key.
-    """
-    numbers = False
-    nodes = 1
-    containers = 1
-    keys: set = set()
-    texts: list[str] = []
-    pending = [data]
-    add_text, push, first, scalars = texts.append, pending.append, _RESOLVED_FIRST, _VOUCHED_SCALARS
-    while pending:
-        container = pending.pop()
-        if type(container) is dict:
-            keys.update(container)
-            nodes += 2 * len(container)
-            values = container.values()
-        else:
-            nodes += len(container)
-            values = container
-        for value in values:
-            kind = type(value)
-            if kind is str:
-                if value[:1] in first:
-                    add_text(value)
-            elif kind is dict or kind is list:
-                push(value)
-                containers += 1
-            elif kind is int:
-                numbers = True
-            elif kind not in scalars:
-                return None
-    if not all(type(key) is str for key in keys) or not _read_as_text([*keys, *texts]):
-        return None
-    return 4 + nodes + containers, numbers
-
-
-def load_plain(path: Path, take: Take | None = None) -> Any:
+def load_plain(path: Path, take: Take | None = None, problems: list[Problem] | None = None) -> Any:
     """Return the data of *path* as plain dicts and lists, or ``None`` when the file must be read located.
 
     The data equals what :func:`load_yaml` returns (without lines), and :func:`load_yaml` would find no
-    problem in the file; see the module's docstring for how this is made sure. ``None`` says nothing
-    about the file being wrong, only that the located reading must decide.
+    problem in the file but, when a list *problems* is given, the whole numbers written in octal or base
+    60 (kept as the text written, as the located reading keeps them), which are then added to it in the
+    located reading's words. libyaml's parser is run once, by :mod:`akm._yamlplain`, which builds the
+    values from its events and declines at once whatever else only the located reading decides (a syntax
+    error, a tag, an anchor or alias, a merge or duplicate key, a key that is not text, a second document,
+    a file that is not a mapping). Plain values are resolved as YAML 1.1 does, the rare forms by
+    :func:`_resolve` itself. ``None`` says nothing about the file being wrong, only that the located
+    reading must decide.
 
     *take*, if given, is called with each run of items of a top-level list as soon as they are read
     (the section's name, the index of the first of them in the section, and the items) and returns what
     stands for them in the data, one for each (for the inventory, the validated records): the items of a
     large file are then never all held at once. What it returned is thrown away if the file is declined.
     """
+    if not _RESOLVERS_KNOWN:
+        return None
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return None
-    if _RESOLVED_ANY or not _in_subset(raw, text):
-        return None
-    parser = yaml._yaml.CParser(raw)
-    try:
-        found = parser.raw_parse()
-    except yaml.YAMLError:
-        return None
-    finally:
-        parser.dispose()
-    del raw
+    notes: list | None = [] if problems is not None else None
     with gc_paused():
         try:
-            read = _parse_in_pieces(text, take or _kept)
-        except Exception:  # any failure of the fast parser only means "read it located"
+            data = _yamlplain.read(raw, take or _kept, _RUN, _plain_scalar, notes)
+        except Exception:  # any failure of the fast way only means "read it located"
             return None
-        if read is None:
-            return None
-        data, expected, numbers = read
-        if numbers and _odd_number(text):
-            return None
-    return data if found == expected else None
+    if data is not None and notes:
+        name = display_path(path)
+        problems.extend(_surprise(name, kind, value, written, line, at) for kind, value, written, line, at in notes)
+    return data
 
 
 Take = Callable[[str, int, list], list]
@@ -720,97 +639,6 @@ Take = Callable[[str, int, list], list]
 
 def _kept(_section: str, _start: int, items: list) -> list:
     return items
-
-
-_PIECE = 1 << 20
-# A line at the margin (neither indented, blank nor a comment). Looked for after a new line, a search
-# ten times quicker on a large file than one for the start of every line.
-_MARGIN_LINE = re.compile(r"\n([^ #\n].*)")
-_FIRST_MARGIN_LINE = re.compile(r"[^ #\n].*")
-_SECTION_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):[ \t]*(?:#.*)?")
-# After a section's line, blank and comment lines, then its first item indented by exactly two spaces.
-_ITEMS_AT_TWO = re.compile(r"\n(?:[ \t]*(?:#[^\n]*)?\n)*  - ")
-_OPTIONS = {"parse_datetime": True, "duplicate_key_policy": yaml_rs.DuplicateKeyPolicy.Error}
-# The events of a piece that the joined data does not have: stream and document, start and end, and
-# the mapping that holds the continued section, its key and its list's start and end.
-_PIECE_EVENTS = 9
-
-
-def _parse_in_pieces(text: str, take: Take = _kept) -> tuple[dict, int, bool] | None:
-    """yaml-rs's reading of *text*, a large file a piece of about 1 MiB at a time: the data (a mapping),
-    how many of libyaml's events it comes from and whether it holds a whole number (see :func:`_events`);
-    ``None`` if it is not a mapping or a value cannot be vouched for. *take* is given the items of each
-    top-level list of each piece, once they are counted (see :func:`load_plain`).
-
-    yaml-rs holds its own tree of a whole file beside the Python objects it makes of it; for a 50 MiB
-    file that is most of the check's memory. A large file is cut before an item of a top-level list
-    (a line starting ``  - ``) whose section starts with a line ``name:`` of its own and whose first item
-    is indented by two spaces, as every item of it then is (a list nested in an item is indented
-    further); each piece after the first is read as that section continued, and the pieces are joined.
-    Anything unexpected (a piece that does not read, a section written twice, a line at the margin other
-    than such a ``name:``) gives up the pieces and reads the file whole. The count of libyaml's events,
-    compared by the caller with the count of the joined data, vouches for the cut as it does for the
-    whole.
-    """
-    cuts = [0]
-    while len(text) - cuts[-1] > 2 * _PIECE:
-        cut = text.find("\n  - ", cuts[-1] + _PIECE)
-        if cut == -1:
-            break
-        cuts.append(cut + 1)
-    if len(cuts) == 1:
-        return _taken(yaml_rs.loads(text, **_OPTIONS), take)
-    first = _FIRST_MARGIN_LINE.match(text)
-    lines = [first.span()] if first else []
-    lines += [found.span(1) for found in _MARGIN_LINE.finditer(text)]
-    margin = [
-        (start, _SECTION_LINE.fullmatch(text, start, end) and _ITEMS_AT_TWO.match(text, end)) for start, end in lines
-    ]
-    read = _taken(yaml_rs.loads(text[: cuts[1]], **_OPTIONS), take)
-    if read is None:
-        return _taken(yaml_rs.loads(text, **_OPTIONS), take)
-    data, expected, numbers = read
-    for start, end in zip(cuts[1:], [*cuts[2:], len(text)], strict=True):
-        before = bisect.bisect(margin, start, key=lambda line: line[0])
-        opening = margin[before - 1] if before else None
-        if not (opening and opening[1]):
-            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
-        section = _SECTION_LINE.match(text, opening[0]).group(1)
-        if not isinstance(data.get(section), list):
-            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
-        piece = yaml_rs.loads(f"{section}:\n{text[start:end]}", **_OPTIONS)
-        continued = piece.pop(section)
-        if not isinstance(continued, list) or data.keys() & piece.keys():
-            return _taken(yaml_rs.loads(text, **_OPTIONS), take)
-        piece[section] = continued
-        counted = _events(piece)
-        if counted is None:
-            return None
-        expected += counted[0] - _PIECE_EVENTS
-        numbers = numbers or counted[1]
-        del piece[section]
-        data[section].extend(take(section, len(data[section]), continued))
-        del continued
-        data.update(_take_lists(piece, take))
-    return data, expected, numbers
-
-
-def _taken(data: Any, take: Take) -> tuple[dict, int, bool] | None:
-    """*data* read whole (a mapping, or ``None``), its count of events, with its lists given to *take*."""
-    if type(data) is not dict:
-        return None
-    counted = _events(data)
-    if counted is None:
-        return None
-    return _take_lists(data, take), *counted
-
-
-def _take_lists(data: dict, take: Take) -> dict:
-    """*data* with each of its top-level lists replaced by what *take* makes of it."""
-    for key, value in data.items():
-        if type(value) is list:
-            data[key] = take(key, 0, value)
-    return data
 
 
 # A key at the margin, as the sections of a vouched file are written; and the start of a block item.
@@ -907,7 +735,7 @@ class Locator:
         """The located value of the one section *key* that *text* holds, its lines moved down by *offset*;
         ``_NO_KEY`` if *text* is not such a piece."""
         data, problems = _read_located(text, self.name)
-        if problems or type(data) is not LocatedDict or list(data) != [key]:
+        if any(p.code not in _SURPRISES for p in problems) or type(data) is not LocatedDict or list(data) != [key]:
             return _NO_KEY
         value = data[key]
         _shift(value, offset)
@@ -995,11 +823,13 @@ def read_sections(
             made = [(item, locator.name, Deferred(locator, key, start + k)) for k, item in enumerate(items)]
             return take(key, made) if take else made
 
-        plain = load_plain(path, entries) if fast else None
+        surprises: list[Problem] = []
+        plain = load_plain(path, entries, surprises) if fast else None
         if plain is not None and all(
             (key in lists and (value is None or type(value) is list)) or (key in singles and key not in found_singles)
             for key, value in plain.items()
         ):
+            problems.extend(surprises)
             locator.sizes = {key: len(value) if type(value) is list else None for key, value in plain.items()}
             for key, value in plain.items():
                 if key in singles:
