@@ -8,8 +8,10 @@ release whose ruleset ``nft -c`` refuses never becomes active; a release that sh
 and the management host is rolled back by the host itself, and each push or rollback leaves an evidence
 record on the host.
 
-The firewalls stay: they are the lab's state after ``make demo`` (site.yml pushes them last). The
-releases built from a wrong inventory are rolled back or rejected, so the lab ends as it began.
+It runs right after the demo (file order), on the converged lab the tests need (Samba and the package
+cache on srv): the role scenarios later reset machines to a single role. The firewalls stay: they are the
+lab's state after ``make demo`` (site.yml pushes them last). The releases built from a wrong inventory are
+rolled back or rejected, so the lab ends as it began.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ import yaml
 from akm.inventory import load_inventory
 from akm.inventory.model import is_debian
 from tests.conftest import LAB_INVENTORY
-
-from .test_lab_push import built_from, ok, playbook, recap
+from tests.policy.test_lab_push import built_from, ok, playbook, recap
 
 pytestmark = pytest.mark.lab
 
@@ -53,6 +54,9 @@ def inventory():
 @pytest.fixture(scope="module")
 def firewalls(running_lab, in_lab):
     """The host firewalls pushed once (a lab after the demo already has them: then nothing changes)."""
+    for unit in ("smbd", "apt-cacher-ng"):
+        active = in_lab(SERVER, "systemctl", "is-active", unit, check=False).stdout.strip()
+        assert active == "active", f"{unit} does not run on {SERVER}: the lab is not converged, run the demo first"
     return ok(push())
 
 
