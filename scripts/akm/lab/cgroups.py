@@ -2,8 +2,8 @@
 
 ``systemd-nspawn --keep-unit`` (the host has no systemd to make a scope) puts the container in the cgroup
 of whoever started it, under ``payload/``. Without this module every machine would share that one
-tree: xodim-01's ``user@0.service`` cgroup would also hold srv's user manager, whose processes
-xodim-01 cannot see or kill, so stopping it hangs until its timeout and every SSH login meanwhile
+tree: one machine's ``user@0.service`` cgroup would also hold another machine's user manager, whose
+processes it cannot see or kill, so stopping it hangs until its timeout and every SSH login meanwhile
 waits (seen as Ansible's "Connection timed out" on a staff PC). Each machine's nspawn is therefore
 started inside ``<hierarchy>/akm-lab/<host>`` of each hierarchy systemd tracks processes with (the
 unified one, and ``name=systemd`` on a hybrid host), made at the root of the mount so that
